@@ -1,0 +1,223 @@
+// The constructor and the lifecycle around it: the two ways of saying where PostgreSQL is, the
+// options pg-boss validates up front, and what the other methods do before start() and after stop().
+
+import { randomBytes } from 'node:crypto'
+import {
+  subject, subjectIsReference, freshSchema, makeBoss, stopBoss, sql, teardown, oursOnlyTest, connectionString, waitFor
+} from './helpers.mjs'
+
+const Subject = subject()
+const schema = freshSchema('ctor')
+
+// A database of its own for the connection-string form, which always uses the default schema.
+const database = `t_ctor_db_${randomBytes(4).toString('hex')}`
+const url = new URL(connectionString)
+
+afterAll(async () => {
+  await sql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+  await teardown()
+})
+
+async function connectionsNamed (applicationName) {
+  const rows = await sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])
+  return rows[0].n
+}
+
+describe('connecting', () => {
+  test('a connection string starts an instance on the default schema', async () => {
+    await sql(`CREATE DATABASE ${database}`)
+    const target = new URL(connectionString)
+    target.pathname = `/${database}`
+    const boss = new Subject(target.toString())
+    const errors = []
+    boss.on('error', err => errors.push(err))
+    try {
+      expect(await boss.start()).toBe(boss)
+      expect(await boss.isInstalled()).toBe(true)
+      await boss.createQueue('by_string')
+      const id = await boss.send('by_string', { via: 'string' })
+      const [job] = await boss.fetch('by_string')
+      expect(job).toEqual(expect.objectContaining({ id, data: { via: 'string' } }))
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+    expect(errors).toEqual([])
+    // the default schema, in the database the string named
+    const target2 = new URL(connectionString)
+    target2.pathname = `/${database}`
+    const pg = (await import('pg')).default
+    const client = new pg.Client({ connectionString: target2.toString() })
+    await client.connect()
+    try {
+      const { rows } = await client.query("SELECT count(*)::int AS n FROM pgboss.queue WHERE name = 'by_string'")
+      expect(rows[0].n).toBe(1)
+    } finally {
+      await client.end()
+    }
+  })
+
+  test('an options object with host, port, database, user, password, max, application_name, schema and connectionTimeoutMillis starts', async () => {
+    const applicationName = `ctor_${randomBytes(4).toString('hex')}`
+    const boss = new Subject({
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      database: url.pathname.slice(1) || 'postgres',
+      user: decodeURIComponent(url.username) || 'postgres',
+      password: 'unused-under-trust',
+      max: 3,
+      application_name: applicationName,
+      schema,
+      connectionTimeoutMillis: 5000
+    })
+    const errors = []
+    boss.on('error', err => errors.push(err))
+    try {
+      await boss.start()
+      await boss.createQueue('by_object')
+      await boss.send('by_object', { via: 'object' })
+      // the connections carry the application_name that was asked for, and no more than max of them
+      const named = await connectionsNamed(applicationName)
+      expect(named).toBeGreaterThan(0)
+      expect(named).toBeLessThanOrEqual(3)
+      const rows = await sql(`SELECT data FROM ${schema}.job WHERE name = 'by_object'`)
+      expect(rows).toEqual([{ data: { via: 'object' } }])
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+    expect(errors).toEqual([])
+    // stop() closes the pool
+    await waitFor(async () => (await connectionsNamed(applicationName)) === 0, { timeout: 5000, message: 'connections closed' })
+  })
+
+  test('start() resolves to the instance, and a second start() is harmless', async () => {
+    const boss = makeBoss(Subject, schema)
+    expect(await boss.start()).toBe(boss)
+    expect(await boss.start()).toBe(boss)
+    await boss.createQueue('twice')
+    expect((await boss.getQueue('twice')).name).toBe('twice')
+    await stopBoss(boss)
+  })
+
+  test('an instance can start again after stop()', async () => {
+    const boss = makeBoss(Subject, schema)
+    await boss.start()
+    await boss.createQueue('restart')
+    await boss.stop({ graceful: false })
+    await boss.start()
+    const id = await boss.send('restart', { again: true })
+    expect((await boss.getJobById('restart', id)).data).toEqual({ again: true })
+    await stopBoss(boss)
+  })
+})
+
+describe('configuration checks', () => {
+  test.each([
+    ['no argument', undefined],
+    ['null', null],
+    ['an empty string', ''],
+    ['a number', 42]
+  ])('%s is refused', (_label, value) => {
+    expect(() => new Subject(value)).toThrow('configuration assert: string or config object is required to connect to postgres')
+  })
+
+  const quotingHelps = name => ` Pass it quoted to use it verbatim: schema: '"${name}"'`
+  test.each([
+    ['my-schema', `Schema name "my-schema" can only contain alphanumeric characters or underscores when unquoted.${quotingHelps('my-schema')}`],
+    ['1abc', `Schema name "1abc" cannot start with a number when unquoted.${quotingHelps('1abc')}`],
+    ['a.b', 'Schema name "a.b" can only contain alphanumeric characters or underscores when unquoted. Quoting will not help: a quoted name cannot contain periods.'],
+    ["it's", 'Schema name "it\'s" can only contain alphanumeric characters or underscores when unquoted. Quoting will not help: a quoted name cannot contain single quotes.'],
+    ['a'.repeat(51), 'Name cannot exceed 50 bytes'],
+    [`"${'é'.repeat(26)}"`, 'Name cannot exceed 50 bytes'],
+    ['""', 'Name cannot be empty'],
+    ['"a.b"', 'Quoted name cannot contain periods'],
+    ['"a%b"', 'Quoted name cannot contain percent signs'],
+    ['"a$b"', 'Quoted name cannot contain dollar signs'],
+    ['"a\\b"', 'Quoted name cannot contain backslashes'],
+    [5, 'Name must be a string']
+  ])('schema %j is refused', (name, message) => {
+    expect(() => new Subject({ connectionString, schema: name })).toThrow(message)
+  })
+
+  test('names that are fine are accepted without connecting', () => {
+    for (const name of ['pgboss_2', '_under', 'MixedCase', '"My-Schema"', '"with space"', '']) {
+      expect(() => new Subject({ connectionString, schema: name })).not.toThrow()
+    }
+  })
+
+  test.each([
+    [{ superviseIntervalSeconds: 0 }, 'configuration assert: superviseIntervalSeconds must be at least every second'],
+    [{ superviseIntervalSeconds: 24 * 3600 + 1 }, 'configuration assert: superviseIntervalSeconds cannot exceed 24 hours'],
+    [{ maintenanceIntervalSeconds: 0.5 }, 'configuration assert: maintenanceIntervalSeconds must be at least every second'],
+    [{ monitorIntervalSeconds: -1 }, 'configuration assert: monitorIntervalSeconds must be at least every second'],
+    [{ queueCacheIntervalSeconds: 0 }, 'configuration assert: queueCacheIntervalSeconds must be at least every second'],
+    [{ warningQueueSize: 0 }, 'configuration assert: warningQueueSize must be at least 1'],
+    [{ warningRetentionDays: 400 }, 'configuration assert: warningRetentionDays cannot exceed 365 days'],
+    [{ queueStatRetentionDays: 1.5 }, 'configuration assert: queueStatRetentionDays must be an integer >= 1'],
+    [{ backend: 'mysql' }, 'configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite']
+  ])('%j is refused', (options, message) => {
+    expect(() => new Subject({ connectionString, schema, ...options })).toThrow(message)
+  })
+
+  oursOnlyTest('a pool option that is not a number is refused', () => {
+    expect(() => new Subject({ connectionString, schema, max: 'x' })).toThrow(/max/)
+    expect(() => new Subject({ connectionString, schema, max: 0 })).toThrow(/max/)
+    expect(() => new Subject({ connectionString, schema, port: 70000 })).toThrow(/port/)
+  })
+})
+
+describe('before start() and after stop()', () => {
+  const ID = '00000000-0000-4000-8000-000000000000'
+  const calls = {
+    createQueue: b => b.createQueue('lifecycle_q'),
+    updateQueue: b => b.updateQueue('lifecycle_q', { retryLimit: 1 }),
+    getQueues: b => b.getQueues(),
+    getQueue: b => b.getQueue('lifecycle_q'),
+    send: b => b.send('lifecycle_q', { n: 1 }),
+    insert: b => b.insert('lifecycle_q', [{ data: 1 }]),
+    fetch: b => b.fetch('lifecycle_q'),
+    complete: b => b.complete('lifecycle_q', ID),
+    fail: b => b.fail('lifecycle_q', ID),
+    getJobById: b => b.getJobById('lifecycle_q', ID),
+    findJobs: b => b.findJobs('lifecycle_q')
+  }
+
+  test.each(Object.keys(calls))('%s rejects before start(), saying to call start()', async method => {
+    const boss = makeBoss(Subject, schema)
+    await expect(calls[method](boss)).rejects.toThrow(/start\(\)/)
+    await stopBoss(boss)
+  })
+
+  const oursOnly = subjectIsReference ? test.skip : test
+  oursOnly.each([
+    ['work', b => b.work('lifecycle_q', async () => {})],
+    ['deleteQueue', b => b.deleteQueue('lifecycle_q')]
+  ])('%s rejects before start(), saying to call start()', async (_method, call) => {
+    // pg-boss starts a worker that can never fetch, and ignores the deleteQueue
+    const boss = makeBoss(Subject, schema)
+    await expect(call(boss)).rejects.toThrow(/start\(\)/)
+    await stopBoss(boss)
+  })
+
+  describe('after stop()', () => {
+    let boss
+    beforeAll(async () => {
+      boss = makeBoss(Subject, schema)
+      await boss.start()
+      await boss.createQueue('lifecycle_q')
+      await boss.stop({ graceful: false })
+    })
+
+    test.each([...Object.keys(calls), 'deleteQueue'])('%s rejects, saying to call start()', async method => {
+      const call = calls[method] || (b => b.deleteQueue('lifecycle_q'))
+      await expect(call(boss)).rejects.toThrow(/start\(\)/)
+    })
+
+    test('work rejects: workers are disabled', async () => {
+      await expect(boss.work('lifecycle_q', async () => {})).rejects.toThrow('Workers are disabled. pg-boss is stopped')
+    })
+
+    test('a second stop() resolves', async () => {
+      await expect(boss.stop()).resolves.toBeUndefined()
+    })
+  })
+})

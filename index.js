@@ -1,0 +1,462 @@
+'use strict'
+// The public entry: pg-boss's API over the native engine. Only what has to be JavaScript lives
+// here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
+const EventEmitter = require('node:events')
+const { AssertionError } = require('node:assert')
+const { NativeBoss, constructionPlans, uninstallPlans } = require('./binding.js')
+const { call, callSync, serializeError, plain } = require('./lib/errors.js')
+const shapes = require('./lib/shapes.js')
+const latency = require('./lib/latency.js')
+
+const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
+const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
+const events = Object.freeze({ error: 'error', warning: 'warning', wip: 'wip', stopped: 'stopped', bam: 'bam', flow: 'flow' })
+const scheduleKinds = Object.freeze({ cron: 'cron', rrule: 'rrule' })
+const scheduleMissedPolicies = Object.freeze({ skip: 'skip', once: 'once' })
+
+const DEFAULT_SCHEMA = 'pgboss'
+const LIST_LIMIT_DEFAULT = 1000
+const LIST_LIMIT_MAX = 100000
+
+function assert (condition, message) {
+  if (!condition) throw new AssertionError({ message })
+}
+
+function notYet (feature) {
+  const error = new Error(`${feature} is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)`)
+  error.code = 'ERR_NOT_IMPLEMENTED'
+  return error
+}
+
+function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
+  assert(Number.isInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX, `${method}: limit must be an integer between 1 and ${LIST_LIMIT_MAX}`)
+  return limit
+}
+
+function listAfter (method, after) {
+  assert(after === undefined || (typeof after === 'string' && after.length > 0), `${method}: after must be a non-empty string`)
+  return after
+}
+
+const json = value => JSON.stringify(value === undefined ? null : value)
+
+/** What a settle stores for `data`: objects as they are, any other value as { value }. */
+function outputOf (data) {
+  if (data === null || data === undefined || typeof data === 'function') return null
+  if (typeof data === 'object' && !Array.isArray(data)) return data instanceof Error ? serializeError(data) : plain(data, new WeakSet())
+  return { value: plain(data, new WeakSet()) }
+}
+
+/**
+ * pg-boss's command response, in its key order, with the ids as the caller spelled them (braces,
+ * upper case) rather than as stored. resume() and retry() report no `settled`, as in pg-boss.
+ */
+function withCallerIds ({ affected, settled }, id) {
+  const jobs = (Array.isArray(id) ? id : [id]).map(item => (item && typeof item === 'object' ? item.id : item))
+  return { jobs, requested: jobs.length, affected, settled }
+}
+
+/** Jobs handed back to complete()/fail() only need their id and attempt. */
+function targetsOf (id) {
+  if (!id) return null
+  const items = Array.isArray(id) ? id : [id]
+  return items.map(item => (item && typeof item === 'object' ? { id: item.id, retryCount: item.retryCount } : item))
+}
+
+class PgBoss extends EventEmitter {
+  #native
+  #inFlight = new Set()
+  #wipTimer = null
+  #wipTs = 0
+  // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
+  #claims = new Map()
+
+  constructor (value) {
+    super()
+    assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
+    this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
+  }
+
+  #onEngineEvent (event, payload) {
+    const data = JSON.parse(payload)
+    if (event === 'error') {
+      // An `error` with no listener would throw out of a native callback and end the process.
+      if (this.listenerCount('error') === 0) return
+      const error = Object.assign(new Error(data.message), data)
+      this.emit('error', error)
+      return
+    }
+    if (event === 'claimLost') {
+      // A heartbeat found these jobs no longer held by the worker: their handlers are told, as in pg-boss.
+      for (const id of data.ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
+      return
+    }
+    if (event === events.wip) {
+      // A worker's batch started or ended: as pg-boss, report at most every 2 s.
+      this.#emitWip(data.name)
+      return
+    }
+    this.emit(event, data)
+  }
+
+  #emitWip (name) {
+    if (String(name).startsWith('__pgboss__')) return
+    const now = Date.now()
+    if (now - this.#wipTs > 2000) {
+      this.#wipTs = now
+      this.emit(events.wip, this.getWipData())
+    }
+  }
+
+  async start (options = {}) {
+    const { attempts = 1 } = options || {}
+    assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call(this.#native.start())
+        this.#startWipTimer()
+        return this
+      } catch (err) {
+        if (attempt >= attempts || err instanceof AssertionError) throw err
+        await new Promise(resolve => setTimeout(resolve, Math.min(2 ** (attempt - 1), 30) * 1000))
+      }
+    }
+  }
+
+  async stop (options = {}) {
+    const { close = true, graceful = true, timeout = 30000 } = options || {}
+    clearInterval(this.#wipTimer)
+    this.#wipTimer = null
+    const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    // Handlers still running now were abandoned by the shutdown: tell them through job.signal.
+    for (const controller of this.#inFlight) controller.abort()
+    this.#inFlight.clear()
+    if (wasRunning) this.emit(events.stopped)
+  }
+
+  // Like pg-boss's own timers, this one keeps a started instance's process alive until stop().
+  #startWipTimer () {
+    if (this.#wipTimer) return
+    this.#wipTimer = setInterval(() => {
+      const now = Date.now()
+      if (this.listenerCount(events.wip) === 0 || now - this.#wipTs < 2000) return
+      const wip = this.getWipData()
+      if (wip.some(worker => worker.count > 0)) {
+        this.#wipTs = now
+        this.emit(events.wip, wip)
+      }
+    }, 2000)
+  }
+
+  getWipData (options = {}) {
+    return shapes.wip(this.#native.wip(!!options?.includeInternal))
+  }
+
+  isInstalled () { return call(this.#native.isInstalled()) }
+
+  async schemaVersion () {
+    const version = await call(this.#native.schemaVersion())
+    return version ?? null
+  }
+
+  async getBamStatus () { return shapes.bam(await call(this.#native.getBamStatus())) }
+
+  async getBamEntries (options) {
+    const limit = listLimit('getBamEntries', options?.limit)
+    const after = listAfter('getBamEntries', options?.after)
+    return shapes.bam(await call(this.#native.getBamEntries(limit, after)))
+  }
+
+  async createQueue (name, options = {}) {
+    assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
+    return call(this.#native.createQueue(json(name ?? null), json(options || {})))
+  }
+
+  async updateQueue (name, options = {}) {
+    return call(this.#native.updateQueue(json(name ?? null), json(options || {})))
+  }
+
+  async deleteQueue (name) { return call(this.#native.deleteQueue(json(name ?? null))) }
+
+  async getQueues (names, options) {
+    const limit = listLimit('getQueues', options?.limit)
+    const after = listAfter('getQueues', options?.after)
+    // An empty list filters nothing, as in pg-boss.
+    const list = Array.isArray(names) ? (names.length ? names : null) : typeof names === 'string' ? [names] : null
+    return shapes.queues(await call(this.#native.getQueues(list, limit, after)))
+  }
+
+  async getQueue (name) {
+    const [queue] = await this.getQueues([name])
+    return queue || null
+  }
+
+  async send (...args) {
+    let name, data, options
+    if (typeof args[0] === 'string') {
+      [name, data, options] = args
+      assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
+    } else if (typeof args[0] === 'object') {
+      assert(args.length === 1, 'send object API only accepts 1 argument')
+      assert(args[0], 'boss requires all jobs to have a name')
+      ;({ name, data, options } = args[0])
+    }
+    assert(name, 'boss requires all jobs to have a queue name')
+    assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
+    const id = await call(this.#native.send(name, json(data ?? null), json(options || {})))
+    return id ?? null
+  }
+
+  sendAfter (name, data, options, after) {
+    return this.send(name, data, { ...options, startAfter: after })
+  }
+
+  sendThrottled (name, data, options, seconds, key) {
+    return this.send(name, data, { ...options, singletonSeconds: seconds, singletonNextSlot: false, singletonKey: key })
+  }
+
+  sendDebounced (name, data, options, seconds, key) {
+    return this.send(name, data, { ...options, singletonSeconds: seconds, singletonNextSlot: true, singletonKey: key })
+  }
+
+  async insert (name, jobs, options = {}) {
+    assert(Array.isArray(jobs), 'jobs argument should be an array')
+    const ids = await call(this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId))
+    return ids ?? null
+  }
+
+  async fetch (name, options = {}) {
+    return shapes.jobs(await call(this.#native.fetch(json(name ?? null), json(options || {}))))
+  }
+
+  async complete (name, id, data, options = {}) {
+    const response = await call(this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued))
+    return withCallerIds(JSON.parse(response), id)
+  }
+
+  async fail (name, id, data, options = {}) {
+    const response = await call(this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data))))
+    return withCallerIds(JSON.parse(response), id)
+  }
+
+  async #jobCommand (method, name, id) {
+    return withCallerIds(JSON.parse(await call(this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id))))), id)
+  }
+
+  cancel (name, id, options) { return this.#jobCommand('cancel', name, id) }
+  resume (name, id, options) { return this.#jobCommand('resume', name, id) }
+  retry (name, id, options) { return this.#jobCommand('retry', name, id) }
+  deleteJob (name, id, options) { return this.#jobCommand('deleteJob', name, id) }
+  touch (name, id, options) { return this.#jobCommand('touch', name, id) }
+
+  async deleteQueuedJobs (name) { return call(this.#native.deleteStoredJobs(json(name ?? null), 'queued')) }
+  async deleteStoredJobs (name) { return call(this.#native.deleteStoredJobs(json(name ?? null), 'stored')) }
+  async deleteAllJobs (name) {
+    const deleted = await call(this.#native.deleteStoredJobs(json(name || null), 'all'))
+    return deleted ?? null
+  }
+
+  #checkRedriveOptions (options) {
+    const { createdBefore } = options || {}
+    assert(createdBefore === undefined || (createdBefore instanceof Date && !Number.isNaN(createdBefore.getTime())), 'createdBefore must be a valid Date')
+  }
+
+  async redrive (name, options = {}) {
+    this.#checkRedriveOptions(options)
+    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), false)))
+  }
+
+  async previewRedrive (name, options = {}) {
+    this.#checkRedriveOptions(options)
+    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), true)))
+  }
+
+  /** update()/upsert() overloads: (name, data, options) or ({ name, data, options }). */
+  #updateRequest (verb, args) {
+    let name, data, options
+    if (typeof args[0] === 'string') {
+      [name, data, options] = args
+    } else if (typeof args[0] === 'object') {
+      assert(args.length === 1, `${verb} object API only accepts 1 argument`)
+      assert(args[0], 'boss requires all jobs to have a name')
+      ;({ name, data, options } = args[0])
+    }
+    assert(name, 'boss requires all jobs to have a queue name')
+    assert(typeof data !== 'function', `${verb} cannot accept a function as the payload.  Did you intend to use work()?`)
+    options = { ...(options || {}) }
+    if (options.startAfter instanceof Date) options.startAfter = options.startAfter.toISOString()
+    // undefined data stays absent (the job keeps its data); null replaces it.
+    return JSON.stringify({ name, data, options })
+  }
+
+  async update (...args) {
+    return JSON.parse(await call(this.#native.update(this.#updateRequest('update()', args), false)))
+  }
+
+  async upsert (...args) {
+    return JSON.parse(await call(this.#native.update(this.#updateRequest('upsert()', args), true)))
+  }
+
+  async getBlockedKeys (name, options = {}) {
+    assert(name, 'Name is required')
+    assert(typeof name === 'string', 'Name must be a string')
+    const limit = listLimit('getBlockedKeys', options?.limit)
+    const after = listAfter('getBlockedKeys', options?.after)
+    return call(this.#native.getBlockedKeys(json(name), limit, after))
+  }
+
+  async getQueueStats (name, options = {}) {
+    const points = shapes.stats(await call(this.#native.getQueueStats(json(name ?? null), json(options || {}))))
+    return points.map(latency.readPercentiles)
+  }
+
+  async supervise (name, options) {
+    await call(this.#native.supervise(json(name ?? null)))
+  }
+
+  async getJobById (name, id, options = {}) {
+    return shapes.job(await call(this.#native.getJobById(json(name ?? null), String(id))))
+  }
+
+  async findJobs (name, options = {}) {
+    return shapes.jobs(await call(this.#native.findJobs(json(name ?? null), json(options || {}))))
+  }
+
+  async work (name, ...args) {
+    let options, handler
+    assert(name, 'queue name is required')
+    if (args.length === 1) {
+      handler = args[0]
+      options = {}
+    } else if (args.length > 1) {
+      options = args[0] || {}
+      handler = args[1]
+    }
+    assert(typeof handler === 'function', 'expected callback to be a function')
+    assert(typeof options === 'object', 'expected config to be an object')
+    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(handler, jobsJson)))
+  }
+
+  /**
+   * Calls a work() handler with a batch and answers the engine with JSON text; it never throws.
+   * Like pg-boss, a handler is given until the batch's longest expiration, then its jobs fail.
+   */
+  async #runHandler (handler, jobsJson) {
+    const controller = new AbortController()
+    this.#inFlight.add(controller)
+    const claims = []
+    let timer
+    try {
+      const jobs = shapes.jobs(jobsJson)
+      // With a heartbeat, each job's signal also aborts when the heartbeat finds its claim gone.
+      const beating = jobs.some(job => job.heartbeatSeconds > 0)
+      for (const job of jobs) {
+        if (!beating) {
+          job.signal = controller.signal
+          continue
+        }
+        const claim = new AbortController()
+        claims.push([job.id, claim])
+        this.#claims.set(job.id, claim)
+        job.signal = AbortSignal.any([controller.signal, claim.signal])
+      }
+      const seconds = Math.max(1, ...jobs.map(job => job.expireInSeconds || 0))
+      const expired = new Promise((resolve, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`handler execution exceeded ${seconds}s`))
+          controller.abort()
+        }, seconds * 1000)
+        // stop() abandoning the handler ends the wait too, so nothing here outlives the instance
+        controller.signal.addEventListener('abort', () => {
+          clearTimeout(timer)
+          reject(new Error('pg-boss shut down while active'))
+        }, { once: true })
+      })
+      const result = await Promise.race([Promise.resolve().then(() => handler(jobs)), expired])
+      return JSON.stringify({ ok: true, output: outputOf(result) })
+    } catch (err) {
+      try {
+        return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })
+      } catch {
+        return JSON.stringify({ ok: false, error: { message: String(err) } })
+      }
+    } finally {
+      clearTimeout(timer)
+      this.#inFlight.delete(controller)
+      for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
+    }
+  }
+
+  async offWork (name, options = { wait: true }) {
+    assert(name, 'queue name is required')
+    assert(typeof name === 'string', 'queue name must be a string')
+    return call(this.#native.offWork(json(name), options?.id ?? null, !!options?.wait))
+  }
+
+  notifyWorker (workerId) {
+    this.#native.notifyWorker(String(workerId))
+  }
+}
+
+// Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
+const MISSING_METHODS = [
+  'flow', 'resolveFlow',
+  'getDependencies', 'getDependents', 'getInstances', 'getReindexCommands',
+  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'subscribe', 'unsubscribe',
+  'publish', 'detectSchemaDrift'
+]
+for (const method of MISSING_METHODS) {
+  Object.defineProperty(PgBoss.prototype, method, {
+    value: async function () { throw notYet(`${method}()`) },
+    writable: true,
+    configurable: true
+  })
+}
+const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isMaintaining', 'isBamWorking', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
+for (const method of MISSING_SYNC_METHODS) {
+  Object.defineProperty(PgBoss.prototype, method, {
+    value: function () { throw notYet(`${method}()`) },
+    writable: true,
+    configurable: true
+  })
+}
+
+function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
+  return callSync(() => constructionPlans(schema, options?.createSchema !== false))
+}
+
+function getUninstallPlans (schema = DEFAULT_SCHEMA) {
+  return callSync(() => uninstallPlans(schema))
+}
+
+function unavailable (name) {
+  return function () { throw notYet(`${name}()`) }
+}
+
+module.exports = {
+  PgBoss,
+  states,
+  policies,
+  events,
+  scheduleKinds,
+  scheduleMissedPolicies,
+  previewScheduleMaxCount: 1000,
+  CLOCK_OVERRIDE_SETTING: 'pgboss.test_clock',
+  getConstructionPlans,
+  getUninstallPlans,
+  getMigrationPlans: unavailable('getMigrationPlans'),
+  getRollbackPlans: unavailable('getRollbackPlans'),
+  getIndexBloatPlans: unavailable('getIndexBloatPlans'),
+  enableClockOverride: unavailable('enableClockOverride'),
+  disableClockOverride: unavailable('disableClockOverride'),
+  addBins: latency.addBins,
+  percentile: latency.percentile,
+  fromKnex: unavailable('fromKnex'),
+  fromKysely: unavailable('fromKysely'),
+  fromDrizzle: unavailable('fromDrizzle'),
+  fromPrisma: unavailable('fromPrisma'),
+  fromPglite: unavailable('fromPglite'),
+  fromBunSql: unavailable('fromBunSql'),
+  systemClock: undefined,
+  TestClock: unavailable('TestClock')
+}

@@ -1,0 +1,31 @@
+'use strict'
+// Rows arrive from the engine as JSON text; these turn the timestamp fields into Dates.
+
+const JOB_DATES = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
+const QUEUE_DATES = ['deltaOn', 'createdOn', 'updatedOn']
+const BAM_DATES = ['lastCreatedOn', 'createdOn', 'startedOn', 'completedOn']
+
+function withDates (row, fields) {
+  for (const field of fields) {
+    const value = row[field]
+    if (typeof value === 'string' || typeof value === 'number') row[field] = new Date(value)
+  }
+  return row
+}
+
+function rows (text, fields) {
+  const list = JSON.parse(text)
+  for (const row of list) withDates(row, fields)
+  return list
+}
+
+module.exports = {
+  jobs: text => rows(text, JOB_DATES),
+  job: text => (text == null ? null : withDates(JSON.parse(text), JOB_DATES)),
+  queues: text => rows(text, QUEUE_DATES),
+  bam: text => rows(text, BAM_DATES),
+  // getQueueStats() datapoints
+  stats: text => rows(text, ['deltaOn', 'capturedOn']),
+  // getWipData() times stay epoch milliseconds, as pg-boss gives them
+  wip: text => JSON.parse(text)
+}

@@ -1,0 +1,547 @@
+//! `Boss`: one pg-boss instance — its pool, its queue cache, its workers and its lifecycle. The
+//! binding (and any Rust caller) talks to the engine through this type.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::BossConfig;
+use crate::ensure;
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::EventSink;
+use crate::commands::{self, Stored};
+use crate::jobs::{self, CommandResponse, FetchRequest, JobTargets};
+use crate::options::{assert_queue_name, Options, WorkOptions};
+use crate::queues::{self, QueueCache, QueueInfo};
+use crate::supervisor::{PassReport, SupervisorSettings};
+use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use crate::{db, migrate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    Created,
+    Started,
+    Stopped,
+}
+
+/// The commands that act on jobs by id.
+#[derive(Debug, Clone, Copy)]
+pub enum JobCommand {
+    Cancel,
+    Resume,
+    Retry,
+    Delete,
+    Touch,
+}
+
+impl JobCommand {
+    pub fn method(self) -> &'static str {
+        match self {
+            JobCommand::Cancel => "cancel",
+            JobCommand::Resume => "resume",
+            JobCommand::Retry => "retry",
+            JobCommand::Delete => "deleteJob",
+            JobCommand::Touch => "touch",
+        }
+    }
+
+    pub fn from_method(method: &str) -> Option<JobCommand> {
+        [JobCommand::Cancel, JobCommand::Resume, JobCommand::Retry, JobCommand::Delete, JobCommand::Touch]
+            .into_iter()
+            .find(|c| c.method() == method)
+    }
+}
+
+pub struct StopOptions {
+    pub graceful: bool,
+    pub close: bool,
+    pub timeout: Duration,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        StopOptions { graceful: true, close: true, timeout: Duration::from_secs(30) }
+    }
+}
+
+pub struct Boss {
+    config: BossConfig,
+    pool: Mutex<PgPool>,
+    queues: Arc<QueueCache>,
+    workers: Mutex<Vec<Arc<WorkerHandle>>>,
+    lifecycle: Mutex<Lifecycle>,
+    events: Arc<dyn EventSink>,
+    background: Mutex<Option<Background>>,
+    /// Running jobs per group in this instance, for `localGroupConcurrency`.
+    local_groups: Arc<crate::groups::LocalGroups>,
+}
+
+/// The instance's own background task (supervision and queue-cache refresh) and its stop signal.
+struct Background {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Boss {
+    pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
+        let pool = db::pool(&config.connection)?;
+        Ok(Boss {
+            config,
+            pool: Mutex::new(pool),
+            queues: Arc::new(QueueCache::default()),
+            workers: Mutex::new(Vec::new()),
+            lifecycle: Mutex::new(Lifecycle::Created),
+            events,
+            background: Mutex::new(None),
+            local_groups: Arc::default(),
+        })
+    }
+
+    pub fn config(&self) -> &BossConfig {
+        &self.config
+    }
+
+    fn schema(&self) -> &str {
+        &self.config.schema
+    }
+
+    /// The pool for any statement; works before `start()` too (the utility calls need it).
+    fn pool(&self) -> PgPool {
+        self.pool.lock().unwrap().clone()
+    }
+
+    /// The pool, for the calls that need a started instance.
+    fn started_pool(&self) -> Result<PgPool> {
+        match *self.lifecycle.lock().unwrap() {
+            Lifecycle::Started => Ok(self.pool()),
+            Lifecycle::Created => Err(Error::new(ErrorCode::NotStarted, "pg-boss is not started: call start() first")),
+            Lifecycle::Stopped => Err(Error::new(ErrorCode::NotStarted, "pg-boss is stopped: call start() to use it again")),
+        }
+    }
+
+    pub async fn start(&self) -> Result<()> {
+        if *self.lifecycle.lock().unwrap() == Lifecycle::Started {
+            return Ok(());
+        }
+        if self.pool().is_closed() {
+            *self.pool.lock().unwrap() = db::pool(&self.config.connection)?;
+        }
+        migrate::prepare(&self.pool(), &self.config).await?;
+        *self.lifecycle.lock().unwrap() = Lifecycle::Started;
+        self.start_background();
+        if self.config.schedule {
+            // As pg-boss's timekeeper: one clock check before start() resolves, then one every
+            // clockMonitorIntervalSeconds on the background task.
+            let sink = crate::warnings::WarningSink::new(self.events.clone(), &self.config.observability);
+            crate::warnings::check_clock_skew(&self.pool(), self.schema(), &sink).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the workers; a graceful stop lets running handlers finish for up to `timeout`, then
+    /// fails the jobs still held ("pg-boss shut down while active") and drops their handlers.
+    /// Returns true when it stopped something (and `stopped` should be emitted).
+    pub async fn stop(&self, options: StopOptions) -> Result<bool> {
+        let was_started = {
+            let mut state = self.lifecycle.lock().unwrap();
+            let started = *state == Lifecycle::Started;
+            if started {
+                *state = Lifecycle::Stopped;
+            }
+            started
+        };
+        if !was_started {
+            if options.close {
+                self.pool().close().await;
+            }
+            return Ok(false);
+        }
+        let background = self.background.lock().unwrap().take();
+        if let Some(background) = background {
+            // Lets a pass in flight finish, so nothing is cut off halfway through a batch.
+            background.stop.notify_one();
+            let _ = background.task.await;
+        }
+        let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
+        for worker in &workers {
+            worker.request_stop();
+        }
+        if options.graceful {
+            let all_done = futures_join_all(workers.iter().map(|w| w.join()));
+            let _ = tokio::time::timeout(options.timeout, all_done).await;
+        }
+        let pool = self.pool();
+        for worker in &workers {
+            let abandoned = worker.active_jobs();
+            if !abandoned.is_empty() && !worker.is_finished() {
+                if let Ok(queue) = queues::cached(&pool, self.schema(), &self.queues, worker.name()).await {
+                    let output = json!({ "value": "pg-boss shut down while active" }).to_string();
+                    if let Err(err) = jobs::fail(&pool, self.schema(), &queue, &JobTargets::for_claimed(&abandoned), Some(&output)).await {
+                        self.events.emit("error", json!({ "message": err.message, "queue": worker.name(), "worker": worker.id() }));
+                    }
+                }
+            }
+            worker.abort();
+        }
+        for worker in &workers {
+            worker.join().await;
+        }
+        if options.close {
+            pool.close().await;
+        }
+        Ok(true)
+    }
+
+    fn supervisor_settings(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            monitor_interval: Duration::from_secs_f64(self.config.monitor_interval_seconds),
+            maintenance_interval: Duration::from_secs_f64(self.config.maintenance_interval_seconds),
+            observability: self.config.observability,
+        }
+    }
+
+    /// Starts the background task: a supervision pass every `superviseIntervalSeconds` (when
+    /// `supervise` is on) and a queue-cache refresh every `queueCacheIntervalSeconds`, so changes
+    /// other instances make to queues are picked up.
+    fn start_background(&self) {
+        let stop = Arc::new(Notify::new());
+        let pool = self.pool();
+        let schema = self.config.schema.clone();
+        let settings = self.supervisor_settings();
+        let supervise_every = self.config.supervise.then(|| Duration::from_secs_f64(self.config.supervise_interval_seconds));
+        let cache_every = Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
+        let queues = self.queues.clone();
+        let events = self.events.clone();
+        let signal = stop.clone();
+        let clock_every = self.config.schedule.then(|| Duration::from_secs_f64(self.config.observability.clock_monitor_interval_seconds));
+        let warning_sink = crate::warnings::WarningSink::new(events.clone(), &self.config.observability);
+        let task = tokio::spawn(async move {
+            let mut cache_tick = tokio::time::interval_at(tokio::time::Instant::now() + cache_every, cache_every);
+            let far = Duration::from_secs(365 * 24 * 3600);
+            let mut supervise_tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + supervise_every.unwrap_or(far), supervise_every.unwrap_or(far));
+            let mut clock_tick = tokio::time::interval_at(tokio::time::Instant::now() + clock_every.unwrap_or(far), clock_every.unwrap_or(far));
+            clock_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = signal.notified() => return,
+                    _ = cache_tick.tick() => queues.clear(),
+                    _ = supervise_tick.tick(), if supervise_every.is_some() => {
+                        if let Err(err) = crate::warnings::supervise(&pool, &schema, None, settings, &events).await {
+                            events.emit("error", json!({ "message": err.message, "code": err.code.as_str() }));
+                        }
+                    }
+                    _ = clock_tick.tick(), if clock_every.is_some() => {
+                        crate::warnings::check_clock_skew(&pool, &schema, &warning_sink).await;
+                    }
+                }
+            }
+        });
+        *self.background.lock().unwrap() = Some(Background { stop, task });
+    }
+
+    /// `supervise(name?)`: one supervision pass now, over one queue or all of them.
+    pub async fn supervise(&self, name: Option<&Value>) -> Result<PassReport> {
+        let pool = self.started_pool()?;
+        let names = match name.filter(|n| !n.is_null()) {
+            None => None,
+            Some(name) => Some(vec![assert_queue_name(name)?.to_string()]),
+        };
+        crate::warnings::supervise(&pool, self.schema(), names.as_deref(), self.supervisor_settings(), &self.events).await
+    }
+
+    /// `getQueueStats(name, options)`: an array of datapoints, newest first (see stats.rs).
+    pub async fn get_queue_stats(&self, name: &Value, options: &Options) -> Result<String> {
+        let pool = self.started_pool()?;
+        crate::stats::get_queue_stats(&pool, &self.config, &self.queues, name, options).await
+    }
+
+    pub async fn is_installed(&self) -> Result<bool> {
+        migrate::is_installed(&self.pool(), self.schema()).await
+    }
+
+    pub async fn schema_version(&self) -> Result<Option<i32>> {
+        if !self.is_installed().await? {
+            return Ok(None);
+        }
+        migrate::schema_version(&self.pool(), self.schema()).await
+    }
+
+    async fn queue(&self, pool: &PgPool, name: &str) -> Result<QueueInfo> {
+        queues::cached(pool, self.schema(), &self.queues, name).await
+    }
+
+    pub async fn create_queue(&self, name: &Value, options: &Options) -> Result<()> {
+        queues::create_queue(&self.started_pool()?, self.schema(), &self.queues, name, options).await
+    }
+
+    pub async fn update_queue(&self, name: &Value, options: &Options) -> Result<()> {
+        queues::update_queue(&self.started_pool()?, self.schema(), &self.queues, name, options).await
+    }
+
+    pub async fn delete_queue(&self, name: &Value) -> Result<()> {
+        queues::delete_queue(&self.started_pool()?, self.schema(), &self.queues, name).await
+    }
+
+    /// Queues as JSON text. `names` filters; `limit`/`after` page.
+    pub async fn get_queues(&self, names: Option<Vec<String>>, limit: i64, after: Option<String>) -> Result<String> {
+        let pool = self.started_pool()?;
+        if let Some(names) = &names {
+            for name in names {
+                assert_queue_name(&Value::String(name.clone()))?;
+            }
+        }
+        queues::get_queues_json(&pool, self.schema(), names.as_deref(), limit, after.as_deref()).await
+    }
+
+    pub async fn send(&self, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+        let pool = self.started_pool()?;
+        let (data, options) = jobs::prepare_send(data, options)?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::send(&pool, self.schema(), &queue, data, options).await
+    }
+
+    pub async fn insert(&self, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::insert(&pool, self.schema(), &queue, jobs_list, return_id).await
+    }
+
+    /// Fetched jobs as JSON text of an array.
+    pub async fn fetch(&self, name: &Value, options: &Options) -> Result<String> {
+        let pool = self.started_pool()?;
+        ensure!(!matches!(name, Value::Null) && name.as_str() != Some(""), "missing queue name");
+        let request = FetchRequest::from_options(options)?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        Ok(jobs::fetch(&pool, self.schema(), &queue, &request).await?.json())
+    }
+
+    pub async fn complete(&self, name: &Value, ids: &Value, data: &Value, include_queued: bool) -> Result<CommandResponse> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let targets = JobTargets::from_value(ids, "complete")?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::complete(&pool, self.schema(), &queue, &targets, jobs::output_from_value(data).as_deref(), include_queued).await
+    }
+
+    pub async fn fail(&self, name: &Value, ids: &Value, data: &Value) -> Result<CommandResponse> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let targets = JobTargets::from_value(ids, "fail")?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::fail(&pool, self.schema(), &queue, &targets, jobs::output_from_value(data).as_deref()).await
+    }
+
+    /// cancel / resume / retry / deleteJob / touch: `command` names which.
+    pub async fn job_command(&self, command: JobCommand, name: &Value, ids: &Value) -> Result<CommandResponse> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let mut targets = JobTargets::from_value(ids, command.method())?;
+        if matches!(command, JobCommand::Resume | JobCommand::Retry) {
+            // These take plain ids: an attempt means nothing to a job that is not running.
+            targets.attempts = None;
+        }
+        let queue = self.queue(&pool, name).await?;
+        let schema = self.schema();
+        match command {
+            JobCommand::Cancel => commands::cancel(&pool, schema, &queue, &targets).await,
+            JobCommand::Resume => commands::resume(&pool, schema, &queue, &targets).await,
+            JobCommand::Retry => commands::retry(&pool, schema, &queue, &targets).await,
+            JobCommand::Delete => commands::delete_jobs(&pool, schema, &queue, &targets).await,
+            JobCommand::Touch => commands::touch(&pool, schema, &queue, &targets).await,
+        }
+    }
+
+    /// deleteQueuedJobs / deleteStoredJobs / deleteAllJobs. `None` when a table was truncated
+    /// (pg-boss answers null then), else how many jobs were deleted.
+    pub async fn delete_stored_jobs(&self, name: Option<&Value>, which: Stored) -> Result<Option<i64>> {
+        let pool = self.started_pool()?;
+        let schema = self.schema();
+        let Some(name) = name.filter(|n| !n.is_null()) else {
+            ensure!(matches!(which, Stored::All), "Name is required");
+            commands::truncate(&pool, schema, None).await?;
+            return Ok(None);
+        };
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        if matches!(which, Stored::All) && queue.partition {
+            commands::truncate(&pool, schema, Some(&queue)).await?;
+            return Ok(None);
+        }
+        Ok(Some(commands::delete_stored(&pool, schema, &queue, which).await?))
+    }
+
+    /// `redrive()` and `previewRedrive()` on a dead letter queue, answered as JSON.
+    pub async fn redrive(&self, name: &Value, options: &Options, preview: bool) -> Result<Value> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        if preview {
+            crate::redrive::preview(&pool, self.schema(), &queue, options).await
+        } else {
+            Ok(json!(crate::redrive::redrive(&pool, self.schema(), &queue, options).await?))
+        }
+    }
+
+    pub async fn get_job_by_id(&self, name: &Value, id: &str) -> Result<Option<String>> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::get_job_by_id(&pool, self.schema(), &queue, id).await
+    }
+
+    pub async fn find_jobs(&self, name: &Value, options: &Options) -> Result<String> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        jobs::find_jobs(&pool, self.schema(), &queue, options).await
+    }
+
+    /// `update()` (or, with `upsert`, `upsert()`): `request` is `{ name, data?, options? }`;
+    /// answers pg-boss's UpdateResponse / UpsertResponse.
+    pub async fn update(&self, request: &Value, upsert: bool) -> Result<Value> {
+        let request = crate::updates::check(request, upsert)?;
+        let pool = self.started_pool()?;
+        let queue = self.queue(&pool, request.name()).await?;
+        if upsert {
+            crate::updates::upsert(&pool, self.schema(), &queue, &request).await
+        } else {
+            crate::updates::update(&pool, self.schema(), &queue, &request).await
+        }
+    }
+
+    /// `getBlockedKeys()`: a key_strict_fifo queue's keys held by a failed job.
+    pub async fn get_blocked_keys(&self, name: &Value, limit: i64, after: Option<String>) -> Result<Vec<String>> {
+        let pool = self.started_pool()?;
+        let name = assert_queue_name(name)?;
+        let queue = self.queue(&pool, name).await?;
+        crate::updates::blocked_keys(&pool, self.schema(), &queue, limit, after.as_deref()).await
+    }
+
+    /// `work()`: starts `localConcurrency` polling loops and returns the first one's id.
+    pub fn work(&self, name: &Value, options: &Options, handler: Arc<dyn JobHandler>) -> Result<Uuid> {
+        ensure!(!matches!(name, Value::Null) && name.as_str() != Some(""), "queue name is required");
+        let name = assert_queue_name(name)?.to_string();
+        let work_options = WorkOptions::from_options(options)?;
+        let pool = match *self.lifecycle.lock().unwrap() {
+            Lifecycle::Started => self.pool(),
+            Lifecycle::Created => {
+                return Err(Error::new(ErrorCode::NotStarted, "Workers are disabled. pg-boss is not started: call start() first"))
+            }
+            Lifecycle::Stopped => return Err(Error::new(ErrorCode::NotStarted, "Workers are disabled. pg-boss is stopped")),
+        };
+        let ctx = Arc::new(WorkerContext {
+            pool,
+            schema: self.config.schema.clone(),
+            queues: self.queues.clone(),
+            events: self.events.clone(),
+            local_groups: work_options.local_group_concurrency.clone().map(|limits| {
+                self.local_groups.set_limits(&name, limits);
+                self.local_groups.clone()
+            }),
+        });
+        let mut workers = self.workers.lock().unwrap();
+        let mut first = None;
+        for _ in 0..work_options.local_concurrency {
+            let handle = spawn_worker(ctx.clone(), name.clone(), first, work_options.clone(), handler.clone());
+            first.get_or_insert(handle.id());
+            workers.push(Arc::new(handle));
+        }
+        Ok(first.expect("localConcurrency is at least 1"))
+    }
+
+    /// Stops the workers of a queue (or the ones started by one `work()` call, or one worker).
+    pub async fn off_work(&self, name: &Value, id: Option<&str>, wait: bool) -> Result<()> {
+        ensure!(!matches!(name, Value::Null) && name.as_str() != Some(""), "queue name is required");
+        let name = name.as_str().ok_or_else(|| Error::invalid("queue name must be a string"))?;
+        let matching: Vec<Arc<WorkerHandle>> = {
+            let mut workers = self.workers.lock().unwrap();
+            let (matching, rest): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| {
+                w.name() == name
+                    && id.is_none_or(|id| w.id().to_string() == id || w.work_id().to_string() == id)
+            });
+            *workers = rest;
+            matching
+        };
+        for worker in &matching {
+            worker.request_stop();
+        }
+        if wait {
+            for worker in &matching {
+                worker.join().await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn notify_worker(&self, id: &str) {
+        for worker in self.workers.lock().unwrap().iter() {
+            if worker.id().to_string() == id {
+                worker.notify();
+            }
+        }
+    }
+
+    /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.
+    pub fn wip(&self, include_internal: bool) -> Vec<Value> {
+        self.workers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
+            .map(|w| w.wip())
+            .collect()
+    }
+
+    pub async fn get_bam_status(&self) -> Result<String> {
+        let sql = format!(
+            "SELECT COALESCE(json_agg(json_build_object('status', status, 'count', count, 'lastCreatedOn', last) ORDER BY status), '[]')::text
+             FROM (SELECT status, count(*)::int AS count, max(created_on) AS last FROM {}.bam GROUP BY status) s",
+            self.schema()
+        );
+        Ok(sqlx::query_scalar::<_, String>(&sql).fetch_one(&self.started_pool()?).await?)
+    }
+
+    pub async fn get_bam_entries(&self, limit: i64, after: Option<String>) -> Result<String> {
+        let pool = self.started_pool()?;
+        let schema = self.schema();
+        let after = match after {
+            None => None,
+            Some(a) => Some(Uuid::parse_str(&a).map_err(|_| Error::invalid("getBamEntries: after must be a uuid"))?),
+        };
+        let sql = format!(
+            "SELECT COALESCE(json_agg(json_build_object('id', id, 'name', name, 'version', version, 'status', status,
+               'queue', queue, 'table', table_name, 'command', command, 'error', error, 'createdOn', created_on,
+               'startedOn', started_on, 'completedOn', completed_on) ORDER BY version, created_on, id), '[]')::text
+             FROM (SELECT * FROM {schema}.bam
+                   WHERE $1::uuid IS NULL
+                      OR (version, created_on, id) > (SELECT b.version, b.created_on, b.id FROM {schema}.bam b WHERE b.id = $1)
+                   ORDER BY version, created_on, id LIMIT $2) e"
+        );
+        let text: String = sqlx::query_scalar(&sql).bind(after).bind(limit).fetch_one(&pool).await?;
+        if let Some(after) = after {
+            if text == "[]" {
+                let exists: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {schema}.bam WHERE id = $1"))
+                    .bind(after)
+                    .fetch_optional(&pool)
+                    .await?;
+                ensure!(exists.is_some(), "getBamEntries: after names a row that no longer exists");
+            }
+        }
+        Ok(text)
+    }
+}
+
+/// Awaits every future (the std library has no join_all; this is small enough not to add a crate).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    for f in futures {
+        f.await;
+    }
+}

@@ -1,0 +1,96 @@
+//! The engine's one error type. Every failure carries a stable code that the binding maps to a
+//! JavaScript `Error` once, at the edge.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Bad input from the caller; pg-boss raises these as assertion errors.
+    InvalidArgument,
+    /// The named queue does not exist.
+    QueueNotFound,
+    /// A method was called before `start()` or after `stop()`.
+    NotStarted,
+    /// The database holds a schema this engine cannot run on (missing, or of another version).
+    SchemaVersion,
+    /// PostgreSQL reported an error or could not be reached.
+    Database,
+    /// Anything else that went wrong inside the engine.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code a JavaScript caller sees on `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "ERR_ASSERTION",
+            ErrorCode::QueueNotFound => "ERR_QUEUE_NOT_FOUND",
+            ErrorCode::NotStarted => "ERR_NOT_STARTED",
+            ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
+            ErrorCode::Database => "ERR_DATABASE",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The SQLSTATE when PostgreSQL raised the error.
+    pub sql_state: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code, message: message.into(), sql_state: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        let sql_state = match &err {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        let message = match &err {
+            sqlx::Error::Database(db) => db.message().to_string(),
+            other => other.to_string(),
+        };
+        Error { code: ErrorCode::Database, message, sql_state }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(err: serde_json::Error) -> Self {
+        Error::invalid(format!("invalid JSON: {err}"))
+    }
+}
+
+/// `ensure!(cond, "message")` rejects bad input with pg-boss's assertion semantics.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !($cond) {
+            return Err($crate::error::Error::invalid(format!($($msg)+)));
+        }
+    };
+}

@@ -1,0 +1,614 @@
+//! Job operations: send and insert, fetch, complete and fail, and reading jobs back. Jobs leave
+//! the engine as JSON text built by PostgreSQL with pg-boss's camelCase field names.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::ensure;
+use crate::error::{Error, Result};
+use crate::options::{normalize_send_options, validate_fetch_options, validate_group, Options};
+use crate::queues::QueueInfo;
+
+/// The fields every fetched job has (pg-boss's minimal job).
+const JOB_FIELDS_MIN: &str = "'id', j.id, 'name', j.name, 'data', j.data, 'retryCount', j.retry_count,
+  'expireInSeconds', j.expire_seconds, 'heartbeatSeconds', j.heartbeat_seconds,
+  'groupId', j.group_id, 'groupTier', j.group_tier";
+
+/// The rest of a job, for `includeMetadata` and for reads.
+const JOB_FIELDS_METADATA: &str = "'policy', j.policy, 'state', j.state, 'priority', j.priority,
+  'retryLimit', j.retry_limit, 'retryDelay', j.retry_delay, 'retryBackoff', j.retry_backoff,
+  'retryDelayMax', j.retry_delay_max, 'startAfter', j.start_after, 'startedOn', j.started_on,
+  'singletonKey', j.singleton_key, 'singletonOn', j.singleton_on, 'deleteAfterSeconds', j.deletion_seconds,
+  'heartbeatOn', j.heartbeat_on, 'createdOn', j.created_on, 'completedOn', j.completed_on,
+  'keepUntil', j.keep_until, 'deadLetter', j.dead_letter, 'blocked', j.blocked, 'blocking', j.blocking,
+  'pendingDependencies', j.pending_dependencies, 'output', j.output, 'sourceName', j.source_name,
+  'sourceId', j.source_id, 'sourceCreatedOn', j.source_created_on, 'sourceRetryCount', j.source_retry_count,
+  'sourceOutput', j.source_output, 'sourceRootId', j.source_root_id";
+
+pub(crate) fn job_json(include_metadata: bool) -> String {
+    if include_metadata {
+        format!("json_build_object({JOB_FIELDS_MIN}, {JOB_FIELDS_METADATA})::text")
+    } else {
+        format!("json_build_object({JOB_FIELDS_MIN})::text")
+    }
+}
+
+/// Joins JSON texts of single jobs into the text of an array.
+fn json_array(items: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&item);
+    }
+    out.push(']');
+    out
+}
+
+/// One job ready for the insert statement: the recordset fields pg-boss's insert understands.
+fn job_record(data: Value, options: &Options) -> Value {
+    let mut record = Map::new();
+    record.insert("data".into(), data);
+    for key in [
+        "id", "priority", "startAfter", "singletonKey", "singletonSeconds", "singletonOffset", "expireInSeconds",
+        "deleteAfterSeconds", "retentionSeconds", "retryLimit", "retryDelay", "retryBackoff", "retryDelayMax",
+        "heartbeatSeconds", "deadLetter", "groupId", "groupTier",
+    ] {
+        if let Some(v) = options.get(key).filter(|v| !v.is_null()) {
+            record.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(group) = options.get("group").and_then(Value::as_object) {
+        record.insert("groupId".into(), group.get("id").cloned().unwrap_or(Value::Null));
+        record.insert("groupTier".into(), group.get("tier").cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(record)
+}
+
+/// Inserts the recordset `$1` into a queue's table. Options the job leaves out come from the
+/// queue; start times given as date strings are instants, anything else is seconds from now.
+fn insert_sql(schema: &str, table: &str, returning: bool) -> String {
+    insert_sql_by_key(schema, table, returning, false)
+}
+
+/// The insert statement; with `by_key`, the new jobs are marked as created by an upsert on their
+/// singleton key (`upsert_by_key`), which a unique index keeps to one queued job per key.
+pub(crate) fn insert_sql_by_key(schema: &str, table: &str, returning: bool, by_key: bool) -> String {
+    format!(
+        "WITH input AS (
+           SELECT x.*,
+             CASE WHEN right(x.\"startAfter\", 1) = 'Z' OR x.\"startAfter\" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'
+                  THEN x.\"startAfter\"::timestamptz
+                  ELSE {schema}.job_now() + COALESCE(x.\"startAfter\", '0')::interval END AS start_at
+           FROM json_to_recordset($1::text::json) AS x (
+             id uuid, priority int, data jsonb, \"startAfter\" text, \"retryLimit\" int, \"retryDelay\" int,
+             \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
+             \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
+             \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int)
+         )
+         INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
+           group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
+           retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, upsert_by_key)
+         SELECT COALESCE(i.id, gen_random_uuid()), $2, i.data, COALESCE(i.priority, 0), i.start_at, {schema}.job_now(),
+           i.\"singletonKey\",
+           CASE WHEN i.\"singletonSeconds\" IS NOT NULL THEN 'epoch'::timestamp + '1s'::interval * (i.\"singletonSeconds\"::float8
+             * floor((date_part('epoch', {schema}.job_now()) + COALESCE(i.\"singletonOffset\", 0)::float8) / i.\"singletonSeconds\"::float8)) END,
+           i.\"groupId\", i.\"groupTier\",
+           COALESCE(i.\"expireInSeconds\", q.expire_seconds, 900),
+           COALESCE(i.\"deleteAfterSeconds\", q.deletion_seconds, 604800),
+           i.start_at + COALESCE(i.\"retentionSeconds\", q.retention_seconds, 1209600) * interval '1s',
+           COALESCE(i.\"retryLimit\", q.retry_limit, 2),
+           COALESCE(i.\"retryDelay\", q.retry_delay, 0),
+           COALESCE(i.\"retryBackoff\", q.retry_backoff, false),
+           COALESCE(i.\"retryDelayMax\", q.retry_delay_max),
+           q.policy,
+           COALESCE(i.\"deadLetter\", q.dead_letter),
+           COALESCE(i.\"heartbeatSeconds\", q.heartbeat_seconds),
+           {}
+         FROM input i LEFT JOIN {schema}.queue q ON q.name = $2
+         ON CONFLICT DO NOTHING
+         {}",
+        if by_key { "true" } else { "NULL::bool" },
+        if returning { "RETURNING id" } else { "" }
+    )
+}
+
+/// Postgres errors from an insert, said the way pg-boss says them.
+fn insert_error(err: sqlx::Error, queue: &str) -> Error {
+    let error = Error::from(err);
+    if error.sql_state.as_deref() == Some("23503") {
+        if error.message.contains("dlq_fkey") {
+            return Error::internal("Dead letter queue does not exist");
+        }
+        return crate::queues::queue_not_found(queue);
+    }
+    error
+}
+
+async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
+    let sql = insert_sql(schema, &queue.table, returning);
+    let payload = Value::Array(records.to_vec()).to_string();
+    if returning {
+        sqlx::query_scalar::<_, Uuid>(&sql)
+            .bind(payload)
+            .bind(&queue.name)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| insert_error(e, &queue.name))
+    } else {
+        sqlx::query(&sql).bind(payload).bind(&queue.name).execute(pool).await.map_err(|e| insert_error(e, &queue.name))?;
+        Ok(Vec::new())
+    }
+}
+
+fn require_key_for_strict_fifo(queue: &QueueInfo, key: Option<&Value>) -> Result<()> {
+    ensure!(
+        queue.policy != "key_strict_fifo" || key.and_then(Value::as_str).is_some_and(|k| !k.is_empty()),
+        "key_strict_fifo queues require a singletonKey"
+    );
+    Ok(())
+}
+
+/// Checks a send request before anything else happens: returns its data and normalised options.
+pub fn prepare_send(data: Value, options: Option<Value>) -> Result<(Value, Options)> {
+    let mut options = match options {
+        None | Some(Value::Null) => Options::new(),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(Error::invalid("options should be an object")),
+    };
+    normalize_send_options(&mut options)?;
+    Ok((data, options))
+}
+
+/// `send()`: one job; `None` when a policy or throttle refused it.
+pub async fn send(pool: &PgPool, schema: &str, queue: &QueueInfo, data: Value, mut options: Options) -> Result<Option<Uuid>> {
+    require_key_for_strict_fifo(queue, options.get("singletonKey"))?;
+    let next_slot = options.get("singletonNextSlot") == Some(&Value::Bool(true));
+    let ids = insert_records(pool, schema, queue, &[job_record(data.clone(), &options)], true).await?;
+    if let Some(id) = ids.first() {
+        return Ok(Some(*id));
+    }
+    if next_slot {
+        if let Some(seconds) = options.get("singletonSeconds").and_then(Value::as_i64) {
+            // The current slot is taken: throttle into the next one, starting when it opens.
+            let start = next_slot_start(pool, schema, seconds).await?;
+            options.insert("startAfter".into(), json!(start));
+            options.insert("singletonOffset".into(), json!(seconds));
+            let ids = insert_records(pool, schema, queue, &[job_record(data, &options)], true).await?;
+            return Ok(ids.first().copied());
+        }
+    }
+    Ok(None)
+}
+
+/// Seconds from now until just inside the throttle slot after the current one, by the database's
+/// clock (so every instance agrees): at least 1, and one more for slots over a second, as pg-boss.
+async fn next_slot_start(pool: &PgPool, schema: &str, seconds: i64) -> Result<String> {
+    let now_ms: f64 = sqlx::query_scalar(&format!("SELECT (date_part('epoch', {schema}.job_now()) * 1000)::float8"))
+        .fetch_one(pool)
+        .await?;
+    Ok(next_slot_delay(now_ms, seconds).to_string())
+}
+
+fn next_slot_delay(now_ms: f64, seconds: i64) -> i64 {
+    let slot_ms = (seconds * 1000) as f64;
+    let slot_start = (now_ms / slot_ms).floor() * slot_ms;
+    let into_slot = ((now_ms - slot_start) / 1000.0).floor() as i64;
+    let delay = match seconds - into_slot {
+        0 => 1,
+        d => d,
+    };
+    if seconds > 1 {
+        delay + 1
+    } else {
+        delay
+    }
+}
+
+/// `insert()`: many jobs in one statement. Returns the new ids when asked to.
+pub async fn insert(pool: &PgPool, schema: &str, queue: &QueueInfo, jobs: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut records = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let job = job.as_object().ok_or_else(|| Error::invalid("each job must be an object"))?;
+        if let Some(id) = job.get("id").filter(|v| !v.is_null()) {
+            let shown = id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
+            ensure!(seen.insert(shown.clone()), "duplicate job id in insert batch: {shown}");
+        }
+        validate_group(job)?;
+        require_key_for_strict_fifo(queue, job.get("singletonKey"))?;
+        let mut options = job.clone();
+        if let Some(Value::String(s)) = options.get("startAfter") {
+            let pinned = crate::options::pin_zoneless_date_time(s);
+            options.insert("startAfter".into(), Value::String(pinned));
+        } else if let Some(Value::Number(n)) = options.get("startAfter") {
+            let seconds = n.to_string();
+            options.insert("startAfter".into(), Value::String(seconds));
+        }
+        let data = options.get("data").cloned().unwrap_or(Value::Null);
+        records.push(job_record(data, &options));
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let ids = insert_records(pool, schema, queue, &records, return_id).await?;
+    Ok(if return_id && !ids.is_empty() { Some(ids) } else { None })
+}
+
+/// What a fetch asks for.
+#[derive(Debug, Clone, Default)]
+pub struct FetchRequest {
+    pub batch_size: i64,
+    pub include_metadata: bool,
+    pub ignore_start_after: bool,
+    pub min_priority: Option<i64>,
+    pub max_priority: Option<i64>,
+    /// Group ids not to claim from (`ignoreGroups`).
+    pub ignore_groups: Option<Vec<String>>,
+    /// `groupConcurrency`: active jobs per group across all instances.
+    pub group_concurrency: Option<crate::claim::GroupLimit>,
+}
+
+impl FetchRequest {
+    pub fn from_options(options: &Options) -> Result<FetchRequest> {
+        validate_fetch_options(options)?;
+        Ok(FetchRequest {
+            batch_size: crate::options::int_opt(options, "batchSize")?.unwrap_or(1),
+            include_metadata: crate::options::bool_opt(options, "includeMetadata")?.unwrap_or(false),
+            ignore_start_after: crate::options::bool_opt(options, "ignoreStartAfter")?.unwrap_or(false),
+            min_priority: crate::options::int_opt(options, "minPriority")?,
+            max_priority: crate::options::int_opt(options, "maxPriority")?,
+            ignore_groups: crate::groups::ignore_groups(options)?,
+            group_concurrency: options.get("groupConcurrency").and_then(crate::claim::GroupLimit::from_value),
+        })
+    }
+}
+
+/// A claimed job as the engine tracks it; its full JSON goes to the handler.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: Uuid,
+    pub retry_count: i32,
+    pub expire_seconds: i32,
+    pub heartbeat_seconds: Option<i32>,
+    pub json: String,
+}
+
+pub struct FetchedBatch {
+    pub jobs: Vec<ClaimedJob>,
+}
+
+impl FetchedBatch {
+    pub fn json(&self) -> String {
+        json_array(self.jobs.iter().map(|j| j.json.clone()))
+    }
+}
+
+/// Claims up to `batch_size` jobs: highest priority first, then oldest. Rows another session
+/// holds are skipped, so concurrent fetchers (of any kind) never claim the same job. The statement
+/// itself (policies, priorities, groups) is built in `claim`.
+fn fetch_sql(schema: &str, queue: &QueueInfo, request: &FetchRequest) -> String {
+    crate::claim::fetch_sql(schema, queue, request)
+}
+
+pub async fn fetch(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &FetchRequest) -> Result<FetchedBatch> {
+    let sql = fetch_sql(schema, queue, request);
+    type Row = (Uuid, i32, i32, Option<i32>, String);
+    let rows: std::result::Result<Vec<Row>, sqlx::Error> = sqlx::query_as(&sql)
+        .bind(&queue.name)
+        .bind(request.batch_size)
+        .bind(request.min_priority.unwrap_or(0) as i32)
+        .bind(request.max_priority.unwrap_or(0) as i32)
+        .bind(request.ignore_groups.as_deref())
+        .bind(request.group_concurrency.as_ref().and_then(|g| g.default.as_deref()))
+        .bind(request.group_concurrency.as_ref().and_then(|g| g.tiers.as_deref()))
+        .fetch_all(pool)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // A concurrent fetch won a policy slot first: nothing to claim this time.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(FetchedBatch {
+        jobs: rows
+            .into_iter()
+            .map(|(id, retry_count, expire_seconds, heartbeat_seconds, json)| ClaimedJob {
+                id,
+                retry_count,
+                expire_seconds,
+                heartbeat_seconds,
+                json,
+            })
+            .collect(),
+    })
+}
+
+/// Which jobs a settle addresses: plain ids, or ids with the attempt (`retryCount`) that was
+/// fetched, which fences the settle to that attempt.
+#[derive(Debug, Clone)]
+pub struct JobTargets {
+    pub ids: Vec<Uuid>,
+    pub attempts: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct JobAttempt {
+    id: String,
+    #[serde(rename = "retryCount")]
+    retry_count: i64,
+}
+
+impl JobTargets {
+    /// Accepts what `complete()`/`fail()` accept: an id, ids, a job or jobs ({ id, retryCount }).
+    pub fn from_value(value: &Value, method: &str) -> Result<JobTargets> {
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => vec![],
+            Value::String(s) if s.is_empty() => vec![],
+            other => vec![other],
+        };
+        ensure!(!items.is_empty(), "{method}() requires an id");
+        if items.iter().all(|v| v.is_string()) {
+            let ids = items.iter().map(|v| parse_uuid(v.as_str().unwrap_or_default())).collect::<Result<_>>()?;
+            return Ok(JobTargets { ids, attempts: None });
+        }
+        let attempts: Vec<JobAttempt> = items
+            .iter()
+            .map(|v| serde_json::from_value::<JobAttempt>((*v).clone()).ok().filter(|a| a.retry_count >= 0))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{method}() requires either ids or jobs with an id and an integer retryCount, not a mix"
+                ))
+            })?;
+        let ids: Vec<Uuid> = attempts.iter().map(|a| parse_uuid(&a.id)).collect::<Result<_>>()?;
+        let pairs = ids.iter().zip(&attempts).map(|(id, a)| format!("{id}:{}", a.retry_count)).collect();
+        Ok(JobTargets { ids, attempts: Some(pairs) })
+    }
+
+    pub fn for_claimed(jobs: &[ClaimedJob]) -> JobTargets {
+        JobTargets {
+            ids: jobs.iter().map(|j| j.id).collect(),
+            attempts: Some(jobs.iter().map(|j| format!("{}:{}", j.id, j.retry_count)).collect()),
+        }
+    }
+
+    pub(crate) fn fence(&self, param: usize) -> String {
+        match self.attempts {
+            Some(_) => format!("AND state = 'active' AND (id::text || ':' || retry_count::text) = ANY(${param}::text[])"),
+            None => String::new(),
+        }
+    }
+}
+
+/// A malformed id fails as PostgreSQL's uuid cast fails in pg-boss: a database error, 22P02.
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map_err(|_| Error {
+        code: crate::error::ErrorCode::Database,
+        message: format!("invalid input syntax for type uuid: \"{s}\""),
+        sql_state: Some("22P02".into()),
+    })
+}
+
+/// pg-boss's answer to complete/fail/cancel and friends.
+#[derive(Debug, Clone)]
+pub struct CommandResponse {
+    pub jobs: Vec<Uuid>,
+    pub affected: i64,
+    pub settled: Vec<Uuid>,
+}
+
+impl CommandResponse {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "jobs": self.jobs,
+            "requested": self.jobs.len(),
+            "affected": self.affected,
+            "settled": self.settled,
+        })
+    }
+}
+
+async fn run_settle(pool: &PgPool, sql: &str, queue: &str, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
+    let (affected, settled): (i64, Vec<Uuid>) = sqlx::query_as(sql)
+        .bind(queue)
+        .bind(&targets.ids)
+        .bind(output)
+        .bind(targets.attempts.as_deref())
+        .fetch_one(pool)
+        .await?;
+    Ok(CommandResponse { jobs: targets.ids.clone(), affected, settled })
+}
+
+const SETTLED: &str = "SELECT count(*), COALESCE(array_agg(id), '{}'::uuid[]) FROM results";
+
+/// Marks active jobs completed with `output` (JSON text). With `include_queued`, jobs that have
+/// not started yet are completed too.
+pub async fn complete(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>, include_queued: bool) -> Result<CommandResponse> {
+    let table = &queue.table;
+    let (state_filter, unblock) = if include_queued {
+        ("state < 'completed'", ", blocked = false, pending_dependencies = 0")
+    } else {
+        ("state = 'active'", "")
+    };
+    let sql = format!(
+        "WITH results AS (
+           UPDATE {schema}.{table} SET completed_on = {schema}.job_now(), state = 'completed', output = $3::text::jsonb{unblock}
+           WHERE name = $1 AND id = ANY($2::uuid[]) AND {state_filter} {}
+           RETURNING id)
+         {SETTLED}",
+        targets.fence(4)
+    );
+    run_settle(pool, &sql, &queue.name, targets, output).await
+}
+
+/// The columns a failed job is written back with (it is deleted and re-inserted, so that a
+/// policy's unique index can turn a would-be retry into a final failure).
+const REINSERT_COLUMNS: &str = "id, name, priority, data, state, retry_limit, retry_count, retry_delay, retry_backoff,
+  retry_delay_max, start_after, started_on, singleton_key, singleton_on, group_id, group_tier, expire_seconds,
+  deletion_seconds, created_on, completed_on, keep_until, policy, output, dead_letter, heartbeat_on,
+  heartbeat_seconds, blocked, blocking, pending_dependencies, source_name, source_id, source_created_on,
+  source_retry_count, source_output, source_root_id, trace_context";
+
+fn reinsert_values(state: &str, start_after: &str, completed_on: &str, output: &str) -> String {
+    format!(
+        "id, name, priority, data, {state}, retry_limit, retry_count, retry_delay, retry_backoff,
+         retry_delay_max, {start_after}, started_on, singleton_key, singleton_on, group_id, group_tier, expire_seconds,
+         deletion_seconds, created_on, {completed_on}, keep_until, policy, {output}, dead_letter, NULL,
+         heartbeat_seconds, blocked, blocking, pending_dependencies, source_name, source_id, source_created_on,
+         source_retry_count, source_output, source_root_id, trace_context"
+    )
+}
+
+/// Fails jobs matching `filter` (over `$1` name and `$2` ids): each goes to `retry` while it has
+/// retries left (after its delay or backoff), else to `failed`, and a failed job with a dead letter
+/// queue is copied there. `output` is the SQL expression of the stored output.
+pub fn fail_sql(schema: &str, table: &str, filter: &str, output: &str) -> String {
+    let retry_state = format!(
+        "CASE WHEN retry_count < retry_limit THEN 'retry'::{schema}.job_state ELSE 'failed'::{schema}.job_state END"
+    );
+    let retry_start = format!(
+        "CASE WHEN retry_count = retry_limit THEN start_after
+              WHEN NOT retry_backoff THEN {schema}.job_now() + retry_delay * interval '1s'
+              ELSE {schema}.job_now() + LEAST(retry_delay_max,
+                GREATEST(retry_delay, 1) * (2 ^ LEAST(16, retry_count + 1) / 2 + 2 ^ LEAST(16, retry_count + 1) / 2 * random())
+              ) * interval '1s' END"
+    );
+    let retry_completed = format!("CASE WHEN retry_count < retry_limit THEN NULL ELSE {schema}.job_now() END");
+    let first = reinsert_values(&retry_state, &retry_start, &retry_completed, output);
+    let terminal = reinsert_values(&format!("'failed'::{schema}.job_state"), "start_after", &format!("{schema}.job_now()"), output);
+    format!(
+        "WITH removed AS (
+           DELETE FROM {schema}.{table} WHERE {filter} RETURNING *
+         ), retried AS (
+           INSERT INTO {schema}.{table} ({REINSERT_COLUMNS})
+           SELECT {first} FROM removed
+           ON CONFLICT DO NOTHING
+           RETURNING *
+         ), failed AS (
+           INSERT INTO {schema}.{table} ({REINSERT_COLUMNS})
+           SELECT {terminal} FROM removed WHERE id NOT IN (SELECT id FROM retried)
+           RETURNING *
+         ), results AS (
+           SELECT * FROM retried UNION ALL SELECT * FROM failed
+         ), dead_lettered AS (
+           INSERT INTO {schema}.job (name, priority, data, retry_limit, retry_backoff, retry_delay, start_after,
+             created_on, keep_until, deletion_seconds, expire_seconds, singleton_key, group_id, group_tier,
+             heartbeat_seconds, source_name, source_id, source_created_on, source_retry_count, source_output,
+             source_root_id, trace_context)
+           SELECT r.dead_letter, r.priority, r.data, q.retry_limit, q.retry_backoff, q.retry_delay, {schema}.job_now(),
+             {schema}.job_now(), {schema}.job_now() + q.retention_seconds * interval '1s', q.deletion_seconds,
+             q.expire_seconds, r.singleton_key, r.group_id, r.group_tier, q.heartbeat_seconds, r.name, r.id,
+             r.created_on, r.retry_count, r.output, COALESCE(r.source_root_id, r.id), r.trace_context
+           FROM results r JOIN {schema}.queue q ON q.name = r.dead_letter
+           WHERE r.state = 'failed'
+         )
+         {SETTLED}"
+    )
+}
+
+pub async fn fail(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
+    let filter = format!("name = $1 AND id = ANY($2::uuid[]) AND state < 'completed' {}", targets.fence(4));
+    let sql = fail_sql(schema, &queue.table, &filter, "$3::text::jsonb");
+    run_settle(pool, &sql, &queue.name, targets, output).await
+}
+
+/// pg-boss's rule for turning a settle's `data` argument into a stored output: objects are kept,
+/// any other value is wrapped as `{ value }`, and nothing becomes null.
+pub fn output_from_value(data: &Value) -> Option<String> {
+    match data {
+        Value::Null => None,
+        Value::Object(_) => Some(data.to_string()),
+        other => Some(json!({ "value": other }).to_string()),
+    }
+}
+
+/// One job by id, as JSON text, or `None`.
+pub async fn get_job_by_id(pool: &PgPool, schema: &str, queue: &QueueInfo, id: &str) -> Result<Option<String>> {
+    let Ok(id) = parse_uuid(id) else { return Ok(None) };
+    let sql = format!(
+        "SELECT {} FROM {schema}.{} j WHERE j.name = $1 AND j.id = $2",
+        job_json(true),
+        queue.table
+    );
+    Ok(sqlx::query_scalar::<_, String>(&sql).bind(&queue.name).bind(id).fetch_optional(pool).await?)
+}
+
+/// `findJobs()`: jobs of a queue by id, singleton key, data containment and/or queued state,
+/// oldest first, as JSON text of an array.
+pub async fn find_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, options: &Options) -> Result<String> {
+    let limit = match options.get("limit").filter(|v| !v.is_null()) {
+        None => 1000,
+        Some(v) => {
+            let limit = v.as_i64().filter(|l| (1..=100_000).contains(l) && crate::options::is_integer(v));
+            limit.ok_or_else(|| Error::invalid("findJobs: limit must be an integer between 1 and 100000"))?
+        }
+    };
+    let id = match options.get("id").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => match v.as_str().map(parse_uuid) {
+            Some(Ok(id)) => Some(id),
+            _ => return Ok("[]".into()),
+        },
+    };
+    let key = crate::options::string_opt(options, "key")?;
+    let data = options.get("data").filter(|v| !v.is_null()).map(Value::to_string);
+    let queued = crate::options::bool_opt(options, "queued")?.unwrap_or(false);
+    let after = match options.get("after").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => {
+            let s = v.as_str().filter(|s| !s.is_empty()).ok_or_else(|| Error::invalid("findJobs: after must be a non-empty string"))?;
+            Some(parse_uuid(s).map_err(|_| Error::invalid("findJobs: after must be a uuid"))?)
+        }
+    };
+    if let Some(after) = after {
+        let exists: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {schema}.{} WHERE name = $1 AND id = $2", queue.table))
+            .bind(&queue.name)
+            .bind(after)
+            .fetch_optional(pool)
+            .await?;
+        ensure!(exists.is_some(), "findJobs: after names a row that no longer exists");
+    }
+    let sql = format!(
+        "SELECT COALESCE(json_agg(x.job ORDER BY x.created_on, x.id), '[]')::text FROM (
+           SELECT {} AS job, j.created_on, j.id FROM {schema}.{} j
+           WHERE j.name = $1
+             AND ($2::uuid IS NULL OR j.id = $2)
+             AND ($3::text IS NULL OR j.singleton_key = $3)
+             AND ($4::text IS NULL OR j.data @> $4::text::jsonb)
+             AND (NOT $5 OR j.state < 'active')
+             AND ($6::uuid IS NULL OR (j.created_on, j.id) > (SELECT a.created_on, a.id FROM {schema}.{} a WHERE a.name = $1 AND a.id = $6))
+           ORDER BY j.created_on, j.id
+           LIMIT $7) x",
+        job_json(true).trim_end_matches("::text"),
+        queue.table,
+        queue.table
+    );
+    Ok(sqlx::query_scalar::<_, String>(&sql)
+        .bind(&queue.name)
+        .bind(id)
+        .bind(key)
+        .bind(data)
+        .bind(queued)
+        .bind(after)
+        .bind(limit)
+        .fetch_one(pool)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_slot_starts_when_the_current_one_ends() {
+        // 25 s into a 60 s slot: 35 s left, plus one to land inside the next slot.
+        assert_eq!(next_slot_delay(60_000.0 * 10.0 + 25_000.0, 60), 36);
+        // One-second slots never wait zero.
+        assert_eq!(next_slot_delay(1_000.0 * 7.0 + 500.0, 1), 1);
+    }
+}

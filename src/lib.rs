@@ -1,0 +1,33 @@
+//! pg-boss-native's engine: a pg-boss 12.38 (schema 46) compatible job queue on PostgreSQL.
+//! Nothing in this crate knows about Node.js except the `node` module, the binding.
+
+pub mod boss;
+pub mod claim;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod groups;
+pub mod jobs;
+pub mod migrate;
+pub mod options;
+pub mod queues;
+pub mod redrive;
+pub mod schema;
+pub mod stats;
+pub mod supervisor;
+pub mod updates;
+pub mod warnings;
+pub mod worker;
+
+mod node;
+
+pub use boss::{Boss, StopOptions};
+pub use config::BossConfig;
+pub use error::{Error, ErrorCode, Result};
+pub use worker::{HandlerFuture, HandlerOutcome, JobHandler};
+
+/// A boxed, sendable future: used where sqlx's executor lifetimes would otherwise leak into
+/// callers' `Send` bounds.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

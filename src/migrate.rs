@@ -1,0 +1,74 @@
+//! Installing the schema, adopting an existing pg-boss installation, and reading its version.
+
+use sqlx::{Executor, PgPool};
+
+use crate::config::BossConfig;
+use crate::error::{Error, ErrorCode, Result};
+use crate::schema::{advisory_lock_key, install_script, SCHEMA_VERSION};
+
+pub async fn is_installed(pool: &PgPool, schema: &str) -> Result<bool> {
+    let mut conn = pool.acquire().await?;
+    installed_on(&mut conn, schema).await
+}
+
+async fn installed_on(conn: &mut sqlx::PgConnection, schema: &str) -> Result<bool> {
+    let sql = format!("SELECT to_regclass('{}.version') IS NOT NULL", schema.replace('\'', "''"));
+    Ok(sqlx::query_scalar::<_, bool>(&sql).fetch_one(conn).await?)
+}
+
+pub async fn schema_version(pool: &PgPool, schema: &str) -> Result<Option<i32>> {
+    let sql = format!("SELECT version FROM {schema}.version");
+    Ok(sqlx::query_scalar::<_, i32>(&sql).fetch_optional(pool).await?)
+}
+
+/// What `start()` does to the database: install when missing (unless `migrate: false`), accept a
+/// version-46 installation as it is, and refuse any other version.
+pub async fn prepare(pool: &PgPool, config: &BossConfig) -> Result<()> {
+    let schema = &config.schema;
+    if !is_installed(pool, schema).await? {
+        if !config.migrate {
+            return Err(Error::new(ErrorCode::SchemaVersion, "pg-boss is not installed"));
+        }
+        install(pool, config).await?;
+    }
+    match schema_version(pool, schema).await? {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(version) if version > SCHEMA_VERSION => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            format!(
+                "pg-boss database schema version {version} is newer than version {SCHEMA_VERSION}, the newest this pg-boss-native supports"
+            ),
+        )),
+        Some(version) if !config.migrate => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            format!("pg-boss database requires migrations (schema version {version}, expected {SCHEMA_VERSION})"),
+        )),
+        Some(version) => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            format!(
+                "pg-boss database schema version {version} needs migrating to {SCHEMA_VERSION}; pg-boss-native does not migrate older schemas yet (start pg-boss 12.38 once to migrate it)"
+            ),
+        )),
+        None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
+    }
+}
+
+/// Runs the install script in one transaction under pg-boss's install lock. Whoever gets the lock
+/// second finds the schema installed and does nothing.
+fn install<'a>(pool: &'a PgPool, config: &'a BossConfig) -> crate::BoxFuture<'a, Result<()>> {
+    // Boxed: the transaction's executor lifetimes otherwise defeat the Send proof of callers.
+    Box::pin(async move {
+    let mut tx = pool.begin().await?;
+    let lock = format!(
+        "SET LOCAL lock_timeout = 30000; SET LOCAL idle_in_transaction_session_timeout = 30000; SELECT pg_advisory_xact_lock({})",
+        advisory_lock_key(&config.schema, "")
+    );
+    // Text without bind parameters goes over the simple query protocol, which runs many statements.
+    tx.execute(lock.as_str()).await?;
+    if !installed_on(&mut tx, &config.schema).await? {
+        tx.execute(install_script(&config.schema, config.create_schema).as_str()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+    })
+}

@@ -1,0 +1,326 @@
+//! The Node.js binding: the only module that knows napi. Values cross as JSON text; engine
+//! errors become JS errors here, as `CODE|SQLSTATE|message` that the JS entry turns into `Error`s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{within_runtime_if_available, Function, Promise};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use napi_derive::napi;
+use serde_json::Value;
+
+use crate::boss::{Boss, JobCommand, StopOptions};
+use crate::commands::Stored;
+use crate::config::BossConfig;
+use crate::error::Error;
+use crate::events::EventSink;
+use crate::options::Options;
+use crate::worker::{HandlerFuture, HandlerOutcome, JobHandler};
+
+fn to_js(err: Error) -> napi::Error {
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("{}|{}|{}", err.code.as_str(), err.sql_state.unwrap_or_default(), err.message),
+    )
+}
+
+
+/// Runs engine work as its own Tokio task, so the future handed to napi owns everything it uses.
+async fn run<T: Send + 'static>(work: impl std::future::Future<Output = crate::Result<T>> + Send + 'static) -> napi::Result<T> {
+    match tokio::spawn(work).await {
+        Ok(result) => result.map_err(to_js),
+        Err(join) => Err(to_js(Error::internal(format!("engine task failed: {join}")))),
+    }
+}
+
+fn parse(json: &str) -> napi::Result<Value> {
+    serde_json::from_str(json).map_err(|e| to_js(e.into()))
+}
+
+fn parse_options(json: &str) -> napi::Result<Options> {
+    match parse(json)? {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Options::new()),
+        _ => Err(to_js(Error::invalid("options should be an object"))),
+    }
+}
+
+/// Events go to one JS callback `(name, payloadJson)`; it is weak, so it never keeps Node alive.
+type EventFn = ThreadsafeFunction<(String, String), (), (String, String), Status, false, true>;
+
+struct JsEvents(EventFn);
+
+impl EventSink for JsEvents {
+    fn emit(&self, event: &str, payload: Value) {
+        self.0.call((event.to_string(), payload.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+/// A `work()` handler: a JS function `(jobsJson) => Promise<resultJson>` that never throws (the JS
+/// entry wraps the user's handler). Strong while a worker holds it, released when the last
+/// worker using it ends.
+type HandlerFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
+
+struct JsHandler(Arc<HandlerFn>);
+
+impl JobHandler for JsHandler {
+    fn handle(&self, jobs_json: String) -> HandlerFuture {
+        let tsfn = self.0.clone();
+        Box::pin(async move {
+            let answered = match tsfn.call_async_catch(jobs_json).await {
+                Ok(promise) => promise.await,
+                Err(err) => Err(err),
+            };
+            match answered {
+                Ok(text) => outcome_from_js(&text),
+                Err(err) => HandlerOutcome::Failed(serde_json::json!({ "name": "Error", "message": err.reason }).to_string()),
+            }
+        })
+    }
+}
+
+/// `{ ok: true, output }` or `{ ok: false, error }` as JSON text.
+fn outcome_from_js(text: &str) -> HandlerOutcome {
+    let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    if value.get("ok") == Some(&Value::Bool(true)) {
+        let output = value.get("output").filter(|v| !v.is_null()).map(Value::to_string);
+        HandlerOutcome::Completed(output)
+    } else {
+        let error = value.get("error").cloned().unwrap_or(Value::Null);
+        HandlerOutcome::Failed(error.to_string())
+    }
+}
+
+#[napi]
+pub struct NativeBoss {
+    inner: Arc<Boss>,
+}
+
+#[napi]
+impl NativeBoss {
+    #[napi(constructor)]
+    pub fn new(config_json: String, on_event: Function<(String, String), ()>) -> napi::Result<Self> {
+        let config = BossConfig::from_value(&parse(&config_json)?).map_err(to_js)?;
+        let events: EventFn = on_event.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        // The pool is created inside the engine's runtime, which sqlx needs even for a lazy pool.
+        let inner = within_runtime_if_available(|| Boss::new(config, Arc::new(JsEvents(events)))).map_err(to_js)?;
+        Ok(NativeBoss { inner: Arc::new(inner) })
+    }
+
+    #[napi]
+    pub fn schema(&self) -> String {
+        self.inner.config().schema.clone()
+    }
+
+    #[napi]
+    pub async fn start(&self) -> napi::Result<()> {
+        let boss = self.inner.clone();
+        run(async move { boss.start().await }).await
+    }
+
+    /// Resolves true when the instance was running (so `stopped` is due).
+    #[napi]
+    pub async fn stop(&self, graceful: bool, close: bool, timeout_ms: f64) -> napi::Result<bool> {
+        let options = StopOptions { graceful, close, timeout: Duration::from_millis(timeout_ms.max(0.0) as u64) };
+        { let boss = self.inner.clone(); run(async move { boss.stop(options).await }).await }
+    }
+
+    #[napi]
+    pub async fn is_installed(&self) -> napi::Result<bool> {
+        { let boss = self.inner.clone(); run(async move { boss.is_installed().await }).await }
+    }
+
+    #[napi]
+    pub async fn schema_version(&self) -> napi::Result<Option<i32>> {
+        { let boss = self.inner.clone(); run(async move { boss.schema_version().await }).await }
+    }
+
+    #[napi]
+    pub async fn create_queue(&self, name_json: String, options_json: String) -> napi::Result<()> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        { let boss = self.inner.clone(); run(async move { boss.create_queue(&name, &options).await }).await }
+    }
+
+    #[napi]
+    pub async fn update_queue(&self, name_json: String, options_json: String) -> napi::Result<()> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        { let boss = self.inner.clone(); run(async move { boss.update_queue(&name, &options).await }).await }
+    }
+
+    #[napi]
+    pub async fn delete_queue(&self, name_json: String) -> napi::Result<()> {
+        let name = parse(&name_json)?;
+        { let boss = self.inner.clone(); run(async move { boss.delete_queue(&name).await }).await }
+    }
+
+    #[napi]
+    pub async fn get_queues(&self, names: Option<Vec<String>>, limit: i64, after: Option<String>) -> napi::Result<String> {
+        { let boss = self.inner.clone(); run(async move { boss.get_queues(names, limit, after).await }).await }
+    }
+
+    #[napi]
+    pub async fn send(&self, name: String, data_json: String, options_json: String) -> napi::Result<Option<String>> {
+        let (data, options) = (parse(&data_json)?, parse(&options_json)?);
+        let id = { let boss = self.inner.clone(); run(async move { boss.send(&name, data, Some(options)).await }).await }?;
+        Ok(id.map(|id| id.to_string()))
+    }
+
+    #[napi]
+    pub async fn insert(&self, name_json: String, jobs_json: String, return_id: bool) -> napi::Result<Option<Vec<String>>> {
+        let name = parse(&name_json)?;
+        let jobs = match parse(&jobs_json)? {
+            Value::Array(jobs) => jobs,
+            _ => return Err(to_js(Error::invalid("jobs argument should be an array"))),
+        };
+        let ids = { let boss = self.inner.clone(); run(async move { boss.insert(&name, &jobs, return_id).await }).await }?;
+        Ok(ids.map(|ids| ids.iter().map(ToString::to_string).collect()))
+    }
+
+    #[napi]
+    pub async fn fetch(&self, name_json: String, options_json: String) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        { let boss = self.inner.clone(); run(async move { boss.fetch(&name, &options).await }).await }
+    }
+
+    #[napi]
+    pub async fn complete(&self, name_json: String, ids_json: String, data_json: String, include_queued: bool) -> napi::Result<String> {
+        let (name, ids, data) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?);
+        let response = { let boss = self.inner.clone(); run(async move { boss.complete(&name, &ids, &data, include_queued).await }).await }?;
+        Ok(response.to_json().to_string())
+    }
+
+    #[napi]
+    pub async fn fail(&self, name_json: String, ids_json: String, data_json: String) -> napi::Result<String> {
+        let (name, ids, data) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?);
+        let response = { let boss = self.inner.clone(); run(async move { boss.fail(&name, &ids, &data).await }).await }?;
+        Ok(response.to_json().to_string())
+    }
+
+    #[napi]
+    pub async fn get_job_by_id(&self, name_json: String, id: String) -> napi::Result<Option<String>> {
+        let name = parse(&name_json)?;
+        { let boss = self.inner.clone(); run(async move { boss.get_job_by_id(&name, &id).await }).await }
+    }
+
+    #[napi]
+    pub async fn find_jobs(&self, name_json: String, options_json: String) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        { let boss = self.inner.clone(); run(async move { boss.find_jobs(&name, &options).await }).await }
+    }
+
+    /// `update()`/`upsert()`: `request_json` is `{ name, data?, options? }`; resolves the response as JSON text.
+    #[napi]
+    pub async fn update(&self, request_json: String, upsert: bool) -> napi::Result<String> {
+        let request = parse(&request_json)?;
+        let boss = self.inner.clone();
+        Ok(run(async move { boss.update(&request, upsert).await }).await?.to_string())
+    }
+
+    #[napi]
+    pub async fn get_blocked_keys(&self, name_json: String, limit: i64, after: Option<String>) -> napi::Result<Vec<String>> {
+        let name = parse(&name_json)?;
+        let boss = self.inner.clone();
+        run(async move { boss.get_blocked_keys(&name, limit, after).await }).await
+    }
+
+    #[napi]
+    pub fn work(&self, name_json: String, options_json: String, handler: Function<String, Promise<String>>) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let tsfn: HandlerFn = handler.build_threadsafe_function().callee_handled::<false>().build()?;
+        let handler = Arc::new(JsHandler(Arc::new(tsfn)));
+        let id = within_runtime_if_available(|| self.inner.work(&name, &options, handler)).map_err(to_js)?;
+        Ok(id.to_string())
+    }
+
+    #[napi]
+    pub async fn off_work(&self, name_json: String, id: Option<String>, wait: bool) -> napi::Result<()> {
+        let name = parse(&name_json)?;
+        { let boss = self.inner.clone(); run(async move { boss.off_work(&name, id.as_deref(), wait).await }).await }
+    }
+
+    /// `getWipData()` as JSON text.
+    #[napi]
+    pub fn wip(&self, include_internal: bool) -> String {
+        Value::Array(self.inner.wip(include_internal)).to_string()
+    }
+
+    #[napi]
+    pub fn notify_worker(&self, id: String) {
+        self.inner.notify_worker(&id)
+    }
+
+    /// `method` is one of cancel, resume, retry, deleteJob, touch.
+    #[napi]
+    pub async fn job_command(&self, method: String, name_json: String, ids_json: String) -> napi::Result<String> {
+        let command = JobCommand::from_method(&method).ok_or_else(|| to_js(Error::internal(format!("unknown command {method}"))))?;
+        let (name, ids) = (parse(&name_json)?, parse(&ids_json)?);
+        let boss = self.inner.clone();
+        let response = run(async move { boss.job_command(command, &name, &ids).await }).await?;
+        let mut value = response.to_json();
+        if matches!(command, JobCommand::Resume | JobCommand::Retry) {
+            // pg-boss reports no settled ids for these two.
+            value.as_object_mut().map(|o| o.remove("settled"));
+        }
+        Ok(value.to_string())
+    }
+
+    /// `which` is queued, stored or all; resolves the count, or null after a truncate.
+    #[napi]
+    pub async fn delete_stored_jobs(&self, name_json: String, which: String) -> napi::Result<Option<i64>> {
+        let name = parse(&name_json)?;
+        let which = match which.as_str() {
+            "queued" => Stored::Queued,
+            "stored" => Stored::Finished,
+            _ => Stored::All,
+        };
+        let boss = self.inner.clone();
+        run(async move { boss.delete_stored_jobs(Some(&name), which).await }).await
+    }
+
+    /// One supervision pass now (one queue, or all when `name_json` is null).
+    #[napi]
+    pub async fn supervise(&self, name_json: String) -> napi::Result<()> {
+        let name = parse(&name_json)?;
+        let boss = self.inner.clone();
+        run(async move { boss.supervise(Some(&name)).await.map(|_| ()) }).await
+    }
+
+    /// `getQueueStats()` as JSON text: an array of datapoints, newest first.
+    #[napi]
+    pub async fn get_queue_stats(&self, name_json: String, options_json: String) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let boss = self.inner.clone();
+        run(async move { boss.get_queue_stats(&name, &options).await }).await
+    }
+
+    #[napi]
+    pub async fn redrive(&self, name_json: String, options_json: String, preview: bool) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let boss = self.inner.clone();
+        Ok(run(async move { boss.redrive(&name, &options, preview).await }).await?.to_string())
+    }
+
+    #[napi]
+    pub async fn get_bam_status(&self) -> napi::Result<String> {
+        { let boss = self.inner.clone(); run(async move { boss.get_bam_status().await }).await }
+    }
+
+    #[napi]
+    pub async fn get_bam_entries(&self, limit: i64, after: Option<String>) -> napi::Result<String> {
+        { let boss = self.inner.clone(); run(async move { boss.get_bam_entries(limit, after).await }).await }
+    }
+}
+
+/// The install script as SQL text, for `getConstructionPlans()`.
+#[napi]
+pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
+    crate::config::assert_schema_name(&schema).map_err(to_js)?;
+    Ok(crate::schema::construction_plans(&schema, create_schema))
+}
+
+#[napi]
+pub fn uninstall_plans(schema: String) -> napi::Result<String> {
+    crate::config::assert_schema_name(&schema).map_err(to_js)?;
+    Ok(crate::schema::uninstall_plans(&schema))
+}

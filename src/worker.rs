@@ -1,0 +1,350 @@
+//! Polling workers: each runs on its own Tokio task, fetches a batch, hands it to the handler,
+//! settles the jobs with the handler's outcome, and waits out the polling interval.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+use uuid::Uuid;
+
+use crate::events::EventSink;
+use crate::jobs::{self, ClaimedJob, FetchRequest, JobTargets};
+use crate::options::WorkOptions;
+use crate::queues::{self, QueueCache};
+
+/// How a handler finished with a batch.
+#[derive(Debug, Clone)]
+pub enum HandlerOutcome {
+    /// Resolved; the output (JSON text) is stored when the batch held one job.
+    Completed(Option<String>),
+    /// Threw or rejected; the serialized error (JSON text) becomes the jobs' output.
+    Failed(String),
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerOutcome> + Send>>;
+
+/// What `work()` calls for every fetched batch. The engine never knows what is behind it: the
+/// Node binding calls a JavaScript function, a Rust service can implement it directly.
+pub trait JobHandler: Send + Sync + 'static {
+    /// `jobs_json` is the JSON text of the batch (an array of jobs).
+    fn handle(&self, jobs_json: String) -> HandlerFuture;
+}
+
+const STATE_CREATED: u8 = 0;
+const STATE_ACTIVE: u8 = 1;
+const STATE_STOPPING: u8 = 2;
+const STATE_STOPPED: u8 = 3;
+/// Marks a timestamp or duration that has not happened yet.
+const NEVER: i64 = -1;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Everything a worker task needs, shared with its handle.
+struct WorkerShared {
+    id: Uuid,
+    work_id: Uuid,
+    name: String,
+    options: Value,
+    stopping: AtomicBool,
+    wake: Notify,
+    /// The batch being handled, so a shutdown can fail what it abandons.
+    active: Mutex<Vec<ClaimedJob>>,
+    active_count: AtomicUsize,
+    state: AtomicU8,
+    created_on: i64,
+    last_fetched_on: AtomicI64,
+    last_job_started_on: AtomicI64,
+    last_job_ended_on: AtomicI64,
+    last_job_duration: AtomicI64,
+    last_error_on: AtomicI64,
+    last_error: Mutex<Option<Value>>,
+}
+
+pub struct WorkerHandle {
+    shared: Arc<WorkerShared>,
+    /// Held across awaits by `join()`, so a join that is given up on (a stop's timeout) leaves the
+    /// handle in place for the next one.
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    abort: AbortHandle,
+}
+
+impl WorkerHandle {
+    pub fn id(&self) -> Uuid {
+        self.shared.id
+    }
+    pub fn work_id(&self) -> Uuid {
+        self.shared.work_id
+    }
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+    pub fn active_jobs(&self) -> Vec<ClaimedJob> {
+        self.shared.active.lock().unwrap().clone()
+    }
+    /// Asks the loop to end after its current batch, and cuts any polling wait short.
+    pub fn request_stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = self.shared.state.compare_exchange(STATE_ACTIVE, STATE_STOPPING, Ordering::SeqCst, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+    /// Fetch now instead of waiting out the interval.
+    pub fn notify(&self) {
+        self.shared.wake.notify_one();
+    }
+    /// Waits for the loop to end.
+    pub async fn join(&self) {
+        let mut task = self.task.lock().await;
+        if let Some(handle) = task.as_mut() {
+            let _ = handle.await;
+            *task = None;
+        }
+    }
+    /// Drops the loop where it is, handler and all.
+    pub fn abort(&self) {
+        self.abort.abort();
+    }
+    pub fn is_finished(&self) -> bool {
+        self.abort.is_finished()
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.shared.state.load(Ordering::SeqCst) == STATE_STOPPED
+    }
+
+    /// What `getWipData()` reports of this worker; times are epoch milliseconds (or null).
+    pub fn wip(&self) -> Value {
+        let shared = &self.shared;
+        let time = |v: &AtomicI64| match v.load(Ordering::SeqCst) {
+            NEVER => Value::Null,
+            ms => json!(ms),
+        };
+        let state = match shared.state.load(Ordering::SeqCst) {
+            STATE_CREATED => "created",
+            STATE_ACTIVE => "active",
+            STATE_STOPPING => "stopping",
+            _ => "stopped",
+        };
+        json!({
+            "id": shared.id,
+            "workId": shared.work_id,
+            "name": shared.name,
+            "options": shared.options,
+            "state": state,
+            "count": shared.active_count.load(Ordering::SeqCst),
+            "createdOn": shared.created_on,
+            "lastFetchedOn": time(&shared.last_fetched_on),
+            "lastJobStartedOn": time(&shared.last_job_started_on),
+            "lastJobEndedOn": time(&shared.last_job_ended_on),
+            "lastError": shared.last_error.lock().unwrap().clone(),
+            "lastErrorOn": time(&shared.last_error_on),
+            "lastJobDuration": time(&shared.last_job_duration),
+        })
+    }
+}
+
+pub struct WorkerContext {
+    pub pool: PgPool,
+    pub schema: String,
+    pub queues: Arc<QueueCache>,
+    pub events: Arc<dyn EventSink>,
+    /// The instance's per-group counts, for a worker with `localGroupConcurrency`.
+    pub local_groups: Option<Arc<crate::groups::LocalGroups>>,
+}
+
+/// Starts one polling loop.
+pub fn spawn_worker(
+    ctx: Arc<WorkerContext>,
+    name: String,
+    work_id: Option<Uuid>,
+    options: WorkOptions,
+    handler: Arc<dyn JobHandler>,
+) -> WorkerHandle {
+    let id = Uuid::new_v4();
+    let shared = Arc::new(WorkerShared {
+        id,
+        work_id: work_id.unwrap_or(id),
+        name,
+        options: options.raw.clone(),
+        stopping: AtomicBool::new(false),
+        wake: Notify::new(),
+        active: Mutex::new(Vec::new()),
+        active_count: AtomicUsize::new(0),
+        state: AtomicU8::new(STATE_CREATED),
+        created_on: now_ms(),
+        last_fetched_on: AtomicI64::new(NEVER),
+        last_job_started_on: AtomicI64::new(NEVER),
+        last_job_ended_on: AtomicI64::new(NEVER),
+        last_job_duration: AtomicI64::new(NEVER),
+        last_error_on: AtomicI64::new(NEVER),
+        last_error: Mutex::new(None),
+    });
+    let task = tokio::spawn(run(ctx, shared.clone(), options, handler));
+    let abort = task.abort_handle();
+    WorkerHandle { shared, task: tokio::sync::Mutex::new(Some(task)), abort }
+}
+
+async fn run(ctx: Arc<WorkerContext>, shared: Arc<WorkerShared>, options: WorkOptions, handler: Arc<dyn JobHandler>) {
+    let request = FetchRequest {
+        batch_size: options.batch_size,
+        include_metadata: options.include_metadata,
+        ignore_start_after: false,
+        min_priority: options.min_priority,
+        max_priority: options.max_priority,
+        ignore_groups: None,
+        group_concurrency: options.group_concurrency.clone(),
+    };
+    let interval = Duration::from_secs_f64(options.polling_interval_seconds);
+    let _ = shared.state.compare_exchange(STATE_CREATED, STATE_ACTIVE, Ordering::SeqCst, Ordering::SeqCst);
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        let fetched = match fetch_and_handle(&ctx, &shared, &request, handler.as_ref(), options.heartbeat_refresh_seconds).await {
+            Ok(count) => count,
+            Err(err) => {
+                let error = json!({
+                    "message": format!("{} (Queue: {}, Worker: {})", err.message, shared.name, shared.id),
+                    "code": err.code.as_str(),
+                    "queue": shared.name,
+                    "worker": shared.id,
+                });
+                shared.last_error_on.store(now_ms(), Ordering::SeqCst);
+                *shared.last_error.lock().unwrap() = Some(error.clone());
+                ctx.events.emit("error", error);
+                0
+            }
+        };
+        shared.last_job_duration.store(started.elapsed().as_millis() as i64, Ordering::SeqCst);
+        let burst = options.burst_when_batch_full && options.batch_size > 1 && fetched as i64 >= options.batch_size;
+        let wait = if burst { Duration::ZERO } else { interval.saturating_sub(started.elapsed()) };
+        if !shared.stopping.load(Ordering::SeqCst) && wait > Duration::from_millis(100) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shared.wake.notified() => {}
+            }
+        }
+    }
+    shared.state.store(STATE_STOPPED, Ordering::SeqCst);
+}
+
+/// One turn of the loop: returns how many jobs were fetched.
+async fn fetch_and_handle(
+    ctx: &WorkerContext,
+    shared: &WorkerShared,
+    request: &FetchRequest,
+    handler: &dyn JobHandler,
+    heartbeat_refresh_seconds: Option<f64>,
+) -> crate::Result<usize> {
+    let queue = queues::cached(&ctx.pool, &ctx.schema, &ctx.queues, &shared.name).await?;
+    // With localGroupConcurrency, groups with no room left in this instance are not fetched, and
+    // jobs over their group's limit go back to the queue before the handler sees them.
+    let skipping;
+    let request = match &ctx.local_groups {
+        Some(local) => {
+            let full = local.at_capacity(&shared.name);
+            skipping = FetchRequest { ignore_groups: Some(full).filter(|g| !g.is_empty()), ..request.clone() };
+            &skipping
+        }
+        None => request,
+    };
+    let batch = jobs::fetch(&ctx.pool, &ctx.schema, &queue, request).await?;
+    shared.last_fetched_on.store(now_ms(), Ordering::SeqCst);
+    let fetched = batch.jobs.len();
+    if fetched == 0 {
+        return Ok(0);
+    }
+    let (batch, _group_slots) = match &ctx.local_groups {
+        Some(local) => {
+            let (batch, slots) = crate::groups::admit(&ctx.pool, &ctx.schema, &queue, local, batch).await?;
+            (batch, Some(slots))
+        }
+        None => (batch, None),
+    };
+    let count = batch.jobs.len();
+    if count == 0 {
+        return Ok(fetched);
+    }
+    shared.last_job_started_on.store(now_ms(), Ordering::SeqCst);
+    *shared.active.lock().unwrap() = batch.jobs.clone();
+    shared.active_count.store(count, Ordering::SeqCst);
+    // pg-boss reports work in progress as a batch starts and as it ends (the binding throttles).
+    ctx.events.emit("wip", json!({ "name": shared.name }));
+    let max_expire = batch.jobs.iter().map(|j| j.expire_seconds).max().unwrap_or(900).max(1) as u64;
+    // The handler side enforces the expiration itself; this bound only guards against a handler
+    // that can never answer at all.
+    let backstop = Duration::from_secs(max_expire + 30);
+    let targets = JobTargets::for_claimed(&batch.jobs);
+    // The shortest heartbeat in the batch sets the pace, so no job in it goes stale.
+    let heartbeat = batch.jobs.iter().filter_map(|j| j.heartbeat_seconds).filter(|s| *s > 0).min();
+    let handling = tokio::time::timeout(backstop, handler.handle(batch.json()));
+    let answered = match heartbeat {
+        None => handling.await,
+        Some(seconds) => {
+            let refresh = heartbeat_refresh_seconds.unwrap_or(seconds as f64 / 2.0);
+            tokio::select! {
+                answered = handling => answered,
+                never = keep_alive(ctx, &queue, &targets, Duration::from_secs_f64(refresh)) => match never {},
+            }
+        }
+    };
+    let outcome = match answered {
+        Ok(outcome) => outcome,
+        Err(_) => HandlerOutcome::Failed(
+            json!({ "name": "Error", "message": format!("handler execution exceeded {max_expire}s") }).to_string(),
+        ),
+    };
+    let settled = match outcome {
+        HandlerOutcome::Completed(output) => {
+            let output = if count == 1 { output } else { None };
+            jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false).await
+        }
+        HandlerOutcome::Failed(error) => {
+            // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
+            let output = Some(error.as_str()).filter(|e| *e != "null");
+            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await
+        }
+    };
+    shared.active.lock().unwrap().clear();
+    shared.active_count.store(0, Ordering::SeqCst);
+    shared.last_job_ended_on.store(now_ms(), Ordering::SeqCst);
+    ctx.events.emit("wip", json!({ "name": shared.name }));
+    settled?;
+    Ok(fetched)
+}
+
+/// Touches the batch's jobs every `every` while its handler runs; never returns. A failed touch is
+/// reported and the beat goes on. The touch is fenced to the fetched attempts, so a job it did not
+/// refresh is no longer this worker's (expired, cancelled, settled elsewhere or by the handler): it
+/// is reported as `claimLost`, for the binding to abort that job's signal, as pg-boss does, and is
+/// not touched again.
+async fn keep_alive(ctx: &WorkerContext, queue: &crate::queues::QueueInfo, targets: &JobTargets, every: Duration) -> std::convert::Infallible {
+    let mut held = targets.clone();
+    loop {
+        tokio::time::sleep(every).await;
+        if held.ids.is_empty() {
+            continue;
+        }
+        match crate::commands::touch(&ctx.pool, &ctx.schema, queue, &held).await {
+            Err(err) => ctx.events.emit("error", json!({ "message": err.message, "code": err.code.as_str(), "queue": queue.name })),
+            Ok(touched) => {
+                let kept: Vec<bool> = held.ids.iter().map(|id| touched.settled.contains(id)).collect();
+                if kept.iter().all(|k| *k) {
+                    continue;
+                }
+                let lost: Vec<Uuid> = held.ids.iter().zip(&kept).filter(|(_, k)| !**k).map(|(id, _)| *id).collect();
+                ctx.events.emit("claimLost", json!({ "queue": queue.name, "ids": lost }));
+                let mut keep = kept.iter();
+                held.ids.retain(|_| *keep.next().unwrap_or(&false));
+                if let Some(attempts) = held.attempts.as_mut() {
+                    let mut keep = kept.iter();
+                    attempts.retain(|_| *keep.next().unwrap_or(&false));
+                }
+            }
+        }
+    }
+}
