@@ -70,6 +70,8 @@ class PgBoss extends EventEmitter {
   #wipTs = 0
   // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
   #claims = new Map()
+  // job id -> the AbortController of the batch it was handed out in, while its handler runs
+  #batchOf = new Map()
 
   constructor (value) {
     super()
@@ -84,6 +86,11 @@ class PgBoss extends EventEmitter {
       if (this.listenerCount('error') === 0) return
       const error = Object.assign(new Error(data.message), data)
       this.emit('error', error)
+      return
+    }
+    if (event === 'batchExpired') {
+      // The handler outran its batch's expiration: the engine is failing the jobs.
+      for (const id of data.ids) this.#batchOf.get(id)?.abort()
       return
     }
     if (event === 'claimLost') {
@@ -339,18 +346,20 @@ class PgBoss extends EventEmitter {
 
   /**
    * Calls a work() handler with a batch and answers the engine with JSON text; it never throws.
-   * Like pg-boss, a handler is given until the batch's longest expiration, then its jobs fail.
+   * The engine keeps the time: when the batch outruns its expiration it fails the jobs and says so
+   * (`batchExpired`), which aborts their signals here.
    */
   async #runHandler (handler, jobsJson) {
     const controller = new AbortController()
     this.#inFlight.add(controller)
     const claims = []
-    let timer
+    let jobs = []
     try {
-      const jobs = shapes.jobs(jobsJson)
+      jobs = shapes.jobs(jobsJson)
       // With a heartbeat, each job's signal also aborts when the heartbeat finds its claim gone.
       const beating = jobs.some(job => job.heartbeatSeconds > 0)
       for (const job of jobs) {
+        this.#batchOf.set(job.id, controller)
         if (!beating) {
           job.signal = controller.signal
           continue
@@ -360,19 +369,7 @@ class PgBoss extends EventEmitter {
         this.#claims.set(job.id, claim)
         job.signal = AbortSignal.any([controller.signal, claim.signal])
       }
-      const seconds = Math.max(1, ...jobs.map(job => job.expireInSeconds || 0))
-      const expired = new Promise((resolve, reject) => {
-        timer = setTimeout(() => {
-          reject(new Error(`handler execution exceeded ${seconds}s`))
-          controller.abort()
-        }, seconds * 1000)
-        // stop() abandoning the handler ends the wait too, so nothing here outlives the instance
-        controller.signal.addEventListener('abort', () => {
-          clearTimeout(timer)
-          reject(new Error('pg-boss shut down while active'))
-        }, { once: true })
-      })
-      const result = await Promise.race([Promise.resolve().then(() => handler(jobs)), expired])
+      const result = await handler(jobs)
       return JSON.stringify({ ok: true, output: outputOf(result) })
     } catch (err) {
       try {
@@ -381,8 +378,10 @@ class PgBoss extends EventEmitter {
         return JSON.stringify({ ok: false, error: { message: String(err) } })
       }
     } finally {
-      clearTimeout(timer)
+      // As in pg-boss, a batch's signal is aborted once its handler is done, whatever the outcome.
+      controller.abort()
       this.#inFlight.delete(controller)
+      for (const job of jobs) if (this.#batchOf.get(job.id) === controller) this.#batchOf.delete(job.id)
       for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
     }
   }

@@ -15,8 +15,10 @@ use crate::events::EventSink;
 use crate::commands::{self, Stored};
 use crate::jobs::{self, CommandResponse, FetchRequest, JobTargets};
 use crate::options::{assert_queue_name, Options, WorkOptions};
+use crate::overrun::OverrunLog;
 use crate::queues::{self, QueueCache, QueueInfo};
 use crate::supervisor::{PassReport, SupervisorSettings};
+use crate::warnings::WarningSink;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -79,6 +81,8 @@ pub struct Boss {
     background: Mutex<Option<Background>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
     local_groups: Arc<crate::groups::LocalGroups>,
+    /// Handlers that outran their expiration, reported under this instance's own id.
+    overruns: OverrunLog,
 }
 
 /// The instance's own background task (supervision and queue-cache refresh) and its stop signal.
@@ -90,6 +94,12 @@ struct Background {
 impl Boss {
     pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let pool = db::pool(&config.connection)?;
+        let overruns = OverrunLog::new(
+            Uuid::new_v4(),
+            WarningSink::new(events.clone(), &config.observability),
+            config.schema.clone(),
+            Duration::from_millis(config.handler_overrun_window_ms),
+        );
         Ok(Boss {
             config,
             pool: Mutex::new(pool),
@@ -99,6 +109,7 @@ impl Boss {
             events,
             background: Mutex::new(None),
             local_groups: Arc::default(),
+            overruns,
         })
     }
 
@@ -191,6 +202,7 @@ impl Boss {
         for worker in &workers {
             worker.join().await;
         }
+        self.overruns.flush(&pool).await;
         if options.close {
             pool.close().await;
         }
@@ -446,6 +458,7 @@ impl Boss {
                 self.local_groups.set_limits(&name, limits);
                 self.local_groups.clone()
             }),
+            overruns: self.overruns.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;

@@ -44,6 +44,9 @@ pub struct BossConfig {
     pub maintenance_interval_seconds: f64,
     pub monitor_interval_seconds: f64,
     pub queue_cache_interval_seconds: f64,
+    /// How long a queue's handler_overrun rows are tallied before one is written (pg-boss's test
+    /// hook `__test__handlerOverrunWindowMs`; an hour otherwise).
+    pub handler_overrun_window_ms: u64,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
 }
@@ -115,6 +118,11 @@ impl BossConfig {
             maintenance_interval_seconds: interval("maintenanceIntervalSeconds", 86_400.0)?,
             monitor_interval_seconds: interval("monitorIntervalSeconds", 60.0)?,
             queue_cache_interval_seconds: interval("queueCacheIntervalSeconds", 60.0)?,
+            handler_overrun_window_ms: options
+                .get("__test__handlerOverrunWindowMs")
+                .and_then(Value::as_f64)
+                .filter(|ms| *ms > 0.0)
+                .map_or(60 * 60 * 1000, |ms| ms as u64),
             observability: Observability::from_options(options)?,
         };
         validate_other_options(options)?;

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod jobs;
 pub mod migrate;
 pub mod options;
+pub mod overrun;
 pub mod queues;
 pub mod redrive;
 pub mod schema;

@@ -66,6 +66,11 @@ impl WarningSink {
     /// event and never returned: a warning that could not be kept must not fail the pass.
     pub async fn publish(&self, pool: &PgPool, schema: &str, warning: &Warning) {
         self.events.emit("warning", warning.payload());
+        self.store(pool, schema, warning).await;
+    }
+
+    /// Only the write, for a warning whose rows are kept on another cadence than it is emitted.
+    pub async fn store(&self, pool: &PgPool, schema: &str, warning: &Warning) {
         if self.persist {
             if let Err(err) = insert(pool, schema, warning).await {
                 emit_error(self.events.as_ref(), &err);

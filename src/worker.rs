@@ -156,6 +156,8 @@ pub struct WorkerContext {
     pub events: Arc<dyn EventSink>,
     /// The instance's per-group counts, for a worker with `localGroupConcurrency`.
     pub local_groups: Option<Arc<crate::groups::LocalGroups>>,
+    /// Where handlers that outrun their expiration are reported.
+    pub overruns: crate::overrun::OverrunLog,
 }
 
 /// Starts one polling loop.
@@ -274,39 +276,42 @@ async fn fetch_and_handle(
     shared.active_count.store(count, Ordering::SeqCst);
     // pg-boss reports work in progress as a batch starts and as it ends (the binding throttles).
     ctx.events.emit("wip", json!({ "name": shared.name }));
-    let max_expire = batch.jobs.iter().map(|j| j.expire_seconds).max().unwrap_or(900).max(1) as u64;
-    // The handler side enforces the expiration itself; this bound only guards against a handler
-    // that can never answer at all.
-    let backstop = Duration::from_secs(max_expire + 30);
+    // As pg-boss: the handler has until the batch's longest expiration (at least a second).
+    let max_expire = batch.jobs.iter().map(|j| j.expire_seconds).max().unwrap_or(0).max(1);
     let targets = JobTargets::for_claimed(&batch.jobs);
     // The shortest heartbeat in the batch sets the pace, so no job in it goes stale.
     let heartbeat = batch.jobs.iter().filter_map(|j| j.heartbeat_seconds).filter(|s| *s > 0).min();
-    let handling = tokio::time::timeout(backstop, handler.handle(batch.json()));
+    let mut handling = handler.handle(batch.json());
+    let within_expiration = tokio::time::timeout(Duration::from_secs(max_expire as u64), &mut handling);
     let answered = match heartbeat {
-        None => handling.await,
+        None => within_expiration.await,
         Some(seconds) => {
             let refresh = heartbeat_refresh_seconds.unwrap_or(seconds as f64 / 2.0);
             tokio::select! {
-                answered = handling => answered,
+                answered = within_expiration => answered,
                 never = keep_alive(ctx, &queue, &targets, Duration::from_secs_f64(refresh)) => match never {},
             }
         }
     };
-    let outcome = match answered {
-        Ok(outcome) => outcome,
-        Err(_) => HandlerOutcome::Failed(
-            json!({ "name": "Error", "message": format!("handler execution exceeded {max_expire}s") }).to_string(),
-        ),
-    };
-    let settled = match outcome {
-        HandlerOutcome::Completed(output) => {
+    let settled = match answered {
+        Ok(HandlerOutcome::Completed(output)) => {
             let output = if count == 1 { output } else { None };
             jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false).await
         }
-        HandlerOutcome::Failed(error) => {
+        Ok(HandlerOutcome::Failed(error)) => {
             // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
             let output = Some(error.as_str()).filter(|e| *e != "null");
             jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await
+        }
+        Err(_) => {
+            let settled = fail_overrun(ctx, &queue, &targets, max_expire).await;
+            // The jobs are no longer this worker's (a retry may be someone else's already): its wip
+            // counts none while it waits for the handler to give up.
+            shared.active.lock().unwrap().clear();
+            shared.active_count.store(0, Ordering::SeqCst);
+            ctx.overruns.record(&ctx.pool, &shared.name, &targets.ids, i64::from(max_expire)).await;
+            hold_while_running(shared, &mut handling).await;
+            settled
         }
     };
     shared.active.lock().unwrap().clear();
@@ -315,6 +320,28 @@ async fn fetch_and_handle(
     ctx.events.emit("wip", json!({ "name": shared.name }));
     settled?;
     Ok(fetched)
+}
+
+/// Fails a batch whose handler outran `max_expire` seconds, after telling the handler through its
+/// jobs' signals (the binding listens for `batchExpired`), in pg-boss's order.
+async fn fail_overrun(ctx: &WorkerContext, queue: &crate::queues::QueueInfo, targets: &JobTargets, max_expire: i32) -> crate::Result<jobs::CommandResponse> {
+    ctx.events.emit("batchExpired", json!({ "ids": targets.ids }));
+    let message = format!("handler execution exceeded {max_expire}s");
+    let error = json!({ "name": "Error", "message": message, "stack": format!("Error: {message}") }).to_string();
+    jobs::fail(&ctx.pool, &ctx.schema, queue, targets, Some(&error)).await
+}
+
+/// Holds the worker while a handler that outran its expiration keeps running, as pg-boss does, so
+/// `localConcurrency` bounds the handlers actually running and the worker does not fetch a retry of
+/// the same job beside it. Stopping the worker ends the wait.
+async fn hold_while_running(shared: &WorkerShared, handling: &mut HandlerFuture) {
+    while !shared.stopping.load(Ordering::SeqCst) {
+        tokio::select! {
+            _ = &mut *handling => return,
+            // notifyWorker() wakes this too; only a stop ends the hold.
+            _ = shared.wake.notified() => {}
+        }
+    }
 }
 
 /// Touches the batch's jobs every `every` while its handler runs; never returns. A failed touch is

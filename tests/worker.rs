@@ -293,3 +293,26 @@ async fn graceful_stop_fails_jobs_whose_handler_outlives_the_timeout() {
     assert_eq!(job["output"], json!({"value": "pg-boss shut down while active"}));
     assert!(dropped.load(Ordering::SeqCst), "the abandoned handler must be dropped by stop()");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_past_its_expiration_fails_its_job_and_holds_the_worker_until_it_returns() {
+    let (schema, boss) = started("woverrun").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("late"), &opts(json!({"expireInSeconds": 1, "retryLimit": 0}))).await.unwrap();
+    let first = boss.send("late", json!({}), None).await.unwrap().unwrap();
+    // Answers a second after its expiration, and would complete the job if it were still held.
+    let handler = Recorder::new(HandlerOutcome::Completed(Some("{\"late\":true}".into())), Duration::from_millis(2500));
+    boss.work(&name("late"), &fast(), handler.clone()).unwrap();
+    assert!(wait_for_state(&pool, s, first, "failed", Duration::from_secs(5)).await, "the overrun job was not failed");
+    let job = job_row(&pool, s, first).await.unwrap();
+    assert_eq!(job["output"]["message"], "handler execution exceeded 1s");
+
+    let second = boss.send("late", json!({}), None).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(handler.calls(), 1, "the worker fetched while its handler was still running");
+    assert_eq!(job_state(&pool, s, second).await.as_deref(), Some("created"));
+    assert!(wait_until(Duration::from_secs(5), || async { handler.calls() == 2 }).await, "the worker never fetched again");
+    assert_eq!(job_row(&pool, s, first).await.unwrap()["state"], "failed", "a late answer changed the failed job");
+    shut_down(&boss).await;
+}
