@@ -79,9 +79,19 @@ describe('send', () => {
     }
   })
 
-  test('a queue that does not exist is refused', async () => {
-    await expect(boss.send('send_nowhere', {})).rejects.toThrow('Queue send_nowhere does not exist')
-    await expect(ref.send('send_nowhere', {})).rejects.toThrow('Queue send_nowhere does not exist')
+  test('a queue that does not exist is refused, with pg-boss\'s error code', async () => {
+    for (const instance of [boss, ref]) {
+      await expect(instance.send('send_nowhere', {})).rejects.toThrow('Queue send_nowhere does not exist')
+      await expect(instance.send('send_nowhere', {})).rejects.toMatchObject({ code: 'PGBOSS_QUEUE_NOT_FOUND' })
+    }
+  })
+
+  test('a dead letter queue that does not exist is named, as pg-boss names it', async () => {
+    await boss.createQueue('send_dlq_missing')
+    await ref.createQueue('send_dlq_missing')
+    for (const instance of [boss, ref]) {
+      await expect(instance.send('send_dlq_missing', {}, { deadLetter: 'no_such_dlq' })).rejects.toThrow('Dead letter queue no_such_dlq does not exist')
+    }
   })
 
   const at = '2030-01-02T03:04:05.678Z'

@@ -24,7 +24,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidArgument => "ERR_ASSERTION",
-            ErrorCode::QueueNotFound => "ERR_QUEUE_NOT_FOUND",
+            ErrorCode::QueueNotFound => "PGBOSS_QUEUE_NOT_FOUND",
             ErrorCode::NotStarted => "ERR_NOT_STARTED",
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
             ErrorCode::Database => "ERR_DATABASE",

@@ -116,16 +116,28 @@ pub(crate) fn insert_sql_by_key(schema: &str, table: &str, returning: bool, by_k
     )
 }
 
-/// Postgres errors from an insert, said the way pg-boss says them.
-fn insert_error(err: sqlx::Error, queue: &str) -> Error {
-    let error = Error::from(err);
-    if error.sql_state.as_deref() == Some("23503") {
-        if error.message.contains("dlq_fkey") {
-            return Error::internal("Dead letter queue does not exist");
+/// An insert's errors, said as pg-boss says them: a missing queue, or a missing dead letter queue
+/// by name (the foreign key's detail names it: `Key (dead_letter)=(x) is not present ...`).
+pub(crate) fn insert_error(err: sqlx::Error, queue: &str) -> Error {
+    if let Some(db) = err.as_database_error() {
+        if db.code().as_deref() == Some("23503") {
+            match db.constraint() {
+                Some("q_fkey") => return crate::queues::queue_not_found(queue),
+                Some("dlq_fkey") => {
+                    let missing = db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .and_then(|pg| pg.detail())
+                        .and_then(|detail| detail.split_once(")=(")?.1.split_once(") is not present").map(|(v, _)| v.to_string()));
+                    return Error::internal(match missing {
+                        Some(name) => format!("Dead letter queue {name} does not exist"),
+                        None => "Dead letter queue does not exist".to_string(),
+                    });
+                }
+                _ => {}
+            }
         }
-        return crate::queues::queue_not_found(queue);
     }
-    error
+    Error::from(err)
 }
 
 async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {

@@ -5,7 +5,6 @@
 //! payload carries exactly those keys, and the statement keeps every column whose key is absent.
 
 use serde_json::{json, Map, Value};
-use sqlx::postgres::PgDatabaseError;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -204,31 +203,6 @@ pub async fn update(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &Up
     Ok(json!({ "jobs": jobs, "updated": jobs.len() }))
 }
 
-/// An insert's errors, said as pg-boss says them: a missing queue or dead letter queue by name.
-fn write_error(err: sqlx::Error, queue: &str) -> Error {
-    if let Some(db) = err.as_database_error() {
-        if db.code().as_deref() == Some("23503") {
-            let pg = db.try_downcast_ref::<PgDatabaseError>();
-            let constraint = db.constraint().map(str::to_string);
-            let detail = pg.and_then(|e| e.detail()).unwrap_or_default().to_string();
-            let value = detail
-                .split_once(")=(")
-                .and_then(|(_, rest)| rest.split_once(") is not present"))
-                .map(|(v, _)| v.trim_matches('\'').to_string());
-            match constraint.as_deref() {
-                Some("q_fkey") => return crate::queues::queue_not_found(queue),
-                Some("dlq_fkey") => {
-                    return Error::internal(match value {
-                        Some(v) => format!("Dead letter queue {v} does not exist"),
-                        None => "Dead letter queue does not exist".to_string(),
-                    })
-                }
-                _ => {}
-            }
-        }
-    }
-    Error::from(err)
-}
 
 /// `upsert()`: edits the matching queued job(s), or inserts one when nothing matches, in one
 /// transaction. `{ jobs, updated, inserted }`.
@@ -251,7 +225,7 @@ pub async fn upsert(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &Up
                 .bind(&queue.name)
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(|e| write_error(e, &queue.name))?;
+                .map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
             if !inserted.is_empty() {
                 json!({ "jobs": inserted, "updated": 0, "inserted": inserted.len() })
             } else {
@@ -261,7 +235,7 @@ pub async fn upsert(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &Up
             }
         };
         // The queue keys are checked at commit (they are deferred).
-        tx.commit().await.map_err(|e| write_error(e, &queue.name))?;
+        tx.commit().await.map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
         Ok::<Value, Error>(result)
     };
     run.await

@@ -192,7 +192,7 @@ async fn a_worker_on_a_missing_queue_reports_errors() {
     boss.work(&name("ghost"), &fast(), Recorder::completing(None)).unwrap();
     assert!(wait_until(Duration::from_secs(5), || async { !events.named("error").is_empty() }).await, "no error event");
     let error = &events.named("error")[0];
-    assert_eq!(error["code"], "ERR_QUEUE_NOT_FOUND");
+    assert_eq!(error["code"], "PGBOSS_QUEUE_NOT_FOUND");
     assert_eq!(error["queue"], "ghost");
     assert!(error["message"].as_str().unwrap().starts_with("Queue ghost does not exist"), "{error}");
     shut_down(&boss).await;
