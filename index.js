@@ -214,6 +214,29 @@ class PgBoss extends EventEmitter {
     return id ?? null
   }
 
+  async subscribe (event, name) {
+    assert(event, 'Missing required argument')
+    assert(name, 'Missing required argument')
+    return call(this.#native.subscribe(String(event), String(name)))
+  }
+
+  async unsubscribe (event, name) {
+    assert(event, 'Missing required argument')
+    assert(name, 'Missing required argument')
+    return call(this.#native.unsubscribe(String(event), String(name)))
+  }
+
+  async publish (event, data, options) {
+    assert(event, 'Missing required argument')
+    assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
+    assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
+    const { subscribers, failures } = JSON.parse(await call(this.#native.publish(String(event), json(data ?? null), json(options || {}))))
+    if (failures.length > 0) {
+      throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),
+        `publish('${event}') failed for ${failures.length} of ${subscribers} subscribed queue(s)`)
+    }
+  }
+
   sendAfter (name, data, options, after) {
     return this.send(name, data, { ...options, startAfter: after })
   }
@@ -401,8 +424,7 @@ class PgBoss extends EventEmitter {
 const MISSING_METHODS = [
   'flow', 'resolveFlow',
   'getDependencies', 'getDependents', 'getInstances', 'getReindexCommands',
-  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'subscribe', 'unsubscribe',
-  'publish', 'detectSchemaDrift'
+  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'detectSchemaDrift'
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {

@@ -59,6 +59,12 @@ impl JobCommand {
     }
 }
 
+/// What `publish()` did: how many queues it sent to, and the sends that failed.
+pub struct PublishReport {
+    pub subscribers: usize,
+    pub failures: Vec<(String, Error)>,
+}
+
 pub struct StopOptions {
     pub graceful: bool,
     pub close: bool,
@@ -312,10 +318,38 @@ impl Boss {
     }
 
     pub async fn send(&self, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+        send_to(self.started_pool()?, self.config.schema.clone(), self.queues.clone(), name.to_string(), data, options).await
+    }
+
+    pub async fn subscribe(&self, event: &str, name: &str) -> Result<()> {
+        crate::pubsub::subscribe(&self.started_pool()?, self.schema(), event, name).await
+    }
+
+    pub async fn unsubscribe(&self, event: &str, name: &str) -> Result<()> {
+        crate::pubsub::unsubscribe(&self.started_pool()?, self.schema(), event, name).await
+    }
+
+    /// `publish()`: sends the job to every queue subscribed to `event`, all at once. Answers the
+    /// queues whose send failed, with why; a subscriber whose queue is gone is skipped, as pg-boss
+    /// skips it.
+    pub async fn publish(&self, event: &str, data: Value, options: Option<Value>) -> Result<PublishReport> {
         let pool = self.started_pool()?;
-        let (data, options) = jobs::prepare_send(data, options)?;
-        let queue = self.queue(&pool, name).await?;
-        jobs::send(&pool, self.schema(), &queue, data, options).await
+        let queues = crate::pubsub::subscribers(&pool, self.schema(), event).await?;
+        let mut sends = tokio::task::JoinSet::new();
+        for (index, queue) in queues.iter().enumerate() {
+            let send = send_to(pool.clone(), self.config.schema.clone(), self.queues.clone(), queue.clone(), data.clone(), options.clone());
+            sends.spawn(async move { (index, send.await) });
+        }
+        let mut failures = Vec::new();
+        while let Some(joined) = sends.join_next().await {
+            let (index, sent) = joined.map_err(|e| Error::internal(format!("publish task failed: {e}")))?;
+            match sent {
+                Err(err) if err.code != ErrorCode::QueueNotFound => failures.push((queues[index].clone(), err)),
+                _ => {}
+            }
+        }
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(PublishReport { subscribers: queues.len(), failures })
     }
 
     pub async fn insert(&self, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
@@ -550,6 +584,13 @@ impl Boss {
         }
         Ok(text)
     }
+}
+
+/// One `send()`, owning what it uses so `publish()` can run several side by side.
+async fn send_to(pool: PgPool, schema: String, cache: Arc<QueueCache>, name: String, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+    let (data, options) = jobs::prepare_send(data, options)?;
+    let queue = queues::cached(&pool, &schema, &cache, &name).await?;
+    jobs::send(&pool, &schema, &queue, data, options).await
 }
 
 /// Awaits every future (the std library has no join_all; this is small enough not to add a crate).

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod options;
 pub mod overrun;
+pub mod pubsub;
 pub mod queues;
 pub mod redrive;
 pub mod schema;

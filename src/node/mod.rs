@@ -167,6 +167,29 @@ impl NativeBoss {
     }
 
     #[napi]
+    pub async fn subscribe(&self, event: String, name: String) -> napi::Result<()> {
+        let boss = self.inner.clone();
+        run(async move { boss.subscribe(&event, &name).await }).await
+    }
+
+    #[napi]
+    pub async fn unsubscribe(&self, event: String, name: String) -> napi::Result<()> {
+        let boss = self.inner.clone();
+        run(async move { boss.unsubscribe(&event, &name).await }).await
+    }
+
+    /// Resolves `{ subscribers, failures: [{ name, message }] }` as JSON text.
+    #[napi]
+    pub async fn publish(&self, event: String, data_json: String, options_json: String) -> napi::Result<String> {
+        let (data, options) = (parse(&data_json)?, parse(&options_json)?);
+        let boss = self.inner.clone();
+        let report = run(async move { boss.publish(&event, data, Some(options)).await }).await?;
+        let failures: Vec<Value> =
+            report.failures.iter().map(|(name, err)| serde_json::json!({ "name": name, "message": err.message })).collect();
+        Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures }).to_string())
+    }
+
+    #[napi]
     pub async fn insert(&self, name_json: String, jobs_json: String, return_id: bool) -> napi::Result<Option<Vec<String>>> {
         let name = parse(&name_json)?;
         let jobs = match parse(&jobs_json)? {
