@@ -185,6 +185,22 @@ describe('work and its handler', () => {
   })
 })
 
+describe('burstWhenReadyExceeds', () => {
+  test('while the cached ready count is over the limit, full batches are fetched back to back', async () => {
+    await boss.createQueue('w_burst_ready')
+    await boss.insert('w_burst_ready', Array.from({ length: 30 }, (_, i) => ({ data: { i } })))
+    // the monitor writes the ready count on the queue row, which a fresh instance caches
+    await boss.supervise('w_burst_ready')
+    const local = makeBoss(Subject, schema, { supervise: false, schedule: false })
+    await local.start()
+    let handled = 0
+    await local.work('w_burst_ready', { batchSize: 5, pollingIntervalSeconds: 20, burstWhenReadyExceeds: 1 }, async jobs => { handled += jobs.length })
+    // without the burst, 30 jobs in batches of 5 would take five 20 s polls
+    await waitFor(() => handled === 30, { timeout: 10000, message: 'all 30 jobs' })
+    await stopBoss(local)
+  })
+})
+
 describe('offWork and notifyWorker', () => {
   async function stateOf (id) {
     return (await row(id)).state

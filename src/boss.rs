@@ -1,6 +1,7 @@
 //! `Boss`: one pg-boss instance — its pool, its queue cache, its workers and its lifecycle. The
 //! binding (and any Rust caller) talks to the engine through this type.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::events::EventSink;
 use crate::commands::{self, Stored};
 use crate::jobs::{self, CommandResponse, FetchRequest, JobTargets};
 use crate::options::{assert_queue_name, Options, WorkOptions};
+use crate::listener::{Listener, Wakeup};
 use crate::overrun::OverrunLog;
 use crate::queues::{self, QueueCache, QueueInfo};
 use crate::supervisor::{PassReport, SupervisorSettings};
@@ -23,6 +25,8 @@ use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use crate::{db, migrate};
+
+const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lifecycle {
@@ -81,14 +85,41 @@ pub struct Boss {
     config: BossConfig,
     pool: Mutex<PgPool>,
     queues: Arc<QueueCache>,
-    workers: Mutex<Vec<Arc<WorkerHandle>>>,
+    workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
     lifecycle: Mutex<Lifecycle>,
     events: Arc<dyn EventSink>,
     background: Mutex<Option<Background>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
     local_groups: Arc<crate::groups::LocalGroups>,
-    /// Handlers that outran their expiration, reported under this instance's own id.
+    /// This instance's id, as pg-boss gives every instance one (warnings name it).
+    instance_id: Uuid,
+    /// Handlers that outran their expiration.
     overruns: OverrunLog,
+    /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
+    listener: Mutex<Option<Listener>>,
+    listening: Arc<AtomicBool>,
+}
+
+/// Wakes this instance's workers for the listener.
+struct WorkerWakeup {
+    workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
+    queues: Arc<QueueCache>,
+}
+
+impl Wakeup for WorkerWakeup {
+    fn queue(&self, name: &str) {
+        for worker in self.workers.lock().unwrap().iter().filter(|w| w.name() == name) {
+            worker.notify();
+        }
+    }
+
+    fn notify_queues(&self) {
+        for worker in self.workers.lock().unwrap().iter() {
+            if self.queues.get(worker.name()).is_some_and(|q| q.notify) {
+                worker.notify();
+            }
+        }
+    }
 }
 
 /// The instance's own background task (supervision and queue-cache refresh) and its stop signal.
@@ -100,8 +131,9 @@ struct Background {
 impl Boss {
     pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let pool = db::pool(&config.connection)?;
+        let instance_id = Uuid::new_v4();
         let overruns = OverrunLog::new(
-            Uuid::new_v4(),
+            instance_id,
             WarningSink::new(events.clone(), &config.observability),
             config.schema.clone(),
             Duration::from_millis(config.handler_overrun_window_ms),
@@ -110,12 +142,15 @@ impl Boss {
             config,
             pool: Mutex::new(pool),
             queues: Arc::new(QueueCache::default()),
-            workers: Mutex::new(Vec::new()),
+            workers: Arc::default(),
             lifecycle: Mutex::new(Lifecycle::Created),
             events,
             background: Mutex::new(None),
             local_groups: Arc::default(),
+            instance_id,
             overruns,
+            listener: Mutex::new(None),
+            listening: Arc::default(),
         })
     }
 
@@ -150,6 +185,9 @@ impl Boss {
         }
         migrate::prepare(&self.pool(), &self.config).await?;
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
+        if self.config.use_listen_notify {
+            self.start_listener().await;
+        }
         self.start_background();
         if self.config.schedule {
             // As pg-boss's timekeeper: one clock check before start() resolves, then one every
@@ -177,6 +215,10 @@ impl Boss {
                 self.pool().close().await;
             }
             return Ok(false);
+        }
+        let listener = self.listener.lock().unwrap().take();
+        if let Some(listener) = listener {
+            listener.stop().await;
         }
         let background = self.background.lock().unwrap().take();
         if let Some(background) = background {
@@ -213,6 +255,29 @@ impl Boss {
             pool.close().await;
         }
         Ok(true)
+    }
+
+    /// Starts listening for notifications; when that fails the instance polls only, and says so
+    /// with pg-boss's `listen_notify_unavailable` warning.
+    async fn start_listener(&self) {
+        let pool = self.pool();
+        let wakeup = Arc::new(WorkerWakeup { workers: self.workers.clone(), queues: self.queues.clone() });
+        let started = async {
+            let channel = crate::listener::channel(&pool, self.schema()).await?;
+            let connect = db::connect_options(&self.config.connection)?;
+            crate::listener::start(connect, channel, self.config.listener, wakeup, self.events.clone(), self.listening.clone()).await
+        };
+        match started.await {
+            Ok(listener) => *self.listener.lock().unwrap() = Some(listener),
+            Err(err) => {
+                let warning = crate::warnings::Warning {
+                    kind: LISTEN_NOTIFY_UNAVAILABLE,
+                    message: "Failed to start LISTEN/NOTIFY listener. Continuing with polling only.".to_string(),
+                    data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "instance": self.instance_id, "error": err.message }),
+                };
+                WarningSink::new(self.events.clone(), &self.config.observability).publish(&pool, self.schema(), &warning).await;
+            }
+        }
     }
 
     fn supervisor_settings(&self) -> SupervisorSettings {
@@ -493,6 +558,7 @@ impl Boss {
                 self.local_groups.clone()
             }),
             overruns: self.overruns.clone(),
+            listening: self.listening.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;

@@ -47,6 +47,10 @@ pub struct BossConfig {
     /// How long a queue's handler_overrun rows are tallied before one is written (pg-boss's test
     /// hook `__test__handlerOverrunWindowMs`; an hour otherwise).
     pub handler_overrun_window_ms: u64,
+    /// `useListenNotify`: wake workers of `notify` queues through LISTEN/NOTIFY.
+    pub use_listen_notify: bool,
+    /// The listener's liveness checks (`notifyHeartbeatIntervalMs`, `notifyHeartbeatTimeoutMs`).
+    pub listener: crate::listener::ListenerSettings,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
 }
@@ -123,6 +127,11 @@ impl BossConfig {
                 .and_then(Value::as_f64)
                 .filter(|ms| *ms > 0.0)
                 .map_or(60 * 60 * 1000, |ms| ms as u64),
+            use_listen_notify: truthy(options.get("useListenNotify")),
+            listener: crate::listener::ListenerSettings {
+                heartbeat_interval: millis(options, "notifyHeartbeatIntervalMs", 10_000),
+                heartbeat_timeout: millis(options, "notifyHeartbeatTimeoutMs", 5_000),
+            },
             observability: Observability::from_options(options)?,
         };
         validate_other_options(options)?;
@@ -201,6 +210,12 @@ impl Observability {
             clock_monitor_interval_seconds: number("clockMonitorIntervalSeconds", 600.0),
         })
     }
+}
+
+/// A duration option in milliseconds; absent, null or not a positive number is the default.
+fn millis(options: &Map<String, Value>, key: &str, default: u64) -> std::time::Duration {
+    let ms = options.get(key).and_then(Value::as_f64).filter(|ms| *ms > 0.0).map_or(default, |ms| ms as u64);
+    std::time::Duration::from_millis(ms)
 }
 
 /// JavaScript truthiness of an option's value (absent is false).

@@ -70,13 +70,31 @@ fn job_record(data: Value, options: &Options) -> Value {
 
 /// Inserts the recordset `$1` into a queue's table. Options the job leaves out come from the
 /// queue; start times given as date strings are instants, anything else is seconds from now.
-fn insert_sql(schema: &str, table: &str, returning: bool) -> String {
-    insert_sql_by_key(schema, table, returning, false)
+fn insert_sql(schema: &str, queue: &QueueInfo, returning: bool) -> String {
+    insert_sql_by_key(schema, queue, returning, false)
+}
+
+/// The end of a statement whose CTE `written` returns `id, start_after` of the jobs it wrote: their
+/// ids, and on a queue with `notify` one pg_notify on the schema's channel when any of them can run
+/// now. It is part of the statement, so it is only delivered if the write commits.
+pub(crate) fn written_ids(schema: &str, queue: &QueueInfo) -> String {
+    if !queue.notify {
+        return "SELECT id FROM written".to_string();
+    }
+    format!(
+        "SELECT id FROM written WHERE (SELECT count(*) FROM (
+           SELECT pg_notify({}, '{}') FROM written WHERE start_after <= {schema}.job_now() LIMIT 1) notified) >= 0",
+        crate::schema::notify_channel_sql(schema),
+        queue.name.replace('\'', "''")
+    )
 }
 
 /// The insert statement; with `by_key`, the new jobs are marked as created by an upsert on their
 /// singleton key (`upsert_by_key`), which a unique index keeps to one queued job per key.
-pub(crate) fn insert_sql_by_key(schema: &str, table: &str, returning: bool, by_key: bool) -> String {
+pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool, by_key: bool) -> String {
+    let table = &queue.table;
+    // A notify queue's statement always reads the written rows back, to know whether to notify.
+    let ending = if returning || queue.notify { written_ids(schema, queue) } else { "SELECT NULL::uuid AS id WHERE false".to_string() };
     format!(
         "WITH input AS (
            SELECT x.*,
@@ -88,7 +106,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, table: &str, returning: bool, by_k
              \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
              \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
              \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int)
-         )
+         ), written AS (
          INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
            group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
            retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, upsert_by_key)
@@ -110,9 +128,9 @@ pub(crate) fn insert_sql_by_key(schema: &str, table: &str, returning: bool, by_k
            {}
          FROM input i LEFT JOIN {schema}.queue q ON q.name = $2
          ON CONFLICT DO NOTHING
-         {}",
+         RETURNING id, start_after)
+         {ending}",
         if by_key { "true" } else { "NULL::bool" },
-        if returning { "RETURNING id" } else { "" }
     )
 }
 
@@ -141,7 +159,7 @@ pub(crate) fn insert_error(err: sqlx::Error, queue: &str) -> Error {
 }
 
 async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
-    let sql = insert_sql(schema, &queue.table, returning);
+    let sql = insert_sql(schema, queue, returning);
     let payload = Value::Array(records.to_vec()).to_string();
     if returning {
         sqlx::query_scalar::<_, Uuid>(&sql)

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod groups;
 pub mod jobs;
+pub mod listener;
 pub mod migrate;
 pub mod options;
 pub mod overrun;

@@ -275,6 +275,10 @@ pub struct WorkOptions {
     pub min_priority: Option<i64>,
     pub max_priority: Option<i64>,
     pub burst_when_batch_full: bool,
+    /// Fetch again at once while the queue's cached ready count exceeds this (after a full batch).
+    pub burst_when_ready_exceeds: Option<i64>,
+    /// The backstop poll while LISTEN/NOTIFY wakes the worker (at least `polling_interval_seconds`).
+    pub notify_polling_interval_seconds: f64,
     pub heartbeat_refresh_seconds: Option<f64>,
     /// `groupConcurrency`: enforced by the fetch, across every instance.
     pub group_concurrency: Option<crate::claim::GroupLimit>,
@@ -292,6 +296,22 @@ impl WorkOptions {
                 "configuration assert: pollingIntervalSeconds must be at least every 500ms"
             );
         }
+        let polling_interval_seconds = number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
+        let notify_polling_interval_seconds = match options.get("notifyPollingIntervalSeconds") {
+            None => polling_interval_seconds.max(30.0),
+            Some(v) => {
+                ensure!(
+                    at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+                    "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
+                );
+                let seconds = v.as_f64().unwrap_or(0.0);
+                ensure!(
+                    seconds >= polling_interval_seconds,
+                    "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
+                );
+                seconds
+            }
+        };
         validate_batch_and_flags(options)?;
         if let Some(v) = options.get("localConcurrency") {
             ensure!(is_integer(v) && at_least(v, 1.0), "localConcurrency must be an integer >= 1");
@@ -315,7 +335,9 @@ impl WorkOptions {
         Ok(WorkOptions {
             batch_size: int_opt(options, "batchSize")?.unwrap_or(1),
             local_concurrency: int_opt(options, "localConcurrency")?.unwrap_or(1),
-            polling_interval_seconds: number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0),
+            polling_interval_seconds,
+            notify_polling_interval_seconds,
+            burst_when_ready_exceeds: int_opt(options, "burstWhenReadyExceeds")?,
             include_metadata: bool_opt(options, "includeMetadata")?.unwrap_or(false),
             min_priority: int_opt(options, "minPriority")?,
             max_priority: int_opt(options, "maxPriority")?,

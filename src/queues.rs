@@ -20,6 +20,8 @@ pub struct QueueInfo {
     pub policy: String,
     pub partition: bool,
     pub notify: bool,
+    /// The ready count the last monitor pass wrote on the queue row (for `burstWhenReadyExceeds`).
+    pub ready_count: i64,
 }
 
 #[derive(Default)]
@@ -28,7 +30,8 @@ pub struct QueueCache {
 }
 
 impl QueueCache {
-    fn get(&self, name: &str) -> Option<QueueInfo> {
+    /// The cached entry, if there is one, without going to the database.
+    pub fn get(&self, name: &str) -> Option<QueueInfo> {
         self.entries.lock().unwrap().get(name).cloned()
     }
     fn put(&self, info: QueueInfo) {
@@ -48,9 +51,9 @@ pub fn queue_not_found(name: &str) -> Error {
 
 /// Reads one queue's row, bypassing the cache.
 async fn load(pool: &PgPool, schema: &str, name: &str) -> Result<Option<QueueInfo>> {
-    let sql = format!("SELECT name, table_name, policy, partition, notify FROM {schema}.queue WHERE name = $1");
-    let row: Option<(String, String, String, bool, bool)> = sqlx::query_as(&sql).bind(name).fetch_optional(pool).await?;
-    Ok(row.map(|(name, table, policy, partition, notify)| QueueInfo { name, table, policy, partition, notify }))
+    let sql = format!("SELECT name, table_name, policy, partition, notify, ready_count::int8 FROM {schema}.queue WHERE name = $1");
+    let row: Option<(String, String, String, bool, bool, i64)> = sqlx::query_as(&sql).bind(name).fetch_optional(pool).await?;
+    Ok(row.map(|(name, table, policy, partition, notify, ready_count)| QueueInfo { name, table, policy, partition, notify, ready_count }))
 }
 
 /// The cached queue, loaded on first use; a missing queue is an error.

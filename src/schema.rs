@@ -99,6 +99,13 @@ pub fn advisory_lock_key(schema: &str, key: &str) -> String {
     format!("('x' || encode(sha224((current_database() || '.pgboss.{name}{key}')::bytea), 'hex'))::bit(64)::bigint")
 }
 
+/// The SQL expression of the schema's LISTEN/NOTIFY channel, pg-boss's: channels are global to a
+/// database, so the name is derived from the schema (hashed, to stay under 63 bytes).
+pub fn notify_channel_sql(schema: &str) -> String {
+    let name = normalize_schema_name(schema).replace('\'', "''");
+    format!("('pgboss_' || left(encode(sha224('{name}'::bytea), 'hex'), 24))")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,13 +158,14 @@ fn update_sql(schema: &str, queue: &QueueInfo, target: Target) -> String {
     // `(o.v -> 'k') IS NOT NULL` holds for a key given as JSON null too, so null clears a column
     // that may be null. The state is checked again on the locked row: a worker may have claimed
     // the job between the pick and the write.
+    let ending = crate::jobs::written_ids(schema, queue);
     format!(
         "WITH o AS (SELECT $1::text::jsonb AS v),
          picked AS (
            SELECT job.id FROM {schema}.{table} job, o
            WHERE job.name = '{name}' AND job.state < 'active' AND {predicate}
            {pick}
-         )
+         ), written AS (
          UPDATE {schema}.{table} job SET
            data = CASE WHEN (o.v -> 'data') IS NOT NULL THEN o.v -> 'data' ELSE job.data END,
            priority = COALESCE((o.v ->> 'priority')::int, job.priority),
@@ -185,7 +186,8 @@ fn update_sql(schema: &str, queue: &QueueInfo, target: Target) -> String {
            group_tier = CASE WHEN (o.v -> 'groupTier') IS NOT NULL THEN o.v ->> 'groupTier' ELSE job.group_tier END
          FROM o
          WHERE job.name = '{name}' AND job.id IN (SELECT id FROM picked) AND job.state < 'active'
-         RETURNING job.id"
+         RETURNING job.id, job.start_after)
+         {ending}"
     )
 }
 
@@ -213,7 +215,7 @@ pub async fn upsert(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &Up
     let payload = Value::Object(request.payload.clone()).to_string();
     let records = Value::Array(vec![Value::Object(request.payload.clone())]).to_string();
     let by_key = matches!(request.target, Target::Key(_));
-    let insert = crate::jobs::insert_sql_by_key(schema, &queue.table, true, by_key);
+    let insert = crate::jobs::insert_sql_by_key(schema, queue, true, by_key);
     let run = async {
         let mut tx = pool.begin().await?;
         let updated = edit(&mut *tx, schema, queue, request, &payload).await?;

@@ -158,6 +158,8 @@ pub struct WorkerContext {
     pub local_groups: Option<Arc<crate::groups::LocalGroups>>,
     /// Where handlers that outrun their expiration are reported.
     pub overruns: crate::overrun::OverrunLog,
+    /// Whether the instance's LISTEN/NOTIFY listener is up right now.
+    pub listening: Arc<AtomicBool>,
 }
 
 /// Starts one polling loop.
@@ -203,6 +205,7 @@ async fn run(ctx: Arc<WorkerContext>, shared: Arc<WorkerShared>, options: WorkOp
         group_concurrency: options.group_concurrency.clone(),
     };
     let interval = Duration::from_secs_f64(options.polling_interval_seconds);
+    let notify_interval = Duration::from_secs_f64(options.notify_polling_interval_seconds);
     let _ = shared.state.compare_exchange(STATE_CREATED, STATE_ACTIVE, Ordering::SeqCst, Ordering::SeqCst);
     while !shared.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
@@ -222,8 +225,15 @@ async fn run(ctx: Arc<WorkerContext>, shared: Arc<WorkerShared>, options: WorkOp
             }
         };
         shared.last_job_duration.store(started.elapsed().as_millis() as i64, Ordering::SeqCst);
-        let burst = options.burst_when_batch_full && options.batch_size > 1 && fetched as i64 >= options.batch_size;
-        let wait = if burst { Duration::ZERO } else { interval.saturating_sub(started.elapsed()) };
+        let queue = ctx.queues.get(&shared.name);
+        let wait = if bursting(&options, fetched as i64, queue.as_ref()) {
+            Duration::ZERO
+        } else if ctx.listening.load(Ordering::SeqCst) && queue.is_some_and(|q| q.notify) {
+            // Notifications wake this worker; the poll is only the backstop.
+            notify_interval.saturating_sub(started.elapsed())
+        } else {
+            interval.saturating_sub(started.elapsed())
+        };
         if !shared.stopping.load(Ordering::SeqCst) && wait > Duration::from_millis(100) {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -232,6 +242,14 @@ async fn run(ctx: Arc<WorkerContext>, shared: Arc<WorkerShared>, options: WorkOp
         }
     }
     shared.state.store(STATE_STOPPED, Ordering::SeqCst);
+}
+
+/// Whether to fetch again at once: only after a full batch, and then while `burstWhenBatchFull`
+/// (batches over one) or while the queue's cached ready count exceeds `burstWhenReadyExceeds`.
+fn bursting(options: &WorkOptions, fetched: i64, queue: Option<&crate::queues::QueueInfo>) -> bool {
+    let full = fetched >= options.batch_size;
+    let ready_over = options.burst_when_ready_exceeds.is_some_and(|limit| queue.is_some_and(|q| q.ready_count > limit));
+    full && (ready_over || (options.burst_when_batch_full && options.batch_size > 1))
 }
 
 /// One turn of the loop: returns how many jobs were fetched.

@@ -1,0 +1,146 @@
+// LISTEN/NOTIFY: a send to a `notify` queue notifies the schema's channel (only when a job can run
+// now), and an instance with useListenNotify wakes its workers on it instead of waiting out the
+// poll. pg-boss uses the same channel, so the two wake each other's workers.
+
+import pg from 'pg'
+import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString, oursOnlyTest } from './helpers.mjs'
+
+const Subject = subject()
+const schema = freshSchema('notify')
+// Polls so slow that a job picked up within a few seconds can only have been woken.
+const SLOW = { pollingIntervalSeconds: 20, notifyPollingIntervalSeconds: 30 }
+
+let boss
+let ref
+let listener
+const heard = []
+
+beforeAll(async () => {
+  boss = makeBoss(Subject, schema, { supervise: false, schedule: false, useListenNotify: true, notifyHeartbeatIntervalMs: 60000 })
+  await boss.start()
+  ref = makeBoss(RefBoss, schema, { supervise: false, schedule: false, migrate: false, useListenNotify: true })
+  await ref.start()
+  const [{ channel }] = await sql(`SELECT ('pgboss_' || left(encode(sha224('${schema}'::bytea), 'hex'), 24)) AS channel`)
+  listener = new pg.Client({ connectionString })
+  await listener.connect()
+  listener.on('notification', message => heard.push({ channel: message.channel === channel, payload: message.payload }))
+  await listener.query(`LISTEN "${channel}"`)
+})
+
+afterAll(async () => {
+  await listener?.end()
+  await teardown()
+})
+
+/** What the test's own LISTEN connection heard while `action` ran (notifications are delivered on commit). */
+async function heardDuring (action) {
+  heard.length = 0
+  await action()
+  // a round trip on the listening connection flushes whatever was sent before it
+  await listener.query('SELECT 1')
+  return [...heard]
+}
+
+async function stateOf (id) {
+  const [row] = await sql(`SELECT state FROM ${schema}.job WHERE id = $1`, [id])
+  return row?.state
+}
+
+describe('the producer side', () => {
+  test('a send to a notify queue notifies once, with the queue name, when the job can run now', async () => {
+    await boss.createQueue('n_prod', { notify: true })
+    for (const instance of [boss, ref]) {
+      expect(await heardDuring(() => instance.send('n_prod', {}))).toEqual([{ channel: true, payload: 'n_prod' }])
+      expect(await heardDuring(() => instance.insert('n_prod', [{}, {}, {}]))).toEqual([{ channel: true, payload: 'n_prod' }])
+      expect(await heardDuring(() => instance.send('n_prod', {}, { startAfter: 600 }))).toEqual([])
+    }
+  })
+
+  test('a queue without notify sends no notification', async () => {
+    await boss.createQueue('n_quiet')
+    for (const instance of [boss, ref]) {
+      expect(await heardDuring(() => instance.send('n_quiet', {}))).toEqual([])
+    }
+  })
+
+  test('update() that makes a deferred job runnable notifies, as pg-boss does', async () => {
+    await boss.createQueue('n_update', { notify: true })
+    for (const instance of [boss, ref]) {
+      const id = await instance.send('n_update', {}, { startAfter: 600 })
+      expect(await heardDuring(() => instance.update('n_update', undefined, { id, priority: 2 }))).toEqual([])
+      expect(await heardDuring(() => instance.update('n_update', undefined, { id, startAfter: 0 }))).toEqual([{ channel: true, payload: 'n_update' }])
+    }
+  })
+})
+
+describe('the worker side', () => {
+  test('a worker on a notify queue is woken by a send instead of waiting out its poll', async () => {
+    await boss.createQueue('n_wake', { notify: true })
+    const handled = []
+    const workId = await boss.work('n_wake', SLOW, async ([job]) => { handled.push(job.id) })
+    // its first fetch found nothing, so the next poll is 20 s away
+    await waitFor(() => boss.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    const started = Date.now()
+    const id = await boss.send('n_wake', {})
+    await waitFor(() => handled.includes(id), { timeout: 5000, message: 'the woken worker' })
+    expect(Date.now() - started).toBeLessThan(5000)
+    await boss.offWork('n_wake')
+  })
+
+  test('pg-boss\'s sends wake the subject\'s workers, and the subject\'s sends wake pg-boss\'s', async () => {
+    await boss.createQueue('n_cross_a', { notify: true })
+    await boss.createQueue('n_cross_b', { notify: true })
+    const ours = []
+    const theirs = []
+    const oursId = await boss.work('n_cross_a', SLOW, async ([job]) => { ours.push(job.id) })
+    const theirsId = await ref.work('n_cross_b', SLOW, async ([job]) => { theirs.push(job.id) })
+    await waitFor(() => boss.getWipData().find(w => w.id === oursId)?.lastFetchedOn, { message: 'our first fetch' })
+    await waitFor(() => ref.getWipData().find(w => w.id === theirsId)?.lastFetchedOn, { message: 'their first fetch' })
+    const toOurs = await ref.send('n_cross_a', {})
+    const toTheirs = await boss.send('n_cross_b', {})
+    await waitFor(() => ours.includes(toOurs) && theirs.includes(toTheirs), { timeout: 5000, message: 'both workers woken' })
+    await boss.offWork('n_cross_a')
+    await ref.offWork('n_cross_b')
+  })
+
+  oursOnlyTest('a worker on a queue without notify keeps its poll', async () => {
+    await boss.createQueue('n_poll')
+    const workId = await boss.work('n_poll', SLOW, async () => {})
+    await waitFor(() => boss.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    const id = await boss.send('n_poll', {})
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    expect(await stateOf(id)).toBe('created')
+    await boss.offWork('n_poll')
+  })
+
+  oursOnlyTest('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
+    const local = makeBoss(Subject, schema, { supervise: false, schedule: false, useListenNotify: true, notifyHeartbeatIntervalMs: 60000, application_name: 'pgbn_notify_kill' })
+    await local.start()
+    await local.createQueue('n_kill', { notify: true })
+    const killed = await sql(`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+      WHERE application_name = 'pgbn_notify_kill' AND query LIKE 'LISTEN %'`)
+    expect(killed).toEqual([{ done: true }])
+    await waitFor(() => local.__errors.some(e => /LISTEN\/NOTIFY|terminat|connection/i.test(e.message)), { timeout: 5000, message: 'the loss to be reported' })
+    // reconnected after its backoff: listening again on the channel
+    await waitFor(async () => (await sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgbn_notify_kill' AND query LIKE 'LISTEN %'`)).length === 1,
+      { timeout: 8000, message: 'the listener to be back' })
+    const handled = []
+    const workId = await local.work('n_kill', SLOW, async ([job]) => { handled.push(job.id) })
+    await waitFor(() => local.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    const id = await local.send('n_kill', {})
+    await waitFor(() => handled.includes(id), { timeout: 5000, message: 'the woken worker' })
+    await local.stop({ timeout: 2000 })
+  })
+})
+
+describe('work options', () => {
+  test.each([
+    [{ notifyPollingIntervalSeconds: 0.4 }, 'configuration assert: notifyPollingIntervalSeconds must be at least every 500ms'],
+    [{ pollingIntervalSeconds: 5, notifyPollingIntervalSeconds: 4 }, 'configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds']
+  ])('%j is refused as pg-boss refuses it', async (options, message) => {
+    await boss.createQueue('n_opts')
+    for (const instance of [boss, ref]) {
+      await expect(instance.work('n_opts', options, async () => {})).rejects.toThrow(message)
+    }
+  })
+})
