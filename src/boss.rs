@@ -283,6 +283,7 @@ impl Boss {
     fn supervisor_settings(&self) -> SupervisorSettings {
         SupervisorSettings {
             monitor_interval: Duration::from_secs_f64(self.config.monitor_interval_seconds),
+            supervise_interval: Duration::from_secs_f64(self.config.supervise_interval_seconds),
             maintenance_interval: Duration::from_secs_f64(self.config.maintenance_interval_seconds),
             observability: self.config.observability,
         }

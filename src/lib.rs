@@ -5,6 +5,7 @@ pub mod boss;
 pub mod claim;
 pub mod commands;
 pub mod config;
+pub mod counting;
 pub mod db;
 pub mod error;
 pub mod events;

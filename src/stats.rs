@@ -9,13 +9,14 @@
 //! partitions and drops the ones older than `queueStatRetentionDays`), and `getQueueStats()` reads
 //! that series back, raw or in time buckets.
 //!
-//! The throughput side of a snapshot (created/completed/failed deltas, wait and run histograms,
-//! the oldest ready job's wait) is only read here, never measured: the snapshots this engine
-//! records leave it null, which pg-boss reads as "not counted". Snapshots pg-boss instances record
-//! on the same schema carry theirs, and they come back (and are bucketed) as pg-boss does.
+//! A snapshot carries the queue row as the count left it (see counting.rs): the gauges, and the
+//! throughput of the window the pass measured (created/completed/failed deltas, wait and run
+//! histograms, the oldest ready job's wait). When the count's check finds jobs that committed
+//! into windows already recorded, the pass trues those snapshots up ([`true_up`]). Snapshots
+//! pg-boss instances record on the same schema are the same rows, read (and bucketed) the same way.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -28,7 +29,8 @@ use crate::error::Result;
 use crate::options::{is_integer, Options};
 use crate::queues::{self, QueueCache};
 use crate::schema::advisory_lock_key;
-use crate::supervisor::{self, CountLock, SupervisorSettings};
+use crate::counting::{self, LATENCY_MIN_SECONDS};
+use crate::supervisor::{self, CountLock, Counted, SupervisorSettings};
 use crate::warnings::{self, note_statement};
 
 /// How old the cached counts may be before a read counts again, without `force`...
@@ -37,8 +39,6 @@ const CACHE_TTL_SECONDS: f64 = 3600.0;
 const FORCE_TTL_SECONDS: f64 = 60.0;
 const LIMIT_DEFAULT: i64 = 1000;
 const LIMIT_MAX: i64 = 100_000;
-/// The lower edge of a latency histogram's second slot; each slot after it is √2 wider.
-const LATENCY_MIN_SECONDS: f64 = 0.01;
 
 // ---------------------------------------------------------------------------------------------
 // Recording (called from supervision)
@@ -99,39 +99,44 @@ pub async fn drop_old_partitions(pool: &PgPool, schema: &str, days: i64) -> Resu
     Ok(())
 }
 
-/// What a monitor pass does once it has written `queues`' counts (in `counted` time): records
-/// their snapshots with `persistQueueStats`, and notes a queue_backlog warning for each queue with
-/// more queued jobs than its threshold.
-pub async fn after_count(pool: &PgPool, schema: &str, queues: &[String], settings: &SupervisorSettings, counted: Duration) -> Result<()> {
+/// What a monitor pass does once it has written the `counted` queues' counts: with
+/// `persistQueueStats`, records their snapshots and trues up the recent ones of the queues whose
+/// check found late commits; then notes a queue_backlog warning for each queue with more queued
+/// jobs than its threshold.
+pub async fn after_count(pool: &PgPool, schema: &str, table: &str, counted: &[Counted], settings: &SupervisorSettings) -> Result<()> {
     let observability = settings.observability;
-    if observability.persist_queue_stats {
-        record(pool, schema, queues).await?;
+    if observability.persist_queue_stats && !counted.is_empty() {
+        let names: Vec<String> = counted.iter().map(|c| c.name.clone()).collect();
+        record(pool, schema, &names).await?;
+        let late: Vec<String> = counted.iter().filter(|c| c.true_up == Some(true)).map(|c| c.name.clone()).collect();
+        if !late.is_empty() {
+            true_up(pool, schema, table, &late).await?;
+        }
     }
-    let sql = format!("SELECT name, queued_count, warning_queued FROM {schema}.queue WHERE name = ANY($1) ORDER BY name");
-    let rows: Vec<(String, i32, i32)> = sqlx::query_as(&sql).bind(queues).fetch_all(pool).await?;
-    for (name, queued, own_threshold) in rows {
-        let threshold = if own_threshold != 0 { f64::from(own_threshold) } else { observability.warning_queue_size };
-        if f64::from(queued) > threshold {
-            let mut data = json!({ "name": name, "queuedCount": queued, "warningQueueSize": own_threshold });
-            if observability.persist_queue_stats {
-                // This engine never trues up a snapshot (see the module note), so nothing is late.
-                data["trueUp"] = json!(false);
+    for row in counted {
+        let threshold = if row.warning_queued != 0 { f64::from(row.warning_queued) } else { observability.warning_queue_size };
+        if f64::from(row.queued) > threshold {
+            let mut data = json!({ "name": row.name, "queuedCount": row.queued, "warningQueueSize": row.warning_queued });
+            if let Some(late) = row.true_up {
+                data["trueUp"] = json!(late);
             }
-            data["pinSeconds"] = json!(counted.as_secs_f64());
-            warnings::note(warnings::backlog(&name, i64::from(queued), threshold, data));
+            data["pinSeconds"] = json!(row.pin_seconds);
+            warnings::note(warnings::backlog(&row.name, i64::from(row.queued), threshold, data));
         }
     }
     Ok(())
 }
 
-/// One snapshot per queue of the counts just written on its row. The throughput columns stay null:
-/// this pass did not measure them, and copying the row's (from some earlier pg-boss pass) would
-/// count that interval twice.
+/// One snapshot per queue of what the count just wrote on its row, throughput included.
 async fn record(pool: &PgPool, schema: &str, queues: &[String]) -> Result<()> {
     let sql = format!(
         "INSERT INTO {schema}.queue_stats
-           (name, deferred_count, queued_count, ready_count, active_count, failed_count, total_count, captured_on)
-         SELECT name, deferred_count, queued_count, ready_count, active_count, failed_count, total_count, {schema}.job_now()
+           (name, deferred_count, queued_count, ready_count, active_count, failed_count, total_count,
+            created_delta, completed_delta, failed_delta, delta_seconds, delta_on, wait_bins, run_bins, ready_oldest_seconds,
+            captured_on)
+         SELECT name, deferred_count, queued_count, ready_count, active_count, failed_count, total_count,
+           created_delta, completed_delta, failed_delta, delta_seconds, delta_on, wait_bins, run_bins, ready_oldest_seconds,
+           {schema}.job_now()
          FROM {schema}.queue WHERE name = ANY($1)"
     );
     let lock = format!("SELECT pg_advisory_xact_lock({})", advisory_lock_key(schema, "queue-stats-insert"));
@@ -142,6 +147,66 @@ async fn record(pool: &PgPool, schema: &str, queues: &[String]) -> Result<()> {
     tx.commit().await?;
     note_statement(started, &sql, || json!([queues]));
     Ok(())
+}
+
+/// Raises the recent snapshots of `queues` that fell short because jobs committed after the pass
+/// that counted their window (a transaction older than the lag). Counters only ever rise: a
+/// recount below a snapshot means retention or a delete removed rows it counted, not that it was
+/// wrong. Under the stats try-lock, so two instances do not both scan; answers how many snapshots
+/// were raised (none when another instance held the lock).
+///
+/// A snapshot's window is rebuilt rather than stored: it runs from the previous snapshot's
+/// `delta_on` to its own, and the first one from the anchor (see `counting::true_up_anchor`).
+/// `width_bucket` over those ends places every job in its window with a binary search.
+pub async fn true_up(pool: &PgPool, schema: &str, table: &str, queues: &[String]) -> Result<u64> {
+    let sql = format!(
+        "WITH windows AS (
+           SELECT s.id, s.captured_on, s.name, s.delta_on, s.created_delta, s.completed_delta, s.failed_delta, a.h,
+             row_number() OVER (PARTITION BY s.name ORDER BY s.delta_on, s.captured_on) AS i
+           FROM {schema}.queue q
+           {anchor}
+           JOIN {schema}.queue_stats s ON s.name = q.name AND {reach} AND s.delta_on > a.h
+           WHERE q.name = ANY($1::text[])
+         ),
+         edges AS (
+           SELECT name, h, array_prepend(h, array_agg(delta_on ORDER BY i)) AS ends FROM windows GROUP BY name, h
+         ),
+         placed AS (
+           SELECT j.name, width_bucket(j.created_on, e.ends) AS i, 1 AS created, 0 AS completed, 0 AS failed
+           FROM edges e JOIN {schema}.{table} j ON j.name = e.name AND j.created_on >= e.h
+           UNION ALL
+           SELECT j.name, width_bucket(j.completed_on, e.ends), 0, (j.state = 'completed')::int, (j.state = 'failed')::int
+           FROM edges e JOIN {schema}.{table} j ON j.name = e.name AND j.completed_on >= e.h
+           WHERE j.state IN ('completed', 'failed')
+         ),
+         recount AS (
+           SELECT w.id, w.captured_on, sum(p.created)::int AS created, sum(p.completed)::int AS completed, sum(p.failed)::int AS failed
+           FROM windows w JOIN placed p ON p.name = w.name AND p.i = w.i
+           GROUP BY w.id, w.captured_on
+         ),
+         raised AS (
+           UPDATE {schema}.queue_stats s SET
+             created_delta = GREATEST(s.created_delta, r.created),
+             completed_delta = GREATEST(s.completed_delta, r.completed),
+             failed_delta = GREATEST(s.failed_delta, r.failed)
+           FROM recount r
+           WHERE s.id = r.id AND s.captured_on = r.captured_on
+             AND (r.created > s.created_delta OR r.completed > s.completed_delta OR r.failed > s.failed_delta)
+           RETURNING 1
+         )
+         SELECT count(*) FROM raised",
+        anchor = counting::true_up_anchor(schema, "q"),
+        reach = counting::true_up_reach(schema),
+    );
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let got: bool = sqlx::query_scalar(&format!("SELECT pg_try_advisory_xact_lock({})", advisory_lock_key(schema, "queue-stats")))
+        .fetch_one(&mut *tx)
+        .await?;
+    let raised = if got { sqlx::query_scalar::<_, i64>(&sql).bind(queues).fetch_one(&mut *tx).await? } else { 0 };
+    tx.commit().await?;
+    note_statement(started, &sql, || json!([queues]));
+    Ok(raised.max(0) as u64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,7 +617,7 @@ async fn current(pool: &PgPool, config: &BossConfig, name: &str, options: &Optio
     // A queue never counted has nothing to fall back on, so its first count does not give way to
     // a count in progress elsewhere; later ones do, and serve the cache they would have refreshed.
     let lock = if never_counted { CountLock::Unlocked } else { CountLock::Read };
-    if supervisor::refresh_counts_with(pool, schema, &table, &[name.to_string()], lock).await? {
+    if supervisor::refresh_counts_with(pool, schema, &table, &[name.to_string()], lock, None).await?.is_some() {
         Ok(cached_counts(pool, schema, name).await?.0)
     } else {
         Ok(row)

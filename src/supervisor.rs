@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgPool};
 
+use crate::counting::{self, Throughput};
 use crate::error::Result;
 use crate::jobs::fail_sql;
 use crate::schema::advisory_lock_key;
@@ -21,9 +23,17 @@ const CHUNK: usize = 100;
 #[derive(Debug, Clone, Copy)]
 pub struct SupervisorSettings {
     pub monitor_interval: Duration,
+    pub supervise_interval: Duration,
     pub maintenance_interval: Duration,
     /// Stats snapshots, backlog thresholds and the other warning options (see stats.rs, warnings.rs).
     pub observability: crate::config::Observability,
+}
+
+impl SupervisorSettings {
+    /// A pass needs both timers, so counting passes are as far apart as the longer of the two.
+    pub fn pass_seconds(&self) -> f64 {
+        self.monitor_interval.max(self.supervise_interval).as_secs_f64()
+    }
 }
 
 /// What a pass did, for tests and for whoever asked for it.
@@ -80,9 +90,9 @@ async fn monitor(pool: &PgPool, schema: &str, table: &str, names: &[String], set
     if claimed.is_empty() {
         return Ok(());
     }
-    let counting = Instant::now();
-    if refresh_counts(pool, schema, table, &claimed).await? {
-        crate::stats::after_count(pool, schema, &claimed, settings, counting.elapsed()).await?;
+    let throughput = settings.observability.persist_queue_stats.then(|| Throughput::for_pass(settings.pass_seconds()));
+    if let Some(counted) = refresh_counts_with(pool, schema, table, &claimed, CountLock::Monitor, throughput).await? {
+        crate::stats::after_count(pool, schema, table, &counted, settings).await?;
     }
     let timed_out = format!(
         "state = 'active' AND started_on + expire_seconds * interval '1s' < {schema}.job_now() AND name = ANY($1::text[])"
@@ -130,14 +140,30 @@ pub enum CountLock {
     Unlocked,
 }
 
-/// Writes the queues' job counts onto their rows. Takes pg-boss's stats try-lock: when another
-/// instance is counting, this pass hands its claim back instead of scanning the table twice.
-/// Answers whether it counted.
-pub async fn refresh_counts(pool: &PgPool, schema: &str, table: &str, queues: &[String]) -> Result<bool> {
-    refresh_counts_with(pool, schema, table, queues, CountLock::Monitor).await
+/// A queue whose counts a count wrote, as the monitor needs it next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub name: String,
+    pub queued: i32,
+    /// The queue's own queue_backlog threshold (0: the instance's).
+    pub warning_queued: i32,
+    /// With throughput: whether jobs committed late into windows already recorded.
+    pub true_up: Option<bool>,
+    /// How long the count held its snapshot, by the server's clock.
+    pub pin_seconds: f64,
 }
 
-pub async fn refresh_counts_with(pool: &PgPool, schema: &str, table: &str, queues: &[String], lock: CountLock) -> Result<bool> {
+/// Writes the queues' counts onto their rows (see counting.rs), with their throughput when given.
+/// Takes pg-boss's stats try-lock: when another instance is counting, nothing is counted twice and
+/// the answer is `None` (a monitor pass also hands its claim back).
+pub async fn refresh_counts_with(
+    pool: &PgPool,
+    schema: &str,
+    table: &str,
+    queues: &[String],
+    lock: CountLock,
+    throughput: Option<Throughput>,
+) -> Result<Option<Vec<Counted>>> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let got: bool = lock == CountLock::Unlocked
@@ -146,56 +172,63 @@ pub async fn refresh_counts_with(pool: &PgPool, schema: &str, table: &str, queue
             .await?;
     if !got {
         if lock == CountLock::Monitor {
-            sqlx::query(&format!("UPDATE {schema}.queue SET monitor_claim_on = NULL WHERE name = ANY($1)"))
-                .bind(queues)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "UPDATE {schema}.queue q SET monitor_claim_on = NULL
+                 FROM (SELECT name FROM {schema}.queue WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE) r
+                 WHERE q.name = r.name"
+            ))
+            .bind(queues)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        return Ok(false);
+        return Ok(None);
     }
-    let sql = format!(
-        "WITH counts AS (
-           SELECT n.name,
-             count(j.id) FILTER (WHERE j.state < 'active' AND NOT j.blocked AND j.start_after > {schema}.job_now())::int AS deferred,
-             count(j.id) FILTER (WHERE j.state < 'active' AND j.blocked)::int AS blocked,
-             count(j.id) FILTER (WHERE j.state < 'active' AND NOT j.blocked AND j.start_after <= {schema}.job_now())::int AS ready,
-             count(j.id) FILTER (WHERE j.state < 'active')::int AS queued,
-             count(j.id) FILTER (WHERE j.state = 'active')::int AS active,
-             count(j.id) FILTER (WHERE j.state = 'failed')::int AS failed,
-             count(j.id)::int AS total,
-             array_agg(j.singleton_key) FILTER (WHERE j.state = 'active' AND j.policy IN ('singleton', 'stately')) AS singletons
-           FROM unnest($1::text[]) AS n(name)
-           LEFT JOIN {schema}.{table} j ON j.name = n.name
-           GROUP BY n.name
-         ), locked AS (
-           SELECT name FROM {schema}.queue WHERE name = ANY($1::text[]) AND (SELECT count(*) FROM counts) >= 0
-           ORDER BY name FOR NO KEY UPDATE
-         )
-         UPDATE {schema}.queue q SET
-           deferred_count = c.deferred, blocked_count = c.blocked, ready_count = c.ready, queued_count = c.queued,
-           active_count = c.active, failed_count = c.failed, total_count = c.total, singletons_active = c.singletons,
-           monitor_on = {schema}.job_now(),
-           ready_history = (SELECT COALESCE(array_agg(v ORDER BY ord), '{{}}'::int[]) FROM (
-             SELECT v, ord FROM (
-               SELECT c.ready AS v, 0::bigint AS ord
-               UNION ALL
-               SELECT h.v, h.ord FROM unnest(q.ready_history) WITH ORDINALITY AS h(v, ord)
-             ) merged ORDER BY ord LIMIT 60) capped)
-         FROM counts c, locked l
-         WHERE q.name = c.name AND l.name = c.name"
-    );
-    sqlx::query(&sql).bind(queues).execute(&mut *tx).await?;
+    let sql = counting::count_sql(schema, table, lock == CountLock::Monitor, throughput);
+    let rows: Vec<(String, i32, i32, Option<bool>, f64)> = sqlx::query_as(&sql).bind(queues).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     note_statement(started, &sql, || serde_json::json!([queues]));
-    Ok(true)
+    let counted = rows
+        .into_iter()
+        .map(|(name, queued, warning_queued, true_up, pin_seconds)| Counted { name, queued, warning_queued, true_up, pin_seconds })
+        .collect();
+    Ok(Some(counted))
 }
 
+/// The retention sweep of the claimed queues, then their retained count taken outright (see
+/// counting.rs), as pg-boss's maintenance pass does, so either kind of instance can maintain.
 async fn maintain(pool: &PgPool, schema: &str, table: &str, names: &[String], interval: Duration, report: &mut PassReport) -> Result<()> {
     let claimed = claim(pool, schema, names, "maintain_on", interval).await?;
     if claimed.is_empty() {
         return Ok(());
     }
+    // Taken before the sweep: what finishes while it runs is past the watermark, for a count.
+    let watermark: DateTime<Utc> = sqlx::query_scalar(&counting::retained_watermark_sql(schema)).fetch_one(pool).await?;
+    let mut removed = BTreeMap::new();
+    if let Err(err) = sweep(pool, schema, table, &claimed, &mut removed, report).await {
+        // A sweep cut short has not counted what it kept, so it only takes what it deleted off the
+        // counts; the next full sweep sets them. The sweep's error is the one worth reporting.
+        let _ = reduce_retained(pool, schema, &removed).await;
+        return Err(err);
+    }
+    let sql = counting::set_retained_sql(schema, table);
+    let started = Instant::now();
+    sqlx::query(&sql).bind(&claimed).bind(watermark).execute(pool).await?;
+    note_statement(started, &sql, || serde_json::json!([claimed, watermark]));
+    report.maintained.extend(claimed);
+    Ok(())
+}
+
+/// Deletes the claimed queues' jobs past retention, a batch per transaction under pg-boss's
+/// deletion lock, tallying per queue the jobs removed and how many of them retained_count held.
+async fn sweep(
+    pool: &PgPool,
+    schema: &str,
+    table: &str,
+    claimed: &[String],
+    removed: &mut BTreeMap<String, (i32, i32)>,
+    report: &mut PassReport,
+) -> Result<()> {
     let lock_sql = format!("SELECT pg_advisory_xact_lock({})", advisory_lock_key(schema, &format!("{table}deletion")));
     let expired = format!(
         "((deletion_seconds > 0 AND completed_on + deletion_seconds * interval '1s' < {schema}.job_now())
@@ -203,21 +236,39 @@ async fn maintain(pool: &PgPool, schema: &str, table: &str, names: &[String], in
     );
     let sql = format!(
         "WITH doomed AS (SELECT name, id FROM {schema}.{table} WHERE name = ANY($1::text[]) AND {expired} LIMIT {BATCH}),
-              removed AS (DELETE FROM {schema}.{table} j USING doomed d WHERE j.name = d.name AND j.id = d.id AND {expired} RETURNING 1)
-         SELECT count(*) FROM removed"
+              removed AS (DELETE FROM {schema}.{table} j USING doomed d WHERE j.name = d.name AND j.id = d.id AND {expired}
+                          RETURNING j.name, j.state, j.completed_on)
+         SELECT r.name, count(*)::int, (count(*) FILTER (WHERE {held}))::int FROM removed r GROUP BY r.name",
+        held = counting::held_by_retained_count(schema, "r")
     );
     loop {
         let started = Instant::now();
         let mut tx = pool.begin().await?;
         tx.execute(lock_sql.as_str()).await?;
-        let deleted: i64 = sqlx::query_scalar(&sql).bind(&claimed).fetch_one(&mut *tx).await?;
+        let rows: Vec<(String, i32, i32)> = sqlx::query_as(&sql).bind(claimed).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         note_statement(started, &sql, || serde_json::json!([claimed]));
+        let mut deleted = 0;
+        for (name, count, held) in rows {
+            let tally = removed.entry(name).or_insert((0, 0));
+            tally.0 += count;
+            tally.1 += held;
+            deleted += i64::from(count);
+        }
         report.deleted += deleted;
         if deleted < BATCH {
-            break;
+            return Ok(());
         }
     }
-    report.maintained.extend(claimed);
+}
+
+async fn reduce_retained(pool: &PgPool, schema: &str, removed: &BTreeMap<String, (i32, i32)>) -> Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = removed.keys().cloned().collect();
+    let counts: Vec<i32> = removed.values().map(|t| t.0).collect();
+    let held: Vec<i32> = removed.values().map(|t| t.1).collect();
+    sqlx::query(&counting::reduce_retained_sql(schema)).bind(names).bind(counts).bind(held).execute(pool).await?;
     Ok(())
 }
