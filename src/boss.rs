@@ -169,7 +169,8 @@ impl Boss {
             }
             return Ok(false);
         }
-        // One deadline for everything that waits: handlers and a running background migration.
+        // A running background migration gets until `timeout` after stop() began, as in pg-boss;
+        // it claims nothing new from here on.
         let deadline = tokio::time::Instant::now() + if options.graceful { options.timeout } else { Duration::ZERO };
         let bam = self.bam.lock().unwrap().take();
         if let Some(bam) = &bam {
