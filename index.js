@@ -98,6 +98,10 @@ class PgBoss extends EventEmitter {
       for (const id of data.ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
       return
     }
+    if (event === events.bam) {
+      this.emit(events.bam, shapes.bamEvent(data))
+      return
+    }
     if (event === events.wip) {
       // A worker's batch started or ended: as pg-boss, report at most every 2 s.
       this.#emitWip(data.name)
@@ -158,6 +162,8 @@ class PgBoss extends EventEmitter {
   getWipData (options = {}) {
     return shapes.wip(this.#native.wip(!!options?.includeInternal))
   }
+
+  isBamWorking () { return this.#native.isBamWorking() }
 
   isInstalled () { return call(this.#native.isInstalled()) }
 
@@ -433,7 +439,7 @@ for (const method of MISSING_METHODS) {
     configurable: true
   })
 }
-const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isMaintaining', 'isBamWorking', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
+const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isMaintaining', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: function () { throw notYet(`${method}()`) },

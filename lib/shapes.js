@@ -24,6 +24,10 @@ module.exports = {
   job: text => (text == null ? null : withDates(JSON.parse(text), JOB_DATES)),
   queues: text => rows(text, QUEUE_DATES),
   bam: text => rows(text, BAM_DATES),
+  // A `bam` event, in pg-boss's key order (the engine's JSON objects come out sorted); `error`
+  // only on a failure.
+  bamEvent: ({ id, name, status, queue, table, error }) =>
+    error === undefined ? { id, name, status, queue, table } : { id, name, status, queue, table, error },
   // getQueueStats() datapoints
   stats: text => rows(text, ['deltaOn', 'capturedOn']),
   // getWipData() times stay epoch milliseconds, as pg-boss gives them

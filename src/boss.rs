@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::bam::{BamRunner, BamSettings, BamTask};
 use crate::config::BossConfig;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
@@ -89,6 +90,8 @@ pub struct Boss {
     lifecycle: Mutex<Lifecycle>,
     events: Arc<dyn EventSink>,
     background: Mutex<Option<Background>>,
+    /// The background-migration runner's task, while started with `migrate` on.
+    bam: Mutex<Option<BamTask>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
     local_groups: Arc<crate::groups::LocalGroups>,
     /// This instance's id, as pg-boss gives every instance one (warnings name it).
@@ -146,6 +149,7 @@ impl Boss {
             lifecycle: Mutex::new(Lifecycle::Created),
             events,
             background: Mutex::new(None),
+            bam: Mutex::new(None),
             local_groups: Arc::default(),
             instance_id,
             overruns,
@@ -189,6 +193,10 @@ impl Boss {
             self.start_listener().await;
         }
         self.start_background();
+        if self.config.migrate {
+            let runner = BamRunner::new(self.pool(), self.schema(), BamSettings::from_config(&self.config), self.events.clone());
+            *self.bam.lock().unwrap() = Some(runner.spawn());
+        }
         if self.config.schedule {
             // As pg-boss's timekeeper: one clock check before start() resolves, then one every
             // clockMonitorIntervalSeconds on the background task.
@@ -219,6 +227,13 @@ impl Boss {
         let listener = self.listener.lock().unwrap().take();
         if let Some(listener) = listener {
             listener.stop().await;
+        }
+        // A running background migration gets until `timeout` after stop() began, as in pg-boss;
+        // it claims nothing new from here on.
+        let deadline = tokio::time::Instant::now() + if options.graceful { options.timeout } else { Duration::ZERO };
+        let bam = self.bam.lock().unwrap().take();
+        if let Some(bam) = &bam {
+            bam.drain();
         }
         let background = self.background.lock().unwrap().take();
         if let Some(background) = background {
@@ -251,6 +266,9 @@ impl Boss {
             worker.join().await;
         }
         self.overruns.flush(&pool).await;
+        if let Some(bam) = bam {
+            bam.stop(deadline).await;
+        }
         if options.close {
             pool.close().await;
         }
@@ -612,6 +630,11 @@ impl Boss {
             .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
             .map(|w| w.wip())
             .collect()
+    }
+
+    /// `isBamWorking()`: whether the background-migration runner is in a poll right now.
+    pub fn is_bam_working(&self) -> bool {
+        self.bam.lock().unwrap().as_ref().is_some_and(BamTask::is_working)
     }
 
     pub async fn get_bam_status(&self) -> Result<String> {

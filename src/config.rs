@@ -9,6 +9,11 @@ use crate::options::{bool_opt, int_opt, number_opt, string_opt};
 pub const DEFAULT_SCHEMA: &str = "pgboss";
 const MAX_INTERVAL_HOURS: f64 = 24.0;
 const MAX_RETENTION_DAYS: i64 = 365;
+/// pg-boss refuses a background-migration poll more often than this...
+const MIN_BAM_INTERVAL_SECONDS: f64 = 10.0;
+/// ...unless its test switch `__test__bypass_bam_interval_check` lowers the floor to this.
+const MIN_BAM_INTERVAL_SECONDS_BYPASSED: f64 = 1.0;
+const DEFAULT_BAM_INTERVAL_SECONDS: f64 = 60.0;
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +56,8 @@ pub struct BossConfig {
     pub use_listen_notify: bool,
     /// The listener's liveness checks (`notifyHeartbeatIntervalMs`, `notifyHeartbeatTimeoutMs`).
     pub listener: crate::listener::ListenerSettings,
+    /// `bamIntervalSeconds`: how often the background-migration runner looks for pending commands.
+    pub bam_interval_seconds: f64,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
 }
@@ -132,6 +139,7 @@ impl BossConfig {
                 heartbeat_interval: millis(options, "notifyHeartbeatIntervalMs", 10_000),
                 heartbeat_timeout: millis(options, "notifyHeartbeatTimeoutMs", 5_000),
             },
+            bam_interval_seconds: bam_interval(options)?,
             observability: Observability::from_options(options)?,
         };
         validate_other_options(options)?;
@@ -216,6 +224,23 @@ impl Observability {
 fn millis(options: &Map<String, Value>, key: &str, default: u64) -> std::time::Duration {
     let ms = options.get(key).and_then(Value::as_f64).filter(|ms| *ms > 0.0).map_or(default, |ms| ms as u64);
     std::time::Duration::from_millis(ms)
+}
+
+/// `bamIntervalSeconds`, checked as pg-boss checks it: a present value (null included) must reach
+/// the floor, which pg-boss's test switch lowers so suites need not wait ten seconds per poll.
+fn bam_interval(options: &Map<String, Value>) -> Result<f64> {
+    let floor = if truthy(options.get("__test__bypass_bam_interval_check")) {
+        MIN_BAM_INTERVAL_SECONDS_BYPASSED
+    } else {
+        MIN_BAM_INTERVAL_SECONDS
+    };
+    match options.get("bamIntervalSeconds") {
+        None => Ok(DEFAULT_BAM_INTERVAL_SECONDS),
+        Some(value) => {
+            let seconds = value.as_f64().filter(|s| *s >= floor);
+            seconds.ok_or_else(|| Error::invalid(format!("configuration assert: bamIntervalSeconds must be at least {floor} seconds")))
+        }
+    }
 }
 
 /// JavaScript truthiness of an option's value (absent is false).
@@ -354,6 +379,25 @@ mod tests {
         assert!(BossConfig::from_value(&json!(null)).is_err());
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn bam_interval_has_pg_boss_floor_and_default() {
+        let base = |extra: Value| {
+            let mut options = json!({ "connectionString": "postgres://x@h/db" });
+            options.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            BossConfig::from_value(&options)
+        };
+        assert_eq!(base(json!({})).unwrap().bam_interval_seconds, 60.0);
+        assert_eq!(base(json!({ "bamIntervalSeconds": 10 })).unwrap().bam_interval_seconds, 10.0);
+        assert_eq!(base(json!({ "bamIntervalSeconds": 12.5 })).unwrap().bam_interval_seconds, 12.5);
+        let err = base(json!({ "bamIntervalSeconds": 9 })).unwrap_err();
+        assert_eq!(err.message, "configuration assert: bamIntervalSeconds must be at least 10 seconds");
+        assert!(base(json!({ "bamIntervalSeconds": null })).is_err());
+        assert!(base(json!({ "bamIntervalSeconds": "20" })).is_err());
+        assert_eq!(base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true })).unwrap().bam_interval_seconds, 1.0);
+        let err = base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true })).unwrap_err();
+        assert_eq!(err.message, "configuration assert: bamIntervalSeconds must be at least 1 seconds");
     }
 
     #[test]

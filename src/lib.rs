@@ -1,6 +1,7 @@
 //! pg-boss-native's engine: a pg-boss 12.38 (schema 46) compatible job queue on PostgreSQL.
 //! Nothing in this crate knows about Node.js except the `node` module, the binding.
 
+pub mod bam;
 pub mod boss;
 pub mod claim;
 pub mod commands;

@@ -325,6 +325,11 @@ impl NativeBoss {
     }
 
     #[napi]
+    pub fn is_bam_working(&self) -> bool {
+        self.inner.is_bam_working()
+    }
+
+    #[napi]
     pub async fn get_bam_status(&self) -> napi::Result<String> {
         { let boss = self.inner.clone(); run(async move { boss.get_bam_status().await }).await }
     }
