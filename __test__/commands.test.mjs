@@ -334,3 +334,46 @@ describe('bulk deletes', () => {
     expect(await message(boss[method]())).toBe(await message(ref[method]()))
   })
 })
+
+describe('the queue\'s cached counts after a command', () => {
+  /**
+   * A queue whose maintenance pass has counted two completed jobs and one cancelled one into
+   * retained_count (finished a minute ago, past the pass's watermark), and one queued job.
+   */
+  async function countedQueue (b, name) {
+    await b.createQueue(name)
+    const ids = await b.insert(name, [{}, {}, {}, {}, {}], { returnId: true })
+    const fetched = await b.fetch(name, { batchSize: 2 })
+    await b.complete(name, fetched.map(j => j.id))
+    const [cancelled, queued] = ids.filter(id => !fetched.some(j => j.id === id))
+    await b.cancel(name, cancelled)
+    await sql(`UPDATE ${schemaOf(b)}.job SET completed_on = completed_on - interval '1 minute' WHERE name = $1 AND completed_on IS NOT NULL`, [name])
+    await b.supervise(name)
+    return { completed: fetched.map(j => j.id), cancelled, queued }
+  }
+
+  async function counts (b, name) {
+    const [row] = await sql(`SELECT retained_count AS retained, total_count AS total FROM ${schemaOf(b)}.queue WHERE name = $1`, [name])
+    return row
+  }
+
+  test('deleteJob(), resume() and the bulk deletes take what they moved off the counts at once, as pg-boss does', async () => {
+    const seen = {}
+    for (const b of [boss, ref]) {
+      const name = 'counts_after'
+      const jobs = await countedQueue(b, name)
+      const steps = [['counted', await counts(b, name)]]
+      await b.deleteJob(name, jobs.completed[0])
+      steps.push(['deleteJob of a completed job', await counts(b, name)])
+      await b.deleteJob(name, jobs.queued)
+      steps.push(['deleteJob of a queued job', await counts(b, name)])
+      await b.resume(name, jobs.cancelled)
+      steps.push(['resume of a cancelled job', await counts(b, name)])
+      await b.deleteStoredJobs(name)
+      steps.push(['deleteStoredJobs', await counts(b, name)])
+      seen[b === boss ? 'subject' : 'pg-boss'] = steps
+    }
+    expect(seen.subject[0][1]).toEqual({ retained: 3, total: 5 })
+    expect(seen.subject).toEqual(seen['pg-boss'])
+  })
+})

@@ -482,10 +482,31 @@ impl Boss {
         let schema = self.schema();
         match command {
             JobCommand::Cancel => commands::cancel(&pool, schema, &queue, &targets).await,
-            JobCommand::Resume => commands::resume(&pool, schema, &queue, &targets).await,
             JobCommand::Retry => commands::retry(&pool, schema, &queue, &targets).await,
-            JobCommand::Delete => commands::delete_jobs(&pool, schema, &queue, &targets).await,
             JobCommand::Touch => commands::touch(&pool, schema, &queue, &targets).await,
+            JobCommand::Resume => {
+                let outcome = commands::resume(&pool, schema, &queue, &targets).await?;
+                // A resumed job stays in the total, as a live job now.
+                self.reduce_retained(&pool, &queue.name, 0, outcome.retained).await;
+                Ok(outcome.response)
+            }
+            JobCommand::Delete => {
+                let outcome = commands::delete_jobs(&pool, schema, &queue, &targets).await?;
+                self.reduce_retained(&pool, &queue.name, outcome.retained, outcome.retained).await;
+                Ok(outcome.response)
+            }
+        }
+    }
+
+    /// Keeps a queue's cached counts in step after a command moved finished jobs out. The command
+    /// has committed, so a failure here is reported, not returned; the next maintenance pass
+    /// corrects the count anyway.
+    async fn reduce_retained(&self, pool: &PgPool, queue: &str, removed: i64, held: i64) {
+        if removed == 0 && held == 0 {
+            return;
+        }
+        if let Err(err) = commands::reduce_retained(pool, self.schema(), queue, removed, held).await {
+            self.events.emit("error", json!({ "message": err.message, "code": err.code.as_str(), "queue": queue }));
         }
     }
 
@@ -505,7 +526,9 @@ impl Boss {
             commands::truncate(&pool, schema, Some(&queue)).await?;
             return Ok(None);
         }
-        Ok(Some(commands::delete_stored(&pool, schema, &queue, which).await?))
+        let (deleted, retained) = commands::delete_stored(&pool, schema, &queue, which).await?;
+        self.reduce_retained(&pool, &queue.name, deleted, retained).await;
+        Ok(Some(deleted))
     }
 
     /// `redrive()` and `previewRedrive()` on a dead letter queue, answered as JSON.

@@ -7,18 +7,51 @@ use crate::error::Result;
 use crate::jobs::{CommandResponse, JobTargets};
 use crate::queues::QueueInfo;
 
-const SETTLED: &str = "SELECT count(*), COALESCE(array_agg(id), '{}'::uuid[]) FROM results";
+const SETTLED: &str = "SELECT count(*), COALESCE(array_agg(id), '{}'::uuid[]), 0::int8 FROM results";
+
+/// Like SETTLED, for `results` rows carrying `name`, `state` and `completed_on` as they were: also
+/// how many of them the queue's `retained_count` held.
+fn settled_and_retained(schema: &str) -> String {
+    format!(
+        "SELECT count(*), COALESCE(array_agg(id), '{{}}'::uuid[]), count(*) FILTER (WHERE {}) FROM results r",
+        crate::counting::held_by_retained_count(schema, "r")
+    )
+}
+
+/// What a command did: pg-boss's response, and how many of the jobs it moved out of the finished
+/// ones the queue's `retained_count` held (see [`reduce_retained`]).
+pub struct CommandOutcome {
+    pub response: CommandResponse,
+    pub retained: i64,
+}
 
 /// Runs a statement over `$1` queue name, `$2` ids and (when fenced) `$3` attempts, answering
 /// with the count and ids it touched.
 async fn run(pool: &PgPool, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
-    let (affected, settled): (i64, Vec<Uuid>) = sqlx::query_as(sql)
+    Ok(run_counting(pool, sql, queue, targets).await?.response)
+}
+
+async fn run_counting(pool: &PgPool, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
+    let (affected, settled, retained): (i64, Vec<Uuid>, i64) = sqlx::query_as(sql)
         .bind(&queue.name)
         .bind(&targets.ids)
         .bind(targets.attempts.as_deref())
         .fetch_one(pool)
         .await?;
-    Ok(CommandResponse { jobs: targets.ids.clone(), affected, settled })
+    Ok(CommandOutcome { response: CommandResponse { jobs: targets.ids.clone(), affected, settled }, retained })
+}
+
+/// Takes jobs a command moved out of a queue's finished ones off its cached counts at once, as
+/// pg-boss does, instead of leaving `totalCount` high until the next maintenance pass: `removed`
+/// off `total_count`, `held` off `retained_count`.
+pub async fn reduce_retained(pool: &PgPool, schema: &str, queue: &str, removed: i64, held: i64) -> Result<()> {
+    sqlx::query(&crate::counting::reduce_retained_sql(schema))
+        .bind(vec![queue.to_string()])
+        .bind(vec![removed as i32])
+        .bind(vec![held as i32])
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// An UPDATE of the addressed jobs that are in `state_filter`, answering with what it touched.
@@ -40,11 +73,22 @@ pub async fn cancel(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &Jo
 }
 
 /// Cancelled jobs go back to `created`, runnable from now at the earliest.
-pub async fn resume(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
-    let set = format!(
-        "completed_on = NULL, state = 'created', upsert_by_key = NULL, start_after = GREATEST(start_after, {schema}.job_now())"
+pub async fn resume(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
+    let table = &queue.table;
+    let sql = format!(
+        "WITH resumable AS (
+           SELECT id, name, state, completed_on FROM {schema}.{table}
+           WHERE name = $1 AND id = ANY($2::uuid[]) AND state = 'cancelled'
+         ), results AS (
+           UPDATE {schema}.{table} j SET completed_on = NULL, state = 'created', upsert_by_key = NULL,
+             start_after = GREATEST(j.start_after, {schema}.job_now())
+           FROM resumable p
+           WHERE j.name = $1 AND j.id = p.id AND j.state = 'cancelled'
+           RETURNING j.id, p.name, p.state, p.completed_on)
+         {}",
+        settled_and_retained(schema)
     );
-    run(pool, &update_sql(schema, queue, &set, "state = 'cancelled'", ""), queue, targets).await
+    run_counting(pool, &sql, queue, targets).await
 }
 
 /// Failed jobs get one more attempt: back to `retry` with their limit raised by one.
@@ -55,16 +99,17 @@ pub async fn retry(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &Job
     run(pool, &update_sql(schema, queue, &set, "state = 'failed'", ""), queue, targets).await
 }
 
-pub async fn delete_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
+pub async fn delete_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
     let sql = format!(
         "WITH results AS (
            DELETE FROM {schema}.{} WHERE name = $1 AND id = ANY($2::uuid[]) {}
-           RETURNING id)
-         {SETTLED}",
+           RETURNING id, name, state, completed_on)
+         {}",
         queue.table,
-        targets.fence(3)
+        targets.fence(3),
+        settled_and_retained(schema)
     );
-    run(pool, &sql, queue, targets).await
+    run_counting(pool, &sql, queue, targets).await
 }
 
 /// Refreshes the heartbeat of active jobs.
@@ -86,8 +131,8 @@ pub enum Stored {
 const DELETE_BATCH: i64 = 10_000;
 
 /// Deletes one queue's jobs a batch at a time, so no transaction holds more than a batch of row
-/// locks. Returns how many went.
-pub async fn delete_stored(pool: &PgPool, schema: &str, queue: &QueueInfo, which: Stored) -> Result<i64> {
+/// locks. Returns how many went, and how many of those the queue's `retained_count` held.
+pub async fn delete_stored(pool: &PgPool, schema: &str, queue: &QueueInfo, which: Stored) -> Result<(i64, i64)> {
     let predicate = match which {
         Stored::Queued => "state < 'active'",
         Stored::Finished => "state > 'active'",
@@ -96,15 +141,18 @@ pub async fn delete_stored(pool: &PgPool, schema: &str, queue: &QueueInfo, which
     let table = &queue.table;
     let sql = format!(
         "WITH batch AS (SELECT id FROM {schema}.{table} WHERE name = $1 AND {predicate} LIMIT $2),
-              removed AS (DELETE FROM {schema}.{table} j USING batch b WHERE j.name = $1 AND j.id = b.id AND {predicate} RETURNING 1)
-         SELECT count(*) FROM removed"
+              removed AS (DELETE FROM {schema}.{table} j USING batch b WHERE j.name = $1 AND j.id = b.id AND {predicate}
+                RETURNING j.name, j.state, j.completed_on)
+         SELECT count(*), count(*) FILTER (WHERE {}) FROM removed r",
+        crate::counting::held_by_retained_count(schema, "r")
     );
-    let mut total = 0;
+    let (mut total, mut retained) = (0, 0);
     loop {
-        let deleted: i64 = sqlx::query_scalar(&sql).bind(&queue.name).bind(DELETE_BATCH).fetch_one(pool).await?;
+        let (deleted, held): (i64, i64) = sqlx::query_as(&sql).bind(&queue.name).bind(DELETE_BATCH).fetch_one(pool).await?;
         total += deleted;
+        retained += held;
         if deleted < DELETE_BATCH {
-            return Ok(total);
+            return Ok((total, retained));
         }
     }
 }
