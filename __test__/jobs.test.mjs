@@ -250,6 +250,50 @@ describe('send', () => {
   })
 })
 
+describe('many sends at once', () => {
+  // Ours coalesces concurrent sends into shared statements; each send must still answer for itself.
+  test('each gets its own id, and every job is stored once', async () => {
+    for (const instance of [boss, ref]) {
+      await instance.createQueue('send_burst')
+      const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => instance.send('send_burst', { i })))
+      expect(new Set(ids).size).toBe(300)
+      const found = await instance.findJobs('send_burst')
+      expect(found.map(j => j.data.i).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
+    }
+  })
+
+  test('on a short queue only one of many sends with one key is accepted; the rest answer null', async () => {
+    for (const instance of [boss, ref]) {
+      await instance.createQueue('send_burst_short', { policy: 'short' })
+      const ids = await Promise.all(Array.from({ length: 40 }, () => instance.send('send_burst_short', {}, { singletonKey: 'k' })))
+      expect(ids.filter(id => id !== null)).toHaveLength(1)
+    }
+  })
+
+  test('the same caller id sent twice at once is stored once; the other send answers null', async () => {
+    for (const instance of [boss, ref]) {
+      await instance.createQueue('send_burst_id')
+      const id = randomUUID()
+      const answers = await Promise.all([instance.send('send_burst_id', { a: 1 }, { id }), instance.send('send_burst_id', { a: 2 }, { id })])
+      expect(answers.filter(a => a === id)).toHaveLength(1)
+      expect(answers.filter(a => a === null)).toHaveLength(1)
+    }
+  })
+
+  test('a send that fails among many fails alone', async () => {
+    for (const instance of [boss, ref]) {
+      await instance.createQueue('send_burst_bad')
+      const sends = Array.from({ length: 30 }, (_, i) => i === 7
+        ? instance.send('send_burst_bad', { i }, { deadLetter: 'no_such_dlq_burst' })
+        : instance.send('send_burst_bad', { i }))
+      const results = await Promise.allSettled(sends)
+      expect(results.filter(r => r.status === 'rejected').map(r => r.reason.message)).toEqual(['Dead letter queue no_such_dlq_burst does not exist'])
+      expect(results[7].status).toBe('rejected')
+      expect((await instance.findJobs('send_burst_bad')).length).toBe(29)
+    }
+  })
+})
+
 describe('insert', () => {
   test('without returnId resolves null, with it the new ids', async () => {
     const name = await queueOnBoth('insert_ids')

@@ -14,6 +14,7 @@ use crate::config::BossConfig;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::EventSink;
+use crate::coalesce::SendCoalescer;
 use crate::commands::{self, Stored};
 use crate::jobs::{self, CommandResponse, FetchRequest, JobTargets};
 use crate::options::{assert_queue_name, Options, WorkOptions};
@@ -98,6 +99,8 @@ pub struct Boss {
     instance_id: Uuid,
     /// Handlers that outran their expiration.
     overruns: OverrunLog,
+    /// Concurrent `send()`s, coalesced per queue.
+    sends: Arc<SendCoalescer>,
     /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
     listener: Mutex<Option<Listener>>,
     listening: Arc<AtomicBool>,
@@ -153,6 +156,7 @@ impl Boss {
             local_groups: Arc::default(),
             instance_id,
             overruns,
+            sends: Arc::default(),
             listener: Mutex::new(None),
             listening: Arc::default(),
         })
@@ -266,6 +270,7 @@ impl Boss {
             worker.join().await;
         }
         self.overruns.flush(&pool).await;
+        self.sends.close();
         if let Some(bam) = bam {
             bam.stop(deadline).await;
         }
@@ -402,7 +407,8 @@ impl Boss {
     }
 
     pub async fn send(&self, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
-        send_to(self.started_pool()?, self.config.schema.clone(), self.queues.clone(), name.to_string(), data, options).await
+        let pool = self.started_pool()?;
+        send_to(pool, self.config.schema.clone(), self.queues.clone(), self.sends.clone(), name.to_string(), data, options).await
     }
 
     pub async fn subscribe(&self, event: &str, name: &str) -> Result<()> {
@@ -421,7 +427,7 @@ impl Boss {
         let queues = crate::pubsub::subscribers(&pool, self.schema(), event).await?;
         let mut sends = tokio::task::JoinSet::new();
         for (index, queue) in queues.iter().enumerate() {
-            let send = send_to(pool.clone(), self.config.schema.clone(), self.queues.clone(), queue.clone(), data.clone(), options.clone());
+            let send = send_to(pool.clone(), self.config.schema.clone(), self.queues.clone(), self.sends.clone(), queue.clone(), data.clone(), options.clone());
             sends.spawn(async move { (index, send.await) });
         }
         let mut failures = Vec::new();
@@ -700,10 +706,18 @@ impl Boss {
 }
 
 /// One `send()`, owning what it uses so `publish()` can run several side by side.
-async fn send_to(pool: PgPool, schema: String, cache: Arc<QueueCache>, name: String, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+async fn send_to(
+    pool: PgPool,
+    schema: String,
+    cache: Arc<QueueCache>,
+    sends: Arc<SendCoalescer>,
+    name: String,
+    data: Value,
+    options: Option<Value>,
+) -> Result<Option<Uuid>> {
     let (data, options) = jobs::prepare_send(data, options)?;
     let queue = queues::cached(&pool, &schema, &cache, &name).await?;
-    jobs::send(&pool, &schema, &queue, data, options).await
+    jobs::send(&pool, &schema, &queue, &sends, data, options).await
 }
 
 /// Awaits every future (the std library has no join_all; this is small enough not to add a crate).

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::coalesce::SendCoalescer;
 use crate::ensure;
 use crate::error::{Error, Result};
 use crate::options::{normalize_send_options, validate_fetch_options, validate_group, Options};
@@ -158,7 +159,7 @@ pub(crate) fn insert_error(err: sqlx::Error, queue: &str) -> Error {
     Error::from(err)
 }
 
-async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
+pub(crate) async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
     let sql = insert_sql(schema, queue, returning);
     let payload = Value::Array(records.to_vec()).to_string();
     if returning {
@@ -194,12 +195,11 @@ pub fn prepare_send(data: Value, options: Option<Value>) -> Result<(Value, Optio
 }
 
 /// `send()`: one job; `None` when a policy or throttle refused it.
-pub async fn send(pool: &PgPool, schema: &str, queue: &QueueInfo, data: Value, mut options: Options) -> Result<Option<Uuid>> {
+pub async fn send(pool: &PgPool, schema: &str, queue: &QueueInfo, sends: &SendCoalescer, data: Value, mut options: Options) -> Result<Option<Uuid>> {
     require_key_for_strict_fifo(queue, options.get("singletonKey"))?;
     let next_slot = options.get("singletonNextSlot") == Some(&Value::Bool(true));
-    let ids = insert_records(pool, schema, queue, &[job_record(data.clone(), &options)], true).await?;
-    if let Some(id) = ids.first() {
-        return Ok(Some(*id));
+    if let Some(id) = sends.insert_one(pool, schema, queue, job_record(data.clone(), &options)).await? {
+        return Ok(Some(id));
     }
     if next_slot {
         if let Some(seconds) = options.get("singletonSeconds").and_then(Value::as_i64) {
@@ -207,8 +207,7 @@ pub async fn send(pool: &PgPool, schema: &str, queue: &QueueInfo, data: Value, m
             let start = next_slot_start(pool, schema, seconds).await?;
             options.insert("startAfter".into(), json!(start));
             options.insert("singletonOffset".into(), json!(seconds));
-            let ids = insert_records(pool, schema, queue, &[job_record(data, &options)], true).await?;
-            return Ok(ids.first().copied());
+            return sends.insert_one(pool, schema, queue, job_record(data, &options)).await;
         }
     }
     Ok(None)

@@ -4,6 +4,7 @@
 pub mod bam;
 pub mod boss;
 pub mod claim;
+pub mod coalesce;
 pub mod commands;
 pub mod config;
 pub mod counting;
