@@ -77,6 +77,9 @@ class PgBoss extends EventEmitter {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
+    // Workers report each batch's start and end only while someone listens for `wip`.
+    this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
+    this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
   }
 
   #onEngineEvent (event, payload) {

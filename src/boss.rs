@@ -104,6 +104,8 @@ pub struct Boss {
     /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
     listener: Mutex<Option<Listener>>,
     listening: Arc<AtomicBool>,
+    /// Whether anyone listens for `wip` events (set by the binding).
+    wip_listening: Arc<AtomicBool>,
 }
 
 /// Wakes this instance's workers for the listener.
@@ -159,6 +161,7 @@ impl Boss {
             sends: Arc::default(),
             listener: Mutex::new(None),
             listening: Arc::default(),
+            wip_listening: Arc::default(),
         })
     }
 
@@ -607,6 +610,7 @@ impl Boss {
             }),
             overruns: self.overruns.clone(),
             listening: self.listening.clone(),
+            wip_listening: self.wip_listening.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;
@@ -648,6 +652,11 @@ impl Boss {
                 worker.notify();
             }
         }
+    }
+
+    /// Whether `wip` events are wanted; workers report nothing per batch while they are not.
+    pub fn set_wip_listening(&self, listening: bool) {
+        self.wip_listening.store(listening, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.

@@ -160,6 +160,17 @@ pub struct WorkerContext {
     pub overruns: crate::overrun::OverrunLog,
     /// Whether the instance's LISTEN/NOTIFY listener is up right now.
     pub listening: Arc<AtomicBool>,
+    /// Whether anyone listens for `wip` events; nothing is reported per batch otherwise.
+    pub wip_listening: Arc<AtomicBool>,
+}
+
+impl WorkerContext {
+    /// pg-boss reports work in progress as a batch starts and as it ends (the binding throttles).
+    fn report_wip(&self, queue: &str) {
+        if self.wip_listening.load(Ordering::Relaxed) {
+            self.events.emit("wip", json!({ "name": queue }));
+        }
+    }
 }
 
 /// Starts one polling loop.
@@ -292,8 +303,7 @@ async fn fetch_and_handle(
     shared.last_job_started_on.store(now_ms(), Ordering::SeqCst);
     *shared.active.lock().unwrap() = batch.jobs.clone();
     shared.active_count.store(count, Ordering::SeqCst);
-    // pg-boss reports work in progress as a batch starts and as it ends (the binding throttles).
-    ctx.events.emit("wip", json!({ "name": shared.name }));
+    ctx.report_wip(&shared.name);
     // As pg-boss: the handler has until the batch's longest expiration (at least a second).
     let max_expire = batch.jobs.iter().map(|j| j.expire_seconds).max().unwrap_or(0).max(1);
     let targets = JobTargets::for_claimed(&batch.jobs);
@@ -335,7 +345,7 @@ async fn fetch_and_handle(
     shared.active.lock().unwrap().clear();
     shared.active_count.store(0, Ordering::SeqCst);
     shared.last_job_ended_on.store(now_ms(), Ordering::SeqCst);
-    ctx.events.emit("wip", json!({ "name": shared.name }));
+    ctx.report_wip(&shared.name);
     settled?;
     Ok(fetched)
 }

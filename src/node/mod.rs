@@ -269,6 +269,11 @@ impl NativeBoss {
     }
 
     #[napi]
+    pub fn set_wip_listening(&self, listening: bool) {
+        self.inner.set_wip_listening(listening)
+    }
+
+    #[napi]
     pub fn notify_worker(&self, id: String) {
         self.inner.notify_worker(&id)
     }
