@@ -14,6 +14,16 @@ const events = Object.freeze({ error: 'error', warning: 'warning', wip: 'wip', s
 const scheduleKinds = Object.freeze({ cron: 'cron', rrule: 'rrule' })
 const scheduleMissedPolicies = Object.freeze({ skip: 'skip', once: 'once' })
 
+// The real clock, as pg-boss exports it. It is the only one this engine runs on: the engine keeps
+// its own time on Tokio timers and reads the database's clock in SQL.
+const systemClock = Object.freeze({
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: handle => clearTimeout(handle),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: handle => clearInterval(handle)
+})
+
 const DEFAULT_SCHEMA = 'pgboss'
 const LIST_LIMIT_DEFAULT = 1000
 const LIST_LIMIT_MAX = 100000
@@ -76,6 +86,7 @@ class PgBoss extends EventEmitter {
   constructor (value) {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
+    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
@@ -167,6 +178,8 @@ class PgBoss extends EventEmitter {
   }
 
   isBamWorking () { return this.#native.isBamWorking() }
+
+  isMaintaining () { return this.#native.isMaintaining() }
 
   isInstalled () { return call(this.#native.isInstalled()) }
 
@@ -442,7 +455,7 @@ for (const method of MISSING_METHODS) {
     configurable: true
   })
 }
-const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isMaintaining', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
+const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: function () { throw notYet(`${method}()`) },
@@ -487,6 +500,6 @@ module.exports = {
   fromPrisma: unavailable('fromPrisma'),
   fromPglite: unavailable('fromPglite'),
   fromBunSql: unavailable('fromBunSql'),
-  systemClock: undefined,
+  systemClock,
   TestClock: unavailable('TestClock')
 }

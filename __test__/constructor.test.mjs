@@ -3,7 +3,8 @@
 
 import { randomBytes } from 'node:crypto'
 import {
-  subject, subjectIsReference, freshSchema, makeBoss, stopBoss, sql, teardown, oursOnlyTest, connectionString, waitFor
+  subject, subjectIsReference, subjectExports, referenceExports, freshSchema, makeBoss, stopBoss, sql, teardown, oursOnlyTest,
+  connectionString, waitFor
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -219,5 +220,19 @@ describe('before start() and after stop()', () => {
     test('a second stop() resolves', async () => {
       await expect(boss.stop()).resolves.toBeUndefined()
     })
+  })
+})
+
+describe('the clock option', () => {
+  test('systemClock is exported with pg-boss\'s methods and is accepted', () => {
+    const { systemClock } = subjectExports()
+    expect(Object.keys(systemClock).sort()).toEqual(Object.keys(referenceExports.systemClock).sort())
+    expect(Math.abs(systemClock.now() - Date.now())).toBeLessThan(1000)
+    expect(() => new Subject({ connectionString, clock: systemClock })).not.toThrow()
+  })
+
+  oursOnlyTest('any other clock is refused with ERR_NOT_IMPLEMENTED rather than ignored', () => {
+    const clock = { now: () => 0, setTimeout () {}, clearTimeout () {}, setInterval () {}, clearInterval () {} }
+    expect(() => new Subject({ connectionString, clock })).toThrow(expect.objectContaining({ code: 'ERR_NOT_IMPLEMENTED' }))
   })
 })

@@ -7,8 +7,9 @@
 // Time is moved by SQL rather than waited for: a job is made "late" by setting its started_on or
 // heartbeat_on back, and a queue is made due for monitoring by clearing its monitor stamps.
 
+import pg from 'pg'
 import {
-  RefBoss, subject, freshSchema, makeBoss, sql, teardown, waitFor, isDate, rejectionOf
+  RefBoss, subject, freshSchema, makeBoss, sql, teardown, waitFor, isDate, rejectionOf, connectionString
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -483,6 +484,33 @@ describe('one supervisor at a time, pg-boss beside the subject', () => {
       for (const name of names) expect(await states(name)).toEqual([{ state: 'retry', n: JOBS }])
     } finally {
       await sql(`DROP TRIGGER log_fail ON ${sharedSchema}.job`)
+    }
+  })
+})
+
+describe('isMaintaining()', () => {
+  test('is true while a supervise() pass runs and false once it is done', async () => {
+    for (const b of [boss, ref]) {
+      const s = b === boss ? schema : refSchema
+      await b.createQueue('maint_flag')
+      await makeDue(s, 'maint_flag')
+      expect(b.isMaintaining()).toBe(false)
+      // Hold the expiry sweep's advisory lock (pg-boss's key, shared by both) so the pass waits on it.
+      const holder = new pg.Client({ connectionString })
+      await holder.connect()
+      try {
+        await holder.query('BEGIN')
+        await holder.query(`SELECT pg_advisory_xact_lock(('x' || encode(sha224((current_database() || '.pgboss.${s}job_commonfailJobsByTimeout')::bytea), 'hex'))::bit(64)::bigint)`)
+        const pass = b.supervise('maint_flag')
+        await waitFor(() => b.isMaintaining(), { timeout: 5000, message: 'the pass to be under way' })
+        await new Promise(resolve => setTimeout(resolve, 200))
+        expect(b.isMaintaining()).toBe(true)
+        await holder.query('COMMIT')
+        await pass
+        expect(b.isMaintaining()).toBe(false)
+      } finally {
+        await holder.end()
+      }
     }
   })
 })

@@ -106,6 +106,8 @@ pub struct Boss {
     listening: Arc<AtomicBool>,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
+    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
+    maintenance: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Wakes this instance's workers for the listener.
@@ -162,6 +164,7 @@ impl Boss {
             listener: Mutex::new(None),
             listening: Arc::default(),
             wip_listening: Arc::default(),
+            maintenance: Arc::default(),
         })
     }
 
@@ -330,6 +333,7 @@ impl Boss {
         let signal = stop.clone();
         let clock_every = self.config.schedule.then(|| Duration::from_secs_f64(self.config.observability.clock_monitor_interval_seconds));
         let warning_sink = crate::warnings::WarningSink::new(events.clone(), &self.config.observability);
+        let maintenance = self.maintenance.clone();
         let task = tokio::spawn(async move {
             let mut cache_tick = tokio::time::interval_at(tokio::time::Instant::now() + cache_every, cache_every);
             let far = Duration::from_secs(365 * 24 * 3600);
@@ -342,6 +346,8 @@ impl Boss {
                     _ = signal.notified() => return,
                     _ = cache_tick.tick() => queues.clear(),
                     _ = supervise_tick.tick(), if supervise_every.is_some() => {
+                        // A supervise() call already running covers this tick, as in pg-boss.
+                        let Ok(_running) = maintenance.try_lock() else { continue };
                         if let Err(err) = crate::warnings::supervise(&pool, &schema, None, settings, &events).await {
                             events.emit("error", json!({ "message": err.message, "code": err.code.as_str() }));
                         }
@@ -362,7 +368,14 @@ impl Boss {
             None => None,
             Some(name) => Some(vec![assert_queue_name(name)?.to_string()]),
         };
+        // Waits for a pass in flight instead of skipping: the caller asked for this one.
+        let _running = self.maintenance.lock().await;
         crate::warnings::supervise(&pool, self.schema(), names.as_deref(), self.supervisor_settings(), &self.events).await
+    }
+
+    /// `isMaintaining()`: whether a supervision pass of this instance is running.
+    pub fn is_maintaining(&self) -> bool {
+        self.maintenance.try_lock().is_err()
     }
 
     /// `getQueueStats(name, options)`: an array of datapoints, newest first (see stats.rs).

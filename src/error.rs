@@ -15,6 +15,8 @@ pub enum ErrorCode {
     SchemaVersion,
     /// PostgreSQL reported an error or could not be reached.
     Database,
+    /// A pg-boss feature this engine does not offer yet (see docs/COMPATIBILITY.md).
+    NotImplemented,
     /// Anything else that went wrong inside the engine.
     Internal,
 }
@@ -28,6 +30,7 @@ impl ErrorCode {
             ErrorCode::NotStarted => "ERR_NOT_STARTED",
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
             ErrorCode::Database => "ERR_DATABASE",
+            ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
             ErrorCode::Internal => "ERR_INTERNAL",
         }
     }

@@ -319,6 +319,13 @@ impl WorkOptions {
         for key in ["perJobResults", "transactional"] {
             if let Some(v) = options.get(key) {
                 ensure!(v.is_boolean(), "{key} must be a boolean");
+                if v == &Value::Bool(true) {
+                    // Settling such a batch as a whole would quietly do something else.
+                    return Err(Error::new(
+                        crate::error::ErrorCode::NotImplemented,
+                        format!("work() with {key}: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)"),
+                    ));
+                }
             }
         }
         if let Some(v) = options.get("burstWhenBatchFull") {

@@ -269,6 +269,11 @@ impl NativeBoss {
     }
 
     #[napi]
+    pub fn is_maintaining(&self) -> bool {
+        self.inner.is_maintaining()
+    }
+
+    #[napi]
     pub fn set_wip_listening(&self, listening: bool) {
         self.inner.set_wip_listening(listening)
     }
