@@ -95,7 +95,12 @@ pub(crate) fn written_ids(schema: &str, queue: &QueueInfo) -> String {
 pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool, by_key: bool) -> String {
     let table = &queue.table;
     // A notify queue's statement always reads the written rows back, to know whether to notify.
-    let ending = if returning || queue.notify { written_ids(schema, queue) } else { "SELECT NULL::uuid AS id WHERE false".to_string() };
+    // Reading the written rows back costs a tuplestore of them: only when they are wanted.
+    let (open, close) = if returning || queue.notify {
+        ("), written AS (".to_string(), format!("RETURNING id, start_after)\n         {}", written_ids(schema, queue)))
+    } else {
+        (")".to_string(), String::new())
+    };
     format!(
         "WITH input AS (
            SELECT x.*,
@@ -107,7 +112,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
              \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
              \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
              \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int)
-         ), written AS (
+         {open}
          INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
            group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
            retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, upsert_by_key)
@@ -129,8 +134,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
            {}
          FROM input i LEFT JOIN {schema}.queue q ON q.name = $2
          ON CONFLICT DO NOTHING
-         RETURNING id, start_after)
-         {ending}",
+         {close}",
         if by_key { "true" } else { "NULL::bool" },
     )
 }
