@@ -108,6 +108,8 @@ pub struct Boss {
     wip_listening: Arc<AtomicBool>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
     maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
+    navigator: Arc<crate::flows::Navigator>,
 }
 
 /// Wakes this instance's workers for the listener.
@@ -142,6 +144,7 @@ impl Boss {
     pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let pool = db::pool(&config.connection)?;
         let instance_id = Uuid::new_v4();
+        let navigator = Arc::new(crate::flows::Navigator::new(config.schema.clone(), config.flow.clone(), events.clone()));
         let overruns = OverrunLog::new(
             instance_id,
             WarningSink::new(events.clone(), &config.observability),
@@ -165,6 +168,7 @@ impl Boss {
             listening: Arc::default(),
             wip_listening: Arc::default(),
             maintenance: Arc::default(),
+            navigator,
         })
     }
 
@@ -203,6 +207,8 @@ impl Boss {
             self.start_listener().await;
         }
         self.start_background();
+        // As in pg-boss, supervise only decides whether passes also run in the background.
+        self.navigator.start(self.pool(), self.config.supervise);
         if self.config.migrate {
             let runner = BamRunner::new(self.pool(), self.schema(), BamSettings::from_config(&self.config), self.events.clone());
             *self.bam.lock().unwrap() = Some(runner.spawn());
@@ -251,6 +257,7 @@ impl Boss {
             background.stop.notify_one();
             let _ = background.task.await;
         }
+        self.navigator.stop().await;
         let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
         for worker in &workers {
             worker.request_stop();
@@ -681,6 +688,31 @@ impl Boss {
             .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
             .map(|w| w.wip())
             .collect()
+    }
+
+    /// `flow()`: inserts a graph of jobs at once; answers each ref's job id, in input order.
+    pub async fn flow(&self, jobs: &Value) -> Result<Vec<(String, String)>> {
+        let checked = crate::flows::check_flow(jobs)?;
+        let pool = self.started_pool()?;
+        crate::flows::insert_flow(&pool, self.schema(), &self.queues, &checked).await
+    }
+
+    /// `resolveFlow()`: one resolution pass now. After `stop()` it does nothing, as in pg-boss.
+    pub async fn resolve_flow(&self) -> Result<Vec<crate::flows::Resolved>> {
+        if *self.lifecycle.lock().unwrap() == Lifecycle::Stopped {
+            return Ok(Vec::new());
+        }
+        self.navigator.resolve_now(&self.started_pool()?).await
+    }
+
+    pub fn is_resolving_flow(&self) -> bool {
+        self.navigator.is_working()
+    }
+
+    /// `getDependencies()` (`Parents`) and `getDependents()` (`Children`).
+    pub async fn dependencies(&self, direction: crate::flows::Direction, name: &Value, id: &Value, options: &Options) -> Result<Vec<crate::flows::DependencyRef>> {
+        let pool = self.started_pool()?;
+        crate::flows::edges(&pool, self.schema(), direction, name, id, options).await
     }
 
     /// `isBamWorking()`: whether the background-migration runner is in a poll right now.

@@ -58,6 +58,8 @@ pub struct BossConfig {
     pub listener: crate::listener::ListenerSettings,
     /// `bamIntervalSeconds`: how often the background-migration runner looks for pending commands.
     pub bam_interval_seconds: f64,
+    /// `flowIntervalSeconds` and its test hooks (see `flows.rs`).
+    pub flow: crate::flows::FlowSettings,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
 }
@@ -140,6 +142,7 @@ impl BossConfig {
                 heartbeat_timeout: millis(options, "notifyHeartbeatTimeoutMs", 5_000),
             },
             bam_interval_seconds: bam_interval(options)?,
+            flow: crate::flows::FlowSettings::from_options(options)?,
             observability: Observability::from_options(options)?,
         };
         validate_other_options(options)?;
@@ -244,7 +247,7 @@ fn bam_interval(options: &Map<String, Value>) -> Result<f64> {
 }
 
 /// JavaScript truthiness of an option's value (absent is false).
-fn truthy(value: Option<&Value>) -> bool {
+pub(crate) fn truthy(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,

@@ -13,6 +13,9 @@ pub enum ErrorCode {
     NotStarted,
     /// The database holds a schema this engine cannot run on (missing, or of another version).
     SchemaVersion,
+    /// A write was refused as a whole because part of it collided with existing jobs or a queue
+    /// policy (a flow whose jobs could not all be created).
+    Conflict,
     /// PostgreSQL reported an error or could not be reached.
     Database,
     /// A pg-boss feature this engine does not offer yet (see docs/COMPATIBILITY.md).
@@ -29,6 +32,7 @@ impl ErrorCode {
             ErrorCode::QueueNotFound => "PGBOSS_QUEUE_NOT_FOUND",
             ErrorCode::NotStarted => "ERR_NOT_STARTED",
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
+            ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::Database => "ERR_DATABASE",
             ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
             ErrorCode::Internal => "ERR_INTERNAL",

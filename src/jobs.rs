@@ -91,7 +91,9 @@ pub(crate) fn written_ids(schema: &str, queue: &QueueInfo) -> String {
 }
 
 /// The insert statement; with `by_key`, the new jobs are marked as created by an upsert on their
-/// singleton key (`upsert_by_key`), which a unique index keeps to one queued job per key.
+/// singleton key (`upsert_by_key`), which a unique index keeps to one queued job per key. The flow
+/// columns (`blocked`, `blocking`, `pendingDependencies`) are only ever filled by `flows.rs`:
+/// `job_record` never copies them from a caller's job.
 pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool, by_key: bool) -> String {
     let table = &queue.table;
     // A notify queue's statement always reads the written rows back, to know whether to notify.
@@ -111,11 +113,13 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
              id uuid, priority int, data jsonb, \"startAfter\" text, \"retryLimit\" int, \"retryDelay\" int,
              \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
              \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
-             \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int)
+             \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int,
+             blocked bool, blocking bool, \"pendingDependencies\" int)
          {open}
          INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
            group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
-           retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, upsert_by_key)
+           retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, blocked, blocking,
+           pending_dependencies, upsert_by_key)
          SELECT COALESCE(i.id, gen_random_uuid()), $2, i.data, COALESCE(i.priority, 0), i.start_at, {schema}.job_now(),
            i.\"singletonKey\",
            CASE WHEN i.\"singletonSeconds\" IS NOT NULL THEN 'epoch'::timestamp + '1s'::interval * (i.\"singletonSeconds\"::float8
@@ -131,6 +135,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
            q.policy,
            COALESCE(i.\"deadLetter\", q.dead_letter),
            COALESCE(i.\"heartbeatSeconds\", q.heartbeat_seconds),
+           COALESCE(i.blocked, false), COALESCE(i.blocking, false), COALESCE(i.\"pendingDependencies\", 0),
            {}
          FROM input i LEFT JOIN {schema}.queue q ON q.name = $2
          ON CONFLICT DO NOTHING

@@ -11,6 +11,7 @@ pub mod counting;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod flows;
 pub mod groups;
 pub mod jobs;
 pub mod listener;

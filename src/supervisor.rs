@@ -196,7 +196,8 @@ pub async fn refresh_counts_with(
 }
 
 /// The retention sweep of the claimed queues, then their retained count taken outright (see
-/// counting.rs), as pg-boss's maintenance pass does, so either kind of instance can maintain.
+/// counting.rs) and their orphaned flow edges, as pg-boss's maintenance pass does, so either kind
+/// of instance can maintain.
 async fn maintain(pool: &PgPool, schema: &str, table: &str, names: &[String], interval: Duration, report: &mut PassReport) -> Result<()> {
     let claimed = claim(pool, schema, names, "maintain_on", interval).await?;
     if claimed.is_empty() {
@@ -215,6 +216,8 @@ async fn maintain(pool: &PgPool, schema: &str, table: &str, names: &[String], in
     let started = Instant::now();
     sqlx::query(&sql).bind(&claimed).bind(watermark).execute(pool).await?;
     note_statement(started, &sql, || serde_json::json!([claimed, watermark]));
+    // Edges whose job is gone (deleted, or swept above) are dropped with it, as pg-boss's pass does.
+    crate::flows::cleanup_dependencies(pool, schema, table, &claimed).await?;
     report.maintained.extend(claimed);
     Ok(())
 }
