@@ -116,6 +116,10 @@ class PgBoss extends EventEmitter {
       this.emit(events.bam, shapes.bamEvent(data))
       return
     }
+    if (event === events.flow) {
+      this.emit(events.flow, shapes.flowEvent(data))
+      return
+    }
     if (event === events.wip) {
       // A worker's batch started or ended: as pg-boss, report at most every 2 s.
       this.#emitWip(data.name)
@@ -275,6 +279,23 @@ class PgBoss extends EventEmitter {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
     const ids = await call(this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId))
     return ids ?? null
+  }
+
+  /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
+  async flow (jobs, options) {
+    return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
+  }
+
+  async resolveFlow () { await call(this.#native.resolveFlow()) }
+
+  isResolvingFlow () { return this.#native.isResolvingFlow() }
+
+  async getDependencies (name, id, options = {}) {
+    return shapes.dependencies(await call(this.#native.dependencies(true, json(name ?? null), json(id ?? null), json(options || {}))))
+  }
+
+  async getDependents (name, id, options = {}) {
+    return shapes.dependencies(await call(this.#native.dependencies(false, json(name ?? null), json(id ?? null), json(options || {}))))
   }
 
   async fetch (name, options = {}) {
@@ -444,8 +465,7 @@ class PgBoss extends EventEmitter {
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
 const MISSING_METHODS = [
-  'flow', 'resolveFlow',
-  'getDependencies', 'getDependents', 'getInstances', 'getReindexCommands',
+  'getInstances', 'getReindexCommands',
   'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'detectSchemaDrift'
 ]
 for (const method of MISSING_METHODS) {
@@ -455,7 +475,7 @@ for (const method of MISSING_METHODS) {
     configurable: true
   })
 }
-const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']
+const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isCheckingSkew', 'isTimekeeping']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: function () { throw notYet(`${method}()`) },

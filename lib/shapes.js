@@ -28,6 +28,10 @@ module.exports = {
   // only on a failure.
   bamEvent: ({ id, name, status, queue, table, error }) =>
     error === undefined ? { id, name, status, queue, table } : { id, name, status, queue, table, error },
+  // A `flow` event, in pg-boss's key order.
+  flowEvent: ({ table, resolved }) => ({ table, resolved }),
+  // getDependencies() / getDependents(): [name, id] pairs from the engine
+  dependencies: text => JSON.parse(text).map(([name, id]) => ({ name, id })),
   // getQueueStats() datapoints
   stats: text => rows(text, ['deltaOn', 'capturedOn']),
   // getWipData() times stay epoch milliseconds, as pg-boss gives them
