@@ -1,6 +1,6 @@
 //! Flows: inserting a graph of jobs, resolving it as parents complete (and not when they fail, are
-//! cancelled or deleted), on demand and in the background, by several resolvers at once, reading
-//! the edges back, and dropping the edges of deleted jobs in maintenance.
+//! cancelled or deleted), on demand and in the background, by several resolvers at once and across
+//! job tables, reading the edges back, and dropping the edges of deleted jobs in maintenance.
 
 mod common;
 
@@ -474,4 +474,33 @@ async fn the_walk_covers_queues_with_more_edges_than_one_batch() {
     let removed = flows::cleanup_dependencies(&pool, s, "job_common", &["p".to_string()]).await.unwrap();
     assert_eq!(removed, 25000);
     assert_eq!(edge_count(&pool, s).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_cross_queues_with_tables_of_their_own() {
+    let (schema, boss, events) = quiet("fl_partition").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("own"), &opts(json!({ "partition": true }))).await.unwrap();
+    queues(&boss, &["shared"]).await;
+    let own_table: String = sqlx::query_scalar(&format!("SELECT table_name FROM {s}.queue WHERE name = 'own'")).fetch_one(&pool).await.unwrap();
+    assert_ne!(own_table, "job_common");
+    // own -> shared -> own: each release reaches into the other table.
+    let ids = ids(boss
+        .flow(&json!([
+            { "ref": "first", "name": "own" },
+            { "ref": "middle", "name": "shared", "dependsOn": ["first"] },
+            { "ref": "last", "name": "own", "dependsOn": ["middle"] },
+        ]))
+        .await
+        .unwrap());
+    assert_eq!(fetch_ids(&boss, "own", 5).await, vec![ids["first"]]);
+    complete(&boss, "own", ids["first"]).await;
+    assert_eq!(boss.resolve_flow().await.unwrap(), vec![flows::Resolved { table: own_table.clone(), resolved: 1 }]);
+    assert_eq!(fetch_ids(&boss, "shared", 5).await, vec![ids["middle"]]);
+    complete(&boss, "shared", ids["middle"]).await;
+    assert_eq!(boss.resolve_flow().await.unwrap(), vec![flows::Resolved { table: "job_common".into(), resolved: 1 }]);
+    assert_eq!(fetch_ids(&boss, "own", 5).await, vec![ids["last"]]);
+    let tables: Vec<String> = events.named("flow").iter().map(|e| e["table"].as_str().unwrap().to_string()).collect();
+    assert_eq!(tables, vec![own_table, "job_common".to_string()]);
 }
