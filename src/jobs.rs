@@ -506,8 +506,17 @@ fn reinsert_values(state: &str, start_after: &str, completed_on: &str, output: &
 /// retries left (after its delay or backoff), else to `failed`, and a failed job with a dead letter
 /// queue is copied there. `output` is the SQL expression of the stored output.
 pub fn fail_sql(schema: &str, table: &str, filter: &str, output: &str) -> String {
+    let removal = format!("DELETE FROM {schema}.{table} WHERE {filter} RETURNING *");
+    format!("WITH {}\n         {SETTLED}", fail_ctes(schema, table, &removal, output, "false"))
+}
+
+/// The CTEs of a failure, from `removed` (the `removal` statement, which returns the rows it
+/// deleted) to `dead_lettered`; `results` holds the re-inserted rows. A row for which `terminal`
+/// holds fails for good, retries left or not; like pg-boss, its start time is still moved as a
+/// retry's would be.
+fn fail_ctes(schema: &str, table: &str, removal: &str, output: &str, terminal: &str) -> String {
     let retry_state = format!(
-        "CASE WHEN retry_count < retry_limit THEN 'retry'::{schema}.job_state ELSE 'failed'::{schema}.job_state END"
+        "CASE WHEN NOT ({terminal}) AND retry_count < retry_limit THEN 'retry'::{schema}.job_state ELSE 'failed'::{schema}.job_state END"
     );
     let retry_start = format!(
         "CASE WHEN retry_count = retry_limit THEN start_after
@@ -516,12 +525,12 @@ pub fn fail_sql(schema: &str, table: &str, filter: &str, output: &str) -> String
                 GREATEST(retry_delay, 1) * (2 ^ LEAST(16, retry_count + 1) / 2 + 2 ^ LEAST(16, retry_count + 1) / 2 * random())
               ) * interval '1s' END"
     );
-    let retry_completed = format!("CASE WHEN retry_count < retry_limit THEN NULL ELSE {schema}.job_now() END");
+    let retry_completed = format!("CASE WHEN NOT ({terminal}) AND retry_count < retry_limit THEN NULL ELSE {schema}.job_now() END");
     let first = reinsert_values(&retry_state, &retry_start, &retry_completed, output);
     let terminal = reinsert_values(&format!("'failed'::{schema}.job_state"), "start_after", &format!("{schema}.job_now()"), output);
     format!(
-        "WITH removed AS (
-           DELETE FROM {schema}.{table} WHERE {filter} RETURNING *
+        "removed AS (
+           {removal}
          ), retried AS (
            INSERT INTO {schema}.{table} ({REINSERT_COLUMNS})
            SELECT {first} FROM removed
@@ -544,8 +553,7 @@ pub fn fail_sql(schema: &str, table: &str, filter: &str, output: &str) -> String
              r.created_on, r.retry_count, r.output, COALESCE(r.source_root_id, r.id), r.trace_context
            FROM results r JOIN {schema}.queue q ON q.name = r.dead_letter
            WHERE r.state = 'failed'
-         )
-         {SETTLED}"
+         )"
     )
 }
 
@@ -553,6 +561,102 @@ pub async fn fail(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobT
     let filter = format!("name = $1 AND id = ANY($2::uuid[]) AND state < 'completed' {}", targets.fence(4));
     let sql = fail_sql(schema, &queue.table, &filter, "$3::text::jsonb");
     run_settle(pool, &sql, &queue.name, targets, output).await
+}
+
+/// What a `perJobResults` handler said of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobResultStatus {
+    Completed,
+    /// Fails the job as any failure does: a retry while it has retries left.
+    Failed,
+    /// Fails the job for good, retries left or not, so it goes to its dead letter queue at once.
+    DeadLetter,
+}
+
+impl JobResultStatus {
+    /// The name pg-boss gives it (`JobResultStatus`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobResultStatus::Completed => "completed",
+            JobResultStatus::Failed => "failed",
+            JobResultStatus::DeadLetter => "deadletter",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<JobResultStatus> {
+        match name {
+            "completed" => Some(JobResultStatus::Completed),
+            "failed" => Some(JobResultStatus::Failed),
+            "deadletter" => Some(JobResultStatus::DeadLetter),
+            _ => None,
+        }
+    }
+}
+
+/// One job of a batch settled on its own: the attempt it was fetched at, how, and its output
+/// (JSON text).
+#[derive(Debug, Clone)]
+pub struct JobSettle {
+    pub id: Uuid,
+    pub retry_count: i32,
+    pub status: JobResultStatus,
+    pub output: Option<String>,
+}
+
+/// The jobs a per-job settle changed, by what was asked of them; a job whose attempt was no longer
+/// active is in none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettledEach {
+    pub completed: Vec<Uuid>,
+    /// Failed jobs, whether they went to `retry` or failed for good.
+    pub failed: Vec<Uuid>,
+    pub dead_lettered: Vec<Uuid>,
+}
+
+/// Settles every job with its own status and output in one statement, whatever the batch size:
+/// completions update in place, failures go through the same delete and re-insert as `fail`. Each
+/// job is fenced to its fetched attempt (active at that `retry_count`). Each id should appear once.
+pub async fn settle_each(pool: &PgPool, schema: &str, queue: &QueueInfo, items: &[JobSettle]) -> Result<SettledEach> {
+    if items.is_empty() {
+        return Ok(SettledEach::default());
+    }
+    let table = &queue.table;
+    let removal = format!(
+        "DELETE FROM {schema}.{table} j USING input i
+           WHERE j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count
+           RETURNING j.*, i.status AS disposition, i.output AS given"
+    );
+    let failing = fail_ctes(schema, table, &removal, "given::jsonb", "disposition = 'deadletter'");
+    let sql = format!(
+        "WITH input AS (
+           SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS i (id, retry_count, status, output)
+         ), completed AS (
+           UPDATE {schema}.{table} j SET completed_on = {schema}.job_now(), state = 'completed', output = i.output::jsonb
+           FROM input i
+           WHERE j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count
+           RETURNING j.id
+         ), {failing}, landed AS (
+           SELECT id, 'completed' AS status FROM completed
+           UNION ALL SELECT r.id, i.status FROM results r JOIN input i ON i.id = r.id
+         )
+         SELECT COALESCE(array_agg(id) FILTER (WHERE status = 'completed'), '{{}}'),
+                COALESCE(array_agg(id) FILTER (WHERE status = 'failed'), '{{}}'),
+                COALESCE(array_agg(id) FILTER (WHERE status = 'deadletter'), '{{}}')
+         FROM landed"
+    );
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    let attempts: Vec<i32> = items.iter().map(|i| i.retry_count).collect();
+    let statuses: Vec<&str> = items.iter().map(|i| i.status.as_str()).collect();
+    let outputs: Vec<Option<&str>> = items.iter().map(|i| i.output.as_deref()).collect();
+    let (completed, failed, dead_lettered): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = sqlx::query_as(&sql)
+        .bind(&queue.name)
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&outputs)
+        .fetch_one(pool)
+        .await?;
+    Ok(SettledEach { completed, failed, dead_lettered })
 }
 
 /// pg-boss's rule for turning a settle's `data` argument into a stored output: objects are kept,

@@ -33,6 +33,7 @@ mod node;
 pub use boss::{Boss, StopOptions};
 pub use config::BossConfig;
 pub use error::{Error, ErrorCode, Result};
+pub use jobs::JobResultStatus;
 pub use worker::{HandlerFuture, HandlerOutcome, JobHandler};
 
 /// A boxed, sendable future: used where sqlx's executor lifetimes would otherwise leak into
