@@ -66,6 +66,11 @@ function withCallerIds ({ affected, settled }, id) {
   return { jobs, requested: jobs.length, affected, settled }
 }
 
+/** One item of a perJobResults answer as the engine reads it: id, status and the stored output. */
+function jobResultOf (item) {
+  return item !== null && typeof item === 'object' ? { id: item.id, status: item.status, output: outputOf(item.output) } : null
+}
+
 /** Jobs handed back to complete()/fail() only need their id and attempt. */
 function targetsOf (id) {
   if (!id) return null
@@ -407,7 +412,8 @@ class PgBoss extends EventEmitter {
     }
     assert(typeof handler === 'function', 'expected callback to be a function')
     assert(typeof options === 'object', 'expected config to be an object')
-    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(handler, jobsJson)))
+    const perJob = options.perJobResults === true
+    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(handler, jobsJson, perJob)))
   }
 
   /**
@@ -415,7 +421,7 @@ class PgBoss extends EventEmitter {
    * The engine keeps the time: when the batch outruns its expiration it fails the jobs and says so
    * (`batchExpired`), which aborts their signals here.
    */
-  async #runHandler (handler, jobsJson) {
+  async #runHandler (handler, jobsJson, perJob) {
     const controller = new AbortController()
     this.#inFlight.add(controller)
     const claims = []
@@ -436,7 +442,9 @@ class PgBoss extends EventEmitter {
         job.signal = AbortSignal.any([controller.signal, claim.signal])
       }
       const result = await handler(jobs)
-      return JSON.stringify({ ok: true, output: outputOf(result) })
+      // A per-job answer that is no list is the engine's to refuse.
+      if (perJob && Array.isArray(result)) return JSON.stringify({ ok: true, results: result.map(jobResultOf) })
+      return JSON.stringify({ ok: true, output: perJob ? null : outputOf(result) })
     } catch (err) {
       try {
         return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })

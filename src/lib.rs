@@ -34,7 +34,7 @@ pub use boss::{Boss, StopOptions};
 pub use config::BossConfig;
 pub use error::{Error, ErrorCode, Result};
 pub use jobs::JobResultStatus;
-pub use worker::{HandlerFuture, HandlerOutcome, JobHandler};
+pub use worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 /// A boxed, sendable future: used where sqlx's executor lifetimes would otherwise leak into
 /// callers' `Send` bounds.

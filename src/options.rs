@@ -280,6 +280,8 @@ pub struct WorkOptions {
     /// The backstop poll while LISTEN/NOTIFY wakes the worker (at least `polling_interval_seconds`).
     pub notify_polling_interval_seconds: f64,
     pub heartbeat_refresh_seconds: Option<f64>,
+    /// Whether the handler answers with one result per job (`perJobResults`).
+    pub per_job_results: bool,
     /// `groupConcurrency`: enforced by the fetch, across every instance.
     pub group_concurrency: Option<crate::claim::GroupLimit>,
     /// `localGroupConcurrency`: enforced in this instance after each fetch.
@@ -319,14 +321,16 @@ impl WorkOptions {
         for key in ["perJobResults", "transactional"] {
             if let Some(v) = options.get(key) {
                 ensure!(v.is_boolean(), "{key} must be a boolean");
-                if v == &Value::Bool(true) {
-                    // Settling such a batch as a whole would quietly do something else.
-                    return Err(Error::new(
-                        crate::error::ErrorCode::NotImplemented,
-                        format!("work() with {key}: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)"),
-                    ));
-                }
             }
+        }
+        let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
+        if bool_opt(options, "transactional")? == Some(true) {
+            ensure!(!per_job_results, "transactional cannot be combined with perJobResults");
+            // Running the handler outside a transaction would quietly do something else.
+            return Err(Error::new(
+                crate::error::ErrorCode::NotImplemented,
+                "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+            ));
         }
         if let Some(v) = options.get("burstWhenBatchFull") {
             ensure!(v.is_boolean(), "configuration assert: burstWhenBatchFull must be a boolean");
@@ -350,6 +354,7 @@ impl WorkOptions {
             max_priority: int_opt(options, "maxPriority")?,
             burst_when_batch_full: bool_opt(options, "burstWhenBatchFull")?.unwrap_or(false),
             heartbeat_refresh_seconds: number_opt(options, "heartbeatRefreshSeconds")?,
+            per_job_results,
             group_concurrency: options.get("groupConcurrency").and_then(crate::claim::GroupLimit::from_value),
             local_group_concurrency: crate::groups::local_limits(options),
             raw: Value::Object(wip_options(options)),
@@ -414,6 +419,12 @@ mod tests {
         assert!(WorkOptions::from_options(&opts(json!({"batchSize": 0}))).is_err());
         let err = WorkOptions::from_options(&opts(json!({"minPriority": 5, "maxPriority": 1}))).unwrap_err();
         assert_eq!(err.message, "minPriority must be <= maxPriority");
+        assert!(WorkOptions::from_options(&opts(json!({"perJobResults": true}))).unwrap().per_job_results);
+        assert!(!w.per_job_results);
+        let err = WorkOptions::from_options(&opts(json!({"perJobResults": 1}))).unwrap_err();
+        assert_eq!(err.message, "perJobResults must be a boolean");
+        let err = WorkOptions::from_options(&opts(json!({"perJobResults": true, "transactional": true}))).unwrap_err();
+        assert_eq!(err.message, "transactional cannot be combined with perJobResults");
     }
 
     #[test]

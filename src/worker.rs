@@ -1,6 +1,7 @@
 //! Polling workers: each runs on its own Tokio task, fetches a batch, hands it to the handler,
 //! settles the jobs with the handler's outcome, and waits out the polling interval.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
@@ -14,17 +15,74 @@ use tokio::task::{AbortHandle, JoinHandle};
 use uuid::Uuid;
 
 use crate::events::EventSink;
-use crate::jobs::{self, ClaimedJob, FetchRequest, JobTargets};
+use crate::jobs::{self, ClaimedJob, FetchRequest, JobResultStatus, JobSettle, JobTargets};
 use crate::options::WorkOptions;
 use crate::queues::{self, QueueCache};
 
 /// How a handler finished with a batch.
 #[derive(Debug, Clone)]
 pub enum HandlerOutcome {
-    /// Resolved; the output (JSON text) is stored when the batch held one job.
+    /// Resolved; the output (JSON text) is stored when the batch held one job. A `perJobResults`
+    /// worker takes this as a broken contract and fails the whole batch.
     Completed(Option<String>),
     /// Threw or rejected; the serialized error (JSON text) becomes the jobs' output.
     Failed(String),
+    /// Resolved with one result per job (`perJobResults`): each job is settled on its own. A job
+    /// of the batch with no result fails; results for jobs outside the batch are ignored, and of
+    /// several for one job the last counts. Honoured whatever the worker's options.
+    PerJob(Vec<JobResult>),
+}
+
+/// One job's outcome in a `HandlerOutcome::PerJob` answer (pg-boss's `JobResult`).
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    pub id: Uuid,
+    pub status: JobResultStatus,
+    /// JSON text stored as the job's output: the completion result or the failure detail.
+    pub output: Option<String>,
+}
+
+/// pg-boss's message for a `perJobResults` handler that did not answer with a list.
+pub const NOT_A_RESULT_LIST: &str = "perJobResults handler must resolve with an array of job results";
+/// pg-boss's message for a job its `perJobResults` handler said nothing (valid) about.
+pub const NO_DISPOSITION: &str = "no disposition returned by handler";
+
+/// An error as a handler's throw is stored, for failures the engine makes up itself.
+fn error_output(message: &str) -> String {
+    json!({ "name": "Error", "message": message, "stack": format!("Error: {message}") }).to_string()
+}
+
+/// How each job of a batch is settled after a per-job answer, in batch order, and which of them
+/// the handler answered for (the rest fail with `NO_DISPOSITION`).
+#[derive(Debug)]
+pub struct PerJobPlan {
+    pub settles: Vec<JobSettle>,
+    pub answered: Vec<bool>,
+}
+
+impl PerJobPlan {
+    pub fn new(jobs: &[ClaimedJob], results: Vec<JobResult>) -> PerJobPlan {
+        let position: HashMap<Uuid, usize> = jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
+        let mut chosen: Vec<Option<JobResult>> = vec![None; jobs.len()];
+        for result in results {
+            if let Some(&i) = position.get(&result.id) {
+                chosen[i] = Some(result);
+            }
+        }
+        let answered = chosen.iter().map(Option::is_some).collect();
+        let settles = jobs
+            .iter()
+            .zip(chosen)
+            .map(|(job, result)| {
+                let (status, output) = match result {
+                    Some(r) => (r.status, r.output),
+                    None => (JobResultStatus::Failed, Some(error_output(NO_DISPOSITION))),
+                };
+                JobSettle { id: job.id, retry_count: job.retry_count, status, output }
+            })
+            .collect();
+        PerJobPlan { settles, answered }
+    }
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerOutcome> + Send>>;
@@ -220,7 +278,7 @@ async fn run(ctx: Arc<WorkerContext>, shared: Arc<WorkerShared>, options: WorkOp
     let _ = shared.state.compare_exchange(STATE_CREATED, STATE_ACTIVE, Ordering::SeqCst, Ordering::SeqCst);
     while !shared.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
-        let fetched = match fetch_and_handle(&ctx, &shared, &request, handler.as_ref(), options.heartbeat_refresh_seconds).await {
+        let fetched = match fetch_and_handle(&ctx, &shared, &request, handler.as_ref(), &options).await {
             Ok(count) => count,
             Err(err) => {
                 let error = json!({
@@ -269,7 +327,7 @@ async fn fetch_and_handle(
     shared: &WorkerShared,
     request: &FetchRequest,
     handler: &dyn JobHandler,
-    heartbeat_refresh_seconds: Option<f64>,
+    options: &WorkOptions,
 ) -> crate::Result<usize> {
     let queue = queues::cached(&ctx.pool, &ctx.schema, &ctx.queues, &shared.name).await?;
     // With localGroupConcurrency, groups with no room left in this instance are not fetched, and
@@ -314,7 +372,7 @@ async fn fetch_and_handle(
     let answered = match heartbeat {
         None => within_expiration.await,
         Some(seconds) => {
-            let refresh = heartbeat_refresh_seconds.unwrap_or(seconds as f64 / 2.0);
+            let refresh = options.heartbeat_refresh_seconds.unwrap_or(seconds as f64 / 2.0);
             tokio::select! {
                 answered = within_expiration => answered,
                 never = keep_alive(ctx, &queue, &targets, Duration::from_secs_f64(refresh)) => match never {},
@@ -322,17 +380,25 @@ async fn fetch_and_handle(
         }
     };
     let settled = match answered {
+        Ok(HandlerOutcome::PerJob(results)) => {
+            let plan = PerJobPlan::new(&batch.jobs, results);
+            jobs::settle_each(&ctx.pool, &ctx.schema, &queue, &plan.settles).await.map(|_| ())
+        }
+        Ok(HandlerOutcome::Completed(_)) if options.per_job_results => {
+            let error = error_output(NOT_A_RESULT_LIST);
+            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, Some(&error)).await.map(|_| ())
+        }
         Ok(HandlerOutcome::Completed(output)) => {
             let output = if count == 1 { output } else { None };
-            jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false).await
+            jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false).await.map(|_| ())
         }
         Ok(HandlerOutcome::Failed(error)) => {
             // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
             let output = Some(error.as_str()).filter(|e| *e != "null");
-            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await
+            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await.map(|_| ())
         }
         Err(_) => {
-            let settled = fail_overrun(ctx, &queue, &targets, max_expire).await;
+            let settled = fail_overrun(ctx, &queue, &targets, max_expire).await.map(|_| ());
             // The jobs are no longer this worker's (a retry may be someone else's already): its wip
             // counts none while it waits for the handler to give up.
             shared.active.lock().unwrap().clear();
@@ -354,8 +420,7 @@ async fn fetch_and_handle(
 /// jobs' signals (the binding listens for `batchExpired`), in pg-boss's order.
 async fn fail_overrun(ctx: &WorkerContext, queue: &crate::queues::QueueInfo, targets: &JobTargets, max_expire: i32) -> crate::Result<jobs::CommandResponse> {
     ctx.events.emit("batchExpired", json!({ "ids": targets.ids }));
-    let message = format!("handler execution exceeded {max_expire}s");
-    let error = json!({ "name": "Error", "message": message, "stack": format!("Error: {message}") }).to_string();
+    let error = error_output(&format!("handler execution exceeded {max_expire}s"));
     jobs::fail(&ctx.pool, &ctx.schema, queue, targets, Some(&error)).await
 }
 
@@ -401,5 +466,47 @@ async fn keep_alive(ctx: &WorkerContext, queue: &crate::queues::QueueInfo, targe
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(retry_count: i32) -> ClaimedJob {
+        ClaimedJob { id: Uuid::new_v4(), retry_count, expire_seconds: 900, heartbeat_seconds: None, json: "{}".into() }
+    }
+
+    fn result(id: Uuid, status: JobResultStatus, output: &str) -> JobResult {
+        JobResult { id, status, output: Some(output.into()) }
+    }
+
+    #[test]
+    fn a_per_job_plan_follows_the_batch_and_the_last_result_for_each_job() {
+        let jobs = [claimed(0), claimed(3), claimed(1)];
+        let stranger = Uuid::new_v4();
+        let plan = PerJobPlan::new(
+            &jobs,
+            vec![
+                result(jobs[2].id, JobResultStatus::Completed, "1"),
+                result(stranger, JobResultStatus::Completed, "2"),
+                result(jobs[0].id, JobResultStatus::Completed, "3"),
+                result(jobs[0].id, JobResultStatus::DeadLetter, "4"),
+            ],
+        );
+        let summary: Vec<_> = plan.settles.iter().map(|s| (s.id, s.retry_count, s.status)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (jobs[0].id, 0, JobResultStatus::DeadLetter),
+                (jobs[1].id, 3, JobResultStatus::Failed),
+                (jobs[2].id, 1, JobResultStatus::Completed),
+            ]
+        );
+        assert_eq!(plan.answered, vec![true, false, true]);
+        assert_eq!(plan.settles[0].output.as_deref(), Some("4"));
+        let missing: Value = serde_json::from_str(plan.settles[1].output.as_deref().unwrap()).unwrap();
+        assert_eq!(missing["message"], NO_DISPOSITION);
+        assert_eq!(missing["name"], "Error");
     }
 }

@@ -1,13 +1,16 @@
-//! Per-job results: the statement that settles each job of a batch on its own (`jobs::settle_each`).
+//! Per-job results: the statement that settles each job of a batch on its own (`jobs::settle_each`),
+//! and a Rust `JobHandler` answering `HandlerOutcome::PerJob`.
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::*;
 use pg_boss_native::jobs::{settle_each, JobSettle, SettledEach};
 use pg_boss_native::queues::{cached, QueueCache, QueueInfo};
-use pg_boss_native::{Boss, BossConfig, JobResultStatus};
+use pg_boss_native::worker::{NOT_A_RESULT_LIST, NO_DISPOSITION};
+use pg_boss_native::{Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, JobResult, JobResultStatus, StopOptions};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -185,4 +188,134 @@ async fn settle_each_takes_as_many_statements_for_any_batch_size() {
     }
     assert!(!logs[0].is_empty(), "the trigger saw no statement");
     assert_eq!(logs[0], logs[1]);
+}
+
+type Answer = Box<dyn Fn(&[(Uuid, Value)]) -> HandlerOutcome + Send + Sync>;
+
+/// Answers every batch with what `answer` makes of the jobs' ids and data.
+struct PerJobHandler {
+    answer: Answer,
+    batches: Mutex<Vec<Vec<Uuid>>>,
+}
+
+impl PerJobHandler {
+    fn new(answer: impl Fn(&[(Uuid, Value)]) -> HandlerOutcome + Send + Sync + 'static) -> Arc<PerJobHandler> {
+        Arc::new(PerJobHandler { answer: Box::new(answer), batches: Mutex::new(Vec::new()) })
+    }
+}
+
+impl JobHandler for PerJobHandler {
+    fn handle(&self, jobs_json: String) -> HandlerFuture {
+        let jobs: Vec<(Uuid, Value)> = parse(&jobs_json)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| (Uuid::parse_str(j["id"].as_str().unwrap()).unwrap(), j["data"].clone()))
+            .collect();
+        self.batches.lock().unwrap().push(jobs.iter().map(|(id, _)| *id).collect());
+        let outcome = (self.answer)(&jobs);
+        Box::pin(async move { outcome })
+    }
+}
+
+fn by_key(jobs: &[(Uuid, Value)], key: &str) -> Uuid {
+    jobs.iter().find(|(_, data)| data["key"] == key).map(|(id, _)| *id).expect("job with that key")
+}
+
+fn result(id: Uuid, status: JobResultStatus, output: Value) -> JobResult {
+    JobResult { id, status, output: Some(output.to_string()) }
+}
+
+async fn shut_down(boss: &Boss) {
+    boss.stop(StopOptions { graceful: false, close: true, timeout: Duration::from_secs(1) }).await.unwrap();
+}
+
+async fn until_none_active(pool: &PgPool, schema: &str, ids: &[Uuid]) {
+    let sql = format!("SELECT count(*) FROM {schema}.job WHERE id = ANY('{{{}}}'::uuid[]) AND state IN ('created', 'active')",
+        ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
+    let settled = wait_until(Duration::from_secs(10), || async { count(pool, &sql).await == 0 }).await;
+    assert!(settled, "the batch was never settled");
+}
+
+const ONE_BATCH: &str = r#"{"batchSize": 10, "pollingIntervalSeconds": 30, "perJobResults": true}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_handler_settles_each_job_with_its_own_result() {
+    let (schema, boss, _) = quiet("pjrust").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 0}))).await.unwrap();
+    let mut ids = Vec::new();
+    for key in ["done", "failed", "omitted", "twice"] {
+        ids.push(boss.send("q", json!({"key": key}), None).await.unwrap().unwrap());
+    }
+    let handler = PerJobHandler::new(|jobs| {
+        HandlerOutcome::PerJob(vec![
+            result(by_key(jobs, "done"), JobResultStatus::Completed, json!({"ok": true})),
+            result(by_key(jobs, "failed"), JobResultStatus::Failed, json!({"ok": false})),
+            result(Uuid::new_v4(), JobResultStatus::Completed, json!({"stranger": true})),
+            result(by_key(jobs, "twice"), JobResultStatus::Failed, json!({"first": true})),
+            result(by_key(jobs, "twice"), JobResultStatus::Completed, json!({"last": true})),
+        ])
+    });
+    boss.work(&name("q"), &opts(serde_json::from_str(ONE_BATCH).unwrap()), handler.clone()).unwrap();
+    until_none_active(&pool, s, &ids).await;
+    shut_down(&boss).await;
+
+    assert_eq!(handler.batches.lock().unwrap().len(), 1);
+    let rows: Vec<Value> = rows_of(&pool, s, &ids).await;
+    assert_eq!((rows[0]["state"].as_str(), &rows[0]["output"]), (Some("completed"), &json!({"ok": true})));
+    assert_eq!((rows[1]["state"].as_str(), &rows[1]["output"]), (Some("failed"), &json!({"ok": false})));
+    assert_eq!(rows[2]["state"], "failed");
+    assert_eq!(rows[2]["output"]["message"], NO_DISPOSITION);
+    assert_eq!((rows[3]["state"].as_str(), &rows[3]["output"]), (Some("completed"), &json!({"last": true})));
+}
+
+async fn rows_of(pool: &PgPool, schema: &str, ids: &[Uuid]) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for id in ids {
+        rows.push(job_row(pool, schema, *id).await.expect("job"));
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_job_worker_fails_the_batch_on_an_answer_that_is_no_list() {
+    let (schema, boss, _) = quiet("pjnolist").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 1}))).await.unwrap();
+    let a = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let b = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let handler = PerJobHandler::new(|_| HandlerOutcome::Completed(Some("{\"whole\":true}".into())));
+    boss.work(&name("q"), &opts(serde_json::from_str(ONE_BATCH).unwrap()), handler).unwrap();
+    until_none_active(&pool, s, &[a, b]).await;
+    shut_down(&boss).await;
+    for id in [a, b] {
+        let job = job_row(&pool, s, id).await.unwrap();
+        assert_eq!(job["state"], "retry");
+        assert_eq!(job["output"]["message"], NOT_A_RESULT_LIST);
+        assert_eq!(job["output"]["name"], "Error");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_job_answers_are_honoured_without_the_option() {
+    let (schema, boss, _) = quiet("pjplain").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 0}))).await.unwrap();
+    let a = boss.send("q", json!({"key": "a"}), None).await.unwrap().unwrap();
+    let b = boss.send("q", json!({"key": "b"}), None).await.unwrap().unwrap();
+    let handler = PerJobHandler::new(|jobs| {
+        HandlerOutcome::PerJob(vec![
+            result(by_key(jobs, "a"), JobResultStatus::Completed, json!({"a": 1})),
+            result(by_key(jobs, "b"), JobResultStatus::DeadLetter, json!({"b": 2})),
+        ])
+    });
+    boss.work(&name("q"), &opts(json!({"batchSize": 2, "pollingIntervalSeconds": 30})), handler).unwrap();
+    until_none_active(&pool, s, &[a, b]).await;
+    shut_down(&boss).await;
+    assert_eq!(job_row(&pool, s, a).await.unwrap()["output"], json!({"a": 1}));
+    assert_eq!(job_state(&pool, s, b).await.as_deref(), Some("failed"));
 }

@@ -16,7 +16,8 @@ use crate::config::BossConfig;
 use crate::error::Error;
 use crate::events::EventSink;
 use crate::options::Options;
-use crate::worker::{HandlerFuture, HandlerOutcome, JobHandler};
+use crate::jobs::JobResultStatus;
+use crate::worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 fn to_js(err: Error) -> napi::Error {
     napi::Error::new(
@@ -80,16 +81,31 @@ impl JobHandler for JsHandler {
     }
 }
 
-/// `{ ok: true, output }` or `{ ok: false, error }` as JSON text.
+/// `{ ok: true, output }`, `{ ok: true, results: [{ id, status, output }] }` (a per-job answer) or
+/// `{ ok: false, error }` as JSON text.
 fn outcome_from_js(text: &str) -> HandlerOutcome {
     let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     if value.get("ok") == Some(&Value::Bool(true)) {
+        if let Some(results) = value.get("results").and_then(Value::as_array) {
+            return HandlerOutcome::PerJob(results.iter().filter_map(job_result_from_js).collect());
+        }
         let output = value.get("output").filter(|v| !v.is_null()).map(Value::to_string);
         HandlerOutcome::Completed(output)
     } else {
         let error = value.get("error").cloned().unwrap_or(Value::Null);
         HandlerOutcome::Failed(error.to_string())
     }
+}
+
+/// One item of a per-job answer, or `None` when it cannot name a job of the batch: pg-boss matches
+/// ids by exact string, so only a canonical (lower case, hyphenated) uuid can, and an unknown
+/// status counts as no answer at all.
+fn job_result_from_js(item: &Value) -> Option<JobResult> {
+    let text = item.get("id")?.as_str()?;
+    let id = uuid::Uuid::parse_str(text).ok().filter(|id| id.hyphenated().to_string() == text)?;
+    let status = JobResultStatus::from_name(item.get("status")?.as_str()?)?;
+    let output = item.get("output").filter(|v| !v.is_null()).map(Value::to_string);
+    Some(JobResult { id, status, output })
 }
 
 #[napi]
