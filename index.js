@@ -3,10 +3,12 @@
 // here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
+const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./binding.js')
 const { call, callSync, serializeError, plain } = require('./lib/errors.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
+const { JobSpy, failureDetail } = require('./lib/spy.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -66,6 +68,9 @@ function withCallerIds ({ affected, settled }, id) {
   return { jobs, requested: jobs.length, affected, settled }
 }
 
+/** A job's attempt, as spy reports name it. */
+const attemptKey = job => `${job.id}:${job.retryCount}`
+
 /** One item of a perJobResults answer as the engine reads it: id, status and the stored output. */
 function jobResultOf (item) {
   return item !== null && typeof item === 'object' ? { id: item.id, status: item.status, output: outputOf(item.output) } : null
@@ -87,12 +92,18 @@ class PgBoss extends EventEmitter {
   #claims = new Map()
   // job id -> the AbortController of the batch it was handed out in, while its handler runs
   #batchOf = new Map()
+  // Job spies, with `__test__enableSpies`: queue name -> JobSpy
+  #spiesEnabled = false
+  #spies = new Map()
+  // attempt key -> a batch handed to a handler, with its answer, until the engine reports its settle
+  #spyBatches = new Map()
 
   constructor (value) {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
+    this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
     this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
@@ -123,6 +134,10 @@ class PgBoss extends EventEmitter {
     }
     if (event === events.flow) {
       this.emit(events.flow, shapes.flowEvent(data))
+      return
+    }
+    if (event === 'spy') {
+      this.#onSpyReport(data)
       return
     }
     if (event === events.wip) {
@@ -165,6 +180,8 @@ class PgBoss extends EventEmitter {
     // Handlers still running now were abandoned by the shutdown: tell them through job.signal.
     for (const controller of this.#inFlight) controller.abort()
     this.#inFlight.clear()
+    // No settle of theirs will be reported now.
+    this.#spyBatches.clear()
     if (wasRunning) this.emit(events.stopped)
   }
 
@@ -242,6 +259,7 @@ class PgBoss extends EventEmitter {
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const id = await call(this.#native.send(name, json(data ?? null), json(options || {})))
+    if (this.#spiesEnabled && id) this.#spyCreated(name, id, data)
     return id ?? null
   }
 
@@ -261,7 +279,8 @@ class PgBoss extends EventEmitter {
     assert(event, 'Missing required argument')
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
-    const { subscribers, failures } = JSON.parse(await call(this.#native.publish(String(event), json(data ?? null), json(options || {}))))
+    const { subscribers, failures, sent } = JSON.parse(await call(this.#native.publish(String(event), json(data ?? null), json(options || {}))))
+    if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
     if (failures.length > 0) {
       throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),
         `publish('${event}') failed for ${failures.length} of ${subscribers} subscribed queue(s)`)
@@ -282,8 +301,28 @@ class PgBoss extends EventEmitter {
 
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
+    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
+    if (spy) return this.#insertSpied(spy, name, jobs)
     const ids = await call(this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId))
     return ids ?? null
+  }
+
+  /**
+   * As pg-boss does under a spy: every job gets its id here, so each inserted row is matched to its
+   * data whatever the insert skipped, and the ids are answered even without `returnId`.
+   */
+  async #insertSpied (spy, name, jobs) {
+    const dataById = new Map()
+    const withIds = jobs.map(job => {
+      if (job === null || typeof job !== 'object') return job
+      const id = job.id ?? randomUUID()
+      dataById.set(id, job.data ?? {})
+      return { ...job, id }
+    })
+    const ids = await call(this.#native.insert(json(name ?? null), json(withIds), true))
+    if (!ids || ids.length === 0) return null
+    for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
+    return ids
   }
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
@@ -372,7 +411,12 @@ class PgBoss extends EventEmitter {
   }
 
   async upsert (...args) {
-    return JSON.parse(await call(this.#native.update(this.#updateRequest('upsert()', args), true)))
+    const result = JSON.parse(await call(this.#native.update(this.#updateRequest('upsert()', args), true)))
+    if (result.inserted && this.#spiesEnabled) {
+      const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
+      for (const id of result.jobs) this.#spyCreated(name, id, data)
+    }
+    return result
   }
 
   async getBlockedKeys (name, options = {}) {
@@ -413,7 +457,7 @@ class PgBoss extends EventEmitter {
     assert(typeof handler === 'function', 'expected callback to be a function')
     assert(typeof options === 'object', 'expected config to be an object')
     const perJob = options.perJobResults === true
-    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(handler, jobsJson, perJob)))
+    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(name, handler, jobsJson, perJob)))
   }
 
   /**
@@ -421,11 +465,12 @@ class PgBoss extends EventEmitter {
    * The engine keeps the time: when the batch outruns its expiration it fails the jobs and says so
    * (`batchExpired`), which aborts their signals here.
    */
-  async #runHandler (handler, jobsJson, perJob) {
+  async #runHandler (name, handler, jobsJson, perJob) {
     const controller = new AbortController()
     this.#inFlight.add(controller)
     const claims = []
     let jobs = []
+    let spied = null
     try {
       jobs = shapes.jobs(jobsJson)
       // With a heartbeat, each job's signal also aborts when the heartbeat finds its claim gone.
@@ -441,11 +486,14 @@ class PgBoss extends EventEmitter {
         this.#claims.set(job.id, claim)
         job.signal = AbortSignal.any([controller.signal, claim.signal])
       }
+      if (this.#spiesEnabled) spied = this.#spyBatchStarted(name, jobs)
       const result = await handler(jobs)
+      if (spied) spied.answer = result
       // A per-job answer that is no list is the engine's to refuse.
       if (perJob && Array.isArray(result)) return JSON.stringify({ ok: true, results: result.map(jobResultOf) })
       return JSON.stringify({ ok: true, output: perJob ? null : outputOf(result) })
     } catch (err) {
+      if (spied) Object.assign(spied, { threw: true, error: err })
       try {
         return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })
       } catch {
@@ -457,7 +505,84 @@ class PgBoss extends EventEmitter {
       this.#inFlight.delete(controller)
       for (const job of jobs) if (this.#batchOf.get(job.id) === controller) this.#batchOf.delete(job.id)
       for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
+      // The engine reports settles only for spied queues.
+      if (spied && !this.#spies.has(name)) this.#forgetSpyBatch(spied)
     }
+  }
+
+  getSpy (name) {
+    if (!this.#spiesEnabled) throw new Error('Spy is not enabled. Set __test__enableSpies: true in constructor options to use spies.')
+    let spy = this.#spies.get(name)
+    if (!spy) {
+      spy = new JobSpy()
+      this.#spies.set(name, spy)
+      this.#native.setSpiedQueues([...this.#spies.keys()])
+    }
+    return spy
+  }
+
+  clearSpies () {
+    for (const spy of this.#spies.values()) spy.clear()
+    this.#spies.clear()
+    this.#spyBatches.clear()
+    this.#native.setSpiedQueues([])
+  }
+
+  #spyCreated (name, id, data) {
+    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
+    if (spy) spy.addJob(id, name, data || {}, 'created')
+  }
+
+  /** A batch goes to its handler: its jobs are active to the queue's spy, and it waits for its settle report. */
+  #spyBatchStarted (name, jobs) {
+    const spy = this.#spies.get(name)
+    if (spy) for (const job of jobs) spy.addJob(job.id, name, job.data, 'active')
+    const batch = { jobs, answer: undefined, threw: false, error: undefined }
+    for (const job of jobs) this.#spyBatches.set(attemptKey(job), batch)
+    return batch
+  }
+
+  #forgetSpyBatch (batch) {
+    for (const job of batch.jobs) {
+      const key = attemptKey(job)
+      if (this.#spyBatches.get(key) === batch) this.#spyBatches.delete(key)
+    }
+  }
+
+  /** The engine says how a spied queue's batch was settled (or which fetched jobs went back unhandled). */
+  #onSpyReport ({ queue, jobs, active }) {
+    const spy = this.#spies.get(queue)
+    try {
+      if (active) {
+        if (spy) for (const job of active) spy.addJob(job.id, queue, job.data, 'active')
+        return
+      }
+      const batch = jobs.length > 0 ? this.#spyBatches.get(attemptKey(jobs[0])) : undefined
+      if (!batch) return
+      this.#forgetSpyBatch(batch)
+      if (!spy) return
+      const handed = new Map(batch.jobs.map(job => [job.id, job]))
+      for (const entry of jobs) {
+        if (entry.state) spy.addJob(entry.id, queue, handed.get(entry.id)?.data, entry.state, this.#spyOutput(batch, entry))
+      }
+    } catch (err) {
+      // A selector that throws is the test's bug; it must not take the process down from here.
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+    }
+  }
+
+  /** The output a spy records for a reported job, by pg-boss's rules (see src/spies.rs). */
+  #spyOutput (batch, entry) {
+    if ('output' in entry) {
+      if (entry.output === null && batch.threw) return { message: batch.error?.message, stack: batch.error?.stack }
+      return entry.output ?? undefined
+    }
+    if (entry.disposition) {
+      const answer = Array.isArray(batch.answer) ? batch.answer : []
+      const item = answer.findLast(item => item && item.id === entry.id && item.status === entry.disposition)
+      return entry.disposition === 'completed' ? item?.output : failureDetail(item?.output)
+    }
+    return batch.jobs.length === 1 ? batch.answer : undefined
   }
 
   async offWork (name, options = { wait: true }) {
@@ -483,7 +608,7 @@ for (const method of MISSING_METHODS) {
     configurable: true
   })
 }
-const MISSING_SYNC_METHODS = ['getSpy', 'clearSpies', 'getDb', 'isCheckingSkew', 'isTimekeeping']
+const MISSING_SYNC_METHODS = ['getDb', 'isCheckingSkew', 'isTimekeeping']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: function () { throw notYet(`${method}()`) },

@@ -65,10 +65,12 @@ impl JobCommand {
     }
 }
 
-/// What `publish()` did: how many queues it sent to, and the sends that failed.
+/// What `publish()` did: how many queues it sent to, the sends that failed and the jobs created.
 pub struct PublishReport {
     pub subscribers: usize,
     pub failures: Vec<(String, Error)>,
+    /// The jobs created, by queue (a queue's policy may have refused its job).
+    pub sent: Vec<(String, Uuid)>,
 }
 
 pub struct StopOptions {
@@ -106,6 +108,8 @@ pub struct Boss {
     listening: Arc<AtomicBool>,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
+    /// The queues whose workers report their settles to job spies (set by the binding).
+    spies: Arc<crate::spies::SpyWatch>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
     maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
@@ -167,6 +171,7 @@ impl Boss {
             listener: Mutex::new(None),
             listening: Arc::default(),
             wip_listening: Arc::default(),
+            spies: Arc::default(),
             maintenance: Arc::default(),
             navigator,
         })
@@ -454,15 +459,18 @@ impl Boss {
             sends.spawn(async move { (index, send.await) });
         }
         let mut failures = Vec::new();
+        let mut created = Vec::new();
         while let Some(joined) = sends.join_next().await {
             let (index, sent) = joined.map_err(|e| Error::internal(format!("publish task failed: {e}")))?;
             match sent {
+                Ok(Some(id)) => created.push((queues[index].clone(), id)),
                 Err(err) if err.code != ErrorCode::QueueNotFound => failures.push((queues[index].clone(), err)),
                 _ => {}
             }
         }
         failures.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(PublishReport { subscribers: queues.len(), failures })
+        created.sort();
+        Ok(PublishReport { subscribers: queues.len(), failures, sent: created })
     }
 
     pub async fn insert(&self, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
@@ -631,6 +639,7 @@ impl Boss {
             overruns: self.overruns.clone(),
             listening: self.listening.clone(),
             wip_listening: self.wip_listening.clone(),
+            spies: self.spies.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;
@@ -677,6 +686,11 @@ impl Boss {
     /// Whether `wip` events are wanted; workers report nothing per batch while they are not.
     pub fn set_wip_listening(&self, listening: bool) {
         self.wip_listening.store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The queues job spies watch: their workers report what each settle did (`spy` events).
+    pub fn set_spied_queues(&self, queues: Vec<String>) {
+        self.spies.set(queues);
     }
 
     /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.

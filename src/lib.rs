@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod queues;
 pub mod redrive;
 pub mod schema;
+pub mod spies;
 pub mod stats;
 pub mod supervisor;
 pub mod updates;

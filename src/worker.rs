@@ -220,6 +220,8 @@ pub struct WorkerContext {
     pub listening: Arc<AtomicBool>,
     /// Whether anyone listens for `wip` events; nothing is reported per batch otherwise.
     pub wip_listening: Arc<AtomicBool>,
+    /// The queues whose settles are reported for job spies; nothing is reported otherwise.
+    pub spies: Arc<crate::spies::SpyWatch>,
 }
 
 impl WorkerContext {
@@ -349,7 +351,12 @@ async fn fetch_and_handle(
     }
     let (batch, _group_slots) = match &ctx.local_groups {
         Some(local) => {
+            // pg-boss's spies see every fetched job go active, also those sent back for want of room.
+            let fetched_jobs = ctx.spies.watching(&shared.name).then(|| batch.jobs.clone());
             let (batch, slots) = crate::groups::admit(&ctx.pool, &ctx.schema, &queue, local, batch).await?;
+            if let Some(fetched_jobs) = fetched_jobs {
+                crate::spies::report_restored(ctx.events.as_ref(), &shared.name, &fetched_jobs, &batch.jobs);
+            }
             (batch, Some(slots))
         }
         None => (batch, None),
@@ -382,38 +389,68 @@ async fn fetch_and_handle(
     let settled = match answered {
         Ok(HandlerOutcome::PerJob(results)) => {
             let plan = PerJobPlan::new(&batch.jobs, results);
-            jobs::settle_each(&ctx.pool, &ctx.schema, &queue, &plan.settles).await.map(|_| ())
+            jobs::settle_each(&ctx.pool, &ctx.schema, &queue, &plan.settles).await.map(|each| Settled::Each(plan, each))
         }
         Ok(HandlerOutcome::Completed(_)) if options.per_job_results => {
             let error = error_output(NOT_A_RESULT_LIST);
-            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, Some(&error)).await.map(|_| ())
+            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, Some(&error)).await.map(|_| Settled::Failed)
         }
         Ok(HandlerOutcome::Completed(output)) => {
             let output = if count == 1 { output } else { None };
-            jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false).await.map(|_| ())
+            jobs::complete(&ctx.pool, &ctx.schema, &queue, &targets, output.as_deref(), false)
+                .await
+                .map(|done| Settled::Completed { affected: done.affected })
         }
         Ok(HandlerOutcome::Failed(error)) => {
             // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
             let output = Some(error.as_str()).filter(|e| *e != "null");
-            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await.map(|_| ())
+            jobs::fail(&ctx.pool, &ctx.schema, &queue, &targets, output).await.map(|_| Settled::Failed)
         }
         Err(_) => {
-            let settled = fail_overrun(ctx, &queue, &targets, max_expire).await.map(|_| ());
+            let settled = fail_overrun(ctx, &queue, &targets, max_expire).await.map(|_| Settled::Failed);
             // The jobs are no longer this worker's (a retry may be someone else's already): its wip
             // counts none while it waits for the handler to give up.
             shared.active.lock().unwrap().clear();
             shared.active_count.store(0, Ordering::SeqCst);
             ctx.overruns.record(&ctx.pool, &shared.name, &targets.ids, i64::from(max_expire)).await;
+            // As in pg-boss, spies hear of the failure now, not once the handler gives up.
+            report_settle(ctx, &queue, &batch.jobs, &settled).await;
             hold_while_running(shared, &mut handling).await;
-            settled
+            settled.map(|_| Settled::Reported)
         }
     };
+    report_settle(ctx, &queue, &batch.jobs, &settled).await;
     shared.active.lock().unwrap().clear();
     shared.active_count.store(0, Ordering::SeqCst);
     shared.last_job_ended_on.store(now_ms(), Ordering::SeqCst);
     ctx.report_wip(&shared.name);
     settled?;
     Ok(fetched)
+}
+
+/// What a batch's settle did, as far as job spies need to know.
+enum Settled {
+    Completed { affected: i64 },
+    Failed,
+    Each(PerJobPlan, jobs::SettledEach),
+    /// Already told to the spies.
+    Reported,
+}
+
+/// Tells the JS side's spies how a settle left the batch, when its queue is spied on.
+async fn report_settle(ctx: &WorkerContext, queue: &crate::queues::QueueInfo, jobs: &[ClaimedJob], settled: &crate::Result<Settled>) {
+    if !ctx.spies.watching(&queue.name) {
+        return;
+    }
+    use crate::spies::Settle;
+    let settle = match settled {
+        Ok(Settled::Reported) => return,
+        Ok(Settled::Completed { affected }) => Settle::Completed { affected: *affected },
+        Ok(Settled::Failed) => Settle::Failed,
+        Ok(Settled::Each(plan, each)) => Settle::Each { plan, each },
+        Err(_) => Settle::Unknown,
+    };
+    crate::spies::report(&ctx.pool, &ctx.schema, queue, ctx.events.as_ref(), jobs, settle).await;
 }
 
 /// Fails a batch whose handler outran `max_expire` seconds, after telling the handler through its

@@ -1,5 +1,5 @@
 //! Per-job results: the statement that settles each job of a batch on its own (`jobs::settle_each`),
-//! and a Rust `JobHandler` answering `HandlerOutcome::PerJob`.
+//! a Rust `JobHandler` answering `HandlerOutcome::PerJob`, and the settle reports job spies get.
 
 mod common;
 
@@ -318,4 +318,78 @@ async fn per_job_answers_are_honoured_without_the_option() {
     shut_down(&boss).await;
     assert_eq!(job_row(&pool, s, a).await.unwrap()["output"], json!({"a": 1}));
     assert_eq!(job_state(&pool, s, b).await.as_deref(), Some("failed"));
+}
+
+/// The `spy` events recorded so far, as `(queue, jobs)`.
+fn spy_reports(events: &RecordingEvents) -> Vec<(String, Vec<Value>)> {
+    events
+        .named("spy")
+        .into_iter()
+        .filter(|e| e.get("jobs").is_some())
+        .map(|e| (e["queue"].as_str().unwrap().to_string(), e["jobs"].as_array().unwrap().clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_report_settles_only_for_spied_queues() {
+    let (schema, boss, events) = quiet("pjspy").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("spied"), &opts(json!({"retryLimit": 1}))).await.unwrap();
+    boss.create_queue(&name("plain"), &no_opts()).await.unwrap();
+    boss.set_spied_queues(vec!["spied".into()]);
+
+    let mut ids = Vec::new();
+    for key in ["done", "retry", "dead", "omitted"] {
+        ids.push(boss.send("spied", json!({"key": key}), None).await.unwrap().unwrap());
+    }
+    let plain = boss.send("plain", json!({}), None).await.unwrap().unwrap();
+    let handler = PerJobHandler::new(|jobs| {
+        HandlerOutcome::PerJob(vec![
+            result(by_key(jobs, "done"), JobResultStatus::Completed, json!({"ok": true})),
+            result(by_key(jobs, "retry"), JobResultStatus::Failed, json!({"again": true})),
+            result(by_key(jobs, "dead"), JobResultStatus::DeadLetter, json!({"dead": true})),
+        ])
+    });
+    boss.work(&name("spied"), &opts(serde_json::from_str(ONE_BATCH).unwrap()), handler).unwrap();
+    let whole = PerJobHandler::new(|_| HandlerOutcome::Completed(None));
+    boss.work(&name("plain"), &opts(json!({"pollingIntervalSeconds": 30})), whole).unwrap();
+    until_none_active(&pool, s, &ids).await;
+    until_none_active(&pool, s, &[plain]).await;
+    assert!(wait_until(Duration::from_secs(5), || async { !spy_reports(&events).is_empty() }).await, "no spy report");
+    shut_down(&boss).await;
+
+    let reports = spy_reports(&events);
+    assert_eq!(reports.len(), 1, "only the spied queue reports: {reports:?}");
+    let (queue, jobs) = &reports[0];
+    assert_eq!(queue, "spied");
+    let of = |id: Uuid| jobs.iter().find(|j| j["id"] == id.to_string()).cloned().expect("every job of the batch is in the report");
+    // Answered jobs take their spy output from the answer; the one with none from what was stored.
+    assert_eq!(of(ids[0]), json!({"id": ids[0], "retryCount": 0, "state": "completed", "disposition": "completed"}));
+    assert_eq!(of(ids[1]), json!({"id": ids[1], "retryCount": 0, "state": "failed", "disposition": "failed"}));
+    assert_eq!(of(ids[2]), json!({"id": ids[2], "retryCount": 0, "state": "failed", "disposition": "deadletter"}));
+    let omitted = of(ids[3]);
+    assert_eq!(omitted["state"], "failed");
+    assert_eq!(omitted["output"]["message"], NO_DISPOSITION);
+    assert!(omitted.get("disposition").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spied_failure_is_reported_only_once_it_is_final() {
+    let (schema, boss, events) = quiet("pjspyfail").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 1}))).await.unwrap();
+    boss.set_spied_queues(vec!["q".into()]);
+    let id = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let handler = PerJobHandler::new(|_| HandlerOutcome::Failed("{\"message\":\"boom\"}".into()));
+    boss.work(&name("q"), &opts(json!({"pollingIntervalSeconds": 0.5})), handler).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || async { job_state(&pool, s, id).await.as_deref() == Some("failed") }).await);
+    assert!(wait_until(Duration::from_secs(5), || async { spy_reports(&events).len() == 2 }).await, "two attempts, two reports");
+    shut_down(&boss).await;
+
+    let reports = spy_reports(&events);
+    // The first failure left a retry: nothing to record.
+    assert_eq!(reports[0].1, vec![json!({"id": id, "retryCount": 0, "state": null})]);
+    assert_eq!(reports[1].1, vec![json!({"id": id, "retryCount": 1, "state": "failed", "output": {"message": "boom"}})]);
 }

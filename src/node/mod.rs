@@ -194,7 +194,7 @@ impl NativeBoss {
         run(async move { boss.unsubscribe(&event, &name).await }).await
     }
 
-    /// Resolves `{ subscribers, failures: [{ name, message }] }` as JSON text.
+    /// Resolves `{ subscribers, failures: [{ name, message }], sent: [[name, id]] }` as JSON text.
     #[napi]
     pub async fn publish(&self, event: String, data_json: String, options_json: String) -> napi::Result<String> {
         let (data, options) = (parse(&data_json)?, parse(&options_json)?);
@@ -202,7 +202,7 @@ impl NativeBoss {
         let report = run(async move { boss.publish(&event, data, Some(options)).await }).await?;
         let failures: Vec<Value> =
             report.failures.iter().map(|(name, err)| serde_json::json!({ "name": name, "message": err.message })).collect();
-        Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures }).to_string())
+        Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures, "sent": report.sent }).to_string())
     }
 
     #[napi]
@@ -292,6 +292,12 @@ impl NativeBoss {
     #[napi]
     pub fn set_wip_listening(&self, listening: bool) {
         self.inner.set_wip_listening(listening)
+    }
+
+    /// The queues job spies watch (all of them, each time the set changes).
+    #[napi]
+    pub fn set_spied_queues(&self, queues: Vec<String>) {
+        self.inner.set_spied_queues(queues)
     }
 
     #[napi]
