@@ -8,6 +8,7 @@ pub mod coalesce;
 pub mod commands;
 pub mod config;
 pub mod counting;
+pub mod cron;
 pub mod db;
 pub mod error;
 pub mod events;
