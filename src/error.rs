@@ -15,6 +15,11 @@ pub enum ErrorCode {
     SchemaVersion,
     /// PostgreSQL reported an error or could not be reached.
     Database,
+    /// A cron expression or time zone a schedule cannot use (a plain `Error` in pg-boss, with
+    /// cron-parser's wording).
+    InvalidSchedule,
+    /// A pg-boss feature this engine refuses rather than imitate (RRULE schedules).
+    NotImplemented,
     /// Anything else that went wrong inside the engine.
     Internal,
 }
@@ -28,6 +33,8 @@ impl ErrorCode {
             ErrorCode::NotStarted => "ERR_NOT_STARTED",
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
             ErrorCode::Database => "ERR_DATABASE",
+            ErrorCode::InvalidSchedule => "ERR_INVALID_SCHEDULE",
+            ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
             ErrorCode::Internal => "ERR_INTERNAL",
         }
     }

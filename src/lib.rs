@@ -24,6 +24,7 @@ pub mod redrive;
 pub mod schema;
 pub mod stats;
 pub mod supervisor;
+pub mod timekeeper;
 pub mod updates;
 pub mod warnings;
 pub mod worker;
