@@ -28,6 +28,7 @@ module.exports = {
   // only on a failure.
   bamEvent: ({ id, name, status, queue, table, error }) =>
     error === undefined ? { id, name, status, queue, table } : { id, name, status, queue, table, error },
+  schedules: text => rows(text, ['createdOn', 'updatedOn']),
   // getQueueStats() datapoints
   stats: text => rows(text, ['deltaOn', 'capturedOn']),
   // getWipData() times stay epoch milliseconds, as pg-boss gives them
