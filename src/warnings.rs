@@ -205,15 +205,19 @@ async fn pass(pool: &PgPool, schema: &str, names: Option<&[String]>, settings: S
 // ---------------------------------------------------------------------------------------------
 // Clock skew
 
-/// What one clock check found: the skew in milliseconds (database minus local), and the warning
-/// when it is a minute or more.
+/// What one clock check found: the warning when the skew (database minus local, in
+/// milliseconds) is a minute or more.
 pub fn skew_warning(skew_ms: f64) -> Option<Warning> {
+    (skew_ms.abs() / 1000.0 >= CLOCK_SKEW_SECONDS).then(|| clock_skew(skew_ms))
+}
+
+fn clock_skew(skew_ms: f64) -> Warning {
     let seconds = skew_ms.abs() / 1000.0;
-    (seconds >= CLOCK_SKEW_SECONDS).then(|| Warning {
+    Warning {
         kind: CLOCK_SKEW,
         message: CLOCK_SKEW_MESSAGE.to_string(),
         data: json!({ "seconds": seconds, "direction": if skew_ms > 0.0 { "slower" } else { "faster" } }),
-    })
+    }
 }
 
 /// Reads the database's clock (`job_now()`) and answers how far it is from ours (database minus
@@ -224,20 +228,11 @@ pub async fn measure_clock_skew(pool: &PgPool, schema: &str, sink: &WarningSink,
     let database_ms: f64 = sqlx::query_scalar(&sql).fetch_one(pool).await?;
     let local_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0);
     let skew = database_ms - local_ms;
-    let warning = skew_warning(skew).or_else(|| force.then(|| skew_warning_forced(skew)));
+    let warning = skew_warning(skew).or_else(|| force.then(|| clock_skew(skew)));
     if let Some(warning) = warning {
         sink.publish(pool, schema, &warning).await;
     }
     Ok(skew)
-}
-
-fn skew_warning_forced(skew_ms: f64) -> Warning {
-    let seconds = skew_ms.abs() / 1000.0;
-    Warning {
-        kind: CLOCK_SKEW,
-        message: CLOCK_SKEW_MESSAGE.to_string(),
-        data: json!({ "seconds": seconds, "direction": if skew_ms > 0.0 { "slower" } else { "faster" } }),
-    }
 }
 
 #[cfg(test)]
