@@ -82,7 +82,7 @@ describe('previewSchedule()', () => {
     }
     expect(disagreements.slice(0, 5)).toEqual([])
     expect(compared).toBe(expressions.length * zones.length * froms.length)
-  })
+  }, 120000)
 
   test('agrees with pg-boss on seeded random expressions, refusals included', () => {
     let seed = 20260101
@@ -108,7 +108,7 @@ describe('previewSchedule()', () => {
       if (JSON.stringify(mine) !== JSON.stringify(reference)) disagreements.push({ cron, options, mine, reference })
     }
     expect(disagreements.slice(0, 5)).toEqual([])
-  })
+  }, 60000)
 
   test('defaults to five occurrences after the current time, in UTC', () => {
     const before = Date.now()
