@@ -207,6 +207,47 @@ class PgBoss extends EventEmitter {
 
   isMaintaining () { return this.#native.isMaintaining() }
 
+  isTimekeeping () { return this.#native.isTimekeeping() }
+
+  isCheckingSkew () { return this.#native.isCheckingSkew() }
+
+  async schedule (name, cron, data, options = {}) {
+    // `db` says how to run the call, it is not part of the schedule; the rest is stored as given.
+    const { db, ...persisted } = options
+    return call(this.#native.schedule(JSON.stringify({ name, cron, data, options: persisted })))
+  }
+
+  async unschedule (name, key = '', options = {}) {
+    return call(this.#native.unschedule(json(name ?? null), json(key)))
+  }
+
+  async getSchedules (name, key, options) {
+    const limit = listLimit('getSchedules', options?.limit)
+    const after = options?.after
+    assert(after === undefined || (typeof after === 'object' && after !== null && typeof after.name === 'string' && typeof after.key === 'string'),
+      'getSchedules: after must be an object with string name and key')
+    const text = await call(this.#native.getSchedules(json(name ?? null), key === undefined ? undefined : json(key), limit, after?.name, after?.key))
+    return shapes.schedules(text)
+  }
+
+  async getSchedule (name, key = '') {
+    assert(name, 'Name is required')
+    assert(typeof name === 'string', 'Name must be a string')
+    const [schedule] = shapes.schedules(await call(this.#native.getSchedules(json(name), json(key))))
+    return schedule ?? null
+  }
+
+  previewSchedule (cron, options = {}) {
+    const { from, ...rest } = options
+    let fromMs
+    if (from !== undefined && from !== null) {
+      assert(Object.prototype.toString.call(from) === '[object Date]' && !Number.isNaN(from.getTime()), 'from must be a valid Date')
+      fromMs = from.getTime()
+    }
+    const found = callSync(() => this.#native.previewSchedule(json(cron), JSON.stringify(rest), fromMs))
+    return found.map(ms => new Date(ms))
+  }
+
   isInstalled () { return call(this.#native.isInstalled()) }
 
   async schemaVersion () {
@@ -598,8 +639,7 @@ class PgBoss extends EventEmitter {
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
 const MISSING_METHODS = [
-  'getInstances', 'getReindexCommands',
-  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'detectSchemaDrift'
+  'getInstances', 'getReindexCommands', 'detectSchemaDrift'
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
@@ -608,7 +648,7 @@ for (const method of MISSING_METHODS) {
     configurable: true
   })
 }
-const MISSING_SYNC_METHODS = ['getDb', 'isCheckingSkew', 'isTimekeeping']
+const MISSING_SYNC_METHODS = ['getDb']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: function () { throw notYet(`${method}()`) },

@@ -32,6 +32,7 @@ module.exports = {
   flowEvent: ({ table, resolved }) => ({ table, resolved }),
   // getDependencies() / getDependents(): [name, id] pairs from the engine
   dependencies: text => JSON.parse(text).map(([name, id]) => ({ name, id })),
+  schedules: text => rows(text, ['createdOn', 'updatedOn']),
   // getQueueStats() datapoints
   stats: text => rows(text, ['deltaOn', 'capturedOn']),
   // getWipData() times stay epoch milliseconds, as pg-boss gives them

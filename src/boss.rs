@@ -22,6 +22,7 @@ use crate::listener::{Listener, Wakeup};
 use crate::overrun::OverrunLog;
 use crate::queues::{self, QueueCache, QueueInfo};
 use crate::supervisor::{PassReport, SupervisorSettings};
+use crate::timekeeper::{DbClock, Timekeeper, TimekeeperContext, SEND_IT};
 use crate::warnings::WarningSink;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use tokio::sync::Notify;
@@ -103,6 +104,10 @@ pub struct Boss {
     overruns: OverrunLog,
     /// Concurrent `send()`s, coalesced per queue.
     sends: Arc<SendCoalescer>,
+    /// The database's clock as this instance reads it (skew measured by the timekeeper).
+    clock: Arc<DbClock>,
+    /// The cron pass and clock checks, while started with `schedule` on.
+    timekeeper: Mutex<Option<Timekeeper>>,
     /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
     listener: Mutex<Option<Listener>>,
     listening: Arc<AtomicBool>,
@@ -168,6 +173,8 @@ impl Boss {
             instance_id,
             overruns,
             sends: Arc::default(),
+            clock: Arc::default(),
+            timekeeper: Mutex::new(None),
             listener: Mutex::new(None),
             listening: Arc::default(),
             wip_listening: Arc::default(),
@@ -214,16 +221,37 @@ impl Boss {
         self.start_background();
         // As in pg-boss, supervise only decides whether passes also run in the background.
         self.navigator.start(self.pool(), self.config.supervise);
+        if self.config.schedule {
+            self.start_timekeeper().await?;
+        }
         if self.config.migrate {
             let runner = BamRunner::new(self.pool(), self.schema(), BamSettings::from_config(&self.config), self.events.clone());
             *self.bam.lock().unwrap() = Some(runner.spawn());
         }
-        if self.config.schedule {
-            // As pg-boss's timekeeper: one clock check before start() resolves, then one every
-            // clockMonitorIntervalSeconds on the background task.
-            let sink = crate::warnings::WarningSink::new(self.events.clone(), &self.config.observability);
-            crate::warnings::check_clock_skew(&self.pool(), self.schema(), &sink).await;
-        }
+        Ok(())
+    }
+
+    /// As pg-boss's timekeeper starts: a clock reading, the send-it queue and its worker, then the
+    /// cron pass (its first attempt at once) and the chained clock checks.
+    async fn start_timekeeper(&self) -> Result<()> {
+        let pool = self.pool();
+        let context = TimekeeperContext {
+            pool: pool.clone(),
+            schema: self.config.schema.clone(),
+            queues: self.queues.clone(),
+            events: self.events.clone(),
+            sink: WarningSink::new(self.events.clone(), &self.config.observability),
+            clock: self.clock.clone(),
+            settings: self.config.scheduling.clone(),
+            clock_interval: Duration::from_secs_f64(self.config.observability.clock_monitor_interval_seconds),
+        };
+        let mut timekeeper = Timekeeper::start(context).await;
+        queues::create_queue(&pool, self.schema(), &self.queues, &json!(SEND_IT), &Options::new()).await?;
+        let options = json!({ "batchSize": 50, "pollingIntervalSeconds": self.config.scheduling.cron_worker_interval_seconds });
+        let options = options.as_object().cloned().unwrap_or_default();
+        self.work(&json!(SEND_IT), &options, timekeeper.handler(self.sends.clone()))?;
+        timekeeper.run();
+        *self.timekeeper.lock().unwrap() = Some(timekeeper);
         Ok(())
     }
 
@@ -248,6 +276,11 @@ impl Boss {
         let listener = self.listener.lock().unwrap().take();
         if let Some(listener) = listener {
             listener.stop().await;
+        }
+        // Before the workers stop: a pass in flight finishes, forwarding nothing more.
+        let timekeeper = self.timekeeper.lock().unwrap().take();
+        if let Some(timekeeper) = timekeeper {
+            timekeeper.stop().await;
         }
         // A running background migration gets until `timeout` after stop() began, as in pg-boss;
         // it claims nothing new from here on.
@@ -343,16 +376,12 @@ impl Boss {
         let queues = self.queues.clone();
         let events = self.events.clone();
         let signal = stop.clone();
-        let clock_every = self.config.schedule.then(|| Duration::from_secs_f64(self.config.observability.clock_monitor_interval_seconds));
-        let warning_sink = crate::warnings::WarningSink::new(events.clone(), &self.config.observability);
         let maintenance = self.maintenance.clone();
         let task = tokio::spawn(async move {
             let mut cache_tick = tokio::time::interval_at(tokio::time::Instant::now() + cache_every, cache_every);
             let far = Duration::from_secs(365 * 24 * 3600);
             let mut supervise_tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + supervise_every.unwrap_or(far), supervise_every.unwrap_or(far));
-            let mut clock_tick = tokio::time::interval_at(tokio::time::Instant::now() + clock_every.unwrap_or(far), clock_every.unwrap_or(far));
-            clock_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = signal.notified() => return,
@@ -363,9 +392,6 @@ impl Boss {
                         if let Err(err) = crate::warnings::supervise(&pool, &schema, None, settings, &events).await {
                             events.emit("error", json!({ "message": err.message, "code": err.code.as_str() }));
                         }
-                    }
-                    _ = clock_tick.tick(), if clock_every.is_some() => {
-                        crate::warnings::check_clock_skew(&pool, &schema, &warning_sink).await;
                     }
                 }
             }
@@ -727,6 +753,41 @@ impl Boss {
     pub async fn dependencies(&self, direction: crate::flows::Direction, name: &Value, id: &Value, options: &Options) -> Result<Vec<crate::flows::DependencyRef>> {
         let pool = self.started_pool()?;
         crate::flows::edges(&pool, self.schema(), direction, name, id, options).await
+    }
+
+    /// `isTimekeeping()`: whether a cron pass is running right now.
+    pub fn is_timekeeping(&self) -> bool {
+        self.timekeeper.lock().unwrap().as_ref().is_some_and(Timekeeper::is_timekeeping)
+    }
+
+    /// `isCheckingSkew()`: whether a clock reading is under way.
+    pub fn is_checking_skew(&self) -> bool {
+        self.timekeeper.lock().unwrap().as_ref().is_some_and(Timekeeper::is_checking_skew)
+    }
+
+    /// `schedule()`: `request` is `{ name?, cron?, data?, options? }` as the caller passed them
+    /// (absent fields were undefined; `options.db` already removed).
+    pub async fn schedule(&self, request: &Value) -> Result<()> {
+        let pool = self.started_pool()?;
+        let options = request.get("options").and_then(Value::as_object).cloned().unwrap_or_default();
+        let cron = request.get("cron").unwrap_or(&Value::Null);
+        let data = request.get("data").unwrap_or(&Value::Null);
+        crate::timekeeper::schedule(&pool, self.schema(), request.get("name"), cron, data, &options).await
+    }
+
+    /// `unschedule(name, key)`: `key` is `''` when left out.
+    pub async fn unschedule(&self, name: &Value, key: &Value) -> Result<()> {
+        crate::timekeeper::unschedule(&self.started_pool()?, self.schema(), name, key).await
+    }
+
+    /// `getSchedules()` / `getSchedule()` as JSON text; `key` is `None` when left undefined.
+    pub async fn get_schedules(&self, name: &Value, key: Option<&Value>, limit: Option<i64>, after: Option<(String, String)>) -> Result<String> {
+        crate::timekeeper::get_schedules(&self.started_pool()?, self.schema(), name, key, limit, after).await
+    }
+
+    /// `previewSchedule()`: epoch milliseconds; `from_ms` `None` is this instance's database time.
+    pub fn preview_schedule(&self, cron: &Value, options: &Options, from_ms: Option<i64>) -> Result<Vec<i64>> {
+        crate::timekeeper::preview(cron, options, from_ms, &self.clock)
     }
 
     /// `isBamWorking()`: whether the background-migration runner is in a poll right now.

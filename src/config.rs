@@ -62,6 +62,53 @@ pub struct BossConfig {
     pub flow: crate::flows::FlowSettings,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
+    /// The timekeeper's intervals and pg-boss's test switches for it (see `timekeeper.rs`).
+    pub scheduling: Scheduling,
+}
+
+/// `cronMonitorIntervalSeconds`, `cronWorkerIntervalSeconds`, and the `__test__` switches pg-boss
+/// reads in its timekeeper, so one suite can drive either implementation.
+#[derive(Debug, Clone, Default)]
+pub struct Scheduling {
+    /// How often an instance tries to claim the cron pass.
+    pub cron_monitor_interval_seconds: f64,
+    /// The polling interval of the `__pgboss__send-it` worker.
+    pub cron_worker_interval_seconds: f64,
+    pub delay_cron_ms: u64,
+    pub force_cron_error: Option<String>,
+    pub delay_clock_skew_ms: u64,
+    pub force_clock_error: Option<String>,
+    pub force_clock_skew_warning: bool,
+}
+
+impl Scheduling {
+    fn from_options(options: &Map<String, Value>) -> Result<Scheduling> {
+        let interval = |key: &str, default: f64| -> Result<f64> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(v) => {
+                    let seconds = v.as_f64().filter(|s| (1.0..=45.0).contains(s));
+                    seconds.ok_or_else(|| Error::invalid(format!("configuration assert: {key} must be between 1 and 45 seconds")))
+                }
+            }
+        };
+        let ms = |key: &str| options.get(key).and_then(Value::as_f64).filter(|ms| *ms > 0.0).map_or(0, |ms| ms as u64);
+        let message = |key: &str| match options.get(key) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        Ok(Scheduling {
+            cron_monitor_interval_seconds: interval("cronMonitorIntervalSeconds", 30.0)?,
+            cron_worker_interval_seconds: interval("cronWorkerIntervalSeconds", 5.0)?,
+            delay_cron_ms: ms("__test__delay_cron_ms"),
+            force_cron_error: message("__test__force_cron_monitoring_error"),
+            delay_clock_skew_ms: ms("__test__delay_clock_skew_ms"),
+            force_clock_error: message("__test__force_clock_monitoring_error"),
+            force_clock_skew_warning: truthy(options.get("__test__force_clock_skew_warning")),
+        })
+    }
 }
 
 /// The constructor options behind the `warning` event and the stats history, with pg-boss's defaults.
@@ -144,6 +191,7 @@ impl BossConfig {
             bam_interval_seconds: bam_interval(options)?,
             flow: crate::flows::FlowSettings::from_options(options)?,
             observability: Observability::from_options(options)?,
+            scheduling: Scheduling::from_options(options)?,
         };
         validate_other_options(options)?;
         Ok(config)

@@ -18,7 +18,11 @@ pub enum ErrorCode {
     Conflict,
     /// PostgreSQL reported an error or could not be reached.
     Database,
-    /// A pg-boss feature this engine does not offer yet (see docs/COMPATIBILITY.md).
+    /// A cron expression or time zone a schedule cannot use (a plain `Error` in pg-boss, with
+    /// cron-parser's wording).
+    InvalidSchedule,
+    /// A pg-boss feature this engine does not offer yet, or refuses rather than imitate (RRULE
+    /// schedules); see docs/COMPATIBILITY.md.
     NotImplemented,
     /// Anything else that went wrong inside the engine.
     Internal,
@@ -34,6 +38,7 @@ impl ErrorCode {
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::Database => "ERR_DATABASE",
+            ErrorCode::InvalidSchedule => "ERR_INVALID_SCHEDULE",
             ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
             ErrorCode::Internal => "ERR_INTERNAL",
         }

@@ -95,7 +95,20 @@ pub(crate) fn written_ids(schema: &str, queue: &QueueInfo) -> String {
 /// columns (`blocked`, `blocking`, `pendingDependencies`) are only ever filled by `flows.rs`:
 /// `job_record` never copies them from a caller's job.
 pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool, by_key: bool) -> String {
+    insert_statement(schema, queue, returning, by_key, false)
+}
+
+/// The insert statement. With `slots`, a record may name its throttle slot outright
+/// (`__singletonSlot`, a UTC wall time): the cron pass files an occurrence in the slot the
+/// occurrence falls in, whenever the insert runs. Only that caller declares the column, so the
+/// public `insert()` cannot set it.
+fn insert_statement(schema: &str, queue: &QueueInfo, returning: bool, by_key: bool, slots: bool) -> String {
     let table = &queue.table;
+    let (slot_column, slot_case) = if slots {
+        (", \"__singletonSlot\" text", "WHEN i.\"__singletonSlot\" IS NOT NULL THEN i.\"__singletonSlot\"::timestamp\n             ")
+    } else {
+        ("", "")
+    };
     // A notify queue's statement always reads the written rows back, to know whether to notify.
     // Reading the written rows back costs a tuplestore of them: only when they are wanted.
     let (open, close) = if returning || queue.notify {
@@ -114,7 +127,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
              \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
              \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
              \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int,
-             blocked bool, blocking bool, \"pendingDependencies\" int)
+             blocked bool, blocking bool, \"pendingDependencies\" int{slot_column})
          {open}
          INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
            group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
@@ -122,7 +135,7 @@ pub(crate) fn insert_sql_by_key(schema: &str, queue: &QueueInfo, returning: bool
            pending_dependencies, upsert_by_key)
          SELECT COALESCE(i.id, gen_random_uuid()), $2, i.data, COALESCE(i.priority, 0), i.start_at, {schema}.job_now(),
            i.\"singletonKey\",
-           CASE WHEN i.\"singletonSeconds\" IS NOT NULL THEN 'epoch'::timestamp + '1s'::interval * (i.\"singletonSeconds\"::float8
+           CASE {slot_case}WHEN i.\"singletonSeconds\" IS NOT NULL THEN 'epoch'::timestamp + '1s'::interval * (i.\"singletonSeconds\"::float8
              * floor((date_part('epoch', {schema}.job_now()) + COALESCE(i.\"singletonOffset\", 0)::float8) / i.\"singletonSeconds\"::float8)) END,
            i.\"groupId\", i.\"groupTier\",
            COALESCE(i.\"expireInSeconds\", q.expire_seconds, 900),
@@ -244,6 +257,16 @@ fn next_slot_delay(now_ms: f64, seconds: i64) -> i64 {
     } else {
         delay
     }
+}
+
+/// The cron pass's insert into its forwarding queue: records already in recordset form, each
+/// naming its throttle slot in `__singletonSlot`. A slot another instance filed first is refused
+/// by the queue's singleton index, which is what keeps an occurrence to one job.
+pub(crate) async fn insert_slotted(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value]) -> Result<()> {
+    let sql = insert_statement(schema, queue, false, false, true);
+    let payload = Value::Array(records.to_vec()).to_string();
+    sqlx::query(&sql).bind(payload).bind(&queue.name).execute(pool).await.map_err(|e| insert_error(e, &queue.name))?;
+    Ok(())
 }
 
 /// `insert()`: many jobs in one statement. Returns the new ids when asked to.

@@ -3,8 +3,8 @@
 //! * `queue_backlog`: a monitor pass counted more queued jobs than the queue's `warningQueueSize`
 //!   (or the instance's, 10 000 unless configured);
 //! * `slow_query`: a supervision statement ran longer than `warningSlowQuerySeconds` (30 s);
-//! * `clock_skew`: the database clock is a minute or more away from ours, checked at `start()` and
-//!   every `clockMonitorIntervalSeconds` on an instance with `schedule` on.
+//! * `clock_skew`: the database clock is a minute or more away from ours, checked by the
+//!   timekeeper at `start()` and every `clockMonitorIntervalSeconds` with `schedule` on.
 //!
 //! Each is emitted as `{ message, data }` and, with `persistWarnings`, also written to the warning
 //! table, which supervision prunes to `warningRetentionDays`.
@@ -205,34 +205,34 @@ async fn pass(pool: &PgPool, schema: &str, names: Option<&[String]>, settings: S
 // ---------------------------------------------------------------------------------------------
 // Clock skew
 
-/// What one clock check found: the skew in milliseconds (database minus local), and the warning
-/// when it is a minute or more.
+/// What one clock check found: the warning when the skew (database minus local, in
+/// milliseconds) is a minute or more.
 pub fn skew_warning(skew_ms: f64) -> Option<Warning> {
+    (skew_ms.abs() / 1000.0 >= CLOCK_SKEW_SECONDS).then(|| clock_skew(skew_ms))
+}
+
+fn clock_skew(skew_ms: f64) -> Warning {
     let seconds = skew_ms.abs() / 1000.0;
-    (seconds >= CLOCK_SKEW_SECONDS).then(|| Warning {
+    Warning {
         kind: CLOCK_SKEW,
         message: CLOCK_SKEW_MESSAGE.to_string(),
         data: json!({ "seconds": seconds, "direction": if skew_ms > 0.0 { "slower" } else { "faster" } }),
-    })
+    }
 }
 
-/// Compares the database's clock (`job_now()`) with ours and publishes a clock_skew warning when
-/// they are a minute or more apart. A failed check is an `error` event. Answers the skew.
-pub async fn check_clock_skew(pool: &PgPool, schema: &str, sink: &WarningSink) -> Option<f64> {
+/// Reads the database's clock (`job_now()`) and answers how far it is from ours (database minus
+/// local, in milliseconds), publishing a clock_skew warning when that is a minute or more (or
+/// whenever `force` is set, pg-boss's test switch).
+pub async fn measure_clock_skew(pool: &PgPool, schema: &str, sink: &WarningSink, force: bool) -> Result<f64> {
     let sql = format!("SELECT round(date_part('epoch', {schema}.job_now()) * 1000)::float8");
-    let database_ms: f64 = match sqlx::query_scalar(&sql).fetch_one(pool).await {
-        Ok(ms) => ms,
-        Err(err) => {
-            emit_error(sink.events.as_ref(), &err.into());
-            return None;
-        }
-    };
-    let local_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0);
-    let skew = database_ms - local_ms.round();
-    if let Some(warning) = skew_warning(skew) {
+    let database_ms: f64 = sqlx::query_scalar(&sql).fetch_one(pool).await?;
+    let local_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0);
+    let skew = database_ms - local_ms;
+    let warning = skew_warning(skew).or_else(|| force.then(|| clock_skew(skew)));
+    if let Some(warning) = warning {
         sink.publish(pool, schema, &warning).await;
     }
-    Some(skew)
+    Ok(skew)
 }
 
 #[cfg(test)]

@@ -71,17 +71,22 @@ impl Drop for TestSchema {
     }
 }
 
-/// A `Boss` on the test schema with every default and no event listener.
+/// The config these helpers use: every default but `schedule`, which would add the scheduler's
+/// internal queue and its passes to every schema (tests/schedule.rs covers scheduling).
+fn config(schema: &TestSchema) -> BossConfig {
+    let options = serde_json::json!({ "connectionString": database_url(), "schema": schema.as_str(), "schedule": false });
+    BossConfig::from_value(&options).expect("config")
+}
+
+/// A `Boss` on the test schema with every default (scheduling off) and no event listener.
 pub fn boss(schema: &TestSchema) -> Boss {
-    let config = BossConfig::new(&database_url(), schema.as_str()).expect("config");
-    Boss::new(config, Arc::new(NoEvents)).expect("boss")
+    Boss::new(config(schema), Arc::new(NoEvents)).expect("boss")
 }
 
 /// A `Boss` whose events are recorded.
 pub fn boss_with_events(schema: &TestSchema) -> (Boss, Arc<RecordingEvents>) {
     let events = Arc::new(RecordingEvents::default());
-    let config = BossConfig::new(&database_url(), schema.as_str()).expect("config");
-    (Boss::new(config, events.clone()).expect("boss"), events)
+    (Boss::new(config(schema), events.clone()).expect("boss"), events)
 }
 
 /// A started `Boss` on a fresh schema.
