@@ -92,6 +92,9 @@ class PgBoss extends EventEmitter {
   #claims = new Map()
   // job id -> the AbortController of the batch it was handed out in, while its handler runs
   #batchOf = new Map()
+  // flush number -> what resolves #eventsDelivered() once the engine's marker arrives
+  #eventFlushes = new Map()
+  #eventFlushSeq = 0
   // Job spies, with `__test__enableSpies`: queue name -> JobSpy
   #spiesEnabled = false
   #spies = new Map()
@@ -111,6 +114,10 @@ class PgBoss extends EventEmitter {
 
   #onEngineEvent (event, payload) {
     const data = JSON.parse(payload)
+    if (event === 'eventsFlushed') {
+      this.#eventFlushes.get(data.seq)?.()
+      return
+    }
     if (event === 'error') {
       // An `error` with no listener would throw out of a native callback and end the process.
       if (this.listenerCount('error') === 0) return
@@ -148,6 +155,25 @@ class PgBoss extends EventEmitter {
     this.emit(event, data)
   }
 
+  /**
+   * Resolves once every event the engine emitted before this call has been delivered. A call whose
+   * background work emits events (a supervision pass's warnings, a flow pass's `flow`) awaits this
+   * before it resolves, so listeners have seen them by then, as with pg-boss.
+   */
+  #eventsDelivered () {
+    const seq = ++this.#eventFlushSeq
+    return new Promise(resolve => {
+      // The event callback does not keep Node alive on its own; this does, for the round trip.
+      const keepAlive = setTimeout(() => {}, 60000)
+      this.#eventFlushes.set(seq, () => {
+        clearTimeout(keepAlive)
+        this.#eventFlushes.delete(seq)
+        resolve()
+      })
+      this.#native.flushEvents(seq)
+    })
+  }
+
   #emitWip (name) {
     if (String(name).startsWith('__pgboss__')) return
     const now = Date.now()
@@ -164,6 +190,7 @@ class PgBoss extends EventEmitter {
       try {
         await call(this.#native.start())
         this.#startWipTimer()
+        await this.#eventsDelivered()
         return this
       } catch (err) {
         if (attempt >= attempts || err instanceof AssertionError) throw err
@@ -182,6 +209,7 @@ class PgBoss extends EventEmitter {
     this.#inFlight.clear()
     // No settle of theirs will be reported now.
     this.#spyBatches.clear()
+    await this.#eventsDelivered()
     if (wasRunning) this.emit(events.stopped)
   }
 
@@ -371,7 +399,10 @@ class PgBoss extends EventEmitter {
     return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
   }
 
-  async resolveFlow () { await call(this.#native.resolveFlow()) }
+  async resolveFlow () {
+    await call(this.#native.resolveFlow())
+    await this.#eventsDelivered()
+  }
 
   isResolvingFlow () { return this.#native.isResolvingFlow() }
 
@@ -475,6 +506,7 @@ class PgBoss extends EventEmitter {
 
   async supervise (name, options) {
     await call(this.#native.supervise(json(name ?? null)))
+    await this.#eventsDelivered()
   }
 
   async getJobById (name, id, options = {}) {

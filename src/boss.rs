@@ -188,6 +188,11 @@ impl Boss {
         &self.config
     }
 
+    /// Where this instance reports what happens in the background.
+    pub fn events(&self) -> &Arc<dyn EventSink> {
+        &self.events
+    }
+
     fn schema(&self) -> &str {
         &self.config.schema
     }

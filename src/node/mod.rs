@@ -289,6 +289,12 @@ impl NativeBoss {
         self.inner.is_maintaining()
     }
 
+    /// Emits a marker behind every event already on its way, for the JS entry to wait on.
+    #[napi]
+    pub fn flush_events(&self, seq: u32) {
+        self.inner.events().emit("eventsFlushed", serde_json::json!({ "seq": seq }));
+    }
+
     #[napi]
     pub fn set_wip_listening(&self, listening: bool) {
         self.inner.set_wip_listening(listening)
