@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod counting;
 pub mod db;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod groups;
