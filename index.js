@@ -188,6 +188,8 @@ class PgBoss extends EventEmitter {
     return version ?? null
   }
 
+  async detectSchemaDrift () { return JSON.parse(await call(this.#native.detectSchemaDrift())) }
+
   async getBamStatus () { return shapes.bam(await call(this.#native.getBamStatus())) }
 
   async getBamEntries (options) {
@@ -446,7 +448,7 @@ class PgBoss extends EventEmitter {
 const MISSING_METHODS = [
   'flow', 'resolveFlow',
   'getDependencies', 'getDependents', 'getInstances', 'getReindexCommands',
-  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule', 'detectSchemaDrift'
+  'schedule', 'unschedule', 'getSchedules', 'getSchedule', 'previewSchedule'
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
