@@ -336,17 +336,18 @@ async fn partitioned_queue_tables_are_managed_tables() {
     let report = drift(&boss).await;
     assert_eq!(report["missingTables"], json!([short]));
     let missing: Vec<&str> = report["missing"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    // The fifo table's own index, then every index the short queue's table should have: the shared
-    // ones and its policy's i1, in pg-boss's order.
+    // Every index the short queue's table should have (the shared ones and its policy's i1, in
+    // pg-boss's order), then the fifo table's own.
     let short_indexes: Vec<String> = ["i1", "i11", "i12", "i13", "i14", "i15", "i16", "i17", "i4", "i7", "i9"]
         .iter()
         .map(|n| format!("{short}_{n}"))
         .collect();
-    let mut expected = vec![format!("{fifo}_i10")];
-    expected.extend(short_indexes);
+    // Queue tables come in the order their queues were created: p_short before p_key_strict_fifo.
+    let mut expected = short_indexes;
+    expected.push(format!("{fifo}_i10"));
     assert_eq!(missing, expected);
     assert_eq!(
-        report["missing"][0],
+        report["missing"][11],
         json!({
             "name": format!("{fifo}_i10"), "table": fifo,
             "keys": "name, singleton_key, state DESC, created_on, id", "include": "start_after",

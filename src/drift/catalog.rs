@@ -74,7 +74,8 @@ impl Catalog {
 }
 
 /// Ordinary and partitioned tables only, as pg-boss counts them (views and the like are not
-/// tables it manages). Type names and expressions are printed under the caller's `search_path`;
+/// tables it manages). Indexes and constraints come in creation order (oid): pg-boss reads them
+/// unordered, which is the order they were made in until the catalog is rewritten. Type names and expressions are printed under the caller's `search_path`;
 /// `detect` pins it to `pg_catalog` so both schemas' objects come out schema-qualified.
 const READ: &str = r#"
 WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
@@ -98,13 +99,13 @@ SELECT json_build_object(
   'indexes', COALESCE((
     SELECT json_agg(json_build_object(
              'name', ic.relname, 'table', t.relname, 'valid', i.indisvalid, 'def', pg_get_indexdef(i.indexrelid),
-             'constraintBacked', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)) ORDER BY t.relname, ic.relname)
+             'constraintBacked', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)) ORDER BY i.indexrelid)
     FROM pg_index i
     JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_class t ON t.oid = i.indrelid
     WHERE ic.relnamespace = (SELECT oid FROM ns)), '[]'),
   'constraints', COALESCE((
-    SELECT json_agg(json_build_object('table', c.relname, 'def', pg_get_constraintdef(k.oid)) ORDER BY c.relname, k.conname)
+    SELECT json_agg(json_build_object('table', c.relname, 'def', pg_get_constraintdef(k.oid)) ORDER BY k.oid)
     FROM pg_constraint k
     JOIN pg_class c ON c.oid = k.conrelid
     WHERE c.relnamespace = (SELECT oid FROM ns) AND k.contype <> 'n'), '[]'),

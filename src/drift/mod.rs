@@ -69,7 +69,8 @@ fn scratch_failed(err: sqlx::Error) -> Error {
     }
 }
 
-/// The live queues with tables of their own, by queue name; none when there is no queue table.
+/// The live queues with tables of their own, in the order they were created (pg-boss reads them
+/// unordered, which is that order until rows move); none when there is no queue table.
 async fn partitioned_queues(conn: &mut PgConnection, schema: &str) -> Result<Vec<QueueTable>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(format!("{schema}.queue"))
@@ -79,7 +80,7 @@ async fn partitioned_queues(conn: &mut PgConnection, schema: &str) -> Result<Vec
         return Ok(Vec::new());
     }
     let rows: Vec<(String, String, String)> =
-        sqlx::query_as(&format!("SELECT name, policy, table_name FROM {schema}.queue WHERE partition ORDER BY name"))
+        sqlx::query_as(&format!("SELECT name, policy, table_name FROM {schema}.queue WHERE partition ORDER BY created_on, name"))
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows.into_iter().map(|(queue, policy, table)| QueueTable { queue, policy, table }).collect())
