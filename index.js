@@ -283,6 +283,8 @@ class PgBoss extends EventEmitter {
     return version ?? null
   }
 
+  async detectSchemaDrift () { return JSON.parse(await call(this.#native.detectSchemaDrift())) }
+
   async getBamStatus () { return shapes.bam(await call(this.#native.getBamStatus())) }
 
   async getBamEntries (options) {
@@ -671,7 +673,7 @@ class PgBoss extends EventEmitter {
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
 const MISSING_METHODS = [
-  'getInstances', 'getReindexCommands', 'detectSchemaDrift'
+  'getInstances', 'getReindexCommands'
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {

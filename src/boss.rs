@@ -438,6 +438,12 @@ impl Boss {
         migrate::schema_version(&self.pool(), self.schema()).await
     }
 
+    /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` as JSON (see drift/mod.rs).
+    pub async fn detect_schema_drift(&self) -> Result<String> {
+        let report = crate::drift::detect(&self.started_pool()?, self.schema()).await?;
+        serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
+    }
+
     async fn queue(&self, pool: &PgPool, name: &str) -> Result<QueueInfo> {
         queues::cached(pool, self.schema(), &self.queues, name).await
     }

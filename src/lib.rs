@@ -10,6 +10,7 @@ pub mod config;
 pub mod counting;
 pub mod cron;
 pub mod db;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod flows;

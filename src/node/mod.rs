@@ -153,6 +153,11 @@ impl NativeBoss {
     }
 
     #[napi]
+    pub async fn detect_schema_drift(&self) -> napi::Result<String> {
+        { let boss = self.inner.clone(); run(async move { boss.detect_schema_drift().await }).await }
+    }
+
+    #[napi]
     pub async fn create_queue(&self, name_json: String, options_json: String) -> napi::Result<()> {
         let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
         { let boss = self.inner.clone(); run(async move { boss.create_queue(&name, &options).await }).await }
