@@ -62,6 +62,8 @@ pub struct BossConfig {
     pub flow: crate::flows::FlowSettings,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
+    /// The instance registry (see `registry.rs`).
+    pub instance: crate::registry::InstanceSettings,
 }
 
 /// The constructor options behind the `warning` event and the stats history, with pg-boss's defaults.
@@ -144,6 +146,7 @@ impl BossConfig {
             bam_interval_seconds: bam_interval(options)?,
             flow: crate::flows::FlowSettings::from_options(options)?,
             observability: Observability::from_options(options)?,
+            instance: crate::registry::InstanceSettings::from_options(options)?,
         };
         validate_other_options(options)?;
         Ok(config)

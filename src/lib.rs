@@ -21,6 +21,7 @@ pub mod overrun;
 pub mod pubsub;
 pub mod queues;
 pub mod redrive;
+pub mod registry;
 pub mod schema;
 pub mod stats;
 pub mod supervisor;
