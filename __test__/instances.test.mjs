@@ -61,6 +61,13 @@ const INSTANCE_KEYS = [
 ]
 
 const children = new Set()
+// Stopped after each test, so the suite's pools never add up to the server's connection limit.
+const running = new Set()
+
+afterEach(async () => {
+  for (const boss of running) await stopBoss(boss)
+  running.clear()
+})
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL')
@@ -69,6 +76,7 @@ afterAll(async () => {
 
 async function started (Boss, schema, options = {}) {
   const boss = makeBoss(Boss, schema, { ...QUIET, ...options })
+  running.add(boss)
   await boss.start()
   return boss
 }
