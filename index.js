@@ -2,6 +2,7 @@
 // The public entry: pg-boss's API over the native engine. Only what has to be JavaScript lives
 // here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
 const EventEmitter = require('node:events')
+const os = require('node:os')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./binding.js')
@@ -9,6 +10,11 @@ const { call, callSync, serializeError, plain } = require('./lib/errors.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { JobSpy, failureDetail } = require('./lib/spy.js')
+const { Vitals } = require('./lib/vitals.js')
+
+// When this process started, for the registry's crash counting (a row with our pid that went quiet
+// before this is an earlier process that reused the pid).
+const processStartedAt = Date.now() - process.uptime() * 1000
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -85,6 +91,7 @@ function targetsOf (id) {
 
 class PgBoss extends EventEmitter {
   #native
+  #vitals = new Vitals()
   #inFlight = new Set()
   #wipTimer = null
   #wipTs = 0
@@ -107,6 +114,8 @@ class PgBoss extends EventEmitter {
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
     this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
+    const host = { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
+    this.#native.setHost(json(host), baseline => this.#vitals.sample(baseline))
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
     this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
@@ -188,7 +197,7 @@ class PgBoss extends EventEmitter {
     assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
     for (let attempt = 1; ; attempt++) {
       try {
-        await call(this.#native.start())
+        await call(this.#native.start(attempt))
         this.#startWipTimer()
         await this.#eventsDelivered()
         return this
@@ -204,6 +213,7 @@ class PgBoss extends EventEmitter {
     clearInterval(this.#wipTimer)
     this.#wipTimer = null
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    this.#vitals.stop()
     // Handlers still running now were abandoned by the shutdown: tell them through job.signal.
     for (const controller of this.#inFlight) controller.abort()
     this.#inFlight.clear()
@@ -506,6 +516,12 @@ class PgBoss extends EventEmitter {
     return points.map(latency.readPercentiles)
   }
 
+  async getInstances (options) {
+    const limit = listLimit('getInstances', options?.limit)
+    const after = listAfter('getInstances', options?.after)
+    return shapes.instances(await call(this.#native.getInstances(limit, after)))
+  }
+
   async supervise (name, options) {
     await call(this.#native.supervise(json(name ?? null)))
     await this.#eventsDelivered()
@@ -673,7 +689,7 @@ class PgBoss extends EventEmitter {
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
 const MISSING_METHODS = [
-  'getInstances', 'getReindexCommands'
+  'getReindexCommands'
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {

@@ -68,7 +68,10 @@ async function snapshot (b, names) {
     source_root_id: r.source_root_id === null ? null : (byId.has(r.source_root_id) ? labelOf(r.source_root_id) : 'gone'),
     completed: r.completed_on !== null,
     started: r.started_on !== null
-  })).sort((x, y) => `${x.name}/${x.label}/${x.state}`.localeCompare(`${y.name}/${y.label}/${y.state}`))
+  })).sort((x, y) => `${x.name}/${x.label}/${x.state}`.localeCompare(`${y.name}/${y.label}/${y.state}`) ||
+    // Rows alike in those three (a redriven job failed again beside its first life) would otherwise
+    // keep the table's physical order, which differs between the two implementations' writes.
+    JSON.stringify(x).localeCompare(JSON.stringify(y)))
 }
 
 /** Fetches and fails `label`'s job on `name` until it has no retries left. */

@@ -11,7 +11,9 @@ const APP = `pgbn_reconnect_${process.pid}`
 let boss
 
 beforeAll(async () => {
-  boss = makeBoss(Subject, schema, { supervise: false, schedule: false, application_name: APP, max: 4 })
+  // Supervised, with short expirations: a batch whose completion the kill cut off stays active
+  // until it expires, and is then retried (pg-boss's at-least-once rescue).
+  boss = makeBoss(Subject, schema, { schedule: false, application_name: APP, max: 4, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1 })
   await boss.start()
 })
 
@@ -23,7 +25,7 @@ async function killConnections () {
 }
 
 test('workers survive every connection being terminated, and finish every job exactly once', async () => {
-  await boss.createQueue('rc_jobs')
+  await boss.createQueue('rc_jobs', { expireInSeconds: 3, retryLimit: 3 })
   await boss.insert('rc_jobs', Array.from({ length: 200 }, (_, i) => ({ data: { i } })))
   const handled = new Map()
   let release
@@ -42,7 +44,7 @@ test('workers survive every connection being terminated, and finish every job ex
   await waitFor(async () => {
     const [{ n }] = await sql(`SELECT count(*)::int AS n FROM ${schema}.job WHERE name = 'rc_jobs' AND state = 'completed'`)
     return n === 200
-  }, { timeout: 30000, interval: 200, message: 'every job to complete' })
+  }, { timeout: 45000, interval: 200, message: 'every job to complete' })
   expect([...handled.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i))
   // A batch whose completion was cut off by the kill may run again (at-least-once); nothing more.
   expect([...handled.values()].every(n => n <= 2)).toBe(true)
@@ -51,4 +53,4 @@ test('workers survive every connection being terminated, and finish every job ex
   await waitFor(async () => (await sql(`SELECT state FROM ${schema}.job WHERE id = $1`, [id]))[0]?.state === 'completed',
     { timeout: 10000, message: 'a job sent after the outage' })
   await boss.offWork('rc_jobs')
-})
+}, 90000)

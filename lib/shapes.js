@@ -4,6 +4,8 @@
 const JOB_DATES = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATES = ['deltaOn', 'createdOn', 'updatedOn']
 const BAM_DATES = ['lastCreatedOn', 'createdOn', 'startedOn', 'completedOn']
+// A worker entry's times stay ISO text inside `workers`, as pg-boss gives them.
+const INSTANCE_DATES = ['crashRestartsSince', 'startedOn', 'heartbeatOn', 'stoppedOn']
 
 function withDates (row, fields) {
   for (const field of fields) {
@@ -24,6 +26,7 @@ module.exports = {
   job: text => (text == null ? null : withDates(JSON.parse(text), JOB_DATES)),
   queues: text => rows(text, QUEUE_DATES),
   bam: text => rows(text, BAM_DATES),
+  instances: text => rows(text, INSTANCE_DATES),
   // A `bam` event, in pg-boss's key order (the engine's JSON objects come out sorted); `error`
   // only on a failure.
   bamEvent: ({ id, name, status, queue, table, error }) =>

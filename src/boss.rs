@@ -119,6 +119,9 @@ pub struct Boss {
     maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
     navigator: Arc<crate::flows::Navigator>,
+    /// The process this instance runs in, for its registry row, and the row's heartbeat task.
+    host: Mutex<crate::registry::Host>,
+    registry: Mutex<Option<crate::registry::RegistryTask>>,
 }
 
 /// Wakes this instance's workers for the listener.
@@ -150,9 +153,12 @@ struct Background {
 }
 
 impl Boss {
-    pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
-        let pool = db::pool(&config.connection)?;
+    pub fn new(mut config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let instance_id = Uuid::new_v4();
+        if let Some(name) = config.instance.connection_name(instance_id) {
+            config.connection.application_name = name;
+        }
+        let pool = db::pool(&config.connection)?;
         let navigator = Arc::new(crate::flows::Navigator::new(config.schema.clone(), config.flow.clone(), events.clone()));
         let overruns = OverrunLog::new(
             instance_id,
@@ -181,7 +187,19 @@ impl Boss {
             spies: Arc::default(),
             maintenance: Arc::default(),
             navigator,
+            host: Mutex::default(),
+            registry: Mutex::new(None),
         })
+    }
+
+    /// Describes the process for the registry (the binding tells what Node knows of it).
+    pub fn set_host(&self, host: crate::registry::Host) {
+        *self.host.lock().unwrap() = host;
+    }
+
+    /// The id this instance registers under and names in its warnings.
+    pub fn instance_id(&self) -> Uuid {
+        self.instance_id
     }
 
     pub fn config(&self) -> &BossConfig {
@@ -212,6 +230,11 @@ impl Boss {
     }
 
     pub async fn start(&self) -> Result<()> {
+        self.start_attempt(1).await
+    }
+
+    /// `start()` as try number `attempt` of `start({ attempts })`, which the registry records.
+    pub async fn start_attempt(&self, attempt: u32) -> Result<()> {
         if *self.lifecycle.lock().unwrap() == Lifecycle::Started {
             return Ok(());
         }
@@ -233,6 +256,7 @@ impl Boss {
             let runner = BamRunner::new(self.pool(), self.schema(), BamSettings::from_config(&self.config), self.events.clone());
             *self.bam.lock().unwrap() = Some(runner.spawn());
         }
+        self.start_registry(attempt).await;
         Ok(())
     }
 
@@ -258,6 +282,16 @@ impl Boss {
         timekeeper.run();
         *self.timekeeper.lock().unwrap() = Some(timekeeper);
         Ok(())
+    }
+
+    async fn start_registry(&self, attempt: u32) {
+        let workers = self.workers.clone();
+        let wip: crate::registry::WorkersFn = Arc::new(move || wip_of(&workers, false));
+        let host = self.host.lock().unwrap().clone();
+        let mut registrant =
+            crate::registry::Registrant::from_config(&self.config, self.instance_id, self.pool(), host, self.events.clone(), wip);
+        registrant.start_attempt = attempt;
+        *self.registry.lock().unwrap() = crate::registry::start(registrant).await;
     }
 
     /// Stops the workers; a graceful stop lets running handlers finish for up to `timeout`, then
@@ -329,6 +363,11 @@ impl Boss {
         self.sends.close();
         if let Some(bam) = bam {
             bam.stop(deadline).await;
+        }
+        // Last before the pool closes, so a graceful stop reads as live until its workers are done.
+        let registry = self.registry.lock().unwrap().take();
+        if let Some(registry) = registry {
+            registry.stop().await;
         }
         if options.close {
             pool.close().await;
@@ -732,13 +771,15 @@ impl Boss {
 
     /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.
     pub fn wip(&self, include_internal: bool) -> Vec<Value> {
-        self.workers
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
-            .map(|w| w.wip())
-            .collect()
+        wip_of(&self.workers, include_internal)
+    }
+
+    /// `getInstances()`: the registry's rows as JSON text, `limit` per page after the id `after`.
+    pub async fn get_instances(&self, limit: i64, after: Option<String>) -> Result<String> {
+        if let Some(after) = &after {
+            ensure!(crate::registry::is_uuid_input(after), "getInstances: after must be a uuid");
+        }
+        crate::registry::get_instances(&self.started_pool()?, self.schema(), limit, after.as_deref()).await
     }
 
     /// `flow()`: inserts a graph of jobs at once; answers each ref's job id, in input order.
@@ -858,6 +899,16 @@ async fn send_to(
     let (data, options) = jobs::prepare_send(data, options)?;
     let queue = queues::cached(&pool, &schema, &cache, &name).await?;
     jobs::send(&pool, &schema, &queue, &sends, data, options).await
+}
+
+fn wip_of(workers: &Mutex<Vec<Arc<WorkerHandle>>>, include_internal: bool) -> Vec<Value> {
+    workers
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
+        .map(|w| w.wip())
+        .collect()
 }
 
 /// Awaits every future (the std library has no join_all; this is small enough not to add a crate).

@@ -62,6 +62,8 @@ pub struct BossConfig {
     pub flow: crate::flows::FlowSettings,
     /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
     pub observability: Observability,
+    /// The instance registry (see `registry.rs`).
+    pub instance: crate::registry::InstanceSettings,
     /// The timekeeper's intervals and pg-boss's test switches for it (see `timekeeper.rs`).
     pub scheduling: Scheduling,
 }
@@ -192,6 +194,7 @@ impl BossConfig {
             flow: crate::flows::FlowSettings::from_options(options)?,
             observability: Observability::from_options(options)?,
             scheduling: Scheduling::from_options(options)?,
+            instance: crate::registry::InstanceSettings::from_options(options)?,
         };
         validate_other_options(options)?;
         Ok(config)

@@ -23,6 +23,7 @@ pub mod overrun;
 pub mod pubsub;
 pub mod queues;
 pub mod redrive;
+pub mod registry;
 pub mod schema;
 pub mod spies;
 pub mod stats;

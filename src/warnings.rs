@@ -175,7 +175,7 @@ pub async fn supervise(
     };
     let (result, found) = PASS
         .scope(watch, async {
-            let result = pass(pool, schema, names, settings).await;
+            let result = pass(pool, schema, names, settings, events.as_ref()).await;
             let found = PASS.with(|watch| std::mem::take(&mut *watch.found.lock().unwrap()));
             (result, found)
         })
@@ -187,7 +187,7 @@ pub async fn supervise(
     result
 }
 
-async fn pass(pool: &PgPool, schema: &str, names: Option<&[String]>, settings: SupervisorSettings) -> Result<PassReport> {
+async fn pass(pool: &PgPool, schema: &str, names: Option<&[String]>, settings: SupervisorSettings, events: &dyn EventSink) -> Result<PassReport> {
     let observability = settings.observability;
     if observability.persist_queue_stats {
         stats::ensure_partitions(pool, schema).await?;
@@ -198,6 +198,11 @@ async fn pass(pool: &PgPool, schema: &str, names: Option<&[String]>, settings: S
     }
     if observability.persist_queue_stats {
         stats::drop_old_partitions(pool, schema, observability.queue_stat_retention_days).await?;
+    }
+    // Best effort, as in pg-boss: a role granted privileges table by table may have none on the
+    // instance table, and that must not fail the pass.
+    if let Err(err) = crate::registry::maintain(pool, schema).await {
+        emit_error(events, &err);
     }
     Ok(report)
 }

@@ -359,6 +359,10 @@ async fn stop_lets_go_of_a_concurrent_build_which_a_later_claim_completes() {
     let id: Uuid = sqlx::query_scalar(&format!("SELECT id FROM {s}.bam")).fetch_one(&pool).await.unwrap();
     let (boss, events) = boss_on(&schema).await;
     assert!(wait_until(Duration::from_secs(10), || async { status_of(&pool, s, id).await == "in_progress" }).await);
+    // The row is claimed a moment before the statement reaches the server; a stop() in between
+    // ends the command before it ran, which is another case than the one this test is about.
+    let waiting = format!("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INDEX CONCURRENTLY%{s}.%'");
+    assert!(wait_until(Duration::from_secs(10), || async { count(&pool, &waiting).await == 1 }).await, "the build waits on the lock");
 
     boss.stop(StopOptions { graceful: false, close: true, timeout: Duration::from_secs(1) }).await.unwrap();
     assert_eq!(status_of(&pool, s, id).await, "in_progress", "the server still runs the build");

@@ -108,6 +108,41 @@ fn job_result_from_js(item: &Value) -> Option<JobResult> {
     Some(JobResult { id, status, output })
 }
 
+/// Samples Node's side of the process for the registry: a JS function `(baseline) => Promise<json>`.
+/// Weak, like the event callback: the registry's heartbeat must never keep Node alive.
+type VitalsFn = ThreadsafeFunction<bool, Promise<String>, bool, Status, false, true>;
+
+struct JsVitals(Arc<VitalsFn>);
+
+impl crate::registry::Vitals for JsVitals {
+    fn sample(&self, baseline: bool) -> crate::BoxFuture<'static, Option<Value>> {
+        let tsfn = self.0.clone();
+        Box::pin(async move {
+            let text = tsfn.call_async_catch(baseline).await.ok()?.await.ok()?;
+            serde_json::from_str::<Value>(&text).ok().filter(|v| v.is_object())
+        })
+    }
+}
+
+/// What the JS entry says about its process: `{ host, pid, nodeVersion, startedAt }` (epoch ms).
+fn process_info(json: &str) -> napi::Result<crate::registry::ProcessInfo> {
+    let value = parse(json)?;
+    let mut info = crate::registry::ProcessInfo::current();
+    if let Some(host) = value.get("host").and_then(Value::as_str) {
+        info.host = host.to_string();
+    }
+    if let Some(pid) = value.get("pid").and_then(Value::as_u64) {
+        info.pid = pid as u32;
+    }
+    if let Some(version) = value.get("nodeVersion").and_then(Value::as_str) {
+        info.runtime_version = version.to_string();
+    }
+    if let Some(at) = value.get("startedAt").and_then(Value::as_f64).and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64)) {
+        info.started_at = at;
+    }
+    Ok(info)
+}
+
 #[napi]
 pub struct NativeBoss {
     inner: Arc<Boss>,
@@ -129,10 +164,27 @@ impl NativeBoss {
         self.inner.config().schema.clone()
     }
 
+    /// Tells the registry about this Node process and how to sample it.
     #[napi]
-    pub async fn start(&self) -> napi::Result<()> {
+    pub fn set_host(&self, process_json: String, vitals: Function<bool, Promise<String>>) -> napi::Result<()> {
+        let process = process_info(&process_json)?;
+        let vitals: VitalsFn = vitals.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        self.inner.set_host(crate::registry::Host { process, vitals: Some(Arc::new(JsVitals(Arc::new(vitals)))) });
+        Ok(())
+    }
+
+    /// `attempt` is which try of `start({ attempts })` this is (1 when absent).
+    #[napi]
+    pub async fn start(&self, attempt: Option<u32>) -> napi::Result<()> {
         let boss = self.inner.clone();
-        run(async move { boss.start().await }).await
+        run(async move { boss.start_attempt(attempt.unwrap_or(1).max(1)).await }).await
+    }
+
+    /// `getInstances()` as JSON text.
+    #[napi]
+    pub async fn get_instances(&self, limit: i64, after: Option<String>) -> napi::Result<String> {
+        let boss = self.inner.clone();
+        run(async move { boss.get_instances(limit, after).await }).await
     }
 
     /// Resolves true when the instance was running (so `stopped` is due).
