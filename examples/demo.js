@@ -24,20 +24,23 @@ async function main () {
   console.log(`sent ${ids.length + 1} jobs in ${Date.now() - sendStart} ms`)
 
   let handled = 0
-  let thrown = 0
+  let failedOnce = 0
   const total = ids.length + 1
   const done = new Promise(resolve => {
-    boss.work(queue, { batchSize: 10, localConcurrency: 4, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async jobs => {
-      for (const job of jobs) {
+    // perJobResults: the handler answers for each job of its batch on its own.
+    const options = { batchSize: 10, localConcurrency: 4, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true, perJobResults: true }
+    boss.work(queue, options, async jobs => {
+      const results = jobs.map(job => {
         // Every 50th order fails on its first attempt, to show a retry.
         if (typeof job.data.order === 'number' && job.data.order % 50 === 0 && job.retryCount === 0) {
-          thrown++
-          throw new Error(`order ${job.data.order} failed once`)
+          failedOnce++
+          return { id: job.id, status: 'failed', output: { message: `order ${job.data.order} failed once` } }
         }
-      }
-      handled += jobs.length
+        return { id: job.id, status: 'completed', output: { handled: true } }
+      })
+      handled += results.filter(r => r.status === 'completed').length
       if (handled >= total) resolve()
-      return { handled: jobs.length }
+      return results
     })
   })
   const workStart = Date.now()
@@ -45,7 +48,7 @@ async function main () {
   await Promise.race([done, new Promise(resolve => { timer = setTimeout(resolve, 60000) })])
   clearTimeout(timer)
   const seconds = (Date.now() - workStart) / 1000
-  console.log(`worked ${handled} of ${total} jobs in ${seconds.toFixed(2)} s (${Math.round(handled / seconds)} jobs/s), ${thrown} batch(es) failed once and were retried`)
+  console.log(`worked ${handled} of ${total} jobs in ${seconds.toFixed(2)} s (${Math.round(handled / seconds)} jobs/s); ${failedOnce} failed once and were retried`)
 
   const job = await boss.getJobById(queue, single)
   console.log(`the job sent alone (priority 5): state ${job.state}, started ${job.startedOn.toISOString()}, completed ${job.completedOn.toISOString()}`)
