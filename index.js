@@ -101,6 +101,7 @@ class PgBoss extends EventEmitter {
   #batchOf = new Map()
   // flush number -> what resolves #eventsDelivered() once the engine's marker arrives
   #eventFlushes = new Map()
+  #password = null
   #eventFlushSeq = 0
   // Job spies, with `__test__enableSpies`: queue name -> JobSpy
   #spiesEnabled = false
@@ -112,6 +113,9 @@ class PgBoss extends EventEmitter {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
+    // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
+    // every start().
+    if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
     this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
     const host = { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
@@ -197,6 +201,11 @@ class PgBoss extends EventEmitter {
     assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
     for (let attempt = 1; ; attempt++) {
       try {
+        if (this.#password) {
+          const password = await this.#password()
+          assert(typeof password === 'string', 'configuration assert: the password function must return a string')
+          callSync(() => this.#native.setPassword(password))
+        }
         await call(this.#native.start(attempt))
         this.#startWipTimer()
         await this.#eventsDelivered()

@@ -236,3 +236,29 @@ describe('the clock option', () => {
     expect(() => new Subject({ connectionString, clock })).toThrow(expect.objectContaining({ code: 'ERR_NOT_IMPLEMENTED' }))
   })
 })
+
+describe('connection options pg takes', () => {
+  test('options: -c settings reach every connection (a 1 ms statement_timeout makes start() fail with 57014)', async () => {
+    for (const Boss of [Subject]) {
+      const boss = makeBoss(Boss, freshSchema('opts'), { options: '-c statement_timeout=1 -c lock_timeout=1' })
+      const err = await boss.start().then(() => null, e => e)
+      await stopBoss(boss)
+      expect(err?.code).toBe('57014')
+    }
+  })
+
+  oursOnlyTest('options that are not -c name=value settings are refused', () => {
+    expect(() => new Subject({ connectionString, options: 'search_path=x' })).toThrow('configuration assert: options must hold -c name=value settings')
+  })
+
+  test('password as a function is asked at start(); one that gives no string is refused', async () => {
+    let asked = 0
+    const boss = makeBoss(Subject, freshSchema('pwfn'), { password: async () => { asked++; return 'secret' } })
+    await boss.start()
+    expect(asked).toBe(1)
+    await stopBoss(boss)
+    const bad = makeBoss(Subject, freshSchema('pwfn_bad'), { password: () => 42 })
+    await expect(bad.start()).rejects.toThrow()
+    await stopBoss(bad)
+  })
+})

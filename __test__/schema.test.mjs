@@ -238,6 +238,24 @@ describe('installing', () => {
     expect(await schemaExists(subSchema)).toBe(false)
   })
 
+  test('beside a pg-boss schema whose name differs only in case, install is refused unless allowSchemaCaseVariant', async () => {
+    const lower = freshSchema('casevar')
+    const upper = lower.toUpperCase()
+    try {
+      // pg-boss lives in "T_CASEVAR_...", stored verbatim because it was configured quoted.
+      await install(RefBoss, `"${upper}"`)
+      const err = await startOutcome(Subject, lower)
+      expect(err?.message).toBe(`pg-boss is not installed in schema ${lower}, but is installed in "${upper}", which differs only in case. ` +
+        'PostgreSQL folds unquoted names to lower case and stores quoted names verbatim, so these are different schemas. ' +
+        `To use the existing installation, set schema: '"${upper}"'. To install a new schema beside it anyway, set allowSchemaCaseVariant: true.`)
+      expect(await schemaExists(lower)).toBe(false)
+      expect(await startOutcome(Subject, lower, { allowSchemaCaseVariant: true })).toBeNull()
+      expect(await schemaExists(lower)).toBe(true)
+    } finally {
+      await sql(`DROP SCHEMA IF EXISTS "${upper}" CASCADE`)
+    }
+  })
+
   test('with createSchema: false into an existing empty schema, installs the same objects', async () => {
     const refSchema = freshSchema('cs_ref')
     const subSchema = freshSchema('cs_sub')

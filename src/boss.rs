@@ -115,6 +115,8 @@ pub struct Boss {
     wip_listening: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
     spies: Arc<crate::spies::SpyWatch>,
+    /// A password supplied after construction (see `set_password`).
+    password: Mutex<Option<String>>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
     maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
@@ -186,6 +188,7 @@ impl Boss {
             wip_listening: Arc::default(),
             spies: Arc::default(),
             maintenance: Arc::default(),
+            password: Mutex::new(None),
             navigator,
             host: Mutex::default(),
             registry: Mutex::new(None),
@@ -204,6 +207,26 @@ impl Boss {
 
     pub fn config(&self) -> &BossConfig {
         &self.config
+    }
+
+    /// How to connect: the configured options, with a password supplied since (`set_password`).
+    fn connection(&self) -> crate::config::ConnectionOptions {
+        let mut connection = self.config.connection.clone();
+        if let Some(password) = self.password.lock().unwrap().clone() {
+            connection.password = Some(password);
+        }
+        connection
+    }
+
+    /// A password obtained after construction (pg-boss's `password` may be a function, which the
+    /// JS entry calls at `start()`): the pool is rebuilt with it. Only while not started.
+    pub fn set_password(&self, password: String) -> Result<()> {
+        ensure!(*self.lifecycle.lock().unwrap() != Lifecycle::Started, "the password can only change while pg-boss is not started");
+        *self.password.lock().unwrap() = Some(password);
+        let replaced = std::mem::replace(&mut *self.pool.lock().unwrap(), db::pool(&self.connection())?);
+        // Idle connections of the old pool go; nothing else uses it before start().
+        tokio::spawn(async move { replaced.close().await });
+        Ok(())
     }
 
     /// Where this instance reports what happens in the background.
@@ -239,7 +262,7 @@ impl Boss {
             return Ok(());
         }
         if self.pool().is_closed() {
-            *self.pool.lock().unwrap() = db::pool(&self.config.connection)?;
+            *self.pool.lock().unwrap() = db::pool(&self.connection())?;
         }
         migrate::prepare(&self.pool(), &self.config).await?;
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
@@ -382,7 +405,7 @@ impl Boss {
         let wakeup = Arc::new(WorkerWakeup { workers: self.workers.clone(), queues: self.queues.clone() });
         let started = async {
             let channel = crate::listener::channel(&pool, self.schema()).await?;
-            let connect = db::connect_options(&self.config.connection)?;
+            let connect = db::connect_options(&self.connection())?;
             crate::listener::start(connect, channel, self.config.listener, wakeup, self.events.clone(), self.listening.clone()).await
         };
         match started.await {

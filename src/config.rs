@@ -29,6 +29,8 @@ pub struct ConnectionOptions {
     pub max: u32,
     pub application_name: String,
     pub connection_timeout_ms: u64,
+    /// `options`: run-time settings sent with every connection (`-c name=value`, as libpq takes them).
+    pub server_settings: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct BossConfig {
     pub schema: String,
     pub migrate: bool,
     pub create_schema: bool,
+    /// `allowSchemaCaseVariant`: install even beside a pg-boss schema whose name differs only in case.
+    pub allow_schema_case_variant: bool,
     pub supervise: bool,
     pub schedule: bool,
     pub supervise_interval_seconds: f64,
@@ -174,6 +178,7 @@ impl BossConfig {
             schema,
             migrate: bool_opt(options, "migrate")?.unwrap_or(true),
             create_schema: bool_opt(options, "createSchema")?.unwrap_or(true),
+            allow_schema_case_variant: truthy(options.get("allowSchemaCaseVariant")),
             supervise: bool_opt(options, "supervise")?.unwrap_or(true),
             schedule: bool_opt(options, "schedule")?.unwrap_or(true),
             supervise_interval_seconds: interval("superviseIntervalSeconds", 60.0)?,
@@ -247,8 +252,50 @@ impl ConnectionOptions {
             max,
             application_name: string_opt(options, "application_name")?.unwrap_or_else(|| "pgboss".to_string()),
             connection_timeout_ms,
+            server_settings: match string_opt(options, "options")? {
+                None => Vec::new(),
+                Some(text) => parse_server_settings(&text)?,
+            },
         })
     }
+}
+
+/// Reads a libpq `options` string: settings written `-c name=value`, `-cname=value` or
+/// `--name=value`, separated by spaces (a value's own spaces escaped as `\ `).
+fn parse_server_settings(text: &str) -> Result<Vec<(String, String)>> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    let mut settings = Vec::new();
+    let mut tokens = tokens.into_iter();
+    while let Some(token) = tokens.next() {
+        let setting = match token.as_str() {
+            "-c" => tokens.next().unwrap_or_default(),
+            t if t.starts_with("--") => t[2..].to_string(),
+            t if t.starts_with("-c") => t[2..].to_string(),
+            _ => String::new(),
+        };
+        let (name, value) = setting
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| Error::invalid(format!("configuration assert: options must hold -c name=value settings, not {token:?}")))?;
+        settings.push((name.replace('-', "_"), value.to_string()));
+    }
+    Ok(settings)
 }
 
 impl Observability {
@@ -452,6 +499,16 @@ mod tests {
         assert_eq!(base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true })).unwrap().bam_interval_seconds, 1.0);
         let err = base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true })).unwrap_err();
         assert_eq!(err.message, "configuration assert: bamIntervalSeconds must be at least 1 seconds");
+    }
+
+    #[test]
+    fn server_options_are_read_as_libpq_reads_them() {
+        let parsed = parse_server_settings("-c search_path=jobs,public  -cstatement_timeout=5s --lock-timeout=3s -c application\\ note=a\\ b").unwrap();
+        let expected = [("search_path", "jobs,public"), ("statement_timeout", "5s"), ("lock_timeout", "3s"), ("application note", "a b")];
+        assert_eq!(parsed, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert!(parse_server_settings("search_path=x").is_err());
+        assert!(parse_server_settings("-c =x").is_err());
+        assert_eq!(parse_server_settings("  ").unwrap(), vec![]);
     }
 
     #[test]

@@ -32,6 +32,11 @@ pub fn connect_options(options: &ConnectionOptions) -> Result<PgConnectOptions> 
     if let Some(ssl) = &options.ssl {
         connect = connect.ssl_mode(if ssl.reject_unauthorized { PgSslMode::VerifyFull } else { PgSslMode::Require });
     }
+    if !options.server_settings.is_empty() {
+        // The server splits the startup options on spaces; a value's own are escaped (sqlx does not).
+        let escape = |v: &str| v.replace('\\', "\\\\").replace(' ', "\\ ");
+        connect = connect.options(options.server_settings.iter().map(|(k, v)| (escape(k), escape(v))));
+    }
     Ok(connect.application_name(&options.application_name))
 }
 

@@ -29,6 +29,9 @@ pub async fn prepare(pool: &PgPool, config: &BossConfig) -> Result<()> {
         if !config.migrate {
             return Err(Error::new(ErrorCode::SchemaVersion, "pg-boss is not installed"));
         }
+        if !config.allow_schema_case_variant {
+            refuse_case_variants(pool, config).await?;
+        }
         install(pool, config).await?;
     }
     match schema_version(pool, schema).await? {
@@ -51,6 +54,37 @@ pub async fn prepare(pool: &PgPool, config: &BossConfig) -> Result<()> {
         )),
         None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
     }
+}
+
+/// `schema: 'MyJobs'` and `schema: '"MyJobs"'` are different schemas (PostgreSQL folds the bare
+/// one to lower case). Installing into one while pg-boss lives in the other would leave every
+/// existing job behind an empty new schema, so, as pg-boss does, that install is refused unless
+/// `allowSchemaCaseVariant` says it is meant. A probe that cannot run proves nothing and is let go.
+async fn refuse_case_variants(pool: &PgPool, config: &BossConfig) -> Result<()> {
+    let resolved = config.resolved_schema();
+    let sql = "SELECT n.nspname::text FROM pg_namespace n
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = 'version' AND c.relkind IN ('r', 'p')
+               WHERE lower(n.nspname) = lower($1) AND n.nspname <> $1
+               ORDER BY n.nspname";
+    let Ok(variants) = sqlx::query_scalar::<_, String>(sql).bind(&resolved).fetch_all(pool).await else { return Ok(()) };
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let bare = |name: &str| {
+        name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    };
+    let spellings: Vec<String> =
+        variants.iter().map(|n| if bare(n) { format!("'{n}'") } else { format!("'\"{n}\"'") }).collect();
+    let found: Vec<String> = variants.iter().map(|n| format!("\"{n}\"")).collect();
+    Err(Error::invalid(format!(
+        "pg-boss is not installed in schema {}, but is installed in {}, which differs only in case. \
+         PostgreSQL folds unquoted names to lower case and stores quoted names verbatim, so these are different schemas. \
+         To use the existing installation, set schema: {}. To install a new schema beside it anyway, set allowSchemaCaseVariant: true.",
+        config.schema,
+        found.join(", "),
+        spellings.join(" or ")
+    )))
 }
 
 /// Runs the install script in one transaction under pg-boss's install lock. Whoever gets the lock

@@ -346,6 +346,12 @@ impl NativeBoss {
         self.inner.is_maintaining()
     }
 
+    /// The password a `password` function gave, before `start()`.
+    #[napi]
+    pub fn set_password(&self, password: String) -> napi::Result<()> {
+        within_runtime_if_available(|| self.inner.set_password(password)).map_err(to_js)
+    }
+
     /// Emits a marker behind every event already on its way, for the JS entry to wait on.
     #[napi]
     pub fn flush_events(&self, seq: u32) {
