@@ -12,8 +12,12 @@ pub async fn is_installed(pool: &PgPool, schema: &str) -> Result<bool> {
 }
 
 async fn installed_on(conn: &mut sqlx::PgConnection, schema: &str) -> Result<bool> {
-    let sql = format!("SELECT to_regclass('{}.version') IS NOT NULL", schema.replace('\'', "''"));
-    Ok(sqlx::query_scalar::<_, bool>(&sql).fetch_one(conn).await?)
+    // pg_class is read with the statement's own snapshot. A name lookup (to_regclass) may answer
+    // from the session's catalog cache, which inside a transaction begun before another session
+    // committed the install can still say the schema is not there: the install would run twice.
+    let sql = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = $1 AND c.relname = 'version')";
+    Ok(sqlx::query_scalar::<_, bool>(sql).bind(crate::config::resolve_schema_name(schema)).fetch_one(conn).await?)
 }
 
 pub async fn schema_version(pool: &PgPool, schema: &str) -> Result<Option<i32>> {

@@ -523,12 +523,16 @@ impl NativeBoss {
 }
 
 /// The install script as SQL text, for `getConstructionPlans()`.
+// Only JavaScript calls these: a unit-test build of the crate does not register them.
+#[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
     crate::config::assert_schema_name(&schema).map_err(to_js)?;
     Ok(crate::schema::construction_plans(&schema, create_schema))
 }
 
+// Only JavaScript calls these: a unit-test build of the crate does not register them.
+#[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn uninstall_plans(schema: String) -> napi::Result<String> {
     crate::config::assert_schema_name(&schema).map_err(to_js)?;
