@@ -6,7 +6,7 @@ const os = require('node:os')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./binding.js')
-const { call, callSync, serializeError, plain } = require('./lib/errors.js')
+const { call, callSync, fromNative, serializeError, plain } = require('./lib/errors.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { JobSpy, failureDetail } = require('./lib/spy.js')
@@ -44,6 +44,14 @@ function notYet (feature) {
   const error = new Error(`${feature} is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)`)
   error.code = 'ERR_NOT_IMPLEMENTED'
   return error
+}
+
+/**
+ * The calls whose statements cannot run through a caller's `db` yet refuse one, rather than
+ * quietly running outside the caller's transaction.
+ */
+function refuseCallerDb (options, method) {
+  if (options?.db !== undefined && options?.db !== null) throw notYet(`${method} with the db option`)
 }
 
 function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
@@ -108,6 +116,10 @@ class PgBoss extends EventEmitter {
   #spies = new Map()
   // attempt key -> a batch handed to a handler, with its answer, until the engine reports its settle
   #spyBatches = new Map()
+  // The `db` option: token -> the caller's db for one call in flight, and what its executeSql threw
+  #callerDbs = new Map()
+  #callerDbFailures = new Map()
+  #callerDbToken = 0
 
   constructor (value) {
     super()
@@ -120,6 +132,7 @@ class PgBoss extends EventEmitter {
     this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
     const host = { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
     this.#native.setHost(json(host), baseline => this.#vitals.sample(baseline))
+    this.#native.setCallerDb(([token, request]) => this.#runOnCallerDb(token, request))
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
     this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
@@ -260,11 +273,13 @@ class PgBoss extends EventEmitter {
 
   async schedule (name, cron, data, options = {}) {
     // `db` says how to run the call, it is not part of the schedule; the rest is stored as given.
+    refuseCallerDb(options, 'schedule()')
     const { db, ...persisted } = options
     return call(this.#native.schedule(JSON.stringify({ name, cron, data, options: persisted })))
   }
 
   async unschedule (name, key = '', options = {}) {
+    refuseCallerDb(options, 'unschedule()')
     return call(this.#native.unschedule(json(name ?? null), json(key)))
   }
 
@@ -336,6 +351,45 @@ class PgBoss extends EventEmitter {
     return queue || null
   }
 
+  /**
+   * Runs one native call with pg-boss's `db` option: `invoke(token)` starts it, and the engine runs
+   * its statements through `db.executeSql` (see #runOnCallerDb). When one of them fails, the
+   * caller gets its driver's own error, as from pg-boss, since it is the caller's transaction that
+   * failed.
+   */
+  async #throughDb (db, invoke) {
+    if (db === undefined || db === null) return call(invoke(undefined))
+    if (typeof db.executeSql !== 'function') throw new TypeError('db.executeSql is not a function: the db option takes an object with executeSql(text, values)')
+    const token = ++this.#callerDbToken
+    this.#callerDbs.set(token, db)
+    try {
+      return await invoke(token)
+    } catch (err) {
+      const original = this.#callerDbFailures.get(token)
+      if (this.#callerDbFailures.has(token) && String(err?.message).startsWith('ERR_CALLER_DB|')) throw original
+      throw fromNative(err)
+    } finally {
+      this.#callerDbs.delete(token)
+      this.#callerDbFailures.delete(token)
+    }
+  }
+
+  /** One statement on a caller's db, answered as JSON text for the engine; never rejects. */
+  async #runOnCallerDb (token, request) {
+    try {
+      const db = this.#callerDbs.get(token)
+      const { text, values } = JSON.parse(request)
+      const result = await db.executeSql(text, values)
+      const rows = (result?.rows ?? []).map(row => Array.isArray(row) ? row : Object.values(row))
+      return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
+    } catch (err) {
+      this.#callerDbFailures.set(token, err)
+      const field = key => typeof err?.[key] === 'string' ? err[key] : undefined
+      const message = typeof err?.message === 'string' ? err.message : String(err)
+      return JSON.stringify({ error: { message, code: field('code'), constraint: field('constraint'), detail: field('detail') } })
+    }
+  }
+
   async send (...args) {
     let name, data, options
     if (typeof args[0] === 'string') {
@@ -348,7 +402,8 @@ class PgBoss extends EventEmitter {
     }
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
-    const id = await call(this.#native.send(name, json(data ?? null), json(options || {})))
+    const { db, ...rest } = options || {}
+    const id = await this.#throughDb(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
     if (this.#spiesEnabled && id) this.#spyCreated(name, id, data)
     return id ?? null
   }
@@ -369,6 +424,7 @@ class PgBoss extends EventEmitter {
     assert(event, 'Missing required argument')
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
+    refuseCallerDb(options, 'publish()')
     const { subscribers, failures, sent } = JSON.parse(await call(this.#native.publish(String(event), json(data ?? null), json(options || {}))))
     if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
     if (failures.length > 0) {
@@ -392,8 +448,8 @@ class PgBoss extends EventEmitter {
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
     const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
-    if (spy) return this.#insertSpied(spy, name, jobs)
-    const ids = await call(this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId))
+    if (spy) return this.#insertSpied(spy, name, jobs, options?.db)
+    const ids = await this.#throughDb(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
     return ids ?? null
   }
 
@@ -401,7 +457,7 @@ class PgBoss extends EventEmitter {
    * As pg-boss does under a spy: every job gets its id here, so each inserted row is matched to its
    * data whatever the insert skipped, and the ids are answered even without `returnId`.
    */
-  async #insertSpied (spy, name, jobs) {
+  async #insertSpied (spy, name, jobs, db) {
     const dataById = new Map()
     const withIds = jobs.map(job => {
       if (job === null || typeof job !== 'object') return job
@@ -409,7 +465,7 @@ class PgBoss extends EventEmitter {
       dataById.set(id, job.data ?? {})
       return { ...job, id }
     })
-    const ids = await call(this.#native.insert(json(name ?? null), json(withIds), true))
+    const ids = await this.#throughDb(db, token => this.#native.insert(json(name ?? null), json(withIds), true, token))
     if (!ids || ids.length === 0) return null
     for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
     return ids
@@ -417,6 +473,7 @@ class PgBoss extends EventEmitter {
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
   async flow (jobs, options) {
+    refuseCallerDb(options, 'flow()')
     return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
   }
 
@@ -428,36 +485,41 @@ class PgBoss extends EventEmitter {
   isResolvingFlow () { return this.#native.isResolvingFlow() }
 
   async getDependencies (name, id, options = {}) {
+    refuseCallerDb(options, 'getDependencies()')
     return shapes.dependencies(await call(this.#native.dependencies(true, json(name ?? null), json(id ?? null), json(options || {}))))
   }
 
   async getDependents (name, id, options = {}) {
+    refuseCallerDb(options, 'getDependents()')
     return shapes.dependencies(await call(this.#native.dependencies(false, json(name ?? null), json(id ?? null), json(options || {}))))
   }
 
   async fetch (name, options = {}) {
-    return shapes.jobs(await call(this.#native.fetch(json(name ?? null), json(options || {}))))
+    const { db, ...rest } = options || {}
+    return shapes.jobs(await this.#throughDb(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
   }
 
   async complete (name, id, data, options = {}) {
-    const response = await call(this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued))
+    const response = await this.#throughDb(options?.db, token =>
+      this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued, token))
     return withCallerIds(JSON.parse(response), id)
   }
 
   async fail (name, id, data, options = {}) {
-    const response = await call(this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data))))
+    const response = await this.#throughDb(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
     return withCallerIds(JSON.parse(response), id)
   }
 
-  async #jobCommand (method, name, id) {
-    return withCallerIds(JSON.parse(await call(this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id))))), id)
+  async #jobCommand (method, name, id, options) {
+    const response = await this.#throughDb(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
+    return withCallerIds(JSON.parse(response), id)
   }
 
-  cancel (name, id, options) { return this.#jobCommand('cancel', name, id) }
-  resume (name, id, options) { return this.#jobCommand('resume', name, id) }
-  retry (name, id, options) { return this.#jobCommand('retry', name, id) }
-  deleteJob (name, id, options) { return this.#jobCommand('deleteJob', name, id) }
-  touch (name, id, options) { return this.#jobCommand('touch', name, id) }
+  cancel (name, id, options) { return this.#jobCommand('cancel', name, id, options) }
+  resume (name, id, options) { return this.#jobCommand('resume', name, id, options) }
+  retry (name, id, options) { return this.#jobCommand('retry', name, id, options) }
+  deleteJob (name, id, options) { return this.#jobCommand('deleteJob', name, id, options) }
+  touch (name, id, options) { return this.#jobCommand('touch', name, id, options) }
 
   async deleteQueuedJobs (name) { return call(this.#native.deleteStoredJobs(json(name ?? null), 'queued')) }
   async deleteStoredJobs (name) { return call(this.#native.deleteStoredJobs(json(name ?? null), 'stored')) }
@@ -472,11 +534,13 @@ class PgBoss extends EventEmitter {
   }
 
   async redrive (name, options = {}) {
+    refuseCallerDb(options, 'redrive()')
     this.#checkRedriveOptions(options)
     return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), false)))
   }
 
   async previewRedrive (name, options = {}) {
+    refuseCallerDb(options, 'previewRedrive()')
     this.#checkRedriveOptions(options)
     return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), true)))
   }
@@ -493,6 +557,7 @@ class PgBoss extends EventEmitter {
     }
     assert(name, 'boss requires all jobs to have a queue name')
     assert(typeof data !== 'function', `${verb} cannot accept a function as the payload.  Did you intend to use work()?`)
+    refuseCallerDb(options, verb)
     options = { ...(options || {}) }
     if (options.startAfter instanceof Date) options.startAfter = options.startAfter.toISOString()
     // undefined data stays absent (the job keeps its data); null replaces it.
@@ -537,11 +602,12 @@ class PgBoss extends EventEmitter {
   }
 
   async getJobById (name, id, options = {}) {
-    return shapes.job(await call(this.#native.getJobById(json(name ?? null), String(id))))
+    return shapes.job(await this.#throughDb(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
   }
 
   async findJobs (name, options = {}) {
-    return shapes.jobs(await call(this.#native.findJobs(json(name ?? null), json(options || {}))))
+    const { db, ...rest } = options || {}
+    return shapes.jobs(await this.#throughDb(db, token => this.#native.findJobs(json(name ?? null), json(rest), token)))
   }
 
   async work (name, ...args) {

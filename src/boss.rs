@@ -27,6 +27,7 @@ use crate::warnings::WarningSink;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use crate::via::{CallerDb, Via};
 use crate::{db, migrate};
 
 const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
@@ -534,8 +535,26 @@ impl Boss {
     }
 
     pub async fn send(&self, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+        self.send_in(None, name, data, options).await
+    }
+
+    /// The job calls that take pg-boss's `db` option: with `Some` handle, the same calls with
+    /// their statements run through the caller's database handle, inside whatever transaction it
+    /// holds; with `None`, on the pool as usual.
+    pub fn through<'a>(&'a self, db: Option<&'a dyn CallerDb>) -> Through<'a> {
+        Through { boss: self, db }
+    }
+
+    async fn send_in(&self, caller: Option<&dyn CallerDb>, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
         let pool = self.started_pool()?;
-        send_to(pool, self.config.schema.clone(), self.queues.clone(), self.sends.clone(), name.to_string(), data, options).await
+        match caller {
+            None => send_to(pool, self.config.schema.clone(), self.queues.clone(), self.sends.clone(), name.to_string(), data, options).await,
+            Some(db) => {
+                let (data, options) = jobs::prepare_send(data, options)?;
+                let queue = self.queue(&pool, name).await?;
+                jobs::send(&pool, Some(db), self.schema(), &queue, &self.sends, data, options).await
+            }
+        }
     }
 
     pub async fn subscribe(&self, event: &str, name: &str) -> Result<()> {
@@ -573,40 +592,61 @@ impl Boss {
     }
 
     pub async fn insert(&self, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
+        self.insert_in(None, name, jobs_list, return_id).await
+    }
+
+    async fn insert_in(&self, caller: Option<&dyn CallerDb>, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let queue = self.queue(&pool, name).await?;
-        jobs::insert(&pool, self.schema(), &queue, jobs_list, return_id).await
+        jobs::insert(via(&pool, caller), self.schema(), &queue, jobs_list, return_id).await
     }
 
     /// Fetched jobs as JSON text of an array.
     pub async fn fetch(&self, name: &Value, options: &Options) -> Result<String> {
+        self.fetch_in(None, name, options).await
+    }
+
+    async fn fetch_in(&self, caller: Option<&dyn CallerDb>, name: &Value, options: &Options) -> Result<String> {
         let pool = self.started_pool()?;
         ensure!(!matches!(name, Value::Null) && name.as_str() != Some(""), "missing queue name");
         let request = FetchRequest::from_options(options)?;
         let name = assert_queue_name(name)?;
         let queue = self.queue(&pool, name).await?;
-        Ok(jobs::fetch(&pool, self.schema(), &queue, &request).await?.json())
+        Ok(jobs::fetch(via(&pool, caller), self.schema(), &queue, &request).await?.json())
     }
 
     pub async fn complete(&self, name: &Value, ids: &Value, data: &Value, include_queued: bool) -> Result<CommandResponse> {
+        self.complete_in(None, name, ids, data, include_queued).await
+    }
+
+    async fn complete_in(&self, caller: Option<&dyn CallerDb>, name: &Value, ids: &Value, data: &Value, include_queued: bool) -> Result<CommandResponse> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let targets = JobTargets::from_value(ids, "complete")?;
         let queue = self.queue(&pool, name).await?;
-        jobs::complete(&pool, self.schema(), &queue, &targets, jobs::output_from_value(data).as_deref(), include_queued).await
+        let output = jobs::output_from_value(data);
+        jobs::complete(via(&pool, caller), self.schema(), &queue, &targets, output.as_deref(), include_queued).await
     }
 
     pub async fn fail(&self, name: &Value, ids: &Value, data: &Value) -> Result<CommandResponse> {
+        self.fail_in(None, name, ids, data).await
+    }
+
+    async fn fail_in(&self, caller: Option<&dyn CallerDb>, name: &Value, ids: &Value, data: &Value) -> Result<CommandResponse> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let targets = JobTargets::from_value(ids, "fail")?;
         let queue = self.queue(&pool, name).await?;
-        jobs::fail(&pool, self.schema(), &queue, &targets, jobs::output_from_value(data).as_deref()).await
+        jobs::fail(via(&pool, caller), self.schema(), &queue, &targets, jobs::output_from_value(data).as_deref()).await
     }
 
     /// cancel / resume / retry / deleteJob / touch: `command` names which.
     pub async fn job_command(&self, command: JobCommand, name: &Value, ids: &Value) -> Result<CommandResponse> {
+        self.job_command_in(None, command, name, ids).await
+    }
+
+    async fn job_command_in(&self, caller: Option<&dyn CallerDb>, command: JobCommand, name: &Value, ids: &Value) -> Result<CommandResponse> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let mut targets = JobTargets::from_value(ids, command.method())?;
@@ -616,19 +656,28 @@ impl Boss {
         }
         let queue = self.queue(&pool, name).await?;
         let schema = self.schema();
+        let at = via(&pool, caller);
+        // The counts are kept in step only on the engine's own connection: in a caller's
+        // transaction the UPDATE would hold the queue row until the caller commits, so there the
+        // next maintenance pass corrects them, as in pg-boss.
+        let counted = caller.is_none();
         match command {
-            JobCommand::Cancel => commands::cancel(&pool, schema, &queue, &targets).await,
-            JobCommand::Retry => commands::retry(&pool, schema, &queue, &targets).await,
-            JobCommand::Touch => commands::touch(&pool, schema, &queue, &targets).await,
+            JobCommand::Cancel => commands::cancel(at, schema, &queue, &targets).await,
+            JobCommand::Retry => commands::retry(at, schema, &queue, &targets).await,
+            JobCommand::Touch => commands::touch(at, schema, &queue, &targets).await,
             JobCommand::Resume => {
-                let outcome = commands::resume(&pool, schema, &queue, &targets).await?;
-                // A resumed job stays in the total, as a live job now.
-                self.reduce_retained(&pool, &queue.name, 0, outcome.retained).await;
+                let outcome = commands::resume(at, schema, &queue, &targets).await?;
+                if counted {
+                    // A resumed job stays in the total, as a live job now.
+                    self.reduce_retained(&pool, &queue.name, 0, outcome.retained).await;
+                }
                 Ok(outcome.response)
             }
             JobCommand::Delete => {
-                let outcome = commands::delete_jobs(&pool, schema, &queue, &targets).await?;
-                self.reduce_retained(&pool, &queue.name, outcome.retained, outcome.retained).await;
+                let outcome = commands::delete_jobs(at, schema, &queue, &targets).await?;
+                if counted {
+                    self.reduce_retained(&pool, &queue.name, outcome.retained, outcome.retained).await;
+                }
                 Ok(outcome.response)
             }
         }
@@ -680,17 +729,25 @@ impl Boss {
     }
 
     pub async fn get_job_by_id(&self, name: &Value, id: &str) -> Result<Option<String>> {
+        self.get_job_by_id_in(None, name, id).await
+    }
+
+    async fn get_job_by_id_in(&self, caller: Option<&dyn CallerDb>, name: &Value, id: &str) -> Result<Option<String>> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let queue = self.queue(&pool, name).await?;
-        jobs::get_job_by_id(&pool, self.schema(), &queue, id).await
+        jobs::get_job_by_id(via(&pool, caller), self.schema(), &queue, id).await
     }
 
     pub async fn find_jobs(&self, name: &Value, options: &Options) -> Result<String> {
+        self.find_jobs_in(None, name, options).await
+    }
+
+    async fn find_jobs_in(&self, caller: Option<&dyn CallerDb>, name: &Value, options: &Options) -> Result<String> {
         let pool = self.started_pool()?;
         let name = assert_queue_name(name)?;
         let queue = self.queue(&pool, name).await?;
-        jobs::find_jobs(&pool, self.schema(), &queue, options).await
+        jobs::find_jobs(via(&pool, caller), self.schema(), &queue, options).await
     }
 
     /// `update()` (or, with `upsert`, `upsert()`): `request` is `{ name, data?, options? }`;
@@ -909,6 +966,51 @@ impl Boss {
     }
 }
 
+/// A [`Boss`] whose job calls run their statements through a caller's database handle; made by
+/// [`Boss::through`]. Queue lookups still use the engine's pool, as they do in pg-boss.
+pub struct Through<'a> {
+    boss: &'a Boss,
+    db: Option<&'a dyn CallerDb>,
+}
+
+impl Through<'_> {
+    pub async fn send(&self, name: &str, data: Value, options: Option<Value>) -> Result<Option<Uuid>> {
+        self.boss.send_in(self.db, name, data, options).await
+    }
+
+    pub async fn insert(&self, name: &Value, jobs_list: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
+        self.boss.insert_in(self.db, name, jobs_list, return_id).await
+    }
+
+    pub async fn fetch(&self, name: &Value, options: &Options) -> Result<String> {
+        self.boss.fetch_in(self.db, name, options).await
+    }
+
+    pub async fn complete(&self, name: &Value, ids: &Value, data: &Value, include_queued: bool) -> Result<CommandResponse> {
+        self.boss.complete_in(self.db, name, ids, data, include_queued).await
+    }
+
+    pub async fn fail(&self, name: &Value, ids: &Value, data: &Value) -> Result<CommandResponse> {
+        self.boss.fail_in(self.db, name, ids, data).await
+    }
+
+    pub async fn job_command(&self, command: JobCommand, name: &Value, ids: &Value) -> Result<CommandResponse> {
+        self.boss.job_command_in(self.db, command, name, ids).await
+    }
+
+    pub async fn get_job_by_id(&self, name: &Value, id: &str) -> Result<Option<String>> {
+        self.boss.get_job_by_id_in(self.db, name, id).await
+    }
+
+    pub async fn find_jobs(&self, name: &Value, options: &Options) -> Result<String> {
+        self.boss.find_jobs_in(self.db, name, options).await
+    }
+}
+
+fn via<'a>(pool: &'a PgPool, caller: Option<&'a dyn CallerDb>) -> Via<'a> {
+    caller.map_or(Via::Pool(pool), Via::Caller)
+}
+
 /// One `send()`, owning what it uses so `publish()` can run several side by side.
 async fn send_to(
     pool: PgPool,
@@ -921,7 +1023,7 @@ async fn send_to(
 ) -> Result<Option<Uuid>> {
     let (data, options) = jobs::prepare_send(data, options)?;
     let queue = queues::cached(&pool, &schema, &cache, &name).await?;
-    jobs::send(&pool, &schema, &queue, &sends, data, options).await
+    jobs::send(&pool, None, &schema, &queue, &sends, data, options).await
 }
 
 fn wip_of(workers: &Mutex<Vec<Arc<WorkerHandle>>>, include_internal: bool) -> Vec<Value> {

@@ -6,14 +6,16 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::jobs::{CommandResponse, JobTargets};
 use crate::queues::QueueInfo;
+use crate::via::{Param, Via};
 
-const SETTLED: &str = "SELECT count(*), COALESCE(array_agg(id), '{}'::uuid[]), 0::int8 FROM results";
+// Columns are named: a caller's driver hands rows over as objects, which keep one of each name.
+const SETTLED: &str = "SELECT count(*) AS affected, COALESCE(array_agg(id), '{}'::uuid[]) AS settled, 0::int8 AS retained FROM results";
 
 /// Like SETTLED, for `results` rows carrying `name`, `state` and `completed_on` as they were: also
 /// how many of them the queue's `retained_count` held.
 fn settled_and_retained(schema: &str) -> String {
     format!(
-        "SELECT count(*), COALESCE(array_agg(id), '{{}}'::uuid[]), count(*) FILTER (WHERE {}) FROM results r",
+        "SELECT count(*) AS affected, COALESCE(array_agg(id), '{{}}'::uuid[]) AS settled, count(*) FILTER (WHERE {}) AS retained FROM results r",
         crate::counting::held_by_retained_count(schema, "r")
     )
 }
@@ -27,17 +29,13 @@ pub struct CommandOutcome {
 
 /// Runs a statement over `$1` queue name, `$2` ids and (when fenced) `$3` attempts, answering
 /// with the count and ids it touched.
-async fn run(pool: &PgPool, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
-    Ok(run_counting(pool, sql, queue, targets).await?.response)
+async fn run(via: Via<'_>, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
+    Ok(run_counting(via, sql, queue, targets).await?.response)
 }
 
-async fn run_counting(pool: &PgPool, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
-    let (affected, settled, retained): (i64, Vec<Uuid>, i64) = sqlx::query_as(sql)
-        .bind(&queue.name)
-        .bind(&targets.ids)
-        .bind(targets.attempts.as_deref())
-        .fetch_one(pool)
-        .await?;
+async fn run_counting(via: Via<'_>, sql: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
+    let params = vec![Param::text(queue.name.as_str()), Param::Uuids(targets.ids.clone()), Param::Texts(targets.attempts.clone())];
+    let (affected, settled, retained): (i64, Vec<Uuid>, i64) = via.fetch_one(sql, params).await?;
     Ok(CommandOutcome { response: CommandResponse { jobs: targets.ids.clone(), affected, settled }, retained })
 }
 
@@ -67,13 +65,13 @@ fn update_sql(schema: &str, queue: &QueueInfo, set: &str, state_filter: &str, fe
 }
 
 /// Jobs not yet finished become `cancelled`.
-pub async fn cancel(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
+pub async fn cancel(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
     let set = format!("completed_on = {schema}.job_now(), state = 'cancelled'");
-    run(pool, &update_sql(schema, queue, &set, "state < 'completed'", &targets.fence(3)), queue, targets).await
+    run(via.into(), &update_sql(schema, queue, &set, "state < 'completed'", &targets.fence(3)), queue, targets).await
 }
 
 /// Cancelled jobs go back to `created`, runnable from now at the earliest.
-pub async fn resume(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
+pub async fn resume(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
     let table = &queue.table;
     let sql = format!(
         "WITH resumable AS (
@@ -88,18 +86,18 @@ pub async fn resume(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &Jo
          {}",
         settled_and_retained(schema)
     );
-    run_counting(pool, &sql, queue, targets).await
+    run_counting(via.into(), &sql, queue, targets).await
 }
 
 /// Failed jobs get one more attempt: back to `retry` with their limit raised by one.
-pub async fn retry(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
+pub async fn retry(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
     let set = format!(
         "state = 'retry', retry_limit = retry_limit + 1, completed_on = NULL, start_after = GREATEST(start_after, {schema}.job_now())"
     );
-    run(pool, &update_sql(schema, queue, &set, "state = 'failed'", ""), queue, targets).await
+    run(via.into(), &update_sql(schema, queue, &set, "state = 'failed'", ""), queue, targets).await
 }
 
-pub async fn delete_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
+pub async fn delete_jobs(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandOutcome> {
     let sql = format!(
         "WITH results AS (
            DELETE FROM {schema}.{} WHERE name = $1 AND id = ANY($2::uuid[]) {}
@@ -109,13 +107,13 @@ pub async fn delete_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, targets
         targets.fence(3),
         settled_and_retained(schema)
     );
-    run_counting(pool, &sql, queue, targets).await
+    run_counting(via.into(), &sql, queue, targets).await
 }
 
 /// Refreshes the heartbeat of active jobs.
-pub async fn touch(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
+pub async fn touch(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets) -> Result<CommandResponse> {
     let set = format!("heartbeat_on = {schema}.job_now()");
-    run(pool, &update_sql(schema, queue, &set, "state = 'active'", &targets.fence(3)), queue, targets).await
+    run(via.into(), &update_sql(schema, queue, &set, "state = 'active'", &targets.fence(3)), queue, targets).await
 }
 
 /// Which jobs a bulk delete removes.

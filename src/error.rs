@@ -24,6 +24,9 @@ pub enum ErrorCode {
     /// A pg-boss feature this engine does not offer yet, or refuses rather than imitate (RRULE
     /// schedules); see docs/COMPATIBILITY.md.
     NotImplemented,
+    /// A statement run through the caller's own database handle (the `db` option) failed; the
+    /// binding answers with the caller's driver error itself, as pg-boss does.
+    CallerDb,
     /// Anything else that went wrong inside the engine.
     Internal,
 }
@@ -40,6 +43,7 @@ impl ErrorCode {
             ErrorCode::Database => "ERR_DATABASE",
             ErrorCode::InvalidSchedule => "ERR_INVALID_SCHEDULE",
             ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
+            ErrorCode::CallerDb => "ERR_CALLER_DB",
             ErrorCode::Internal => "ERR_INTERNAL",
         }
     }

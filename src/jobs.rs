@@ -11,6 +11,7 @@ use crate::ensure;
 use crate::error::{Error, Result};
 use crate::options::{normalize_send_options, validate_fetch_options, validate_group, Options};
 use crate::queues::QueueInfo;
+use crate::via::{Param, Via, ViaError};
 
 /// The fields every fetched job has (pg-boss's minimal job).
 const JOB_FIELDS_MIN: &str = "'id', j.id, 'name', j.name, 'data', j.data, 'retryCount', j.retry_count,
@@ -159,40 +160,43 @@ fn insert_statement(schema: &str, queue: &QueueInfo, returning: bool, by_key: bo
 
 /// An insert's errors, said as pg-boss says them: a missing queue, or a missing dead letter queue
 /// by name (the foreign key's detail names it: `Key (dead_letter)=(x) is not present ...`).
-pub(crate) fn insert_error(err: sqlx::Error, queue: &str) -> Error {
-    if let Some(db) = err.as_database_error() {
-        if db.code().as_deref() == Some("23503") {
-            match db.constraint() {
-                Some("q_fkey") => return crate::queues::queue_not_found(queue),
-                Some("dlq_fkey") => {
-                    let missing = db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .and_then(|pg| pg.detail())
-                        .and_then(|detail| detail.split_once(")=(")?.1.split_once(") is not present").map(|(v, _)| v.to_string()));
-                    return Error::internal(match missing {
-                        Some(name) => format!("Dead letter queue {name} does not exist"),
-                        None => "Dead letter queue does not exist".to_string(),
-                    });
-                }
-                _ => {}
+/// A missing queue is only coded when the statement ran on the engine's pool: in a caller's
+/// transaction the failure has aborted it, so publish() must not skip it as a gone subscriber.
+pub(crate) fn insert_error(err: impl Into<ViaError>, queue: &str) -> Error {
+    let err = err.into();
+    if err.sql_state().as_deref() == Some("23503") {
+        let constraint = err.constraint().or_else(|| {
+            let detail = err.detail()?;
+            Some(detail.split_once("foreign key constraint \"")?.1.split_once('"')?.0.to_string())
+        });
+        match constraint.as_deref() {
+            Some("q_fkey") if err.is_callers() => return Error::internal(format!("Queue {queue} does not exist")),
+            Some("q_fkey") => return crate::queues::queue_not_found(queue),
+            Some("dlq_fkey") => {
+                let missing = err.detail().and_then(|detail| {
+                    let value = detail.split_once(")=(")?.1.split_once(") is not present")?.0;
+                    Some(value.trim_matches('\'').to_string())
+                });
+                return Error::internal(match missing {
+                    Some(name) => format!("Dead letter queue {name} does not exist"),
+                    None => "Dead letter queue does not exist".to_string(),
+                });
             }
+            _ => {}
         }
     }
     Error::from(err)
 }
 
-pub(crate) async fn insert_records(pool: &PgPool, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
+pub(crate) async fn insert_records(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, records: &[Value], returning: bool) -> Result<Vec<Uuid>> {
+    let via = via.into();
     let sql = insert_sql(schema, queue, returning);
-    let payload = Value::Array(records.to_vec()).to_string();
+    let params = || vec![Param::text(Value::Array(records.to_vec()).to_string()), Param::text(queue.name.as_str())];
     if returning {
-        sqlx::query_scalar::<_, Uuid>(&sql)
-            .bind(payload)
-            .bind(&queue.name)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| insert_error(e, &queue.name))
+        let rows: Vec<(Uuid,)> = via.fetch_all(&sql, params()).await.map_err(|e| insert_error(e, &queue.name))?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     } else {
-        sqlx::query(&sql).bind(payload).bind(&queue.name).execute(pool).await.map_err(|e| insert_error(e, &queue.name))?;
+        via.execute(&sql, params()).await.map_err(|e| insert_error(e, &queue.name))?;
         Ok(Vec::new())
     }
 }
@@ -216,20 +220,35 @@ pub fn prepare_send(data: Value, options: Option<Value>) -> Result<(Value, Optio
     Ok((data, options))
 }
 
-/// `send()`: one job; `None` when a policy or throttle refused it.
-pub async fn send(pool: &PgPool, schema: &str, queue: &QueueInfo, sends: &SendCoalescer, data: Value, mut options: Options) -> Result<Option<Uuid>> {
+/// `send()`: one job; `None` when a policy or throttle refused it. With a caller's handle (the
+/// `db` option) the insert runs through it alone, since coalescing it with other sends would take
+/// it out of the caller's transaction.
+pub async fn send(
+    pool: &PgPool,
+    caller: Option<&dyn crate::via::CallerDb>,
+    schema: &str,
+    queue: &QueueInfo,
+    sends: &SendCoalescer,
+    data: Value,
+    mut options: Options,
+) -> Result<Option<Uuid>> {
     require_key_for_strict_fifo(queue, options.get("singletonKey"))?;
-    let next_slot = options.get("singletonNextSlot") == Some(&Value::Bool(true));
-    if let Some(id) = sends.insert_one(pool, schema, queue, job_record(data.clone(), &options)).await? {
+    let insert_one = |record: Value| async move {
+        match caller {
+            None => sends.insert_one(pool, schema, queue, record).await,
+            Some(db) => Ok(insert_records(Via::Caller(db), schema, queue, &[record], true).await?.first().copied()),
+        }
+    };
+    if let Some(id) = insert_one(job_record(data.clone(), &options)).await? {
         return Ok(Some(id));
     }
-    if next_slot {
+    if options.get("singletonNextSlot") == Some(&Value::Bool(true)) {
         if let Some(seconds) = options.get("singletonSeconds").and_then(Value::as_i64) {
             // The current slot is taken: throttle into the next one, starting when it opens.
             let start = next_slot_start(pool, schema, seconds).await?;
             options.insert("startAfter".into(), json!(start));
             options.insert("singletonOffset".into(), json!(seconds));
-            return sends.insert_one(pool, schema, queue, job_record(data, &options)).await;
+            return insert_one(job_record(data, &options)).await;
         }
     }
     Ok(None)
@@ -270,7 +289,7 @@ pub(crate) async fn insert_slotted(pool: &PgPool, schema: &str, queue: &QueueInf
 }
 
 /// `insert()`: many jobs in one statement. Returns the new ids when asked to.
-pub async fn insert(pool: &PgPool, schema: &str, queue: &QueueInfo, jobs: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
+pub async fn insert(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, jobs: &[Value], return_id: bool) -> Result<Option<Vec<Uuid>>> {
     let mut seen = std::collections::HashSet::new();
     let mut records = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -295,7 +314,7 @@ pub async fn insert(pool: &PgPool, schema: &str, queue: &QueueInfo, jobs: &[Valu
     if records.is_empty() {
         return Ok(None);
     }
-    let ids = insert_records(pool, schema, queue, &records, return_id).await?;
+    let ids = insert_records(via, schema, queue, &records, return_id).await?;
     Ok(if return_id && !ids.is_empty() { Some(ids) } else { None })
 }
 
@@ -355,23 +374,25 @@ fn fetch_sql(schema: &str, queue: &QueueInfo, request: &FetchRequest) -> String 
     crate::claim::fetch_sql(schema, queue, request)
 }
 
-pub async fn fetch(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &FetchRequest) -> Result<FetchedBatch> {
+pub async fn fetch(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, request: &FetchRequest) -> Result<FetchedBatch> {
+    let via = via.into();
     let sql = fetch_sql(schema, queue, request);
     type Row = (Uuid, i32, i32, Option<i32>, String);
-    let rows: std::result::Result<Vec<Row>, sqlx::Error> = sqlx::query_as(&sql)
-        .bind(&queue.name)
-        .bind(request.batch_size)
-        .bind(request.min_priority.unwrap_or(0) as i32)
-        .bind(request.max_priority.unwrap_or(0) as i32)
-        .bind(request.ignore_groups.as_deref())
-        .bind(request.group_concurrency.as_ref().and_then(|g| g.default.as_deref()))
-        .bind(request.group_concurrency.as_ref().and_then(|g| g.tiers.as_deref()))
-        .fetch_all(pool)
-        .await;
-    let rows = match rows {
+    let groups = request.group_concurrency.as_ref();
+    let params = vec![
+        Param::text(queue.name.as_str()),
+        Param::Int8(request.batch_size),
+        Param::Int4(request.min_priority.unwrap_or(0) as i32),
+        Param::Int4(request.max_priority.unwrap_or(0) as i32),
+        Param::Texts(request.ignore_groups.clone()),
+        Param::Text(groups.and_then(|g| g.default.clone())),
+        Param::Text(groups.and_then(|g| g.tiers.clone())),
+    ];
+    let rows: Vec<Row> = match via.fetch_all(&sql, params).await {
         Ok(rows) => rows,
-        // A concurrent fetch won a policy slot first: nothing to claim this time.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Vec::new(),
+        // A concurrent fetch won a policy slot first: nothing to claim this time. (In a caller's
+        // transaction the failure has aborted it, so there it is the caller's to see.)
+        Err(e) if !e.is_callers() && e.sql_state().as_deref() == Some("23505") => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     Ok(FetchedBatch {
@@ -474,22 +495,22 @@ impl CommandResponse {
     }
 }
 
-async fn run_settle(pool: &PgPool, sql: &str, queue: &str, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
-    let (affected, settled): (i64, Vec<Uuid>) = sqlx::query_as(sql)
-        .bind(queue)
-        .bind(&targets.ids)
-        .bind(output)
-        .bind(targets.attempts.as_deref())
-        .fetch_one(pool)
-        .await?;
+async fn run_settle(via: Via<'_>, sql: &str, queue: &str, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
+    let params = vec![
+        Param::text(queue),
+        Param::Uuids(targets.ids.clone()),
+        Param::Text(output.map(str::to_string)),
+        Param::Texts(targets.attempts.clone()),
+    ];
+    let (affected, settled): (i64, Vec<Uuid>) = via.fetch_one(sql, params).await?;
     Ok(CommandResponse { jobs: targets.ids.clone(), affected, settled })
 }
 
-const SETTLED: &str = "SELECT count(*), COALESCE(array_agg(id), '{}'::uuid[]) FROM results";
+const SETTLED: &str = "SELECT count(*) AS affected, COALESCE(array_agg(id), '{}'::uuid[]) AS settled FROM results";
 
 /// Marks active jobs completed with `output` (JSON text). With `include_queued`, jobs that have
 /// not started yet are completed too.
-pub async fn complete(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>, include_queued: bool) -> Result<CommandResponse> {
+pub async fn complete(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>, include_queued: bool) -> Result<CommandResponse> {
     let table = &queue.table;
     let (state_filter, unblock) = if include_queued {
         ("state < 'completed'", ", blocked = false, pending_dependencies = 0")
@@ -504,7 +525,7 @@ pub async fn complete(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &
          {SETTLED}",
         targets.fence(4)
     );
-    run_settle(pool, &sql, &queue.name, targets, output).await
+    run_settle(via.into(), &sql, &queue.name, targets, output).await
 }
 
 /// The columns a failed job is written back with (it is deleted and re-inserted, so that a
@@ -580,10 +601,10 @@ fn fail_ctes(schema: &str, table: &str, removal: &str, output: &str, terminal: &
     )
 }
 
-pub async fn fail(pool: &PgPool, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
+pub async fn fail(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, targets: &JobTargets, output: Option<&str>) -> Result<CommandResponse> {
     let filter = format!("name = $1 AND id = ANY($2::uuid[]) AND state < 'completed' {}", targets.fence(4));
     let sql = fail_sql(schema, &queue.table, &filter, "$3::text::jsonb");
-    run_settle(pool, &sql, &queue.name, targets, output).await
+    run_settle(via.into(), &sql, &queue.name, targets, output).await
 }
 
 /// What a `perJobResults` handler said of one job.
@@ -693,19 +714,21 @@ pub fn output_from_value(data: &Value) -> Option<String> {
 }
 
 /// One job by id, as JSON text, or `None`.
-pub async fn get_job_by_id(pool: &PgPool, schema: &str, queue: &QueueInfo, id: &str) -> Result<Option<String>> {
+pub async fn get_job_by_id(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, id: &str) -> Result<Option<String>> {
     let Ok(id) = parse_uuid(id) else { return Ok(None) };
     let sql = format!(
         "SELECT {} FROM {schema}.{} j WHERE j.name = $1 AND j.id = $2",
         job_json(true),
         queue.table
     );
-    Ok(sqlx::query_scalar::<_, String>(&sql).bind(&queue.name).bind(id).fetch_optional(pool).await?)
+    let row: Option<(String,)> = via.into().fetch_optional(&sql, vec![Param::text(queue.name.as_str()), Param::Uuid(Some(id))]).await?;
+    Ok(row.map(|(job,)| job))
 }
 
 /// `findJobs()`: jobs of a queue by id, singleton key, data containment and/or queued state,
 /// oldest first, as JSON text of an array.
-pub async fn find_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, options: &Options) -> Result<String> {
+pub async fn find_jobs(via: impl Into<Via<'_>>, schema: &str, queue: &QueueInfo, options: &Options) -> Result<String> {
+    let via = via.into();
     let limit = match options.get("limit").filter(|v| !v.is_null()) {
         None => 1000,
         Some(v) => {
@@ -731,10 +754,11 @@ pub async fn find_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, options: 
         }
     };
     if let Some(after) = after {
-        let exists: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {schema}.{} WHERE name = $1 AND id = $2", queue.table))
-            .bind(&queue.name)
-            .bind(after)
-            .fetch_optional(pool)
+        let exists: Option<(i32,)> = via
+            .fetch_optional(
+                &format!("SELECT 1 FROM {schema}.{} WHERE name = $1 AND id = $2", queue.table),
+                vec![Param::text(queue.name.as_str()), Param::Uuid(Some(after))],
+            )
             .await?;
         ensure!(exists.is_some(), "findJobs: after names a row that no longer exists");
     }
@@ -753,16 +777,17 @@ pub async fn find_jobs(pool: &PgPool, schema: &str, queue: &QueueInfo, options: 
         queue.table,
         queue.table
     );
-    Ok(sqlx::query_scalar::<_, String>(&sql)
-        .bind(&queue.name)
-        .bind(id)
-        .bind(key)
-        .bind(data)
-        .bind(queued)
-        .bind(after)
-        .bind(limit)
-        .fetch_one(pool)
-        .await?)
+    let params = vec![
+        Param::text(queue.name.as_str()),
+        Param::Uuid(id),
+        Param::Text(key),
+        Param::Text(data),
+        Param::Bool(queued),
+        Param::Uuid(after),
+        Param::Int8(limit),
+    ];
+    let (jobs,): (String,) = via.fetch_one(&sql, params).await?;
+    Ok(jobs)
 }
 
 #[cfg(test)]

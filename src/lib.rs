@@ -30,6 +30,7 @@ pub mod stats;
 pub mod supervisor;
 pub mod timekeeper;
 pub mod updates;
+pub mod via;
 pub mod warnings;
 pub mod worker;
 

@@ -799,7 +799,7 @@ impl SendIt {
                     let name = js_string(&name);
                     let (payload, options) = crate::jobs::prepare_send(payload, Some(Value::Object(options)))?;
                     let queue = queues::cached(&ctx.pool, &ctx.schema, &ctx.queues, &name).await?;
-                    crate::jobs::send(&ctx.pool, &ctx.schema, &queue, &coalescer, payload, options).await
+                    crate::jobs::send(&ctx.pool, None, &ctx.schema, &queue, &coalescer, payload, options).await
                 }
                 .await;
                 (index, sent)

@@ -143,9 +143,56 @@ fn process_info(json: &str) -> napi::Result<crate::registry::ProcessInfo> {
     Ok(info)
 }
 
+/// A caller's `db` for one call: the JS entry's `(token, requestJson) => Promise<answerJson>`,
+/// which never rejects, runs `{ text, values }` on the db it registered under `token` and answers
+/// `{ rows: [[column values]] }` or `{ error: { message, code, constraint, detail } }`. Weak: a
+/// call in flight is awaited by its own promise, so this never needs to keep Node alive.
+type CallerDbFn = ThreadsafeFunction<(u32, String), Promise<String>, (u32, String), Status, false, true>;
+
+struct JsCallerDb {
+    run: Arc<CallerDbFn>,
+    token: u32,
+}
+
+impl crate::via::CallerDb for JsCallerDb {
+    fn execute(&self, sql: &str, params: Vec<Value>) -> crate::via::CallerFuture {
+        let (run, token) = (self.run.clone(), self.token);
+        let request = serde_json::json!({ "text": sql, "values": params }).to_string();
+        Box::pin(async move {
+            let failed = |message: String| crate::via::CallerFailure { message, ..Default::default() };
+            let text = match run.call_async_catch((token, request)).await {
+                Ok(promise) => promise.await.map_err(|e| failed(e.reason))?,
+                Err(e) => return Err(failed(e.reason)),
+            };
+            let answer: Value = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
+            if let Some(error) = answer.get("error") {
+                let field = |k: &str| error.get(k).and_then(Value::as_str).map(str::to_string);
+                return Err(crate::via::CallerFailure {
+                    message: field("message").unwrap_or_default(),
+                    code: field("code"),
+                    constraint: field("constraint"),
+                    detail: field("detail"),
+                });
+            }
+            let rows = answer.get("rows").and_then(Value::as_array).ok_or_else(|| failed("executeSql answered no rows".into()))?;
+            Ok(rows.iter().map(|row| row.as_array().cloned().unwrap_or_default()).collect())
+        })
+    }
+}
+
 #[napi]
 pub struct NativeBoss {
     inner: Arc<Boss>,
+    caller_db: std::sync::OnceLock<Arc<CallerDbFn>>,
+}
+
+impl NativeBoss {
+    /// The caller's db registered under `token`, for a call given the `db` option.
+    fn caller(&self, token: Option<u32>) -> napi::Result<Option<JsCallerDb>> {
+        let Some(token) = token else { return Ok(None) };
+        let run = self.caller_db.get().ok_or_else(|| to_js(Error::internal("no db runner was registered")))?;
+        Ok(Some(JsCallerDb { run: run.clone(), token }))
+    }
 }
 
 #[napi]
@@ -156,12 +203,20 @@ impl NativeBoss {
         let events: EventFn = on_event.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
         // The pool is created inside the engine's runtime, which sqlx needs even for a lazy pool.
         let inner = within_runtime_if_available(|| Boss::new(config, Arc::new(JsEvents(events)))).map_err(to_js)?;
-        Ok(NativeBoss { inner: Arc::new(inner) })
+        Ok(NativeBoss { inner: Arc::new(inner), caller_db: std::sync::OnceLock::new() })
     }
 
     #[napi]
     pub fn schema(&self) -> String {
         self.inner.config().schema.clone()
+    }
+
+    /// How to run a statement on a caller's `db` (see [`CallerDbFn`]).
+    #[napi]
+    pub fn set_caller_db(&self, run: Function<(u32, String), Promise<String>>) -> napi::Result<()> {
+        let run: CallerDbFn = run.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        let _ = self.caller_db.set(Arc::new(run));
+        Ok(())
     }
 
     /// Tells the registry about this Node process and how to sample it.
@@ -233,9 +288,10 @@ impl NativeBoss {
     }
 
     #[napi]
-    pub async fn send(&self, name: String, data_json: String, options_json: String) -> napi::Result<Option<String>> {
-        let (data, options) = (parse(&data_json)?, parse(&options_json)?);
-        let id = { let boss = self.inner.clone(); run(async move { boss.send(&name, data, Some(options)).await }).await }?;
+    pub async fn send(&self, name: String, data_json: String, options_json: String, db: Option<u32>) -> napi::Result<Option<String>> {
+        let (data, options, caller) = (parse(&data_json)?, parse(&options_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        let id = run(async move { boss.through(caller.as_ref().map(|c| c as _)).send(&name, data, Some(options)).await }).await?;
         Ok(id.map(|id| id.to_string()))
     }
 
@@ -263,46 +319,52 @@ impl NativeBoss {
     }
 
     #[napi]
-    pub async fn insert(&self, name_json: String, jobs_json: String, return_id: bool) -> napi::Result<Option<Vec<String>>> {
-        let name = parse(&name_json)?;
+    pub async fn insert(&self, name_json: String, jobs_json: String, return_id: bool, db: Option<u32>) -> napi::Result<Option<Vec<String>>> {
+        let (name, caller) = (parse(&name_json)?, self.caller(db)?);
         let jobs = match parse(&jobs_json)? {
             Value::Array(jobs) => jobs,
             _ => return Err(to_js(Error::invalid("jobs argument should be an array"))),
         };
-        let ids = { let boss = self.inner.clone(); run(async move { boss.insert(&name, &jobs, return_id).await }).await }?;
+        let boss = self.inner.clone();
+        let ids = run(async move { boss.through(caller.as_ref().map(|c| c as _)).insert(&name, &jobs, return_id).await }).await?;
         Ok(ids.map(|ids| ids.iter().map(ToString::to_string).collect()))
     }
 
     #[napi]
-    pub async fn fetch(&self, name_json: String, options_json: String) -> napi::Result<String> {
-        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
-        { let boss = self.inner.clone(); run(async move { boss.fetch(&name, &options).await }).await }
+    pub async fn fetch(&self, name_json: String, options_json: String, db: Option<u32>) -> napi::Result<String> {
+        let (name, options, caller) = (parse(&name_json)?, parse_options(&options_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        run(async move { boss.through(caller.as_ref().map(|c| c as _)).fetch(&name, &options).await }).await
     }
 
     #[napi]
-    pub async fn complete(&self, name_json: String, ids_json: String, data_json: String, include_queued: bool) -> napi::Result<String> {
-        let (name, ids, data) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?);
-        let response = { let boss = self.inner.clone(); run(async move { boss.complete(&name, &ids, &data, include_queued).await }).await }?;
+    pub async fn complete(&self, name_json: String, ids_json: String, data_json: String, include_queued: bool, db: Option<u32>) -> napi::Result<String> {
+        let (name, ids, data, caller) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        let response = run(async move { boss.through(caller.as_ref().map(|c| c as _)).complete(&name, &ids, &data, include_queued).await }).await?;
         Ok(response.to_json().to_string())
     }
 
     #[napi]
-    pub async fn fail(&self, name_json: String, ids_json: String, data_json: String) -> napi::Result<String> {
-        let (name, ids, data) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?);
-        let response = { let boss = self.inner.clone(); run(async move { boss.fail(&name, &ids, &data).await }).await }?;
+    pub async fn fail(&self, name_json: String, ids_json: String, data_json: String, db: Option<u32>) -> napi::Result<String> {
+        let (name, ids, data, caller) = (parse(&name_json)?, parse(&ids_json)?, parse(&data_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        let response = run(async move { boss.through(caller.as_ref().map(|c| c as _)).fail(&name, &ids, &data).await }).await?;
         Ok(response.to_json().to_string())
     }
 
     #[napi]
-    pub async fn get_job_by_id(&self, name_json: String, id: String) -> napi::Result<Option<String>> {
-        let name = parse(&name_json)?;
-        { let boss = self.inner.clone(); run(async move { boss.get_job_by_id(&name, &id).await }).await }
+    pub async fn get_job_by_id(&self, name_json: String, id: String, db: Option<u32>) -> napi::Result<Option<String>> {
+        let (name, caller) = (parse(&name_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        run(async move { boss.through(caller.as_ref().map(|c| c as _)).get_job_by_id(&name, &id).await }).await
     }
 
     #[napi]
-    pub async fn find_jobs(&self, name_json: String, options_json: String) -> napi::Result<String> {
-        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
-        { let boss = self.inner.clone(); run(async move { boss.find_jobs(&name, &options).await }).await }
+    pub async fn find_jobs(&self, name_json: String, options_json: String, db: Option<u32>) -> napi::Result<String> {
+        let (name, options, caller) = (parse(&name_json)?, parse_options(&options_json)?, self.caller(db)?);
+        let boss = self.inner.clone();
+        run(async move { boss.through(caller.as_ref().map(|c| c as _)).find_jobs(&name, &options).await }).await
     }
 
     /// `update()`/`upsert()`: `request_json` is `{ name, data?, options? }`; resolves the response as JSON text.
@@ -376,11 +438,11 @@ impl NativeBoss {
 
     /// `method` is one of cancel, resume, retry, deleteJob, touch.
     #[napi]
-    pub async fn job_command(&self, method: String, name_json: String, ids_json: String) -> napi::Result<String> {
+    pub async fn job_command(&self, method: String, name_json: String, ids_json: String, db: Option<u32>) -> napi::Result<String> {
         let command = JobCommand::from_method(&method).ok_or_else(|| to_js(Error::internal(format!("unknown command {method}"))))?;
-        let (name, ids) = (parse(&name_json)?, parse(&ids_json)?);
+        let (name, ids, caller) = (parse(&name_json)?, parse(&ids_json)?, self.caller(db)?);
         let boss = self.inner.clone();
-        let response = run(async move { boss.job_command(command, &name, &ids).await }).await?;
+        let response = run(async move { boss.through(caller.as_ref().map(|c| c as _)).job_command(command, &name, &ids).await }).await?;
         let mut value = response.to_json();
         if matches!(command, JobCommand::Resume | JobCommand::Retry) {
             // pg-boss reports no settled ids for these two.
