@@ -210,11 +210,14 @@ describe('registration', () => {
     const schema = freshSchema('beat')
     const boss = await started(Subject, schema)
     await boss.createQueue('q')
-    let release
+    let release, taken
     const held = new Promise(resolve => { release = resolve })
-    const workId = await boss.work('q', { batchSize: 2, localConcurrency: 2, pollingIntervalSeconds: 0.5, includeMetadata: true, minPriority: 0 }, () => held)
-    await boss.work('q', async () => {})
+    const inHand = new Promise(resolve => { taken = resolve })
+    const workId = await boss.work('q', { batchSize: 2, localConcurrency: 2, pollingIntervalSeconds: 0.5, includeMetadata: true, minPriority: 0 }, () => { taken(); return held })
     await boss.send('q', {})
+    // The second worker joins once the first holds the job, so it cannot be the one to take it.
+    await inHand
+    await boss.work('q', async () => {})
     const id = await ownId(boss)
     const first = await rowOf(boss, id)
     const row = await waitFor(async () => {
