@@ -557,19 +557,21 @@ class PgBoss extends EventEmitter {
     }
     assert(name, 'boss requires all jobs to have a queue name')
     assert(typeof data !== 'function', `${verb} cannot accept a function as the payload.  Did you intend to use work()?`)
-    refuseCallerDb(options, verb)
-    options = { ...(options || {}) }
+    const { db, ...rest } = options || {}
+    options = rest
     if (options.startAfter instanceof Date) options.startAfter = options.startAfter.toISOString()
     // undefined data stays absent (the job keeps its data); null replaces it.
-    return JSON.stringify({ name, data, options })
+    return { request: JSON.stringify({ name, data, options }), db }
   }
 
   async update (...args) {
-    return JSON.parse(await call(this.#native.update(this.#updateRequest('update()', args), false)))
+    const { request, db } = this.#updateRequest('update()', args)
+    return JSON.parse(await this.#throughDb(db, token => this.#native.update(request, false, token)))
   }
 
   async upsert (...args) {
-    const result = JSON.parse(await call(this.#native.update(this.#updateRequest('upsert()', args), true)))
+    const { request, db } = this.#updateRequest('upsert()', args)
+    const result = JSON.parse(await this.#throughDb(db, token => this.#native.update(request, true, token)))
     if (result.inserted && this.#spiesEnabled) {
       const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
       for (const id of result.jobs) this.#spyCreated(name, id, data)

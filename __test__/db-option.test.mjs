@@ -196,6 +196,24 @@ each('%s: a db without executeSql is refused', async which => {
   expect(await boss.findJobs(name)).toEqual([])
 })
 
+each('%s: update() and upsert() with db edit and insert in the caller\'s transaction', async which => {
+  const boss = pick(which)
+  const name = await queue(boss)
+  const id = await boss.send(name, { v: 1 }, { singletonKey: 'u' })
+  const edited = await inTransaction(db => boss.update(name, { v: 2 }, { db, id }), { commit: false })
+  expect(edited).toEqual({ jobs: [id], updated: 1 })
+  expect((await boss.getJobById(name, id)).data).toEqual({ v: 1 })
+  await inTransaction(db => boss.update({ name, data: { v: 3 }, options: { db, singletonKey: 'u' } }), { commit: true })
+  expect((await boss.getJobById(name, id)).data).toEqual({ v: 3 })
+
+  const upserted = await inTransaction(db => boss.upsert(name, { v: 4 }, { db, singletonKey: 'new' }), { commit: false })
+  expect([upserted.updated, upserted.inserted]).toEqual([0, 1])
+  expect(await boss.findJobs(name, { key: 'new' })).toEqual([])
+  const kept = await inTransaction(db => boss.upsert(name, { v: 5 }, { db, singletonKey: 'u' }), { commit: true })
+  expect(kept).toEqual({ jobs: [id], updated: 1, inserted: 0 })
+  expect((await boss.getJobById(name, id)).data).toEqual({ v: 5 })
+})
+
 oursOnlyTest('a driver that answers arrays as literals and counts as numbers is read as well', async () => {
   const boss = bosses.ours
   const name = await queue(boss)
@@ -222,8 +240,6 @@ oursOnlyTest('the calls that cannot run on a caller\'s db yet refuse it rather t
   const refusals = [
     boss.publish('ev', {}, options),
     boss.flow([{ ref: 'a', name }], options),
-    boss.update(name, {}, { ...options, id: '00000000-0000-4000-8000-000000000000' }),
-    boss.upsert(name, {}, { ...options, singletonKey: 'k' }),
     boss.redrive(name, options),
     boss.previewRedrive(name, options),
     boss.schedule(name, '* * * * *', {}, options),

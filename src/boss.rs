@@ -753,13 +753,17 @@ impl Boss {
     /// `update()` (or, with `upsert`, `upsert()`): `request` is `{ name, data?, options? }`;
     /// answers pg-boss's UpdateResponse / UpsertResponse.
     pub async fn update(&self, request: &Value, upsert: bool) -> Result<Value> {
+        self.update_in(None, request, upsert).await
+    }
+
+    async fn update_in(&self, caller: Option<&dyn CallerDb>, request: &Value, upsert: bool) -> Result<Value> {
         let request = crate::updates::check(request, upsert)?;
         let pool = self.started_pool()?;
         let queue = self.queue(&pool, request.name()).await?;
         if upsert {
-            crate::updates::upsert(&pool, self.schema(), &queue, &request).await
+            crate::updates::upsert(&pool, caller, self.schema(), &queue, &request).await
         } else {
-            crate::updates::update(&pool, self.schema(), &queue, &request).await
+            crate::updates::update(&pool, caller, self.schema(), &queue, &request).await
         }
     }
 
@@ -1004,6 +1008,10 @@ impl Through<'_> {
 
     pub async fn find_jobs(&self, name: &Value, options: &Options) -> Result<String> {
         self.boss.find_jobs_in(self.db, name, options).await
+    }
+
+    pub async fn update(&self, request: &Value, upsert: bool) -> Result<Value> {
+        self.boss.update_in(self.db, request, upsert).await
     }
 }
 

@@ -15,6 +15,7 @@ use crate::options::{
     validate_retention, validate_retry, Options,
 };
 use crate::queues::QueueInfo;
+use crate::via::{CallerDb, Param, Via, ViaError};
 
 const MATCHES: [&str; 3] = ["newest", "oldest", "all"];
 
@@ -191,56 +192,79 @@ fn update_sql(schema: &str, queue: &QueueInfo, target: Target) -> String {
     )
 }
 
-async fn edit<'e, E: sqlx::PgExecutor<'e>>(executor: E, schema: &str, queue: &QueueInfo, request: &UpdateRequest, payload: &str) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar::<_, Uuid>(&update_sql(schema, queue, request.target))
-        .bind(payload)
-        .fetch_all(executor)
-        .await?)
+/// Where an edit's statements run: the engine's pool or its own transaction, or a caller's db
+/// (whose transaction, if any, is the caller's: nothing here begins or commits one there).
+enum Writer<'a> {
+    Pool(&'a PgPool),
+    Tx(&'a mut sqlx::PgConnection),
+    Caller(&'a dyn CallerDb),
 }
 
-/// `update()`: `{ jobs, updated }`.
-pub async fn update(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &UpdateRequest) -> Result<Value> {
+impl Writer<'_> {
+    async fn ids(&mut self, sql: &str, payload: &str, name: Option<&str>) -> std::result::Result<Vec<Uuid>, ViaError> {
+        let mut params = vec![Param::text(payload)];
+        params.extend(name.map(Param::text));
+        let rows: Vec<(Uuid,)> = match self {
+            Writer::Pool(pool) => Via::Pool(pool).fetch_all(sql, params).await?,
+            Writer::Caller(db) => Via::Caller(*db).fetch_all(sql, params).await?,
+            Writer::Tx(conn) => {
+                let query = sqlx::query_scalar::<_, Uuid>(sql).bind(payload);
+                let query = match name {
+                    Some(name) => query.bind(name.to_string()),
+                    None => query,
+                };
+                return Ok(query.fetch_all(&mut **conn).await?);
+            }
+        };
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+async fn edit(writer: &mut Writer<'_>, schema: &str, queue: &QueueInfo, request: &UpdateRequest, payload: &str) -> Result<Vec<Uuid>> {
+    Ok(writer.ids(&update_sql(schema, queue, request.target), payload, None).await?)
+}
+
+/// `update()`: `{ jobs, updated }`. With `caller`, through the caller's db.
+pub async fn update(pool: &PgPool, caller: Option<&dyn CallerDb>, schema: &str, queue: &QueueInfo, request: &UpdateRequest) -> Result<Value> {
     let payload = Value::Object(request.payload.clone()).to_string();
-    let jobs = edit(pool, schema, queue, request, &payload).await?;
+    let mut writer = caller.map_or(Writer::Pool(pool), Writer::Caller);
+    let jobs = edit(&mut writer, schema, queue, request, &payload).await?;
     Ok(json!({ "jobs": jobs, "updated": jobs.len() }))
 }
 
-
 /// `upsert()`: edits the matching queued job(s), or inserts one when nothing matches, in one
-/// transaction. `{ jobs, updated, inserted }`.
-pub async fn upsert(pool: &PgPool, schema: &str, queue: &QueueInfo, request: &UpdateRequest) -> Result<Value> {
+/// transaction: the engine's own, or with `caller` whatever transaction the caller's db holds.
+/// `{ jobs, updated, inserted }`.
+pub async fn upsert(pool: &PgPool, caller: Option<&dyn CallerDb>, schema: &str, queue: &QueueInfo, request: &UpdateRequest) -> Result<Value> {
     // An insert on a key_strict_fifo queue needs a key, so this is refused up front, even when the
     // edit targets an id.
     ensure!(queue.policy != "key_strict_fifo" || request.has_key, "key_strict_fifo queues require a singletonKey");
+    if let Some(db) = caller {
+        return edit_or_insert(&mut Writer::Caller(db), schema, queue, request).await;
+    }
+    let mut tx = pool.begin().await?;
+    let result = edit_or_insert(&mut Writer::Tx(&mut tx), schema, queue, request).await?;
+    // The queue keys are checked at commit (they are deferred).
+    tx.commit().await.map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
+    Ok(result)
+}
+
+async fn edit_or_insert(writer: &mut Writer<'_>, schema: &str, queue: &QueueInfo, request: &UpdateRequest) -> Result<Value> {
     let payload = Value::Object(request.payload.clone()).to_string();
     let records = Value::Array(vec![Value::Object(request.payload.clone())]).to_string();
     let by_key = matches!(request.target, Target::Key(_));
     let insert = crate::jobs::insert_sql_by_key(schema, queue, true, by_key);
-    let run = async {
-        let mut tx = pool.begin().await?;
-        let updated = edit(&mut *tx, schema, queue, request, &payload).await?;
-        let result = if !updated.is_empty() {
-            json!({ "jobs": updated, "updated": updated.len(), "inserted": 0 })
-        } else {
-            let inserted: Vec<Uuid> = sqlx::query_scalar(&insert)
-                .bind(&records)
-                .bind(&queue.name)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
-            if !inserted.is_empty() {
-                json!({ "jobs": inserted, "updated": 0, "inserted": inserted.len() })
-            } else {
-                // A concurrent send or upsert took the slot first; its job is visible now: edit it.
-                let updated = edit(&mut *tx, schema, queue, request, &payload).await?;
-                json!({ "jobs": updated, "updated": updated.len(), "inserted": 0 })
-            }
-        };
-        // The queue keys are checked at commit (they are deferred).
-        tx.commit().await.map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
-        Ok::<Value, Error>(result)
-    };
-    run.await
+    let updated = edit(writer, schema, queue, request, &payload).await?;
+    if !updated.is_empty() {
+        return Ok(json!({ "jobs": updated, "updated": updated.len(), "inserted": 0 }));
+    }
+    let inserted = writer.ids(&insert, &records, Some(&queue.name)).await.map_err(|e| crate::jobs::insert_error(e, &queue.name))?;
+    if !inserted.is_empty() {
+        return Ok(json!({ "jobs": inserted, "updated": 0, "inserted": inserted.len() }));
+    }
+    // A concurrent send or upsert took the slot first; its job is visible now: edit it.
+    let updated = edit(writer, schema, queue, request, &payload).await?;
+    Ok(json!({ "jobs": updated, "updated": updated.len(), "inserted": 0 }))
 }
 
 /// `getBlockedKeys()`: the keys of a key_strict_fifo queue held by a failed job, in order.

@@ -369,10 +369,10 @@ impl NativeBoss {
 
     /// `update()`/`upsert()`: `request_json` is `{ name, data?, options? }`; resolves the response as JSON text.
     #[napi]
-    pub async fn update(&self, request_json: String, upsert: bool) -> napi::Result<String> {
-        let request = parse(&request_json)?;
+    pub async fn update(&self, request_json: String, upsert: bool, db: Option<u32>) -> napi::Result<String> {
+        let (request, caller) = (parse(&request_json)?, self.caller(db)?);
         let boss = self.inner.clone();
-        Ok(run(async move { boss.update(&request, upsert).await }).await?.to_string())
+        Ok(run(async move { boss.through(caller.as_ref().map(|c| c as _)).update(&request, upsert).await }).await?.to_string())
     }
 
     #[napi]
