@@ -424,8 +424,9 @@ class PgBoss extends EventEmitter {
     assert(event, 'Missing required argument')
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
-    refuseCallerDb(options, 'publish()')
-    const { subscribers, failures, sent } = JSON.parse(await call(this.#native.publish(String(event), json(data ?? null), json(options || {}))))
+    const { db, ...rest } = options || {}
+    const report = await this.#throughDb(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
+    const { subscribers, failures, sent } = JSON.parse(report)
     if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
     if (failures.length > 0) {
       throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),

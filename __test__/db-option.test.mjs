@@ -214,6 +214,21 @@ each('%s: update() and upsert() with db edit and insert in the caller\'s transac
   expect((await boss.getJobById(name, id)).data).toEqual({ v: 5 })
 })
 
+each('%s: publish() with db sends to every subscriber in the caller\'s transaction', async which => {
+  const boss = pick(which)
+  const [a, b] = [await queue(boss), await queue(boss)]
+  const event = `ev_${a}`
+  await boss.subscribe(event, a)
+  await boss.subscribe(event, b)
+  await inTransaction(async db => {
+    await boss.publish(event, { p: 1 }, { db })
+    expect((await boss.findJobs(a, { db })).map(j => j.data)).toEqual([{ p: 1 }])
+  }, { commit: false })
+  expect([await boss.findJobs(a), await boss.findJobs(b)]).toEqual([[], []])
+  await inTransaction(db => boss.publish(event, { p: 2 }, { db }), { commit: true })
+  expect([(await boss.findJobs(a)).length, (await boss.findJobs(b)).length]).toEqual([1, 1])
+})
+
 oursOnlyTest('a driver that answers arrays as literals and counts as numbers is read as well', async () => {
   const boss = bosses.ours
   const name = await queue(boss)
@@ -238,7 +253,6 @@ oursOnlyTest('the calls that cannot run on a caller\'s db yet refuse it rather t
   const name = await queue(boss)
   const options = { db: db() }
   const refusals = [
-    boss.publish('ev', {}, options),
     boss.flow([{ ref: 'a', name }], options),
     boss.redrive(name, options),
     boss.previewRedrive(name, options),

@@ -569,17 +569,32 @@ impl Boss {
     /// queues whose send failed, with why; a subscriber whose queue is gone is skipped, as pg-boss
     /// skips it.
     pub async fn publish(&self, event: &str, data: Value, options: Option<Value>) -> Result<PublishReport> {
+        self.publish_in(None, event, data, options).await
+    }
+
+    /// With a caller's db the sends run one after another through it: they share its one
+    /// connection and transaction anyway.
+    async fn publish_in(&self, caller: Option<&dyn CallerDb>, event: &str, data: Value, options: Option<Value>) -> Result<PublishReport> {
         let pool = self.started_pool()?;
         let queues = crate::pubsub::subscribers(&pool, self.schema(), event).await?;
-        let mut sends = tokio::task::JoinSet::new();
-        for (index, queue) in queues.iter().enumerate() {
-            let send = send_to(pool.clone(), self.config.schema.clone(), self.queues.clone(), self.sends.clone(), queue.clone(), data.clone(), options.clone());
-            sends.spawn(async move { (index, send.await) });
+        let mut outcomes = Vec::with_capacity(queues.len());
+        if let Some(db) = caller {
+            for (index, queue) in queues.iter().enumerate() {
+                outcomes.push((index, self.send_in(Some(db), queue, data.clone(), options.clone()).await));
+            }
+        } else {
+            let mut sends = tokio::task::JoinSet::new();
+            for (index, queue) in queues.iter().enumerate() {
+                let send = send_to(pool.clone(), self.config.schema.clone(), self.queues.clone(), self.sends.clone(), queue.clone(), data.clone(), options.clone());
+                sends.spawn(async move { (index, send.await) });
+            }
+            while let Some(joined) = sends.join_next().await {
+                outcomes.push(joined.map_err(|e| Error::internal(format!("publish task failed: {e}")))?);
+            }
         }
         let mut failures = Vec::new();
         let mut created = Vec::new();
-        while let Some(joined) = sends.join_next().await {
-            let (index, sent) = joined.map_err(|e| Error::internal(format!("publish task failed: {e}")))?;
+        for (index, sent) in outcomes {
             match sent {
                 Ok(Some(id)) => created.push((queues[index].clone(), id)),
                 Err(err) if err.code != ErrorCode::QueueNotFound => failures.push((queues[index].clone(), err)),
@@ -1012,6 +1027,10 @@ impl Through<'_> {
 
     pub async fn update(&self, request: &Value, upsert: bool) -> Result<Value> {
         self.boss.update_in(self.db, request, upsert).await
+    }
+
+    pub async fn publish(&self, event: &str, data: Value, options: Option<Value>) -> Result<PublishReport> {
+        self.boss.publish_in(self.db, event, data, options).await
     }
 }
 

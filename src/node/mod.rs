@@ -309,10 +309,10 @@ impl NativeBoss {
 
     /// Resolves `{ subscribers, failures: [{ name, message }], sent: [[name, id]] }` as JSON text.
     #[napi]
-    pub async fn publish(&self, event: String, data_json: String, options_json: String) -> napi::Result<String> {
-        let (data, options) = (parse(&data_json)?, parse(&options_json)?);
+    pub async fn publish(&self, event: String, data_json: String, options_json: String, db: Option<u32>) -> napi::Result<String> {
+        let (data, options, caller) = (parse(&data_json)?, parse(&options_json)?, self.caller(db)?);
         let boss = self.inner.clone();
-        let report = run(async move { boss.publish(&event, data, Some(options)).await }).await?;
+        let report = run(async move { boss.through(caller.as_ref().map(|c| c as _)).publish(&event, data, Some(options)).await }).await?;
         let failures: Vec<Value> =
             report.failures.iter().map(|(name, err)| serde_json::json!({ "name": name, "message": err.message })).collect();
         Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures, "sent": report.sent }).to_string())
