@@ -380,7 +380,9 @@ class PgBoss extends EventEmitter {
       const db = this.#callerDbs.get(token)
       const { text, values } = JSON.parse(request)
       const result = await db.executeSql(text, values)
-      const rows = (result?.rows ?? []).map(row => Array.isArray(row) ? row : Object.values(row))
+      // Read as no rows, a malformed answer would make a write that happened look refused.
+      if (!Array.isArray(result?.rows)) throw new TypeError('db.executeSql(text, values) must resolve to { rows: [...] }')
+      const rows = result.rows.map(row => Array.isArray(row) ? row : Object.values(row))
       return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
     } catch (err) {
       this.#callerDbFailures.set(token, err)

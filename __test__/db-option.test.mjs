@@ -248,6 +248,17 @@ oursOnlyTest('a driver that answers arrays as literals and counts as numbers is 
   expect(await boss.complete(name, [id], null, { db: literal })).toEqual({ jobs: [id], requested: 1, affected: 0, settled: [] })
 })
 
+oursOnlyTest('a db whose executeSql answers no rows array is refused, not read as an empty answer', async () => {
+  const boss = bosses.ours
+  const name = await queue(boss)
+  const err = await inTransaction(async db => {
+    const shapeless = { executeSql: async (text, values) => { await db.executeSql(text, values); return undefined } }
+    return rejectionOf(boss.send(name, {}, { db: shapeless }))
+  }, { commit: false })
+  expect(err.message).toMatch(/must resolve to \{ rows/)
+  expect(await boss.findJobs(name)).toEqual([])
+})
+
 oursOnlyTest('the calls that cannot run on a caller\'s db yet refuse it rather than run outside it', async () => {
   const boss = bosses.ours
   const name = await queue(boss)
