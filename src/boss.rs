@@ -672,9 +672,9 @@ impl Boss {
         let queue = self.queue(&pool, name).await?;
         let schema = self.schema();
         let at = via(&pool, caller);
-        // The counts are kept in step only on the engine's own connection: in a caller's
-        // transaction the UPDATE would hold the queue row until the caller commits, so there the
-        // next maintenance pass corrects them, as in pg-boss.
+        // Counts are adjusted only for our own connection. Inside a caller's transaction the
+        // queue row would stay locked for as long as the caller takes to commit, stalling the
+        // supervisor; maintenance recounts anyway (pg-boss makes the same choice).
         let counted = caller.is_none();
         match command {
             JobCommand::Cancel => commands::cancel(at, schema, &queue, &targets).await,

@@ -160,8 +160,9 @@ fn insert_statement(schema: &str, queue: &QueueInfo, returning: bool, by_key: bo
 
 /// An insert's errors, said as pg-boss says them: a missing queue, or a missing dead letter queue
 /// by name (the foreign key's detail names it: `Key (dead_letter)=(x) is not present ...`).
-/// A missing queue is only coded when the statement ran on the engine's pool: in a caller's
-/// transaction the failure has aborted it, so publish() must not skip it as a gone subscriber.
+/// On the engine's pool a missing queue carries its code, which publish() uses to pass over a
+/// subscriber deleted meanwhile. Through a caller's db it does not: the caller's transaction is
+/// now unusable, and publish() reporting success would hide that.
 pub(crate) fn insert_error(err: impl Into<ViaError>, queue: &str) -> Error {
     let err = err.into();
     if err.sql_state().as_deref() == Some("23503") {
