@@ -5,7 +5,7 @@ const EventEmitter = require('node:events')
 const os = require('node:os')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
-const { NativeBoss, constructionPlans, uninstallPlans } = require('./binding.js')
+const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
 const { call, callSync, fromNative, serializeError, plain } = require('./lib/errors.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
@@ -799,6 +799,24 @@ function unavailable (name) {
   return function () { throw notYet(`${name}()`) }
 }
 
+// Every export is a plain name so Node's CommonJS export scanner (cjs-module-lexer) sees all of
+// them: `import { X } from` this file works without the ESM entry, and index.mjs can re-export.
+const previewScheduleMaxCount = 1000
+const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
+const getMigrationPlans = unavailable('getMigrationPlans')
+const getRollbackPlans = unavailable('getRollbackPlans')
+const getIndexBloatPlans = unavailable('getIndexBloatPlans')
+const enableClockOverride = unavailable('enableClockOverride')
+const disableClockOverride = unavailable('disableClockOverride')
+const { addBins, percentile } = latency
+const fromKnex = unavailable('fromKnex')
+const fromKysely = unavailable('fromKysely')
+const fromDrizzle = unavailable('fromDrizzle')
+const fromPrisma = unavailable('fromPrisma')
+const fromPglite = unavailable('fromPglite')
+const fromBunSql = unavailable('fromBunSql')
+const TestClock = unavailable('TestClock')
+
 module.exports = {
   PgBoss,
   states,
@@ -806,23 +824,23 @@ module.exports = {
   events,
   scheduleKinds,
   scheduleMissedPolicies,
-  previewScheduleMaxCount: 1000,
-  CLOCK_OVERRIDE_SETTING: 'pgboss.test_clock',
+  previewScheduleMaxCount,
+  CLOCK_OVERRIDE_SETTING,
   getConstructionPlans,
   getUninstallPlans,
-  getMigrationPlans: unavailable('getMigrationPlans'),
-  getRollbackPlans: unavailable('getRollbackPlans'),
-  getIndexBloatPlans: unavailable('getIndexBloatPlans'),
-  enableClockOverride: unavailable('enableClockOverride'),
-  disableClockOverride: unavailable('disableClockOverride'),
-  addBins: latency.addBins,
-  percentile: latency.percentile,
-  fromKnex: unavailable('fromKnex'),
-  fromKysely: unavailable('fromKysely'),
-  fromDrizzle: unavailable('fromDrizzle'),
-  fromPrisma: unavailable('fromPrisma'),
-  fromPglite: unavailable('fromPglite'),
-  fromBunSql: unavailable('fromBunSql'),
+  getMigrationPlans,
+  getRollbackPlans,
+  getIndexBloatPlans,
+  enableClockOverride,
+  disableClockOverride,
+  addBins,
+  percentile,
+  fromKnex,
+  fromKysely,
+  fromDrizzle,
+  fromPrisma,
+  fromPglite,
+  fromBunSql,
   systemClock,
-  TestClock: unavailable('TestClock')
+  TestClock
 }

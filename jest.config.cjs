@@ -17,8 +17,8 @@ module.exports = {
   transform: {},
   moduleFileExtensions: ['mjs', 'cjs', 'js', 'json', 'node'],
   // Build output and the Rust target directory hold copies of files Jest would otherwise index.
-  modulePathIgnorePatterns: ['<rootDir>/target/'],
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/target/'],
+  modulePathIgnorePatterns: ['<rootDir>/target/', '<rootDir>/pack/', '<rootDir>/.tools/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/target/', '<rootDir>/pack/', '<rootDir>/.tools/'],
   testTimeout: 30000,
   // Job queues leave pools and timers behind when a test fails half-way; this names the culprit
   // instead of letting the run hang silently.
