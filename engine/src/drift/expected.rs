@@ -1,0 +1,197 @@
+//! What the live schema should hold: the catalog of a scratch install of our own schema script,
+//! restated in the live schema's names, in the order pg-boss lists its expectations.
+
+use std::collections::{HashMap, HashSet};
+
+use super::catalog::{Catalog, Column, Function};
+use super::text::catalog_order;
+
+/// The partitioned parent of every job table; its partitions are `job_common` and the queues' own
+/// tables.
+pub const JOB_TABLE: &str = "job";
+
+/// A live queue with a table of its own.
+#[derive(Debug, Clone)]
+pub struct QueueTable {
+    pub queue: String,
+    pub policy: String,
+    pub table: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectedIndex {
+    pub name: String,
+    pub table: String,
+    pub def: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectedColumns {
+    pub table: String,
+    pub columns: Vec<Column>,
+    /// Whether types, nullability and defaults are checked too, or only the names (the job
+    /// tables, as in pg-boss: a queue table's defaults are whatever `job`'s were when it was made).
+    pub detailed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectedConstraints {
+    pub table: String,
+    pub defs: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// Every managed table: the fixed ones, `job` and `job_common`, then the queues' tables.
+    pub tables: Vec<String>,
+    pub indexes: Vec<ExpectedIndex>,
+    pub functions: Vec<Function>,
+    pub columns: Vec<ExpectedColumns>,
+    /// Fixed tables only: job tables' constraints are left to their columns and indexes, as in
+    /// pg-boss.
+    pub constraints: Vec<ExpectedConstraints>,
+    pub job_states: Vec<String>,
+}
+
+impl Expected {
+    /// `scratch` is the catalog of the scratch install in schema `scratch_name`; `live_name` is the
+    /// live schema as the catalog prints it (quoted when it has to be). `templates` maps a policy to
+    /// the table of the scratch queue created with it; `queues` are the live partitioned queues,
+    /// each expected to look like its policy's template under its own table name.
+    pub fn new(
+        scratch: &Catalog,
+        scratch_name: &str,
+        live_name: &str,
+        templates: &HashMap<String, String>,
+        queues: &[QueueTable],
+    ) -> Expected {
+        let rename = |text: &str| text.replace(scratch_name, live_name);
+        let template_tables: HashSet<&str> = templates.values().map(String::as_str).collect();
+
+        let mut fixed: Vec<&str> = Vec::new();
+        let mut job_tree: Vec<&str> = Vec::new();
+        for table in &scratch.tables {
+            match table.parent.as_deref() {
+                None if table.name == JOB_TABLE => job_tree.push(&table.name),
+                None => fixed.push(&table.name),
+                Some(JOB_TABLE) if !template_tables.contains(table.name.as_str()) => {
+                    job_tree.push(&table.name)
+                }
+                // A queue template, or a dated queue_stats partition: neither is a table of its own.
+                Some(_) => {}
+            }
+        }
+        fixed.sort_by(|a, b| catalog_order(a, b, true));
+        job_tree.sort_by(|a, b| catalog_order(a, b, false));
+        let managed: HashSet<&str> = fixed.iter().chain(&job_tree).copied().collect();
+
+        let mut tables: Vec<String> = managed.iter().map(|t| t.to_string()).collect();
+        tables.sort_by(|a, b| catalog_order(a, b, false));
+        tables.extend(queues.iter().map(|q| q.table.clone()));
+
+        let by_name = |mut indexes: Vec<ExpectedIndex>| {
+            indexes.sort_by(|a, b| catalog_order(&a.name, &b.name, false));
+            indexes
+        };
+        let own_indexes = |table: &str| -> Vec<ExpectedIndex> {
+            scratch
+                .indexes
+                .iter()
+                .filter(|i| i.table == table && !i.constraint_backed)
+                .map(|i| ExpectedIndex {
+                    name: i.name.clone(),
+                    table: i.table.clone(),
+                    def: rename(&i.def),
+                })
+                .collect()
+        };
+        let mut indexes = by_name(managed.iter().flat_map(|t| own_indexes(t)).collect());
+        for queue in queues {
+            let Some(template) = templates.get(&queue.policy) else {
+                continue;
+            };
+            let restated = own_indexes(template)
+                .into_iter()
+                .map(|i| ExpectedIndex {
+                    name: i.name.replace(template.as_str(), &queue.table),
+                    table: queue.table.clone(),
+                    def: i.def.replace(template.as_str(), &queue.table),
+                })
+                .collect();
+            indexes.extend(by_name(restated));
+        }
+
+        let columns_of = |table: &str| -> Vec<Column> {
+            let mut columns: Vec<Column> = scratch
+                .columns
+                .iter()
+                .filter(|c| c.table == table)
+                .map(|c| Column {
+                    r#type: rename(&c.r#type),
+                    default: c.default.as_deref().map(rename),
+                    ..c.clone()
+                })
+                .collect();
+            columns.sort_by(|a, b| catalog_order(&a.column, &b.column, false));
+            columns
+        };
+        let mut columns: Vec<ExpectedColumns> = fixed
+            .iter()
+            .map(|t| ExpectedColumns {
+                table: t.to_string(),
+                columns: columns_of(t),
+                detailed: true,
+            })
+            .collect();
+        let job_columns = columns_of(JOB_TABLE);
+        let job_tables = job_tree
+            .iter()
+            .map(|t| t.to_string())
+            .chain(queues.iter().map(|q| q.table.clone()));
+        columns.extend(job_tables.map(|table| ExpectedColumns {
+            table,
+            columns: job_columns.clone(),
+            detailed: false,
+        }));
+
+        let constraints = fixed
+            .iter()
+            .filter_map(|t| {
+                let mut defs: Vec<String> = scratch
+                    .constraints
+                    .iter()
+                    .filter(|c| c.table == *t)
+                    .map(|c| rename(&c.def))
+                    .collect();
+                defs.sort_by(|a, b| catalog_order(a, b, false));
+                (!defs.is_empty()).then(|| ExpectedConstraints {
+                    table: t.to_string(),
+                    defs,
+                })
+            })
+            .collect();
+
+        let mut functions: Vec<Function> = scratch
+            .functions
+            .iter()
+            .map(|f| Function {
+                arguments: rename(&f.arguments),
+                result: f.result.as_deref().map(rename),
+                def: f.def.as_deref().map(rename),
+                ..f.clone()
+            })
+            .collect();
+        functions.sort_by(|a, b| {
+            catalog_order(&a.name, &b.name, false).then_with(|| a.arguments.cmp(&b.arguments))
+        });
+
+        Expected {
+            tables,
+            indexes,
+            functions,
+            columns,
+            constraints,
+            job_states: scratch.job_states.clone(),
+        }
+    }
+}

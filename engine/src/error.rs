@@ -1,0 +1,122 @@
+//! The engine's one error type. Every failure carries a stable code that the binding maps to a
+//! JavaScript `Error` once, at the edge.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Bad input from the caller; pg-boss raises these as assertion errors.
+    InvalidArgument,
+    /// The named queue does not exist.
+    QueueNotFound,
+    /// A method was called before `start()` or after `stop()`.
+    NotStarted,
+    /// The database holds a schema this engine cannot run on (missing, or of another version).
+    SchemaVersion,
+    /// A write was refused as a whole because part of it collided with existing jobs or a queue
+    /// policy (a flow whose jobs could not all be created).
+    Conflict,
+    /// PostgreSQL reported an error or could not be reached.
+    Database,
+    /// A cron expression or time zone a schedule cannot use (a plain `Error` in pg-boss, with
+    /// cron-parser's wording).
+    InvalidSchedule,
+    /// A pg-boss feature this engine does not offer yet, or refuses rather than imitate (RRULE
+    /// schedules); see docs/COMPATIBILITY.md.
+    NotImplemented,
+    /// A statement run through the caller's own database handle (the `db` option) failed; the
+    /// binding answers with the caller's driver error itself, as pg-boss does.
+    CallerDb,
+    /// Anything else that went wrong inside the engine.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code a JavaScript caller sees on `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "ERR_ASSERTION",
+            ErrorCode::QueueNotFound => "PGBOSS_QUEUE_NOT_FOUND",
+            ErrorCode::NotStarted => "ERR_NOT_STARTED",
+            ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
+            ErrorCode::Conflict => "ERR_CONFLICT",
+            ErrorCode::Database => "ERR_DATABASE",
+            ErrorCode::InvalidSchedule => "ERR_INVALID_SCHEDULE",
+            ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
+            ErrorCode::CallerDb => "ERR_CALLER_DB",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The SQLSTATE when PostgreSQL raised the error.
+    pub sql_state: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            sql_state: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        let sql_state = match &err {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        let message = match &err {
+            sqlx::Error::Database(db) => db.message().to_string(),
+            other => other.to_string(),
+        };
+        Error {
+            code: ErrorCode::Database,
+            message,
+            sql_state,
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(err: serde_json::Error) -> Self {
+        Error::invalid(format!("invalid JSON: {err}"))
+    }
+}
+
+/// `ensure!(cond, "message")` rejects bad input with pg-boss's assertion semantics.
+/// The condition is read as a plain bool so that a NaN comparison fails the check, as in JS.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        let holds: bool = $cond;
+        if !holds {
+            return Err($crate::error::Error::invalid(format!($($msg)+)));
+        }
+    };
+}
