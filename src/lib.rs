@@ -11,12 +11,12 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use pg_boss_engine::boss::{Boss, JobCommand, StopOptions};
-use pg_boss_engine::commands::Stored;
 use pg_boss_engine::config::BossConfig;
 use pg_boss_engine::error::Error;
-use pg_boss_engine::events::EventSink;
-use pg_boss_engine::jobs::JobResultStatus;
-use pg_boss_engine::options::Options;
+use pg_boss_engine::event::{Event, EventSink};
+use pg_boss_engine::model::options::Options;
+use pg_boss_engine::ops::commands::Stored;
+use pg_boss_engine::ops::jobs::JobResultStatus;
 use pg_boss_engine::worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 fn to_js(err: Error) -> napi::Error {
@@ -60,12 +60,18 @@ type EventFn = ThreadsafeFunction<(String, String), (), (String, String), Status
 
 struct JsEvents(EventFn);
 
-impl EventSink for JsEvents {
-    fn emit(&self, event: &str, payload: Value) {
+impl JsEvents {
+    fn send(&self, name: &str, payload: Value) {
         self.0.call(
-            (event.to_string(), payload.to_string()),
+            (name.to_string(), payload.to_string()),
             ThreadsafeFunctionCallMode::NonBlocking,
         );
+    }
+}
+
+impl EventSink for JsEvents {
+    fn emit(&self, event: Event) {
+        self.send(event.name(), event.payload());
     }
 }
 
@@ -135,7 +141,7 @@ type VitalsFn = ThreadsafeFunction<bool, Promise<String>, bool, Status, false, t
 
 struct JsVitals(Arc<VitalsFn>);
 
-impl pg_boss_engine::registry::Vitals for JsVitals {
+impl pg_boss_engine::service::registry::Vitals for JsVitals {
     fn sample(&self, baseline: bool) -> pg_boss_engine::BoxFuture<'static, Option<Value>> {
         let tsfn = self.0.clone();
         Box::pin(async move {
@@ -148,9 +154,9 @@ impl pg_boss_engine::registry::Vitals for JsVitals {
 }
 
 /// What the JS entry says about its process: `{ host, pid, nodeVersion, startedAt }` (epoch ms).
-fn process_info(json: &str) -> napi::Result<pg_boss_engine::registry::ProcessInfo> {
+fn process_info(json: &str) -> napi::Result<pg_boss_engine::service::registry::ProcessInfo> {
     let value = parse(json)?;
-    let mut info = pg_boss_engine::registry::ProcessInfo::current();
+    let mut info = pg_boss_engine::service::registry::ProcessInfo::current();
     if let Some(host) = value.get("host").and_then(Value::as_str) {
         info.host = host.to_string();
     }
@@ -182,12 +188,12 @@ struct JsCallerDb {
     token: u32,
 }
 
-impl pg_boss_engine::via::CallerDb for JsCallerDb {
-    fn execute(&self, sql: &str, params: Vec<Value>) -> pg_boss_engine::via::CallerFuture {
+impl pg_boss_engine::sql::exec::CallerDb for JsCallerDb {
+    fn execute(&self, sql: &str, params: Vec<Value>) -> pg_boss_engine::sql::exec::CallerFuture {
         let (run, token) = (self.run.clone(), self.token);
         let request = serde_json::json!({ "text": sql, "values": params }).to_string();
         Box::pin(async move {
-            let failed = |message: String| pg_boss_engine::via::CallerFailure {
+            let failed = |message: String| pg_boss_engine::sql::exec::CallerFailure {
                 message,
                 ..Default::default()
             };
@@ -198,7 +204,7 @@ impl pg_boss_engine::via::CallerDb for JsCallerDb {
             let answer: Value = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
             if let Some(error) = answer.get("error") {
                 let field = |k: &str| error.get(k).and_then(Value::as_str).map(str::to_string);
-                return Err(pg_boss_engine::via::CallerFailure {
+                return Err(pg_boss_engine::sql::exec::CallerFailure {
                     message: field("message").unwrap_or_default(),
                     code: field("code"),
                     constraint: field("constraint"),
@@ -220,6 +226,8 @@ impl pg_boss_engine::via::CallerDb for JsCallerDb {
 #[napi]
 pub struct NativeBoss {
     inner: Arc<Boss>,
+    /// The JS event callback, also used directly for the binding's own flush markers.
+    events: Arc<JsEvents>,
     caller_db: std::sync::OnceLock<Arc<CallerDbFn>>,
 }
 
@@ -252,10 +260,12 @@ impl NativeBoss {
             .weak::<true>()
             .build()?;
         // The pool is created inside the engine's runtime, which sqlx needs even for a lazy pool.
-        let inner = within_runtime_if_available(|| Boss::new(config, Arc::new(JsEvents(events))))
-            .map_err(to_js)?;
+        let events = Arc::new(JsEvents(events));
+        let inner =
+            within_runtime_if_available(|| Boss::new(config, events.clone())).map_err(to_js)?;
         Ok(NativeBoss {
             inner: Arc::new(inner),
+            events,
             caller_db: std::sync::OnceLock::new(),
         })
     }
@@ -290,10 +300,11 @@ impl NativeBoss {
             .callee_handled::<false>()
             .weak::<true>()
             .build()?;
-        self.inner.set_host(pg_boss_engine::registry::Host {
-            process,
-            vitals: Some(Arc::new(JsVitals(Arc::new(vitals)))),
-        });
+        self.inner
+            .set_host(pg_boss_engine::service::registry::Host {
+                process,
+                vitals: Some(Arc::new(JsVitals(Arc::new(vitals)))),
+            });
         Ok(())
     }
 
@@ -659,9 +670,9 @@ impl NativeBoss {
     /// Emits a marker behind every event already on its way, for the JS entry to wait on.
     #[napi]
     pub fn flush_events(&self, seq: u32) {
-        self.inner
-            .events()
-            .emit("eventsFlushed", serde_json::json!({ "seq": seq }));
+        // Through the same queue as the engine's events, so it arrives after every one before it.
+        self.events
+            .send("eventsFlushed", serde_json::json!({ "seq": seq }));
     }
 
     #[napi]
@@ -795,9 +806,9 @@ impl NativeBoss {
             parse_options(&options_json)?,
         );
         let direction = if parents {
-            pg_boss_engine::flows::Direction::Parents
+            pg_boss_engine::ops::flows::Direction::Parents
         } else {
-            pg_boss_engine::flows::Direction::Children
+            pg_boss_engine::ops::flows::Direction::Children
         };
         let boss = self.inner.clone();
         let refs =
@@ -895,7 +906,7 @@ impl NativeBoss {
 #[napi]
 pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::schema::construction_plans(
+    Ok(pg_boss_engine::schema::install::construction_plans(
         &schema,
         create_schema,
     ))
@@ -906,5 +917,5 @@ pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<S
 #[napi]
 pub fn uninstall_plans(schema: String) -> napi::Result<String> {
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::schema::uninstall_plans(&schema))
+    Ok(pg_boss_engine::schema::install::uninstall_plans(&schema))
 }

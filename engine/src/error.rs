@@ -75,6 +75,12 @@ impl Error {
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Internal, message)
     }
+
+    /// The `code` a JavaScript caller sees, on a rejected call and on an `error` event alike: the
+    /// SQLSTATE when PostgreSQL raised the error, else the engine's stable code.
+    pub fn js_code(&self) -> &str {
+        self.sql_state.as_deref().unwrap_or(self.code.as_str())
+    }
 }
 
 impl fmt::Display for Error {

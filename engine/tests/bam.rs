@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use pg_boss_engine::bam::{self, BamOutcome, BamRunner, BamSettings, BamStatus};
-use pg_boss_engine::{migrate, Boss, BossConfig, StopOptions};
+use pg_boss_engine::config::BamSettings;
+use pg_boss_engine::schema::migrate;
+use pg_boss_engine::service::bam::{self, BamOutcome, BamRunner, BamStatus};
+use pg_boss_engine::{Boss, BossConfig, StopOptions};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection};
@@ -699,7 +701,7 @@ async fn without_migrate_no_runner_starts() {
     let id = insert_row(&pool, s, "never", "pending", "SELECT 1", None).await;
     let mut config = quick_config(&schema);
     config.migrate = false;
-    let boss = Boss::new(config, Arc::new(pg_boss_engine::events::NoEvents)).unwrap();
+    let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
     boss.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!boss.is_bam_working());

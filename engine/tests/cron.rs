@@ -2,7 +2,7 @@
 //! tests/fixtures/cron-reference.mjs) against the engine's cron evaluator: the same occurrences
 //! forwards and backwards, or the same refusal in the same words.
 
-use pg_boss_engine::cron::{CronExpression, Zone};
+use pg_boss_engine::schedule::cron::{CronExpression, Zone};
 use serde_json::Value;
 
 fn iso(ms: i64) -> String {

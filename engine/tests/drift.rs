@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use pg_boss_engine::events::NoEvents;
+use pg_boss_engine::event::NoEvents;
 use pg_boss_engine::{Boss, BossConfig, ErrorCode, StopOptions};
 use serde_json::{json, Value};
 use sqlx::{Executor, PgPool};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use pg_boss_engine::boss::JobCommand;
-use pg_boss_engine::flows::{self, Direction};
+use pg_boss_engine::ops::flows::{self, Direction};
 use pg_boss_engine::{Boss, BossConfig, ErrorCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use pg_boss_engine::jobs::{settle_each, JobSettle, SettledEach};
-use pg_boss_engine::queues::{cached, QueueCache, QueueInfo};
+use pg_boss_engine::ops::jobs::{settle_each, JobSettle, SettledEach};
+use pg_boss_engine::ops::queues::{cached, Queue, QueueCache};
 use pg_boss_engine::worker::{NOT_A_RESULT_LIST, NO_DISPOSITION};
 use pg_boss_engine::{
     Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, JobResult, JobResultStatus,
@@ -29,7 +29,7 @@ async fn quiet(label: &str) -> (TestSchema, Boss, Arc<RecordingEvents>) {
     (schema, boss, events)
 }
 
-async fn queue_info(pool: &PgPool, schema: &str, queue: &str) -> QueueInfo {
+async fn queue_info(pool: &PgPool, schema: &str, queue: &str) -> std::sync::Arc<Queue> {
     cached(pool, schema, &QueueCache::default(), queue)
         .await
         .expect("queue")

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use pg_boss_engine::registry::{self, ProcessInfo, Vitals};
+use pg_boss_engine::service::registry::{self, ProcessInfo, Vitals};
 use pg_boss_engine::{
     Boss, BossConfig, BoxFuture, ErrorCode, HandlerFuture, HandlerOutcome, JobHandler,
 };

@@ -35,7 +35,7 @@ async fn jobs_in(pool: &sqlx::PgPool, schema: &str, queue: &str) -> i64 {
 async fn schedules_are_stored_read_back_and_removed() {
     let schema = TestSchema::new("sched_store");
     let config = BossConfig::from_value(&json!({ "connectionString": database_url(), "schema": schema.as_str(), "schedule": false })).unwrap();
-    let boss = Boss::new(config, Arc::new(pg_boss_engine::events::NoEvents)).unwrap();
+    let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
     boss.start().await.unwrap();
     boss.create_queue(&name("rq"), &no_opts()).await.unwrap();
     boss.schedule(&json!({ "name": "rq", "cron": "0 9 * * *", "data": { "a": 1 }, "options": { "tz": "Europe/Paris", "key": "k" } }))

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pg_boss_engine::events::{EventSink, NoEvents};
-use pg_boss_engine::options::Options;
+use pg_boss_engine::event::{Event, EventSink, NoEvents};
+use pg_boss_engine::model::options::Options;
 use pg_boss_engine::{Boss, BossConfig};
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -131,11 +131,11 @@ impl RecordingEvents {
 }
 
 impl EventSink for RecordingEvents {
-    fn emit(&self, event: &str, payload: Value) {
+    fn emit(&self, event: Event) {
         self.events
             .lock()
             .unwrap()
-            .push((event.to_string(), payload));
+            .push((event.name().to_string(), event.payload()));
     }
 }
 

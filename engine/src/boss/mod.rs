@@ -1,0 +1,444 @@
+//! `Boss`: one pg-boss instance — its pool, its queue cache, its workers and its lifecycle. The
+//! binding (and any Rust caller) talks to the engine through this type.
+
+mod flows;
+mod instances;
+mod jobs;
+mod maintenance;
+mod queues;
+mod schedules;
+mod schema;
+mod workers;
+
+use workers::WorkerWakeup;
+
+pub use jobs::{JobCommand, PublishReport, Through};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::connection as db;
+use crate::config::BamSettings;
+use crate::config::BossConfig;
+use crate::ensure;
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::{ErrorEvent, Event, EventSink};
+use crate::ops;
+use crate::ops::coalesce::SendCoalescer;
+use crate::ops::jobs::JobTargets;
+use crate::ops::queues::QueueCache;
+use crate::ops::warnings::WarningSink;
+use crate::schema::migrate;
+use crate::service::bam::{BamRunner, BamTask};
+use crate::service::listener::Listener;
+use crate::service::timekeeper::{DbClock, Timekeeper};
+use crate::worker::overrun::OverrunLog;
+use crate::worker::WorkerHandle;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    Created,
+    Started,
+    Stopped,
+}
+
+pub struct StopOptions {
+    pub graceful: bool,
+    pub close: bool,
+    pub timeout: Duration,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        StopOptions {
+            graceful: true,
+            close: true,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct Boss {
+    config: BossConfig,
+    pool: Mutex<PgPool>,
+    queues: Arc<QueueCache>,
+    workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
+    lifecycle: Mutex<Lifecycle>,
+    events: Arc<dyn EventSink>,
+    background: Mutex<Option<Background>>,
+    /// The background-migration runner's task, while started with `migrate` on.
+    bam: Mutex<Option<BamTask>>,
+    /// Running jobs per group in this instance, for `localGroupConcurrency`.
+    local_groups: Arc<crate::ops::groups::LocalGroups>,
+    /// This instance's id, as pg-boss gives every instance one (warnings name it).
+    instance_id: Uuid,
+    /// Handlers that outran their expiration.
+    overruns: OverrunLog,
+    /// Concurrent `send()`s, coalesced per queue.
+    sends: Arc<SendCoalescer>,
+    /// The database's clock as this instance reads it (skew measured by the timekeeper).
+    clock: Arc<DbClock>,
+    /// The cron pass and clock checks, while started with `schedule` on.
+    timekeeper: Mutex<Option<Timekeeper>>,
+    /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
+    listener: Mutex<Option<Listener>>,
+    listening: Arc<AtomicBool>,
+    /// Whether anyone listens for `wip` events (set by the binding).
+    wip_listening: Arc<AtomicBool>,
+    /// The queues whose workers report their settles to job spies (set by the binding).
+    spies: Arc<crate::worker::spies::SpyWatch>,
+    /// A password supplied after construction (see `set_password`).
+    password: Mutex<Option<String>>,
+    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
+    maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
+    navigator: Arc<crate::ops::flows::Navigator>,
+    /// The process this instance runs in, for its registry row, and the row's heartbeat task.
+    host: Mutex<crate::service::registry::Host>,
+    registry: Mutex<Option<crate::service::registry::RegistryTask>>,
+}
+
+/// The instance's own background task (supervision and queue-cache refresh) and its stop signal.
+struct Background {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Boss {
+    pub fn new(mut config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
+        let instance_id = Uuid::new_v4();
+        if let Some(name) = config.instance.connection_name(instance_id) {
+            config.connection.application_name = name;
+        }
+        let pool = db::pool(&config.connection)?;
+        let navigator = Arc::new(crate::ops::flows::Navigator::new(
+            config.schema.clone(),
+            config.flow.clone(),
+            events.clone(),
+        ));
+        let overruns = OverrunLog::new(
+            instance_id,
+            WarningSink::new(events.clone(), &config.observability),
+            config.schema.clone(),
+            Duration::from_millis(config.handler_overrun_window_ms),
+        );
+        Ok(Boss {
+            config,
+            pool: Mutex::new(pool),
+            queues: Arc::new(QueueCache::default()),
+            workers: Arc::default(),
+            lifecycle: Mutex::new(Lifecycle::Created),
+            events,
+            background: Mutex::new(None),
+            bam: Mutex::new(None),
+            local_groups: Arc::default(),
+            instance_id,
+            overruns,
+            sends: Arc::default(),
+            clock: Arc::default(),
+            timekeeper: Mutex::new(None),
+            listener: Mutex::new(None),
+            listening: Arc::default(),
+            wip_listening: Arc::default(),
+            spies: Arc::default(),
+            maintenance: Arc::default(),
+            password: Mutex::new(None),
+            navigator,
+            host: Mutex::default(),
+            registry: Mutex::new(None),
+        })
+    }
+
+    /// The id this instance registers under and names in its warnings.
+    pub fn instance_id(&self) -> Uuid {
+        self.instance_id
+    }
+
+    pub fn config(&self) -> &BossConfig {
+        &self.config
+    }
+
+    /// How to connect: the configured options, with a password supplied since (`set_password`).
+    fn connection(&self) -> crate::config::ConnectionOptions {
+        let mut connection = self.config.connection.clone();
+        if let Some(password) = self.password.lock().unwrap().clone() {
+            connection.password = Some(password);
+        }
+        connection
+    }
+
+    /// A password obtained after construction (pg-boss's `password` may be a function, which the
+    /// JS entry calls at `start()`): the pool is rebuilt with it. Only while not started.
+    pub fn set_password(&self, password: String) -> Result<()> {
+        ensure!(
+            *self.lifecycle.lock().unwrap() != Lifecycle::Started,
+            "the password can only change while pg-boss is not started"
+        );
+        *self.password.lock().unwrap() = Some(password);
+        let replaced = std::mem::replace(
+            &mut *self.pool.lock().unwrap(),
+            db::pool(&self.connection())?,
+        );
+        // Idle connections of the old pool go; nothing else uses it before start().
+        tokio::spawn(async move { replaced.close().await });
+        Ok(())
+    }
+
+    /// Where this instance reports what happens in the background.
+    pub fn events(&self) -> &Arc<dyn EventSink> {
+        &self.events
+    }
+
+    fn schema(&self) -> &str {
+        &self.config.schema
+    }
+
+    /// The pool for any statement; works before `start()` too (the utility calls need it).
+    fn pool(&self) -> PgPool {
+        self.pool.lock().unwrap().clone()
+    }
+
+    /// The pool, for the calls that need a started instance.
+    fn started_pool(&self) -> Result<PgPool> {
+        match *self.lifecycle.lock().unwrap() {
+            Lifecycle::Started => Ok(self.pool()),
+            Lifecycle::Created => Err(Error::new(
+                ErrorCode::NotStarted,
+                "pg-boss is not started: call start() first",
+            )),
+            Lifecycle::Stopped => Err(Error::new(
+                ErrorCode::NotStarted,
+                "pg-boss is stopped: call start() to use it again",
+            )),
+        }
+    }
+
+    pub async fn start(&self) -> Result<()> {
+        self.start_attempt(1).await
+    }
+
+    /// `start()` as try number `attempt` of `start({ attempts })`, which the registry records.
+    pub async fn start_attempt(&self, attempt: u32) -> Result<()> {
+        if *self.lifecycle.lock().unwrap() == Lifecycle::Started {
+            return Ok(());
+        }
+        if self.pool().is_closed() {
+            *self.pool.lock().unwrap() = db::pool(&self.connection())?;
+        }
+        migrate::prepare(&self.pool(), &self.config).await?;
+        *self.lifecycle.lock().unwrap() = Lifecycle::Started;
+        if self.config.use_listen_notify {
+            self.start_listener().await;
+        }
+        self.start_background();
+        // As in pg-boss, supervise only decides whether passes also run in the background.
+        self.navigator.start(self.pool(), self.config.supervise);
+        if self.config.schedule {
+            self.start_timekeeper().await?;
+        }
+        if self.config.migrate {
+            let runner = BamRunner::new(
+                self.pool(),
+                self.schema(),
+                BamSettings::from_config(&self.config),
+                self.events.clone(),
+            );
+            *self.bam.lock().unwrap() = Some(runner.spawn());
+        }
+        self.start_registry(attempt).await;
+        Ok(())
+    }
+
+    /// Stops the workers; a graceful stop lets running handlers finish for up to `timeout`, then
+    /// fails the jobs still held ("pg-boss shut down while active") and drops their handlers.
+    /// Returns true when it stopped something (and `stopped` should be emitted).
+    pub async fn stop(&self, options: StopOptions) -> Result<bool> {
+        let was_started = {
+            let mut state = self.lifecycle.lock().unwrap();
+            let started = *state == Lifecycle::Started;
+            if started {
+                *state = Lifecycle::Stopped;
+            }
+            started
+        };
+        if !was_started {
+            if options.close {
+                self.pool().close().await;
+            }
+            return Ok(false);
+        }
+        let listener = self.listener.lock().unwrap().take();
+        if let Some(listener) = listener {
+            listener.stop().await;
+        }
+        // Before the workers stop: a pass in flight finishes, forwarding nothing more.
+        let timekeeper = self.timekeeper.lock().unwrap().take();
+        if let Some(timekeeper) = timekeeper {
+            timekeeper.stop().await;
+        }
+        // A running background migration gets until `timeout` after stop() began, as in pg-boss;
+        // it claims nothing new from here on.
+        let deadline = tokio::time::Instant::now()
+            + if options.graceful {
+                options.timeout
+            } else {
+                Duration::ZERO
+            };
+        let bam = self.bam.lock().unwrap().take();
+        if let Some(bam) = &bam {
+            bam.drain();
+        }
+        let background = self.background.lock().unwrap().take();
+        if let Some(background) = background {
+            // Lets a pass in flight finish, so nothing is cut off halfway through a batch.
+            background.stop.notify_one();
+            let _ = background.task.await;
+        }
+        self.navigator.stop().await;
+        let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
+        for worker in &workers {
+            worker.request_stop();
+        }
+        if options.graceful {
+            let all_done = futures_join_all(workers.iter().map(|w| w.join()));
+            let _ = tokio::time::timeout(options.timeout, all_done).await;
+        }
+        let pool = self.pool();
+        for worker in &workers {
+            let abandoned = worker.active_jobs();
+            if !abandoned.is_empty() && !worker.is_finished() {
+                if let Ok(queue) =
+                    ops::queues::cached(&pool, self.schema(), &self.queues, worker.name()).await
+                {
+                    let output = json!({ "value": "pg-boss shut down while active" }).to_string();
+                    if let Err(err) = ops::jobs::fail(
+                        &pool,
+                        self.schema(),
+                        &queue,
+                        &JobTargets::for_claimed(&abandoned),
+                        Some(&output),
+                    )
+                    .await
+                    {
+                        self.events.emit(Event::Error(
+                            ErrorEvent::of(&err).in_queue(worker.name(), Some(worker.id())),
+                        ));
+                    }
+                }
+            }
+            worker.abort();
+        }
+        for worker in &workers {
+            worker.join().await;
+        }
+        self.overruns.flush(&pool).await;
+        self.sends.close();
+        if let Some(bam) = bam {
+            bam.stop(deadline).await;
+        }
+        // Last before the pool closes, so a graceful stop reads as live until its workers are done.
+        let registry = self.registry.lock().unwrap().take();
+        if let Some(registry) = registry {
+            registry.stop().await;
+        }
+        if options.close {
+            pool.close().await;
+        }
+        Ok(true)
+    }
+
+    /// Starts listening for notifications; when that fails the instance polls only, and says so
+    /// with pg-boss's `listen_notify_unavailable` warning.
+    async fn start_listener(&self) {
+        let pool = self.pool();
+        let wakeup = Arc::new(WorkerWakeup {
+            workers: self.workers.clone(),
+            queues: self.queues.clone(),
+        });
+        let started = async {
+            let channel = crate::service::listener::channel(&pool, self.schema()).await?;
+            let connect = db::connect_options(&self.connection())?;
+            crate::service::listener::start(
+                connect,
+                channel,
+                self.config.listener,
+                wakeup,
+                self.events.clone(),
+                self.listening.clone(),
+            )
+            .await
+        };
+        match started.await {
+            Ok(listener) => *self.listener.lock().unwrap() = Some(listener),
+            Err(err) => {
+                let warning = crate::ops::warnings::Warning {
+                    kind: LISTEN_NOTIFY_UNAVAILABLE,
+                    message:
+                        "Failed to start LISTEN/NOTIFY listener. Continuing with polling only."
+                            .to_string(),
+                    data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "instance": self.instance_id, "error": err.message }),
+                };
+                WarningSink::new(self.events.clone(), &self.config.observability)
+                    .publish(&pool, self.schema(), &warning)
+                    .await;
+            }
+        }
+    }
+
+    /// Starts the background task: a supervision pass every `superviseIntervalSeconds` (when
+    /// `supervise` is on) and a queue-cache refresh every `queueCacheIntervalSeconds`, so changes
+    /// other instances make to queues are picked up.
+    fn start_background(&self) {
+        let stop = Arc::new(Notify::new());
+        let pool = self.pool();
+        let schema = self.config.schema.clone();
+        let settings = self.supervisor_settings();
+        let supervise_every = self
+            .config
+            .supervise
+            .then(|| Duration::from_secs_f64(self.config.supervise_interval_seconds));
+        let cache_every = Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
+        let queues = self.queues.clone();
+        let events = self.events.clone();
+        let signal = stop.clone();
+        let maintenance = self.maintenance.clone();
+        let task = tokio::spawn(async move {
+            let mut cache_tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + cache_every, cache_every);
+            let far = Duration::from_secs(365 * 24 * 3600);
+            let mut supervise_tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + supervise_every.unwrap_or(far),
+                supervise_every.unwrap_or(far),
+            );
+            loop {
+                tokio::select! {
+                    _ = signal.notified() => return,
+                    _ = cache_tick.tick() => queues.clear(),
+                    _ = supervise_tick.tick(), if supervise_every.is_some() => {
+                        // A supervise() call already running covers this tick, as in pg-boss.
+                        let Ok(_running) = maintenance.try_lock() else { continue };
+                        if let Err(err) = crate::ops::warnings::supervise(&pool, &schema, None, settings, &events).await {
+                            events.error(&err);
+                        }
+                    }
+                }
+            }
+        });
+        *self.background.lock().unwrap() = Some(Background { stop, task });
+    }
+}
+
+/// Awaits every future (the std library has no join_all; this is small enough not to add a crate).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    for f in futures {
+        f.await;
+    }
+}

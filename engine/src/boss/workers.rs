@@ -1,0 +1,168 @@
+//! Workers: `work()`, `offWork()`, `notifyWorker()` and what they report (`getWipData()`).
+
+use crate::config::js::Options;
+use crate::ensure;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::options::{assert_queue_name, WorkOptions};
+use crate::ops::queues::QueueCache;
+use crate::service::listener::Wakeup;
+use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+use super::{Boss, Lifecycle};
+
+impl Boss {
+    /// `work()`: starts `localConcurrency` polling loops and returns the first one's id.
+    pub fn work(
+        &self,
+        name: &Value,
+        options: &Options,
+        handler: Arc<dyn JobHandler>,
+    ) -> Result<Uuid> {
+        ensure!(
+            !matches!(name, Value::Null) && name.as_str() != Some(""),
+            "queue name is required"
+        );
+        let name = assert_queue_name(name)?.to_string();
+        let work_options = WorkOptions::from_options(options)?;
+        let pool = match *self.lifecycle.lock().unwrap() {
+            Lifecycle::Started => self.pool(),
+            Lifecycle::Created => {
+                return Err(Error::new(
+                    ErrorCode::NotStarted,
+                    "Workers are disabled. pg-boss is not started: call start() first",
+                ))
+            }
+            Lifecycle::Stopped => {
+                return Err(Error::new(
+                    ErrorCode::NotStarted,
+                    "Workers are disabled. pg-boss is stopped",
+                ))
+            }
+        };
+        let ctx = Arc::new(WorkerContext {
+            pool,
+            schema: self.config.schema.clone(),
+            queues: self.queues.clone(),
+            events: self.events.clone(),
+            local_groups: work_options.local_group_concurrency.clone().map(|limits| {
+                self.local_groups.set_limits(&name, limits);
+                self.local_groups.clone()
+            }),
+            overruns: self.overruns.clone(),
+            listening: self.listening.clone(),
+            wip_listening: self.wip_listening.clone(),
+            spies: self.spies.clone(),
+        });
+        let mut workers = self.workers.lock().unwrap();
+        let mut first = None;
+        for _ in 0..work_options.local_concurrency {
+            let handle = spawn_worker(
+                ctx.clone(),
+                name.clone(),
+                first,
+                work_options.clone(),
+                handler.clone(),
+            );
+            first.get_or_insert(handle.id());
+            workers.push(Arc::new(handle));
+        }
+        Ok(first.expect("localConcurrency is at least 1"))
+    }
+
+    /// Stops the workers of a queue (or the ones started by one `work()` call, or one worker).
+    pub async fn off_work(&self, name: &Value, id: Option<&str>, wait: bool) -> Result<()> {
+        ensure!(
+            !matches!(name, Value::Null) && name.as_str() != Some(""),
+            "queue name is required"
+        );
+        let name = name
+            .as_str()
+            .ok_or_else(|| Error::invalid("queue name must be a string"))?;
+        let matching: Vec<Arc<WorkerHandle>> = {
+            let mut workers = self.workers.lock().unwrap();
+            let (matching, rest): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| {
+                w.name() == name
+                    && id.is_none_or(|id| w.id().to_string() == id || w.work_id().to_string() == id)
+            });
+            *workers = rest;
+            matching
+        };
+        for worker in &matching {
+            worker.request_stop();
+        }
+        if wait {
+            for worker in &matching {
+                worker.join().await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn notify_worker(&self, id: &str) {
+        for worker in self.workers.lock().unwrap().iter() {
+            if worker.id().to_string() == id {
+                worker.notify();
+            }
+        }
+    }
+
+    /// Whether `wip` events are wanted; workers report nothing per batch while they are not.
+    pub fn set_wip_listening(&self, listening: bool) {
+        self.wip_listening
+            .store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The queues job spies watch: their workers report what each settle did (`spy` events).
+    pub fn set_spied_queues(&self, queues: Vec<String>) {
+        self.spies.set(queues);
+    }
+
+    /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.
+    pub fn wip(&self, include_internal: bool) -> Vec<Value> {
+        wip_of(&self.workers, include_internal)
+    }
+}
+
+/// Wakes this instance's workers for the listener.
+pub(super) struct WorkerWakeup {
+    pub(super) workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
+    pub(super) queues: Arc<QueueCache>,
+}
+
+impl Wakeup for WorkerWakeup {
+    fn queue(&self, name: &str) {
+        for worker in self
+            .workers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.name() == name)
+        {
+            worker.notify();
+        }
+    }
+
+    fn notify_queues(&self) {
+        for worker in self.workers.lock().unwrap().iter() {
+            if self.queues.get(worker.name()).is_some_and(|q| q.notify) {
+                worker.notify();
+            }
+        }
+    }
+}
+
+pub(super) fn wip_of(
+    workers: &Mutex<Vec<Arc<WorkerHandle>>>,
+    include_internal: bool,
+) -> Vec<Value> {
+    workers
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| !w.is_stopped() && (include_internal || !w.name().starts_with("__pgboss__")))
+        .map(|w| w.wip())
+        .collect()
+}

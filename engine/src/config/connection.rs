@@ -1,0 +1,216 @@
+//! The connection pool, built from the constructor's connection options.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+
+use serde_json::{Map, Value};
+
+use super::js::{bool_opt, int_opt, string_opt};
+use crate::error::{Error, Result};
+
+pub fn connect_options(options: &ConnectionOptions) -> Result<PgConnectOptions> {
+    let mut connect = match &options.connection_string {
+        Some(url) => PgConnectOptions::from_str(url).map_err(|e| {
+            Error::invalid(format!(
+                "configuration assert: invalid connectionString: {e}"
+            ))
+        })?,
+        None => PgConnectOptions::new(),
+    };
+    if let Some(host) = &options.host {
+        connect = connect.host(host);
+    }
+    if let Some(port) = options.port {
+        connect = connect.port(port);
+    }
+    if let Some(database) = &options.database {
+        connect = connect.database(database);
+    }
+    if let Some(user) = &options.user {
+        connect = connect.username(user);
+    }
+    if let Some(password) = &options.password {
+        connect = connect.password(password);
+    }
+    if let Some(ssl) = &options.ssl {
+        connect = connect.ssl_mode(if ssl.reject_unauthorized {
+            PgSslMode::VerifyFull
+        } else {
+            PgSslMode::Require
+        });
+    }
+    if !options.server_settings.is_empty() {
+        // The server splits the startup options on spaces; a value's own are escaped (sqlx does not).
+        let escape = |v: &str| v.replace('\\', "\\\\").replace(' ', "\\ ");
+        connect = connect.options(
+            options
+                .server_settings
+                .iter()
+                .map(|(k, v)| (escape(k), escape(v))),
+        );
+    }
+    Ok(connect.application_name(&options.application_name))
+}
+
+/// A lazily connecting pool: nothing touches the network until the first statement.
+pub fn pool(options: &ConnectionOptions) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(options.max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_millis(options.connection_timeout_ms))
+        .idle_timeout(Some(Duration::from_secs(10)))
+        .connect_lazy_with(connect_options(options)?))
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionOptions {
+    pub connection_string: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// `ssl: true` or an object: require TLS. `rejectUnauthorized: false` skips verification.
+    pub ssl: Option<SslOptions>,
+    pub max: u32,
+    pub application_name: String,
+    pub connection_timeout_ms: u64,
+    /// `options`: run-time settings sent with every connection (`-c name=value`, as libpq takes them).
+    pub server_settings: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SslOptions {
+    pub reject_unauthorized: bool,
+}
+
+impl ConnectionOptions {
+    pub(crate) fn from_options(options: &Map<String, Value>) -> Result<ConnectionOptions> {
+        let port = match int_opt(options, "port")? {
+            None => None,
+            Some(p) if (1..=65535).contains(&p) => Some(p as u16),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "configuration assert: port must be between 1 and 65535",
+                ))
+            }
+        };
+        let ssl = match options.get("ssl") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(SslOptions {
+                reject_unauthorized: true,
+            }),
+            Some(Value::Object(ssl)) => Some(SslOptions {
+                reject_unauthorized: bool_opt(ssl, "rejectUnauthorized")?.unwrap_or(true),
+            }),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "configuration assert: ssl must be a boolean or an object",
+                ))
+            }
+        };
+        let max = match int_opt(options, "max")? {
+            None => 10,
+            Some(m) if m >= 1 => m as u32,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "configuration assert: max must be an integer >= 1",
+                ))
+            }
+        };
+        let connection_timeout_ms = match int_opt(options, "connectionTimeoutMillis")? {
+            None | Some(0) => 10_000,
+            Some(ms) if ms > 0 => ms as u64,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "configuration assert: connectionTimeoutMillis must be >= 0",
+                ))
+            }
+        };
+        Ok(ConnectionOptions {
+            connection_string: string_opt(options, "connectionString")?,
+            host: string_opt(options, "host")?,
+            port,
+            database: string_opt(options, "database")?,
+            user: string_opt(options, "user")?,
+            password: string_opt(options, "password")?,
+            ssl,
+            max,
+            application_name: string_opt(options, "application_name")?
+                .unwrap_or_else(|| "pgboss".to_string()),
+            connection_timeout_ms,
+            server_settings: match string_opt(options, "options")? {
+                None => Vec::new(),
+                Some(text) => parse_server_settings(&text)?,
+            },
+        })
+    }
+}
+
+/// Reads a libpq `options` string: settings written `-c name=value`, `-cname=value` or
+/// `--name=value`, separated by spaces (a value's own spaces escaped as `\ `).
+fn parse_server_settings(text: &str) -> Result<Vec<(String, String)>> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    let mut settings = Vec::new();
+    let mut tokens = tokens.into_iter();
+    while let Some(token) = tokens.next() {
+        let setting = match token.as_str() {
+            "-c" => tokens.next().unwrap_or_default(),
+            t if t.starts_with("--") => t[2..].to_string(),
+            t if t.starts_with("-c") => t[2..].to_string(),
+            _ => String::new(),
+        };
+        let (name, value) = setting
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "configuration assert: options must hold -c name=value settings, not {token:?}"
+                ))
+            })?;
+        settings.push((name.replace('-', "_"), value.to_string()));
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_options_are_read_as_libpq_reads_them() {
+        let parsed = parse_server_settings("-c search_path=jobs,public  -cstatement_timeout=5s --lock-timeout=3s -c application\\ note=a\\ b").unwrap();
+        let expected = [
+            ("search_path", "jobs,public"),
+            ("statement_timeout", "5s"),
+            ("lock_timeout", "3s"),
+            ("application note", "a b"),
+        ];
+        assert_eq!(
+            parsed,
+            expected.map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert!(parse_server_settings("search_path=x").is_err());
+        assert!(parse_server_settings("-c =x").is_err());
+        assert_eq!(parse_server_settings("  ").unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,248 @@
+//! Constructor options: parsed from the caller's object, defaulted and validated as pg-boss does.
+
+pub mod connection;
+pub mod js;
+pub mod schema_name;
+pub mod services;
+
+use serde_json::{Map, Value};
+
+use crate::ensure;
+use crate::error::{Error, Result};
+pub use connection::{ConnectionOptions, SslOptions};
+use js::{bool_opt, int_opt, number_opt, truthy};
+pub use schema_name::{
+    assert_schema_name, normalize_schema_name, resolve_schema_name, DEFAULT_SCHEMA,
+};
+use services::{bam_interval, millis};
+pub use services::{
+    BamSettings, FlowSettings, InstanceSettings, ListenerSettings, Observability, Scheduling,
+    SupervisorSettings,
+};
+const MAX_INTERVAL_HOURS: f64 = 24.0;
+pub(crate) const MAX_RETENTION_DAYS: i64 = 365;
+#[derive(Debug, Clone)]
+pub struct BossConfig {
+    pub connection: ConnectionOptions,
+    /// The schema exactly as configured (it may be quoted); it is written into SQL verbatim.
+    pub schema: String,
+    pub migrate: bool,
+    pub create_schema: bool,
+    /// `allowSchemaCaseVariant`: install even beside a pg-boss schema whose name differs only in case.
+    pub allow_schema_case_variant: bool,
+    pub supervise: bool,
+    pub schedule: bool,
+    pub supervise_interval_seconds: f64,
+    pub maintenance_interval_seconds: f64,
+    pub monitor_interval_seconds: f64,
+    pub queue_cache_interval_seconds: f64,
+    /// How long a queue's handler_overrun rows are tallied before one is written (pg-boss's test
+    /// hook `__test__handlerOverrunWindowMs`; an hour otherwise).
+    pub handler_overrun_window_ms: u64,
+    /// `useListenNotify`: wake workers of `notify` queues through LISTEN/NOTIFY.
+    pub use_listen_notify: bool,
+    /// The listener's liveness checks (`notifyHeartbeatIntervalMs`, `notifyHeartbeatTimeoutMs`).
+    pub listener: ListenerSettings,
+    /// `bamIntervalSeconds`: how often the background-migration runner looks for pending commands.
+    pub bam_interval_seconds: f64,
+    /// `flowIntervalSeconds` and its test hooks (see `flows.rs`).
+    pub flow: FlowSettings,
+    /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
+    pub observability: Observability,
+    /// The instance registry (see `registry.rs`).
+    pub instance: InstanceSettings,
+    /// The timekeeper's intervals and pg-boss's test switches for it (see `timekeeper.rs`).
+    pub scheduling: Scheduling,
+}
+
+impl BossConfig {
+    /// Accepts what `new PgBoss(value)` accepts: a connection string or an options object.
+    pub fn from_value(value: &Value) -> Result<BossConfig> {
+        let owned;
+        let options: &Map<String, Value> = match value {
+            Value::String(s) if !s.is_empty() => {
+                owned =
+                    Map::from_iter([("connectionString".to_string(), Value::String(s.clone()))]);
+                &owned
+            }
+            Value::Object(map) => map,
+            _ => return Err(Error::invalid(
+                "configuration assert: string or config object is required to connect to postgres",
+            )),
+        };
+
+        let schema = match options.get("schema") {
+            None | Some(Value::Null) => DEFAULT_SCHEMA.to_string(),
+            Some(Value::String(s)) if s.is_empty() => DEFAULT_SCHEMA.to_string(),
+            Some(Value::String(s)) => {
+                assert_schema_name(s)?;
+                s.clone()
+            }
+            Some(_) => return Err(Error::invalid("Name must be a string")),
+        };
+
+        let interval = |key: &str, default: f64| -> Result<f64> {
+            match number_opt(options, key)? {
+                None => Ok(default),
+                Some(v) => {
+                    ensure!(
+                        v >= 1.0,
+                        "configuration assert: {key} must be at least every second"
+                    );
+                    ensure!(
+                        v / 3600.0 <= MAX_INTERVAL_HOURS,
+                        "configuration assert: {key} cannot exceed {MAX_INTERVAL_HOURS} hours"
+                    );
+                    Ok(v)
+                }
+            }
+        };
+
+        let config = BossConfig {
+            connection: ConnectionOptions::from_options(options)?,
+            schema,
+            migrate: bool_opt(options, "migrate")?.unwrap_or(true),
+            create_schema: bool_opt(options, "createSchema")?.unwrap_or(true),
+            allow_schema_case_variant: truthy(options.get("allowSchemaCaseVariant")),
+            supervise: bool_opt(options, "supervise")?.unwrap_or(true),
+            schedule: bool_opt(options, "schedule")?.unwrap_or(true),
+            supervise_interval_seconds: interval("superviseIntervalSeconds", 60.0)?,
+            maintenance_interval_seconds: interval("maintenanceIntervalSeconds", 86_400.0)?,
+            monitor_interval_seconds: interval("monitorIntervalSeconds", 60.0)?,
+            queue_cache_interval_seconds: interval("queueCacheIntervalSeconds", 60.0)?,
+            handler_overrun_window_ms: options
+                .get("__test__handlerOverrunWindowMs")
+                .and_then(Value::as_f64)
+                .filter(|ms| *ms > 0.0)
+                .map_or(60 * 60 * 1000, |ms| ms as u64),
+            use_listen_notify: truthy(options.get("useListenNotify")),
+            listener: ListenerSettings {
+                heartbeat_interval: millis(options, "notifyHeartbeatIntervalMs", 10_000),
+                heartbeat_timeout: millis(options, "notifyHeartbeatTimeoutMs", 5_000),
+            },
+            bam_interval_seconds: bam_interval(options)?,
+            flow: FlowSettings::from_options(options)?,
+            observability: Observability::from_options(options)?,
+            scheduling: Scheduling::from_options(options)?,
+            instance: InstanceSettings::from_options(options)?,
+        };
+        validate_other_options(options)?;
+        Ok(config)
+    }
+
+    /// A config for the given connection string and schema with every default (tests, Rust users).
+    pub fn new(connection_string: &str, schema: &str) -> Result<BossConfig> {
+        BossConfig::from_value(
+            &serde_json::json!({ "connectionString": connection_string, "schema": schema }),
+        )
+    }
+
+    /// The schema name as PostgreSQL stores it in the catalog.
+    pub fn resolved_schema(&self) -> String {
+        resolve_schema_name(&self.schema)
+    }
+}
+
+/// Options that we accept but whose features live elsewhere still get pg-boss's validation, so a
+/// configuration pg-boss refuses is refused here too.
+fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
+    if let Some(v) = number_opt(options, "warningQueueSize")? {
+        ensure!(
+            v >= 1.0,
+            "configuration assert: warningQueueSize must be at least 1"
+        );
+    }
+    if let Some(v) = number_opt(options, "warningSlowQuerySeconds")? {
+        ensure!(
+            v >= 1.0,
+            "configuration assert: warningSlowQuerySeconds must be at least 1"
+        );
+    }
+    for key in ["warningRetentionDays", "queueStatRetentionDays"] {
+        if options.contains_key(key) {
+            let days = int_opt(options, key).ok().flatten();
+            ensure!(
+                matches!(days, Some(d) if d >= 1),
+                "configuration assert: {key} must be an integer >= 1"
+            );
+            ensure!(
+                days.unwrap_or(0) <= MAX_RETENTION_DAYS,
+                "configuration assert: {key} cannot exceed {MAX_RETENTION_DAYS} days"
+            );
+        }
+    }
+    if let Some(backend) = options.get("backend") {
+        ensure!(
+            matches!(backend.as_str(), Some("postgres" | "cockroachdb" | "yugabytedb" | "citus" | "pglite")),
+            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn constructor_accepts_a_string_or_an_object() {
+        let c = BossConfig::from_value(&json!("postgres://x@h/db")).unwrap();
+        assert_eq!(c.schema, "pgboss");
+        assert_eq!(c.connection.max, 10);
+        let c = BossConfig::from_value(
+            &json!({"host": "h", "port": 5433, "schema": "s", "supervise": false}),
+        )
+        .unwrap();
+        assert_eq!(c.connection.port, Some(5433));
+        assert!(!c.supervise);
+        assert!(BossConfig::from_value(&json!(null)).is_err());
+        assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
+        assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn bam_interval_has_pg_boss_floor_and_default() {
+        let base = |extra: Value| {
+            let mut options = json!({ "connectionString": "postgres://x@h/db" });
+            options
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            BossConfig::from_value(&options)
+        };
+        assert_eq!(base(json!({})).unwrap().bam_interval_seconds, 60.0);
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 10 }))
+                .unwrap()
+                .bam_interval_seconds,
+            10.0
+        );
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 12.5 }))
+                .unwrap()
+                .bam_interval_seconds,
+            12.5
+        );
+        let err = base(json!({ "bamIntervalSeconds": 9 })).unwrap_err();
+        assert_eq!(
+            err.message,
+            "configuration assert: bamIntervalSeconds must be at least 10 seconds"
+        );
+        assert!(base(json!({ "bamIntervalSeconds": null })).is_err());
+        assert!(base(json!({ "bamIntervalSeconds": "20" })).is_err());
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true }))
+                .unwrap()
+                .bam_interval_seconds,
+            1.0
+        );
+        let err =
+            base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true }))
+                .unwrap_err();
+        assert_eq!(
+            err.message,
+            "configuration assert: bamIntervalSeconds must be at least 1 seconds"
+        );
+    }
+}

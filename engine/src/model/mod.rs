@@ -1,0 +1,4 @@
+//! What callers ask for, typed: options and requests parsed and validated once, here.
+
+pub mod options;
+pub mod queue;

@@ -1,0 +1,13 @@
+//! Operations: one module per concern, each a set of statements run in order.
+
+pub mod coalesce;
+pub mod commands;
+pub mod flows;
+pub mod groups;
+pub mod jobs;
+pub mod pubsub;
+pub mod queues;
+pub mod redrive;
+pub mod stats;
+pub mod updates;
+pub mod warnings;

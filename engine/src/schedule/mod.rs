@@ -1,0 +1,3 @@
+//! Reading schedules: when a cron expression next fires.
+
+pub mod cron;

@@ -1,0 +1,531 @@
+//! The one executor: where a statement runs — the engine's pool, a transaction the engine holds,
+//! or a caller's database handle (the `db` option of `send()`, `fetch()`, `complete()` and the
+//! other job calls, which puts the statement inside the caller's own transaction) — and whether it
+//! is sent as a named prepared statement or unnamed.
+//!
+//! A caller's handle only takes SQL text and a list of plain values and answers plain values, so
+//! statements here are written once with [`Param`]s, bound as sqlx binds on the pool and handed
+//! over as JSON to a caller, and rows are read back by [`Row`] from either side.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::{json, Value};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorCode};
+
+/// How a caller's statement failed, as its driver said it.
+#[derive(Debug, Clone, Default)]
+pub struct CallerFailure {
+    pub message: String,
+    /// The SQLSTATE, when the driver reports one.
+    pub code: Option<String>,
+    pub constraint: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub type CallerFuture =
+    Pin<Box<dyn Future<Output = Result<Vec<Vec<Value>>, CallerFailure>> + Send>>;
+
+/// A database handle owned by the caller: runs one statement with positional parameters and
+/// answers its rows, each as its column values in order.
+pub trait CallerDb: Send + Sync {
+    fn execute(&self, sql: &str, params: Vec<Value>) -> CallerFuture;
+}
+
+/// A statement parameter. Each has one PostgreSQL type on the pool and one JSON form for a caller.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Text(Option<String>),
+    Int8(i64),
+    Int4(i32),
+    Bool(bool),
+    Uuid(Option<Uuid>),
+    Uuids(Vec<Uuid>),
+    Texts(Option<Vec<String>>),
+}
+
+impl Param {
+    pub fn text(s: impl Into<String>) -> Param {
+        Param::Text(Some(s.into()))
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Param::Text(s) => json!(s),
+            Param::Int8(n) => json!(n),
+            Param::Int4(n) => json!(n),
+            Param::Bool(b) => json!(b),
+            Param::Uuid(id) => json!(id),
+            Param::Uuids(ids) => json!(ids),
+            Param::Texts(list) => json!(list),
+        }
+    }
+}
+
+/// A failed statement, from either side.
+#[derive(Debug)]
+pub enum ExecError {
+    Pool(sqlx::Error),
+    Caller(CallerFailure),
+}
+
+impl ExecError {
+    pub fn sql_state(&self) -> Option<String> {
+        match self {
+            ExecError::Pool(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            ExecError::Pool(_) => None,
+            ExecError::Caller(failure) => failure.code.clone(),
+        }
+    }
+
+    pub fn constraint(&self) -> Option<String> {
+        match self {
+            ExecError::Pool(err) => err
+                .as_database_error()
+                .and_then(|db| db.constraint())
+                .map(str::to_string),
+            ExecError::Caller(failure) => failure.constraint.clone(),
+        }
+    }
+
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ExecError::Pool(err) => err
+                .as_database_error()
+                .and_then(|db| db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+                .and_then(|pg| pg.detail())
+                .map(str::to_string),
+            ExecError::Caller(failure) => failure
+                .detail
+                .clone()
+                .or_else(|| Some(failure.message.clone())),
+        }
+    }
+
+    /// Whether the statement ran in a caller's transaction (which the failure has now aborted).
+    pub fn is_callers(&self) -> bool {
+        matches!(self, ExecError::Caller(_))
+    }
+}
+
+impl From<sqlx::Error> for ExecError {
+    fn from(err: sqlx::Error) -> Self {
+        ExecError::Pool(err)
+    }
+}
+
+impl From<ExecError> for Error {
+    fn from(err: ExecError) -> Self {
+        match err {
+            ExecError::Pool(err) => Error::from(err),
+            ExecError::Caller(failure) => Error {
+                code: ErrorCode::CallerDb,
+                message: failure.message,
+                sql_state: failure.code,
+            },
+        }
+    }
+}
+
+/// One column of a result row.
+pub trait Column: Sized {
+    fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error>;
+    fn from_json(value: &Value) -> Option<Self>;
+}
+
+macro_rules! pg_column {
+    ($t:ty, $json:expr) => {
+        impl Column for $t {
+            fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+                row.try_get(index)
+            }
+            fn from_json(value: &Value) -> Option<Self> {
+                let read: fn(&Value) -> Option<$t> = $json;
+                read(value)
+            }
+        }
+    };
+}
+
+/// Drivers answer 64-bit integers as strings (node-postgres) or numbers; both are read.
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn uuid(value: &Value) -> Option<Uuid> {
+    value.as_str().and_then(|s| Uuid::parse_str(s).ok())
+}
+
+pg_column!(Uuid, uuid);
+pg_column!(String, |v| match v {
+    Value::String(s) => Some(s.clone()),
+    Value::Null => None,
+    // A driver that parses JSON columns itself hands back the value; its text is what was meant.
+    other => Some(other.to_string()),
+});
+pg_column!(i64, integer);
+pg_column!(i32, |v| integer(v).and_then(|n| i32::try_from(n).ok()));
+// A uuid[] arrives as an array from drivers that parse arrays, and as its literal from others.
+pg_column!(Vec<Uuid>, |v| match v {
+    Value::Array(items) => items.iter().map(uuid).collect(),
+    Value::String(s) => {
+        let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+        if inner.is_empty() {
+            Some(Vec::new())
+        } else {
+            inner
+                .split(',')
+                .map(|id| Uuid::parse_str(id.trim_matches('"')).ok())
+                .collect()
+        }
+    }
+    _ => None,
+});
+
+impl<T: Column> Column for Option<T>
+where
+    Option<T>: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+        row.try_get(index)
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            other => T::from_json(other).map(Some),
+        }
+    }
+}
+
+/// A result row read as a tuple of columns.
+pub trait Row: Sized {
+    fn from_pg(row: &PgRow) -> Result<Self, sqlx::Error>;
+    fn from_json(values: &[Value]) -> Option<Self>;
+}
+
+macro_rules! tuple_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: Column),+> Row for ($($t,)+) {
+            fn from_pg(row: &PgRow) -> Result<Self, sqlx::Error> {
+                Ok(($($t::from_pg(row, $i)?,)+))
+            }
+            fn from_json(values: &[Value]) -> Option<Self> {
+                Some(($($t::from_json(values.get($i).unwrap_or(&Value::Null))?,)+))
+            }
+        }
+    };
+}
+
+tuple_row!(A 0);
+tuple_row!(A 0, B 1);
+tuple_row!(A 0, B 1, C 2);
+tuple_row!(A 0, B 1, C 2, D 3);
+tuple_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+fn bind(
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    param: Param,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    match param {
+        Param::Text(s) => query.bind(s),
+        Param::Int8(n) => query.bind(n),
+        Param::Int4(n) => query.bind(n),
+        Param::Bool(b) => query.bind(b),
+        Param::Uuid(id) => query.bind(id),
+        Param::Uuids(ids) => query.bind(ids),
+        Param::Texts(list) => query.bind(list),
+    }
+}
+
+/// A caller's driver sends untyped parameters, so the server counts a statement's parameters from
+/// the `$n` its text names, and refuses values for the others: those are dropped, and the rest
+/// renumbered in order. (On the pool every parameter is typed, so unnamed ones do no harm.)
+fn named_params_only(sql: &str, params: &[Param]) -> (String, Vec<Value>) {
+    let bytes = sql.as_bytes();
+    let placeholder_at = |i: usize| -> Option<(usize, usize)> {
+        if bytes[i] != b'$'
+            || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'))
+        {
+            return None;
+        }
+        let digits = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let n = sql.get(i + 1..i + 1 + digits)?.parse().ok()?;
+        Some((n, digits + 1))
+    };
+    let mut named = vec![false; params.len() + 1];
+    for i in 0..bytes.len() {
+        if let Some((n, _)) = placeholder_at(i) {
+            if n < named.len() {
+                named[n] = true;
+            }
+        }
+    }
+    let mut renumbered = vec![0; named.len()];
+    let mut values = Vec::new();
+    for (n, param) in params.iter().enumerate() {
+        if named[n + 1] {
+            values.push(param.to_json());
+            renumbered[n + 1] = values.len();
+        }
+    }
+    let mut text = String::with_capacity(sql.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match placeholder_at(i) {
+            Some((n, len)) if n < renumbered.len() && renumbered[n] > 0 => {
+                text.push('$');
+                text.push_str(&renumbered[n].to_string());
+                i += len;
+            }
+            _ => {
+                let next = sql[i..].chars().next().map_or(1, char::len_utf8);
+                text.push_str(&sql[i..i + next]);
+                i += next;
+            }
+        }
+    }
+    (text, values)
+}
+
+fn unreadable(sql: &str) -> ExecError {
+    ExecError::Caller(CallerFailure {
+        message: format!(
+            "the db option's executeSql answered rows of an unexpected shape for: {}",
+            sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ")
+        ),
+        ..CallerFailure::default()
+    })
+}
+
+/// A transaction the engine holds open across several statements (a caller's `db` has its own).
+/// Statements borrow it one at a time.
+pub struct Tx(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>);
+
+impl Tx {
+    pub async fn begin(pool: &PgPool) -> Result<Tx, sqlx::Error> {
+        Ok(Tx(tokio::sync::Mutex::new(pool.begin().await?)))
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.0.into_inner().commit().await
+    }
+}
+
+/// How statements are sent on the engine's own connections. Named prepared statements are parsed
+/// once per connection and reused; a pooler in transaction mode (PgBouncer) hands a session's
+/// statements to different servers, where a named statement is unknown or already taken, so there
+/// every statement goes unnamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatementMode {
+    #[default]
+    Prepared,
+    Unnamed,
+}
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Pool(&'a PgPool),
+    Caller(&'a dyn CallerDb),
+    Tx(&'a Tx),
+}
+
+/// Where a statement runs — the engine's pool, a caller's database handle (inside the caller's
+/// transaction) or a transaction the engine holds — and how it is sent. Every statement of the
+/// engine goes through one of these.
+#[derive(Clone, Copy)]
+pub struct Exec<'a> {
+    target: Target<'a>,
+    mode: StatementMode,
+}
+
+impl<'a> From<&'a PgPool> for Exec<'a> {
+    fn from(pool: &'a PgPool) -> Self {
+        Exec::pool(pool)
+    }
+}
+
+impl<'a> Exec<'a> {
+    pub fn pool(pool: &'a PgPool) -> Exec<'a> {
+        Exec {
+            target: Target::Pool(pool),
+            mode: StatementMode::Prepared,
+        }
+    }
+
+    pub fn caller(db: &'a dyn CallerDb) -> Exec<'a> {
+        Exec {
+            target: Target::Caller(db),
+            mode: StatementMode::Prepared,
+        }
+    }
+
+    pub fn tx(tx: &'a Tx) -> Exec<'a> {
+        Exec {
+            target: Target::Tx(tx),
+            mode: StatementMode::Prepared,
+        }
+    }
+
+    /// The pool, or the caller's handle when the call was given one.
+    pub fn pool_or_caller(pool: &'a PgPool, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
+        caller.map_or(Exec::pool(pool), Exec::caller)
+    }
+
+    /// The same target, sending statements as `mode` says.
+    pub fn with_mode(self, mode: StatementMode) -> Exec<'a> {
+        Exec { mode, ..self }
+    }
+
+    /// A caller's handle sends whatever its driver sends: the mode only governs our connections.
+    pub fn is_caller(&self) -> bool {
+        matches!(self.target, Target::Caller(_))
+    }
+
+    fn query<'q>(
+        &self,
+        sql: &'q str,
+        params: Vec<Param>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        params
+            .into_iter()
+            .fold(sqlx::query(sql), bind)
+            .persistent(self.mode == StatementMode::Prepared)
+    }
+
+    async fn rows(self, sql: &str, params: Vec<Param>) -> Result<Vec<PgRow>, ExecError> {
+        Ok(match self.target {
+            Target::Pool(pool) => self.query(sql, params).fetch_all(pool).await?,
+            Target::Tx(tx) => {
+                let mut tx = tx.0.lock().await;
+                self.query(sql, params).fetch_all(&mut **tx).await?
+            }
+            Target::Caller(_) => unreachable!("a caller's rows are read as JSON"),
+        })
+    }
+
+    /// Every row the statement answers.
+    pub async fn fetch_all<R: Row>(
+        self,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Vec<R>, ExecError> {
+        match self.target {
+            Target::Caller(db) => {
+                let (text, values) = named_params_only(sql, &params);
+                let rows = db.execute(&text, values).await.map_err(ExecError::Caller)?;
+                rows.iter()
+                    .map(|row| R::from_json(row))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| unreadable(sql))
+            }
+            _ => {
+                let rows = self.rows(sql, params).await?;
+                Ok(rows.iter().map(R::from_pg).collect::<Result<_, _>>()?)
+            }
+        }
+    }
+
+    /// The first row, if any.
+    pub async fn fetch_optional<R: Row>(
+        self,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Option<R>, ExecError> {
+        Ok(self.fetch_all(sql, params).await?.into_iter().next())
+    }
+
+    /// The one row a statement always answers (an aggregate).
+    pub async fn fetch_one<R: Row>(self, sql: &str, params: Vec<Param>) -> Result<R, ExecError> {
+        match self.fetch_optional(sql, params).await? {
+            Some(row) => Ok(row),
+            None if self.is_caller() => Err(unreadable(sql)),
+            None => Err(ExecError::Pool(sqlx::Error::RowNotFound)),
+        }
+    }
+
+    /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does
+    /// not say, and answers 0).
+    pub async fn execute(self, sql: &str, params: Vec<Param>) -> Result<u64, ExecError> {
+        match self.target {
+            Target::Pool(pool) => Ok(self.query(sql, params).execute(pool).await?.rows_affected()),
+            Target::Tx(tx) => {
+                let mut tx = tx.0.lock().await;
+                Ok(self
+                    .query(sql, params)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected())
+            }
+            Target::Caller(db) => {
+                let (text, values) = named_params_only(sql, &params);
+                db.execute(&text, values)
+                    .await
+                    .map(|_| 0)
+                    .map_err(ExecError::Caller)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_arrays_are_read_as_arrays_or_as_their_literal() {
+        let a = Uuid::parse_str("6f0b1a52-3f55-4f3c-9c44-3a4de37d3f10").unwrap();
+        let b = Uuid::parse_str("0e3d8c1c-7d5e-4c36-9a43-2b0a8ae0a0c1").unwrap();
+        assert_eq!(<Vec<Uuid>>::from_json(&json!([a, b])), Some(vec![a, b]));
+        assert_eq!(
+            <Vec<Uuid>>::from_json(&json!(format!("{{{a},{b}}}"))),
+            Some(vec![a, b])
+        );
+        assert_eq!(<Vec<Uuid>>::from_json(&json!("{}")), Some(vec![]));
+        assert_eq!(<Vec<Uuid>>::from_json(&json!("nope")), None);
+    }
+
+    #[test]
+    fn parameters_the_text_does_not_name_are_dropped_and_the_rest_renumbered() {
+        let params = [
+            Param::text("q"),
+            Param::Int8(5),
+            Param::Bool(true),
+            Param::Texts(None),
+        ];
+        let (text, values) = named_params_only(
+            "SELECT $1, $3::bool, x$2 FROM t WHERE a = $1 AND b = $11",
+            &params,
+        );
+        assert_eq!(
+            text,
+            "SELECT $1, $2::bool, x$2 FROM t WHERE a = $1 AND b = $11"
+        );
+        assert_eq!(values, vec![json!("q"), json!(true)]);
+        let (text, values) = named_params_only("SELECT 'é', $2", &params[..2]);
+        assert_eq!((text.as_str(), values), ("SELECT 'é', $1", vec![json!(5)]));
+    }
+
+    #[test]
+    fn counts_are_read_from_numbers_and_strings() {
+        assert_eq!(
+            <(i64, Option<i32>)>::from_json(&[json!("12"), json!(null)]),
+            Some((12, None))
+        );
+        assert_eq!(<(i64,)>::from_json(&[json!(3)]), Some((3,)));
+        assert_eq!(<(i64,)>::from_json(&[json!(true)]), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! The SQL layer: every statement the engine sends, grouped by concern, rendered once per schema
+//! (per-queue variants once per queue), and the one executor they run through.
+//!
+//! A schema's statements are built when the instance is made ([`Statements::new`]) and shared by
+//! everything that runs them; a statement whose text depends on the queue (its table, whether it
+//! notifies) is rendered on first use and kept with the queue's cache entry
+//! ([`StatementCache`]), so it is rendered again only when the queue itself changes.
+
+pub mod counting;
+pub mod exec;
+pub mod fetch;
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use sqlx::PgPool;
+
+use exec::{CallerDb, Exec, StatementMode};
+
+/// A schema's statements, rendered once.
+#[derive(Debug)]
+pub struct Statements {
+    /// The schema as configured (quoted or bare), as it is written into every statement.
+    pub schema: String,
+}
+
+impl Statements {
+    pub fn new(schema: &str) -> Statements {
+        Statements {
+            schema: schema.to_string(),
+        }
+    }
+}
+
+/// The statements kept with a queue's cache entry: their text depends on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueStatement {}
+
+/// Statements rendered on first use and kept, keyed by which variant of a statement they are.
+#[derive(Debug)]
+pub struct StatementCache<K> {
+    rendered: Mutex<HashMap<K, Arc<str>>>,
+}
+
+impl<K> Default for StatementCache<K> {
+    fn default() -> Self {
+        StatementCache {
+            rendered: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash> StatementCache<K> {
+    /// The statement for `key`, rendered by `render` the first time it is asked for.
+    pub fn get(&self, key: K, render: impl FnOnce() -> String) -> Arc<str> {
+        let mut rendered = self.rendered.lock().unwrap();
+        rendered
+            .entry(key)
+            .or_insert_with(|| Arc::from(render()))
+            .clone()
+    }
+}
+
+/// What an operation needs to reach the database: the instance's pool, how statements are sent
+/// on it, and the schema's statements. Cheap to clone; taken fresh for each call, since a stopped
+/// instance's pool is replaced when it starts again.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: PgPool,
+    pub mode: StatementMode,
+    pub sql: Arc<Statements>,
+}
+
+impl Db {
+    /// The instance's own connections.
+    pub fn exec(&self) -> Exec<'_> {
+        Exec::pool(&self.pool).with_mode(self.mode)
+    }
+
+    /// The caller's handle when the call was given one (pg-boss's `db` option), else our pool.
+    pub fn exec_for<'a>(&'a self, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
+        Exec::pool_or_caller(&self.pool, caller).with_mode(self.mode)
+    }
+
+    /// The configured schema, as written into statements.
+    pub fn schema(&self) -> &str {
+        &self.sql.schema
+    }
+}
