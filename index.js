@@ -2,19 +2,15 @@
 // The public entry: pg-boss's API over the native engine. Only what has to be JavaScript lives
 // here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
 const EventEmitter = require('node:events')
-const os = require('node:os')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
-const { call, callSync, fromNative, serializeError, plain } = require('./lib/errors.js')
+const { call, callSync, fromNative, assert, notImplemented, serializeError } = require('./lib/errors.js')
+const { json, outputOf, jobResultOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { JobSpy, failureDetail } = require('./lib/spy.js')
-const { Vitals } = require('./lib/vitals.js')
-
-// When this process started, for the registry's crash counting (a row with our pid that went quiet
-// before this is an earlier process that reused the pid).
-const processStartedAt = Date.now() - process.uptime() * 1000
+const { Vitals, processInfo } = require('./lib/vitals.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -36,22 +32,12 @@ const DEFAULT_SCHEMA = 'pgboss'
 const LIST_LIMIT_DEFAULT = 1000
 const LIST_LIMIT_MAX = 100000
 
-function assert (condition, message) {
-  if (!condition) throw new AssertionError({ message })
-}
-
-function notYet (feature) {
-  const error = new Error(`${feature} is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)`)
-  error.code = 'ERR_NOT_IMPLEMENTED'
-  return error
-}
-
 /**
  * The calls whose statements cannot run through a caller's `db` yet refuse one, rather than
  * quietly running outside the caller's transaction.
  */
 function refuseCallerDb (options, method) {
-  if (options?.db !== undefined && options?.db !== null) throw notYet(`${method} with the db option`)
+  if (options?.db !== undefined && options?.db !== null) throw notImplemented(`${method} with the db option`)
 }
 
 function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
@@ -64,38 +50,8 @@ function listAfter (method, after) {
   return after
 }
 
-const json = value => JSON.stringify(value === undefined ? null : value)
-
-/** What a settle stores for `data`: objects as they are, any other value as { value }. */
-function outputOf (data) {
-  if (data === null || data === undefined || typeof data === 'function') return null
-  if (typeof data === 'object' && !Array.isArray(data)) return data instanceof Error ? serializeError(data) : plain(data, new WeakSet())
-  return { value: plain(data, new WeakSet()) }
-}
-
-/**
- * pg-boss's command response, in its key order, with the ids as the caller spelled them (braces,
- * upper case) rather than as stored. resume() and retry() report no `settled`, as in pg-boss.
- */
-function withCallerIds ({ affected, settled }, id) {
-  const jobs = (Array.isArray(id) ? id : [id]).map(item => (item && typeof item === 'object' ? item.id : item))
-  return { jobs, requested: jobs.length, affected, settled }
-}
-
 /** A job's attempt, as spy reports name it. */
 const attemptKey = job => `${job.id}:${job.retryCount}`
-
-/** One item of a perJobResults answer as the engine reads it: id, status and the stored output. */
-function jobResultOf (item) {
-  return item !== null && typeof item === 'object' ? { id: item.id, status: item.status, output: outputOf(item.output) } : null
-}
-
-/** Jobs handed back to complete()/fail() only need their id and attempt. */
-function targetsOf (id) {
-  if (!id) return null
-  const items = Array.isArray(id) ? id : [id]
-  return items.map(item => (item && typeof item === 'object' ? { id: item.id, retryCount: item.retryCount } : item))
-}
 
 class PgBoss extends EventEmitter {
   #native
@@ -124,14 +80,13 @@ class PgBoss extends EventEmitter {
   constructor (value) {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
-    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
+    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
     this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
-    const host = { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
-    this.#native.setHost(json(host), baseline => this.#vitals.sample(baseline))
+    this.#native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     this.#native.setCallerDb(([token, request]) => this.#runOnCallerDb(token, request))
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
@@ -505,17 +460,17 @@ class PgBoss extends EventEmitter {
   async complete (name, id, data, options = {}) {
     const response = await this.#throughDb(options?.db, token =>
       this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued, token))
-    return withCallerIds(JSON.parse(response), id)
+    return shapes.commandResponse(response, id)
   }
 
   async fail (name, id, data, options = {}) {
     const response = await this.#throughDb(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
-    return withCallerIds(JSON.parse(response), id)
+    return shapes.commandResponse(response, id)
   }
 
   async #jobCommand (method, name, id, options) {
     const response = await this.#throughDb(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
-    return withCallerIds(JSON.parse(response), id)
+    return shapes.commandResponse(response, id)
   }
 
   cancel (name, id, options) { return this.#jobCommand('cancel', name, id, options) }
@@ -773,7 +728,7 @@ const MISSING_METHODS = [
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
-    value: async function () { throw notYet(`${method}()`) },
+    value: async function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })
@@ -781,7 +736,7 @@ for (const method of MISSING_METHODS) {
 const MISSING_SYNC_METHODS = ['getDb']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
-    value: function () { throw notYet(`${method}()`) },
+    value: function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })
@@ -796,7 +751,7 @@ function getUninstallPlans (schema = DEFAULT_SCHEMA) {
 }
 
 function unavailable (name) {
-  return function () { throw notYet(`${name}()`) }
+  return function () { throw notImplemented(`${name}()`) }
 }
 
 // Every export is a plain name so Node's CommonJS export scanner (cjs-module-lexer) sees all of
