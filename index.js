@@ -5,12 +5,13 @@ const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
-const { call, callSync, fromNative, assert, notImplemented, serializeError } = require('./lib/errors.js')
+const { call, callSync, assert, notImplemented, serializeError } = require('./lib/errors.js')
 const { json, outputOf, jobResultOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { JobSpy, failureDetail } = require('./lib/spy.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
+const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -31,14 +32,6 @@ const systemClock = Object.freeze({
 const DEFAULT_SCHEMA = 'pgboss'
 const LIST_LIMIT_DEFAULT = 1000
 const LIST_LIMIT_MAX = 100000
-
-/**
- * The calls whose statements cannot run through a caller's `db` yet refuse one, rather than
- * quietly running outside the caller's transaction.
- */
-function refuseCallerDb (options, method) {
-  if (options?.db !== undefined && options?.db !== null) throw notImplemented(`${method} with the db option`)
-}
 
 function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
   assert(Number.isInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX, `${method}: limit must be an integer between 1 and ${LIST_LIMIT_MAX}`)
@@ -72,10 +65,7 @@ class PgBoss extends EventEmitter {
   #spies = new Map()
   // attempt key -> a batch handed to a handler, with its answer, until the engine reports its settle
   #spyBatches = new Map()
-  // The `db` option: token -> the caller's db for one call in flight, and what its executeSql threw
-  #callerDbs = new Map()
-  #callerDbFailures = new Map()
-  #callerDbToken = 0
+  #callerDb = new CallerDbBridge()
 
   constructor (value) {
     super()
@@ -87,7 +77,7 @@ class PgBoss extends EventEmitter {
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
     this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
     this.#native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
-    this.#native.setCallerDb(([token, request]) => this.#runOnCallerDb(token, request))
+    this.#native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
     // Workers report each batch's start and end only while someone listens for `wip`.
     this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
     this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
@@ -306,47 +296,6 @@ class PgBoss extends EventEmitter {
     return queue || null
   }
 
-  /**
-   * Runs one native call with pg-boss's `db` option: `invoke(token)` starts it, and the engine runs
-   * its statements through `db.executeSql` (see #runOnCallerDb). When one of them fails, the
-   * caller gets its driver's own error, as from pg-boss, since it is the caller's transaction that
-   * failed.
-   */
-  async #throughDb (db, invoke) {
-    if (db === undefined || db === null) return call(invoke(undefined))
-    if (typeof db.executeSql !== 'function') throw new TypeError('db.executeSql is not a function: the db option takes an object with executeSql(text, values)')
-    const token = ++this.#callerDbToken
-    this.#callerDbs.set(token, db)
-    try {
-      return await invoke(token)
-    } catch (err) {
-      const original = this.#callerDbFailures.get(token)
-      if (this.#callerDbFailures.has(token) && String(err?.message).startsWith('ERR_CALLER_DB|')) throw original
-      throw fromNative(err)
-    } finally {
-      this.#callerDbs.delete(token)
-      this.#callerDbFailures.delete(token)
-    }
-  }
-
-  /** One statement on a caller's db, answered as JSON text for the engine; never rejects. */
-  async #runOnCallerDb (token, request) {
-    try {
-      const db = this.#callerDbs.get(token)
-      const { text, values } = JSON.parse(request)
-      const result = await db.executeSql(text, values)
-      // Read as no rows, a malformed answer would make a write that happened look refused.
-      if (!Array.isArray(result?.rows)) throw new TypeError('db.executeSql(text, values) must resolve to { rows: [...] }')
-      const rows = result.rows.map(row => Array.isArray(row) ? row : Object.values(row))
-      return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
-    } catch (err) {
-      this.#callerDbFailures.set(token, err)
-      const field = key => typeof err?.[key] === 'string' ? err[key] : undefined
-      const message = typeof err?.message === 'string' ? err.message : String(err)
-      return JSON.stringify({ error: { message, code: field('code'), constraint: field('constraint'), detail: field('detail') } })
-    }
-  }
-
   async send (...args) {
     let name, data, options
     if (typeof args[0] === 'string') {
@@ -360,7 +309,7 @@ class PgBoss extends EventEmitter {
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const id = await this.#throughDb(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
+    const id = await this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
     if (this.#spiesEnabled && id) this.#spyCreated(name, id, data)
     return id ?? null
   }
@@ -382,7 +331,7 @@ class PgBoss extends EventEmitter {
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const report = await this.#throughDb(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
+    const report = await this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
     const { subscribers, failures, sent } = JSON.parse(report)
     if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
     if (failures.length > 0) {
@@ -407,7 +356,7 @@ class PgBoss extends EventEmitter {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
     const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
     if (spy) return this.#insertSpied(spy, name, jobs, options?.db)
-    const ids = await this.#throughDb(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
+    const ids = await this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
     return ids ?? null
   }
 
@@ -423,7 +372,7 @@ class PgBoss extends EventEmitter {
       dataById.set(id, job.data ?? {})
       return { ...job, id }
     })
-    const ids = await this.#throughDb(db, token => this.#native.insert(json(name ?? null), json(withIds), true, token))
+    const ids = await this.#callerDb.through(db, token => this.#native.insert(json(name ?? null), json(withIds), true, token))
     if (!ids || ids.length === 0) return null
     for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
     return ids
@@ -454,22 +403,22 @@ class PgBoss extends EventEmitter {
 
   async fetch (name, options = {}) {
     const { db, ...rest } = options || {}
-    return shapes.jobs(await this.#throughDb(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
+    return shapes.jobs(await this.#callerDb.through(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
   }
 
   async complete (name, id, data, options = {}) {
-    const response = await this.#throughDb(options?.db, token =>
+    const response = await this.#callerDb.through(options?.db, token =>
       this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued, token))
     return shapes.commandResponse(response, id)
   }
 
   async fail (name, id, data, options = {}) {
-    const response = await this.#throughDb(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
+    const response = await this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
     return shapes.commandResponse(response, id)
   }
 
   async #jobCommand (method, name, id, options) {
-    const response = await this.#throughDb(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
+    const response = await this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
     return shapes.commandResponse(response, id)
   }
 
@@ -524,12 +473,12 @@ class PgBoss extends EventEmitter {
 
   async update (...args) {
     const { request, db } = this.#updateRequest('update()', args)
-    return JSON.parse(await this.#throughDb(db, token => this.#native.update(request, false, token)))
+    return JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, false, token)))
   }
 
   async upsert (...args) {
     const { request, db } = this.#updateRequest('upsert()', args)
-    const result = JSON.parse(await this.#throughDb(db, token => this.#native.update(request, true, token)))
+    const result = JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, true, token)))
     if (result.inserted && this.#spiesEnabled) {
       const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
       for (const id of result.jobs) this.#spyCreated(name, id, data)
@@ -562,12 +511,12 @@ class PgBoss extends EventEmitter {
   }
 
   async getJobById (name, id, options = {}) {
-    return shapes.job(await this.#throughDb(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
+    return shapes.job(await this.#callerDb.through(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
   }
 
   async findJobs (name, options = {}) {
     const { db, ...rest } = options || {}
-    return shapes.jobs(await this.#throughDb(db, token => this.#native.findJobs(json(name ?? null), json(rest), token)))
+    return shapes.jobs(await this.#callerDb.through(db, token => this.#native.findJobs(json(name ?? null), json(rest), token)))
   }
 
   async work (name, ...args) {
