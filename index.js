@@ -9,9 +9,9 @@ const { call, callSync, assert, notImplemented, serializeError } = require('./li
 const { json, outputOf, jobResultOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
-const { JobSpy, failureDetail } = require('./lib/spy.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
+const { Spies } = require('./lib/spies.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -43,9 +43,6 @@ function listAfter (method, after) {
   return after
 }
 
-/** A job's attempt, as spy reports name it. */
-const attemptKey = job => `${job.id}:${job.retryCount}`
-
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
@@ -60,11 +57,7 @@ class PgBoss extends EventEmitter {
   #eventFlushes = new Map()
   #password = null
   #eventFlushSeq = 0
-  // Job spies, with `__test__enableSpies`: queue name -> JobSpy
-  #spiesEnabled = false
-  #spies = new Map()
-  // attempt key -> a batch handed to a handler, with its answer, until the engine reports its settle
-  #spyBatches = new Map()
+  #spies
   #callerDb = new CallerDbBridge()
 
   constructor (value) {
@@ -75,7 +68,9 @@ class PgBoss extends EventEmitter {
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
-    this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
+    this.#spies = new Spies(this.#native, typeof value === 'object' && !!value.__test__enableSpies, err => {
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+    })
     this.#native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     this.#native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
     // Workers report each batch's start and end only while someone listens for `wip`.
@@ -115,7 +110,7 @@ class PgBoss extends EventEmitter {
       return
     }
     if (event === 'spy') {
-      this.#onSpyReport(data)
+      this.#spies.report(data)
       return
     }
     if (event === events.wip) {
@@ -185,7 +180,7 @@ class PgBoss extends EventEmitter {
     for (const controller of this.#inFlight) controller.abort()
     this.#inFlight.clear()
     // No settle of theirs will be reported now.
-    this.#spyBatches.clear()
+    this.#spies.forgetBatches()
     await this.#eventsDelivered()
     if (wasRunning) this.emit(events.stopped)
   }
@@ -310,7 +305,7 @@ class PgBoss extends EventEmitter {
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
     const id = await this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
-    if (this.#spiesEnabled && id) this.#spyCreated(name, id, data)
+    if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
   }
 
@@ -333,7 +328,7 @@ class PgBoss extends EventEmitter {
     const { db, ...rest } = options || {}
     const report = await this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
     const { subscribers, failures, sent } = JSON.parse(report)
-    if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
+    if (this.#spies.enabled) for (const [name, id] of sent) this.#spies.created(name, id, data)
     if (failures.length > 0) {
       throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),
         `publish('${event}') failed for ${failures.length} of ${subscribers} subscribed queue(s)`)
@@ -354,7 +349,7 @@ class PgBoss extends EventEmitter {
 
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
-    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
+    const spy = this.#spies.watching(name)
     if (spy) return this.#insertSpied(spy, name, jobs, options?.db)
     const ids = await this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
     return ids ?? null
@@ -479,9 +474,9 @@ class PgBoss extends EventEmitter {
   async upsert (...args) {
     const { request, db } = this.#updateRequest('upsert()', args)
     const result = JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, true, token)))
-    if (result.inserted && this.#spiesEnabled) {
+    if (result.inserted && this.#spies.enabled) {
       const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
-      for (const id of result.jobs) this.#spyCreated(name, id, data)
+      for (const id of result.jobs) this.#spies.created(name, id, data)
     }
     return result
   }
@@ -561,7 +556,7 @@ class PgBoss extends EventEmitter {
         this.#claims.set(job.id, claim)
         job.signal = AbortSignal.any([controller.signal, claim.signal])
       }
-      if (this.#spiesEnabled) spied = this.#spyBatchStarted(name, jobs)
+      if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
       const result = await handler(jobs)
       if (spied) spied.answer = result
       // A per-job answer that is no list is the engine's to refuse.
@@ -580,85 +575,13 @@ class PgBoss extends EventEmitter {
       this.#inFlight.delete(controller)
       for (const job of jobs) if (this.#batchOf.get(job.id) === controller) this.#batchOf.delete(job.id)
       for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
-      // The engine reports settles only for spied queues.
-      if (spied && !this.#spies.has(name)) this.#forgetSpyBatch(spied)
+      if (spied) this.#spies.batchEnded(name, spied)
     }
   }
 
-  getSpy (name) {
-    if (!this.#spiesEnabled) throw new Error('Spy is not enabled. Set __test__enableSpies: true in constructor options to use spies.')
-    let spy = this.#spies.get(name)
-    if (!spy) {
-      spy = new JobSpy()
-      this.#spies.set(name, spy)
-      this.#native.setSpiedQueues([...this.#spies.keys()])
-    }
-    return spy
-  }
+  getSpy (name) { return this.#spies.spyFor(name) }
 
-  clearSpies () {
-    for (const spy of this.#spies.values()) spy.clear()
-    this.#spies.clear()
-    this.#spyBatches.clear()
-    this.#native.setSpiedQueues([])
-  }
-
-  #spyCreated (name, id, data) {
-    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
-    if (spy) spy.addJob(id, name, data || {}, 'created')
-  }
-
-  /** A batch goes to its handler: its jobs are active to the queue's spy, and it waits for its settle report. */
-  #spyBatchStarted (name, jobs) {
-    const spy = this.#spies.get(name)
-    if (spy) for (const job of jobs) spy.addJob(job.id, name, job.data, 'active')
-    const batch = { jobs, answer: undefined, threw: false, error: undefined }
-    for (const job of jobs) this.#spyBatches.set(attemptKey(job), batch)
-    return batch
-  }
-
-  #forgetSpyBatch (batch) {
-    for (const job of batch.jobs) {
-      const key = attemptKey(job)
-      if (this.#spyBatches.get(key) === batch) this.#spyBatches.delete(key)
-    }
-  }
-
-  /** The engine says how a spied queue's batch was settled (or which fetched jobs went back unhandled). */
-  #onSpyReport ({ queue, jobs, active }) {
-    const spy = this.#spies.get(queue)
-    try {
-      if (active) {
-        if (spy) for (const job of active) spy.addJob(job.id, queue, job.data, 'active')
-        return
-      }
-      const batch = jobs.length > 0 ? this.#spyBatches.get(attemptKey(jobs[0])) : undefined
-      if (!batch) return
-      this.#forgetSpyBatch(batch)
-      if (!spy) return
-      const handed = new Map(batch.jobs.map(job => [job.id, job]))
-      for (const entry of jobs) {
-        if (entry.state) spy.addJob(entry.id, queue, handed.get(entry.id)?.data, entry.state, this.#spyOutput(batch, entry))
-      }
-    } catch (err) {
-      // A selector that throws is the test's bug; it must not take the process down from here.
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-    }
-  }
-
-  /** The output a spy records for a reported job, by pg-boss's rules (see src/spies.rs). */
-  #spyOutput (batch, entry) {
-    if ('output' in entry) {
-      if (entry.output === null && batch.threw) return { message: batch.error?.message, stack: batch.error?.stack }
-      return entry.output ?? undefined
-    }
-    if (entry.disposition) {
-      const answer = Array.isArray(batch.answer) ? batch.answer : []
-      const item = answer.findLast(item => item && item.id === entry.id && item.status === entry.disposition)
-      return entry.disposition === 'completed' ? item?.output : failureDetail(item?.output)
-    }
-    return batch.jobs.length === 1 ? batch.answer : undefined
-  }
+  clearSpies () { this.#spies.clear() }
 
   async offWork (name, options = { wait: true }) {
     assert(name, 'queue name is required')
