@@ -5,13 +5,14 @@ const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
-const { call, callSync, assert, notImplemented, serializeError } = require('./lib/errors.js')
-const { json, outputOf, jobResultOf, targetsOf } = require('./lib/payloads.js')
+const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
+const { json, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
 const { Spies } = require('./lib/spies.js')
+const { HandlerRunner } = require('./lib/handler-runner.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -46,18 +47,14 @@ function listAfter (method, after) {
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
-  #inFlight = new Set()
   #wipTimer = null
   #wipTs = 0
-  // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
-  #claims = new Map()
-  // job id -> the AbortController of the batch it was handed out in, while its handler runs
-  #batchOf = new Map()
   // flush number -> what resolves #eventsDelivered() once the engine's marker arrives
   #eventFlushes = new Map()
   #password = null
   #eventFlushSeq = 0
   #spies
+  #runner
   #callerDb = new CallerDbBridge()
 
   constructor (value) {
@@ -71,6 +68,7 @@ class PgBoss extends EventEmitter {
     this.#spies = new Spies(this.#native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
+    this.#runner = new HandlerRunner(this.#spies)
     this.#native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     this.#native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
     // Workers report each batch's start and end only while someone listens for `wip`.
@@ -92,13 +90,11 @@ class PgBoss extends EventEmitter {
       return
     }
     if (event === 'batchExpired') {
-      // The handler outran its batch's expiration: the engine is failing the jobs.
-      for (const id of data.ids) this.#batchOf.get(id)?.abort()
+      this.#runner.expire(data.ids)
       return
     }
     if (event === 'claimLost') {
-      // A heartbeat found these jobs no longer held by the worker: their handlers are told, as in pg-boss.
-      for (const id of data.ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
+      this.#runner.loseClaims(data.ids)
       return
     }
     if (event === events.bam) {
@@ -176,10 +172,7 @@ class PgBoss extends EventEmitter {
     this.#wipTimer = null
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
     this.#vitals.stop()
-    // Handlers still running now were abandoned by the shutdown: tell them through job.signal.
-    for (const controller of this.#inFlight) controller.abort()
-    this.#inFlight.clear()
-    // No settle of theirs will be reported now.
+    this.#runner.abandonAll()
     this.#spies.forgetBatches()
     await this.#eventsDelivered()
     if (wasRunning) this.emit(events.stopped)
@@ -527,56 +520,7 @@ class PgBoss extends EventEmitter {
     assert(typeof handler === 'function', 'expected callback to be a function')
     assert(typeof options === 'object', 'expected config to be an object')
     const perJob = options.perJobResults === true
-    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(name, handler, jobsJson, perJob)))
-  }
-
-  /**
-   * Calls a work() handler with a batch and answers the engine with JSON text; it never throws.
-   * The engine keeps the time: when the batch outruns its expiration it fails the jobs and says so
-   * (`batchExpired`), which aborts their signals here.
-   */
-  async #runHandler (name, handler, jobsJson, perJob) {
-    const controller = new AbortController()
-    this.#inFlight.add(controller)
-    const claims = []
-    let jobs = []
-    let spied = null
-    try {
-      jobs = shapes.jobs(jobsJson)
-      // With a heartbeat, each job's signal also aborts when the heartbeat finds its claim gone.
-      const beating = jobs.some(job => job.heartbeatSeconds > 0)
-      for (const job of jobs) {
-        this.#batchOf.set(job.id, controller)
-        if (!beating) {
-          job.signal = controller.signal
-          continue
-        }
-        const claim = new AbortController()
-        claims.push([job.id, claim])
-        this.#claims.set(job.id, claim)
-        job.signal = AbortSignal.any([controller.signal, claim.signal])
-      }
-      if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
-      const result = await handler(jobs)
-      if (spied) spied.answer = result
-      // A per-job answer that is no list is the engine's to refuse.
-      if (perJob && Array.isArray(result)) return JSON.stringify({ ok: true, results: result.map(jobResultOf) })
-      return JSON.stringify({ ok: true, output: perJob ? null : outputOf(result) })
-    } catch (err) {
-      if (spied) Object.assign(spied, { threw: true, error: err })
-      try {
-        return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })
-      } catch {
-        return JSON.stringify({ ok: false, error: { message: String(err) } })
-      }
-    } finally {
-      // As in pg-boss, a batch's signal is aborted once its handler is done, whatever the outcome.
-      controller.abort()
-      this.#inFlight.delete(controller)
-      for (const job of jobs) if (this.#batchOf.get(job.id) === controller) this.#batchOf.delete(job.id)
-      for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
-      if (spied) this.#spies.batchEnded(name, spied)
-    }
+    return callSync(() => this.#native.work(json(name), json(options), this.#runner.handlerFor(name, handler, perJob)))
   }
 
   getSpy (name) { return this.#spies.spyFor(name) }
