@@ -1,6 +1,7 @@
 'use strict'
-// The public entry: pg-boss's API over the native engine. Only what has to be JavaScript lives
-// here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
+// The public entry: pg-boss's API over the native engine — the class, its argument overloads and
+// the named exports. What runs behind a method lives in lib/ by job: events.js (engine events),
+// handler-runner.js (work() handlers), caller-db.js (the `db` option), spies.js (job spies).
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const { randomUUID } = require('node:crypto')
@@ -10,9 +11,10 @@ const { json, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
+const { EngineEvents } = require('./lib/events.js')
+const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
 const { Spies } = require('./lib/spies.js')
-const { HandlerRunner } = require('./lib/handler-runner.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -47,15 +49,11 @@ function listAfter (method, after) {
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
-  #wipTimer = null
-  #wipTs = 0
-  // flush number -> what resolves #eventsDelivered() once the engine's marker arrives
-  #eventFlushes = new Map()
-  #password = null
-  #eventFlushSeq = 0
-  #spies
+  #events
   #runner
   #callerDb = new CallerDbBridge()
+  #spies
+  #password = null
 
   constructor (value) {
     super()
@@ -64,85 +62,16 @@ class PgBoss extends EventEmitter {
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
-    this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
-    this.#spies = new Spies(this.#native, typeof value === 'object' && !!value.__test__enableSpies, err => {
+    // The engine's callbacks run later, from the event loop: #events is set by then.
+    const native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#events.deliver(event, payload)))
+    this.#native = native
+    this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
     this.#runner = new HandlerRunner(this.#spies)
-    this.#native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
-    this.#native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
-    // Workers report each batch's start and end only while someone listens for `wip`.
-    this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
-    this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
-  }
-
-  #onEngineEvent (event, payload) {
-    const data = JSON.parse(payload)
-    if (event === 'eventsFlushed') {
-      this.#eventFlushes.get(data.seq)?.()
-      return
-    }
-    if (event === 'error') {
-      // An `error` with no listener would throw out of a native callback and end the process.
-      if (this.listenerCount('error') === 0) return
-      const error = Object.assign(new Error(data.message), data)
-      this.emit('error', error)
-      return
-    }
-    if (event === 'batchExpired') {
-      this.#runner.expire(data.ids)
-      return
-    }
-    if (event === 'claimLost') {
-      this.#runner.loseClaims(data.ids)
-      return
-    }
-    if (event === events.bam) {
-      this.emit(events.bam, shapes.bamEvent(data))
-      return
-    }
-    if (event === events.flow) {
-      this.emit(events.flow, shapes.flowEvent(data))
-      return
-    }
-    if (event === 'spy') {
-      this.#spies.report(data)
-      return
-    }
-    if (event === events.wip) {
-      // A worker's batch started or ended: as pg-boss, report at most every 2 s.
-      this.#emitWip(data.name)
-      return
-    }
-    this.emit(event, data)
-  }
-
-  /**
-   * Resolves once every event the engine emitted before this call has been delivered. A call whose
-   * background work emits events (a supervision pass's warnings, a flow pass's `flow`) awaits this
-   * before it resolves, so listeners have seen them by then, as with pg-boss.
-   */
-  #eventsDelivered () {
-    const seq = ++this.#eventFlushSeq
-    return new Promise(resolve => {
-      // The event callback does not keep Node alive on its own; this does, for the round trip.
-      const keepAlive = setTimeout(() => {}, 60000)
-      this.#eventFlushes.set(seq, () => {
-        clearTimeout(keepAlive)
-        this.#eventFlushes.delete(seq)
-        resolve()
-      })
-      this.#native.flushEvents(seq)
-    })
-  }
-
-  #emitWip (name) {
-    if (String(name).startsWith('__pgboss__')) return
-    const now = Date.now()
-    if (now - this.#wipTs > 2000) {
-      this.#wipTs = now
-      this.emit(events.wip, this.getWipData())
-    }
+    this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
+    native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
+    native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
   }
 
   async start (options = {}) {
@@ -150,14 +79,7 @@ class PgBoss extends EventEmitter {
     assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
     for (let attempt = 1; ; attempt++) {
       try {
-        if (this.#password) {
-          const password = await this.#password()
-          assert(typeof password === 'string', 'configuration assert: the password function must return a string')
-          callSync(() => this.#native.setPassword(password))
-        }
-        await call(this.#native.start(attempt))
-        this.#startWipTimer()
-        await this.#eventsDelivered()
+        await this.#startAttempt(attempt)
         return this
       } catch (err) {
         if (attempt >= attempts || err instanceof AssertionError) throw err
@@ -166,30 +88,26 @@ class PgBoss extends EventEmitter {
     }
   }
 
+  async #startAttempt (attempt) {
+    if (this.#password) {
+      const password = await this.#password()
+      assert(typeof password === 'string', 'configuration assert: the password function must return a string')
+      callSync(() => this.#native.setPassword(password))
+    }
+    await call(this.#native.start(attempt))
+    this.#events.startWipTimer()
+    await this.#events.delivered()
+  }
+
   async stop (options = {}) {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
-    clearInterval(this.#wipTimer)
-    this.#wipTimer = null
+    this.#events.stopWipTimer()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
     this.#vitals.stop()
     this.#runner.abandonAll()
     this.#spies.forgetBatches()
-    await this.#eventsDelivered()
+    await this.#events.delivered()
     if (wasRunning) this.emit(events.stopped)
-  }
-
-  // Like pg-boss's own timers, this one keeps a started instance's process alive until stop().
-  #startWipTimer () {
-    if (this.#wipTimer) return
-    this.#wipTimer = setInterval(() => {
-      const now = Date.now()
-      if (this.listenerCount(events.wip) === 0 || now - this.#wipTs < 2000) return
-      const wip = this.getWipData()
-      if (wip.some(worker => worker.count > 0)) {
-        this.#wipTs = now
-        this.emit(events.wip, wip)
-      }
-    }, 2000)
   }
 
   getWipData (options = {}) {
@@ -374,7 +292,7 @@ class PgBoss extends EventEmitter {
 
   async resolveFlow () {
     await call(this.#native.resolveFlow())
-    await this.#eventsDelivered()
+    await this.#events.delivered()
   }
 
   isResolvingFlow () { return this.#native.isResolvingFlow() }
@@ -495,7 +413,7 @@ class PgBoss extends EventEmitter {
 
   async supervise (name, options) {
     await call(this.#native.supervise(json(name ?? null)))
-    await this.#eventsDelivered()
+    await this.#events.delivered()
   }
 
   async getJobById (name, id, options = {}) {
