@@ -4,7 +4,6 @@
 // handler-runner.js (work() handlers), caller-db.js (the `db` option), spies.js (job spies).
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
-const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
 const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
 const { json, outputOf, targetsOf } = require('./lib/payloads.js')
@@ -14,7 +13,7 @@ const { Vitals, processInfo } = require('./lib/vitals.js')
 const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
-const { Spies } = require('./lib/spies.js')
+const { Spies, insertSpied } = require('./lib/spies.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -260,28 +259,11 @@ class PgBoss extends EventEmitter {
 
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
+    const insert = (list, returnId) => this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(list), returnId, token))
     const spy = this.#spies.watching(name)
-    if (spy) return this.#insertSpied(spy, name, jobs, options?.db)
-    const ids = await this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
+    if (spy) return insertSpied(spy, name, jobs, list => insert(list, true))
+    const ids = await insert(jobs, !!options?.returnId)
     return ids ?? null
-  }
-
-  /**
-   * As pg-boss does under a spy: every job gets its id here, so each inserted row is matched to its
-   * data whatever the insert skipped, and the ids are answered even without `returnId`.
-   */
-  async #insertSpied (spy, name, jobs, db) {
-    const dataById = new Map()
-    const withIds = jobs.map(job => {
-      if (job === null || typeof job !== 'object') return job
-      const id = job.id ?? randomUUID()
-      dataById.set(id, job.data ?? {})
-      return { ...job, id }
-    })
-    const ids = await this.#callerDb.through(db, token => this.#native.insert(json(name ?? null), json(withIds), true, token))
-    if (!ids || ids.length === 0) return null
-    for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
-    return ids
   }
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */

@@ -3,6 +3,7 @@
 // JobSpy records (lib/spy.js). Sends are seen here; how a batch was settled only the engine
 // knows, so it reports settles of spied queues (`spy` events), matched here to the batch a
 // handler was given and what it answered.
+const { randomUUID } = require('node:crypto')
 const { JobSpy, failureDetail } = require('./spy.js')
 
 /** A job's attempt, as spy reports name it. */
@@ -116,4 +117,23 @@ function outputSeen (batch, entry) {
   return batch.jobs.length === 1 ? batch.answer : undefined
 }
 
-module.exports = { Spies }
+/**
+ * insert() into a spied queue, as pg-boss does it: every job gets its id here, so each inserted row
+ * is matched to its data whatever the insert skipped, and the ids are answered even without
+ * `returnId`. `insert(jobs)` inserts them and answers the ids of the rows inserted.
+ */
+async function insertSpied (spy, name, jobs, insert) {
+  const dataById = new Map()
+  const withIds = jobs.map(job => {
+    if (job === null || typeof job !== 'object') return job
+    const id = job.id ?? randomUUID()
+    dataById.set(id, job.data ?? {})
+    return { ...job, id }
+  })
+  const ids = await insert(withIds)
+  if (!ids || ids.length === 0) return null
+  for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
+  return ids
+}
+
+module.exports = { Spies, insertSpied }
