@@ -1,20 +1,19 @@
 'use strict'
-// The public entry: pg-boss's API over the native engine. Only what has to be JavaScript lives
-// here — the EventEmitter, argument overloads, AbortSignals, and calling user handlers.
+// The public entry: pg-boss's API over the native engine — the class, its argument overloads and
+// the named exports. What runs behind a method lives in lib/ by job: events.js (engine events),
+// handler-runner.js (work() handlers), caller-db.js (the `db` option), spies.js (job spies).
 const EventEmitter = require('node:events')
-const os = require('node:os')
 const { AssertionError } = require('node:assert')
-const { randomUUID } = require('node:crypto')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
-const { call, callSync, fromNative, serializeError, plain } = require('./lib/errors.js')
+const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
+const { json, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
-const { JobSpy, failureDetail } = require('./lib/spy.js')
-const { Vitals } = require('./lib/vitals.js')
-
-// When this process started, for the registry's crash counting (a row with our pid that went quiet
-// before this is an earlier process that reused the pid).
-const processStartedAt = Date.now() - process.uptime() * 1000
+const { Vitals, processInfo } = require('./lib/vitals.js')
+const { EngineEvents } = require('./lib/events.js')
+const { HandlerRunner } = require('./lib/handler-runner.js')
+const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
+const { Spies, insertSpied } = require('./lib/spies.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -36,24 +35,6 @@ const DEFAULT_SCHEMA = 'pgboss'
 const LIST_LIMIT_DEFAULT = 1000
 const LIST_LIMIT_MAX = 100000
 
-function assert (condition, message) {
-  if (!condition) throw new AssertionError({ message })
-}
-
-function notYet (feature) {
-  const error = new Error(`${feature} is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)`)
-  error.code = 'ERR_NOT_IMPLEMENTED'
-  return error
-}
-
-/**
- * The calls whose statements cannot run through a caller's `db` yet refuse one, rather than
- * quietly running outside the caller's transaction.
- */
-function refuseCallerDb (options, method) {
-  if (options?.db !== undefined && options?.db !== null) throw notYet(`${method} with the db option`)
-}
-
 function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
   assert(Number.isInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX, `${method}: limit must be an integer between 1 and ${LIST_LIMIT_MAX}`)
   return limit
@@ -64,149 +45,32 @@ function listAfter (method, after) {
   return after
 }
 
-const json = value => JSON.stringify(value === undefined ? null : value)
-
-/** What a settle stores for `data`: objects as they are, any other value as { value }. */
-function outputOf (data) {
-  if (data === null || data === undefined || typeof data === 'function') return null
-  if (typeof data === 'object' && !Array.isArray(data)) return data instanceof Error ? serializeError(data) : plain(data, new WeakSet())
-  return { value: plain(data, new WeakSet()) }
-}
-
-/**
- * pg-boss's command response, in its key order, with the ids as the caller spelled them (braces,
- * upper case) rather than as stored. resume() and retry() report no `settled`, as in pg-boss.
- */
-function withCallerIds ({ affected, settled }, id) {
-  const jobs = (Array.isArray(id) ? id : [id]).map(item => (item && typeof item === 'object' ? item.id : item))
-  return { jobs, requested: jobs.length, affected, settled }
-}
-
-/** A job's attempt, as spy reports name it. */
-const attemptKey = job => `${job.id}:${job.retryCount}`
-
-/** One item of a perJobResults answer as the engine reads it: id, status and the stored output. */
-function jobResultOf (item) {
-  return item !== null && typeof item === 'object' ? { id: item.id, status: item.status, output: outputOf(item.output) } : null
-}
-
-/** Jobs handed back to complete()/fail() only need their id and attempt. */
-function targetsOf (id) {
-  if (!id) return null
-  const items = Array.isArray(id) ? id : [id]
-  return items.map(item => (item && typeof item === 'object' ? { id: item.id, retryCount: item.retryCount } : item))
-}
-
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
-  #inFlight = new Set()
-  #wipTimer = null
-  #wipTs = 0
-  // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
-  #claims = new Map()
-  // job id -> the AbortController of the batch it was handed out in, while its handler runs
-  #batchOf = new Map()
-  // flush number -> what resolves #eventsDelivered() once the engine's marker arrives
-  #eventFlushes = new Map()
+  #events
+  #runner
+  #callerDb = new CallerDbBridge()
+  #spies
   #password = null
-  #eventFlushSeq = 0
-  // Job spies, with `__test__enableSpies`: queue name -> JobSpy
-  #spiesEnabled = false
-  #spies = new Map()
-  // attempt key -> a batch handed to a handler, with its answer, until the engine reports its settle
-  #spyBatches = new Map()
-  // The `db` option: token -> the caller's db for one call in flight, and what its executeSql threw
-  #callerDbs = new Map()
-  #callerDbFailures = new Map()
-  #callerDbToken = 0
 
   constructor (value) {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
-    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notYet('the clock option (a TestClock or another custom clock)')
+    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
-    this.#native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#onEngineEvent(event, payload)))
-    this.#spiesEnabled = typeof value === 'object' && !!value.__test__enableSpies
-    const host = { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
-    this.#native.setHost(json(host), baseline => this.#vitals.sample(baseline))
-    this.#native.setCallerDb(([token, request]) => this.#runOnCallerDb(token, request))
-    // Workers report each batch's start and end only while someone listens for `wip`.
-    this.on('newListener', event => { if (event === events.wip) this.#native.setWipListening(true) })
-    this.on('removeListener', event => { if (event === events.wip && this.listenerCount(events.wip) === 0) this.#native.setWipListening(false) })
-  }
-
-  #onEngineEvent (event, payload) {
-    const data = JSON.parse(payload)
-    if (event === 'eventsFlushed') {
-      this.#eventFlushes.get(data.seq)?.()
-      return
-    }
-    if (event === 'error') {
-      // An `error` with no listener would throw out of a native callback and end the process.
-      if (this.listenerCount('error') === 0) return
-      const error = Object.assign(new Error(data.message), data)
-      this.emit('error', error)
-      return
-    }
-    if (event === 'batchExpired') {
-      // The handler outran its batch's expiration: the engine is failing the jobs.
-      for (const id of data.ids) this.#batchOf.get(id)?.abort()
-      return
-    }
-    if (event === 'claimLost') {
-      // A heartbeat found these jobs no longer held by the worker: their handlers are told, as in pg-boss.
-      for (const id of data.ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
-      return
-    }
-    if (event === events.bam) {
-      this.emit(events.bam, shapes.bamEvent(data))
-      return
-    }
-    if (event === events.flow) {
-      this.emit(events.flow, shapes.flowEvent(data))
-      return
-    }
-    if (event === 'spy') {
-      this.#onSpyReport(data)
-      return
-    }
-    if (event === events.wip) {
-      // A worker's batch started or ended: as pg-boss, report at most every 2 s.
-      this.#emitWip(data.name)
-      return
-    }
-    this.emit(event, data)
-  }
-
-  /**
-   * Resolves once every event the engine emitted before this call has been delivered. A call whose
-   * background work emits events (a supervision pass's warnings, a flow pass's `flow`) awaits this
-   * before it resolves, so listeners have seen them by then, as with pg-boss.
-   */
-  #eventsDelivered () {
-    const seq = ++this.#eventFlushSeq
-    return new Promise(resolve => {
-      // The event callback does not keep Node alive on its own; this does, for the round trip.
-      const keepAlive = setTimeout(() => {}, 60000)
-      this.#eventFlushes.set(seq, () => {
-        clearTimeout(keepAlive)
-        this.#eventFlushes.delete(seq)
-        resolve()
-      })
-      this.#native.flushEvents(seq)
+    // The engine's callbacks run later, from the event loop: #events is set by then.
+    const native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#events.deliver(event, payload)))
+    this.#native = native
+    this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
+      if (this.listenerCount('error') > 0) this.emit('error', err)
     })
-  }
-
-  #emitWip (name) {
-    if (String(name).startsWith('__pgboss__')) return
-    const now = Date.now()
-    if (now - this.#wipTs > 2000) {
-      this.#wipTs = now
-      this.emit(events.wip, this.getWipData())
-    }
+    this.#runner = new HandlerRunner(this.#spies)
+    this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
+    native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
+    native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
   }
 
   async start (options = {}) {
@@ -214,14 +78,7 @@ class PgBoss extends EventEmitter {
     assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
     for (let attempt = 1; ; attempt++) {
       try {
-        if (this.#password) {
-          const password = await this.#password()
-          assert(typeof password === 'string', 'configuration assert: the password function must return a string')
-          callSync(() => this.#native.setPassword(password))
-        }
-        await call(this.#native.start(attempt))
-        this.#startWipTimer()
-        await this.#eventsDelivered()
+        await this.#startAttempt(attempt)
         return this
       } catch (err) {
         if (attempt >= attempts || err instanceof AssertionError) throw err
@@ -230,33 +87,26 @@ class PgBoss extends EventEmitter {
     }
   }
 
-  async stop (options = {}) {
-    const { close = true, graceful = true, timeout = 30000 } = options || {}
-    clearInterval(this.#wipTimer)
-    this.#wipTimer = null
-    const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
-    this.#vitals.stop()
-    // Handlers still running now were abandoned by the shutdown: tell them through job.signal.
-    for (const controller of this.#inFlight) controller.abort()
-    this.#inFlight.clear()
-    // No settle of theirs will be reported now.
-    this.#spyBatches.clear()
-    await this.#eventsDelivered()
-    if (wasRunning) this.emit(events.stopped)
+  async #startAttempt (attempt) {
+    if (this.#password) {
+      const password = await this.#password()
+      assert(typeof password === 'string', 'configuration assert: the password function must return a string')
+      callSync(() => this.#native.setPassword(password))
+    }
+    await call(this.#native.start(attempt))
+    this.#events.startWipTimer()
+    await this.#events.delivered()
   }
 
-  // Like pg-boss's own timers, this one keeps a started instance's process alive until stop().
-  #startWipTimer () {
-    if (this.#wipTimer) return
-    this.#wipTimer = setInterval(() => {
-      const now = Date.now()
-      if (this.listenerCount(events.wip) === 0 || now - this.#wipTs < 2000) return
-      const wip = this.getWipData()
-      if (wip.some(worker => worker.count > 0)) {
-        this.#wipTs = now
-        this.emit(events.wip, wip)
-      }
-    }, 2000)
+  async stop (options = {}) {
+    const { close = true, graceful = true, timeout = 30000 } = options || {}
+    this.#events.stopWipTimer()
+    const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    this.#vitals.stop()
+    this.#runner.abandonAll()
+    this.#spies.forgetBatches()
+    await this.#events.delivered()
+    if (wasRunning) this.emit(events.stopped)
   }
 
   getWipData (options = {}) {
@@ -351,47 +201,6 @@ class PgBoss extends EventEmitter {
     return queue || null
   }
 
-  /**
-   * Runs one native call with pg-boss's `db` option: `invoke(token)` starts it, and the engine runs
-   * its statements through `db.executeSql` (see #runOnCallerDb). When one of them fails, the
-   * caller gets its driver's own error, as from pg-boss, since it is the caller's transaction that
-   * failed.
-   */
-  async #throughDb (db, invoke) {
-    if (db === undefined || db === null) return call(invoke(undefined))
-    if (typeof db.executeSql !== 'function') throw new TypeError('db.executeSql is not a function: the db option takes an object with executeSql(text, values)')
-    const token = ++this.#callerDbToken
-    this.#callerDbs.set(token, db)
-    try {
-      return await invoke(token)
-    } catch (err) {
-      const original = this.#callerDbFailures.get(token)
-      if (this.#callerDbFailures.has(token) && String(err?.message).startsWith('ERR_CALLER_DB|')) throw original
-      throw fromNative(err)
-    } finally {
-      this.#callerDbs.delete(token)
-      this.#callerDbFailures.delete(token)
-    }
-  }
-
-  /** One statement on a caller's db, answered as JSON text for the engine; never rejects. */
-  async #runOnCallerDb (token, request) {
-    try {
-      const db = this.#callerDbs.get(token)
-      const { text, values } = JSON.parse(request)
-      const result = await db.executeSql(text, values)
-      // Read as no rows, a malformed answer would make a write that happened look refused.
-      if (!Array.isArray(result?.rows)) throw new TypeError('db.executeSql(text, values) must resolve to { rows: [...] }')
-      const rows = result.rows.map(row => Array.isArray(row) ? row : Object.values(row))
-      return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
-    } catch (err) {
-      this.#callerDbFailures.set(token, err)
-      const field = key => typeof err?.[key] === 'string' ? err[key] : undefined
-      const message = typeof err?.message === 'string' ? err.message : String(err)
-      return JSON.stringify({ error: { message, code: field('code'), constraint: field('constraint'), detail: field('detail') } })
-    }
-  }
-
   async send (...args) {
     let name, data, options
     if (typeof args[0] === 'string') {
@@ -405,8 +214,8 @@ class PgBoss extends EventEmitter {
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const id = await this.#throughDb(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
-    if (this.#spiesEnabled && id) this.#spyCreated(name, id, data)
+    const id = await this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
+    if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
   }
 
@@ -427,9 +236,9 @@ class PgBoss extends EventEmitter {
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const report = await this.#throughDb(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
+    const report = await this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
     const { subscribers, failures, sent } = JSON.parse(report)
-    if (this.#spiesEnabled) for (const [name, id] of sent) this.#spyCreated(name, id, data)
+    if (this.#spies.enabled) for (const [name, id] of sent) this.#spies.created(name, id, data)
     if (failures.length > 0) {
       throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),
         `publish('${event}') failed for ${failures.length} of ${subscribers} subscribed queue(s)`)
@@ -450,28 +259,11 @@ class PgBoss extends EventEmitter {
 
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
-    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
-    if (spy) return this.#insertSpied(spy, name, jobs, options?.db)
-    const ids = await this.#throughDb(options?.db, token => this.#native.insert(json(name ?? null), json(jobs), !!options?.returnId, token))
+    const insert = (list, returnId) => this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(list), returnId, token))
+    const spy = this.#spies.watching(name)
+    if (spy) return insertSpied(spy, name, jobs, list => insert(list, true))
+    const ids = await insert(jobs, !!options?.returnId)
     return ids ?? null
-  }
-
-  /**
-   * As pg-boss does under a spy: every job gets its id here, so each inserted row is matched to its
-   * data whatever the insert skipped, and the ids are answered even without `returnId`.
-   */
-  async #insertSpied (spy, name, jobs, db) {
-    const dataById = new Map()
-    const withIds = jobs.map(job => {
-      if (job === null || typeof job !== 'object') return job
-      const id = job.id ?? randomUUID()
-      dataById.set(id, job.data ?? {})
-      return { ...job, id }
-    })
-    const ids = await this.#throughDb(db, token => this.#native.insert(json(name ?? null), json(withIds), true, token))
-    if (!ids || ids.length === 0) return null
-    for (const id of ids) spy.addJob(id, name, dataById.get(id), 'created')
-    return ids
   }
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
@@ -482,7 +274,7 @@ class PgBoss extends EventEmitter {
 
   async resolveFlow () {
     await call(this.#native.resolveFlow())
-    await this.#eventsDelivered()
+    await this.#events.delivered()
   }
 
   isResolvingFlow () { return this.#native.isResolvingFlow() }
@@ -499,23 +291,23 @@ class PgBoss extends EventEmitter {
 
   async fetch (name, options = {}) {
     const { db, ...rest } = options || {}
-    return shapes.jobs(await this.#throughDb(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
+    return shapes.jobs(await this.#callerDb.through(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
   }
 
   async complete (name, id, data, options = {}) {
-    const response = await this.#throughDb(options?.db, token =>
+    const response = await this.#callerDb.through(options?.db, token =>
       this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued, token))
-    return withCallerIds(JSON.parse(response), id)
+    return shapes.commandResponse(response, id)
   }
 
   async fail (name, id, data, options = {}) {
-    const response = await this.#throughDb(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
-    return withCallerIds(JSON.parse(response), id)
+    const response = await this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
+    return shapes.commandResponse(response, id)
   }
 
   async #jobCommand (method, name, id, options) {
-    const response = await this.#throughDb(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
-    return withCallerIds(JSON.parse(response), id)
+    const response = await this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
+    return shapes.commandResponse(response, id)
   }
 
   cancel (name, id, options) { return this.#jobCommand('cancel', name, id, options) }
@@ -569,15 +361,15 @@ class PgBoss extends EventEmitter {
 
   async update (...args) {
     const { request, db } = this.#updateRequest('update()', args)
-    return JSON.parse(await this.#throughDb(db, token => this.#native.update(request, false, token)))
+    return JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, false, token)))
   }
 
   async upsert (...args) {
     const { request, db } = this.#updateRequest('upsert()', args)
-    const result = JSON.parse(await this.#throughDb(db, token => this.#native.update(request, true, token)))
-    if (result.inserted && this.#spiesEnabled) {
+    const result = JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, true, token)))
+    if (result.inserted && this.#spies.enabled) {
       const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
-      for (const id of result.jobs) this.#spyCreated(name, id, data)
+      for (const id of result.jobs) this.#spies.created(name, id, data)
     }
     return result
   }
@@ -603,16 +395,16 @@ class PgBoss extends EventEmitter {
 
   async supervise (name, options) {
     await call(this.#native.supervise(json(name ?? null)))
-    await this.#eventsDelivered()
+    await this.#events.delivered()
   }
 
   async getJobById (name, id, options = {}) {
-    return shapes.job(await this.#throughDb(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
+    return shapes.job(await this.#callerDb.through(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
   }
 
   async findJobs (name, options = {}) {
     const { db, ...rest } = options || {}
-    return shapes.jobs(await this.#throughDb(db, token => this.#native.findJobs(json(name ?? null), json(rest), token)))
+    return shapes.jobs(await this.#callerDb.through(db, token => this.#native.findJobs(json(name ?? null), json(rest), token)))
   }
 
   async work (name, ...args) {
@@ -628,133 +420,12 @@ class PgBoss extends EventEmitter {
     assert(typeof handler === 'function', 'expected callback to be a function')
     assert(typeof options === 'object', 'expected config to be an object')
     const perJob = options.perJobResults === true
-    return callSync(() => this.#native.work(json(name), json(options), jobsJson => this.#runHandler(name, handler, jobsJson, perJob)))
+    return callSync(() => this.#native.work(json(name), json(options), this.#runner.handlerFor(name, handler, perJob)))
   }
 
-  /**
-   * Calls a work() handler with a batch and answers the engine with JSON text; it never throws.
-   * The engine keeps the time: when the batch outruns its expiration it fails the jobs and says so
-   * (`batchExpired`), which aborts their signals here.
-   */
-  async #runHandler (name, handler, jobsJson, perJob) {
-    const controller = new AbortController()
-    this.#inFlight.add(controller)
-    const claims = []
-    let jobs = []
-    let spied = null
-    try {
-      jobs = shapes.jobs(jobsJson)
-      // With a heartbeat, each job's signal also aborts when the heartbeat finds its claim gone.
-      const beating = jobs.some(job => job.heartbeatSeconds > 0)
-      for (const job of jobs) {
-        this.#batchOf.set(job.id, controller)
-        if (!beating) {
-          job.signal = controller.signal
-          continue
-        }
-        const claim = new AbortController()
-        claims.push([job.id, claim])
-        this.#claims.set(job.id, claim)
-        job.signal = AbortSignal.any([controller.signal, claim.signal])
-      }
-      if (this.#spiesEnabled) spied = this.#spyBatchStarted(name, jobs)
-      const result = await handler(jobs)
-      if (spied) spied.answer = result
-      // A per-job answer that is no list is the engine's to refuse.
-      if (perJob && Array.isArray(result)) return JSON.stringify({ ok: true, results: result.map(jobResultOf) })
-      return JSON.stringify({ ok: true, output: perJob ? null : outputOf(result) })
-    } catch (err) {
-      if (spied) Object.assign(spied, { threw: true, error: err })
-      try {
-        return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })
-      } catch {
-        return JSON.stringify({ ok: false, error: { message: String(err) } })
-      }
-    } finally {
-      // As in pg-boss, a batch's signal is aborted once its handler is done, whatever the outcome.
-      controller.abort()
-      this.#inFlight.delete(controller)
-      for (const job of jobs) if (this.#batchOf.get(job.id) === controller) this.#batchOf.delete(job.id)
-      for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
-      // The engine reports settles only for spied queues.
-      if (spied && !this.#spies.has(name)) this.#forgetSpyBatch(spied)
-    }
-  }
+  getSpy (name) { return this.#spies.spyFor(name) }
 
-  getSpy (name) {
-    if (!this.#spiesEnabled) throw new Error('Spy is not enabled. Set __test__enableSpies: true in constructor options to use spies.')
-    let spy = this.#spies.get(name)
-    if (!spy) {
-      spy = new JobSpy()
-      this.#spies.set(name, spy)
-      this.#native.setSpiedQueues([...this.#spies.keys()])
-    }
-    return spy
-  }
-
-  clearSpies () {
-    for (const spy of this.#spies.values()) spy.clear()
-    this.#spies.clear()
-    this.#spyBatches.clear()
-    this.#native.setSpiedQueues([])
-  }
-
-  #spyCreated (name, id, data) {
-    const spy = this.#spiesEnabled ? this.#spies.get(name) : undefined
-    if (spy) spy.addJob(id, name, data || {}, 'created')
-  }
-
-  /** A batch goes to its handler: its jobs are active to the queue's spy, and it waits for its settle report. */
-  #spyBatchStarted (name, jobs) {
-    const spy = this.#spies.get(name)
-    if (spy) for (const job of jobs) spy.addJob(job.id, name, job.data, 'active')
-    const batch = { jobs, answer: undefined, threw: false, error: undefined }
-    for (const job of jobs) this.#spyBatches.set(attemptKey(job), batch)
-    return batch
-  }
-
-  #forgetSpyBatch (batch) {
-    for (const job of batch.jobs) {
-      const key = attemptKey(job)
-      if (this.#spyBatches.get(key) === batch) this.#spyBatches.delete(key)
-    }
-  }
-
-  /** The engine says how a spied queue's batch was settled (or which fetched jobs went back unhandled). */
-  #onSpyReport ({ queue, jobs, active }) {
-    const spy = this.#spies.get(queue)
-    try {
-      if (active) {
-        if (spy) for (const job of active) spy.addJob(job.id, queue, job.data, 'active')
-        return
-      }
-      const batch = jobs.length > 0 ? this.#spyBatches.get(attemptKey(jobs[0])) : undefined
-      if (!batch) return
-      this.#forgetSpyBatch(batch)
-      if (!spy) return
-      const handed = new Map(batch.jobs.map(job => [job.id, job]))
-      for (const entry of jobs) {
-        if (entry.state) spy.addJob(entry.id, queue, handed.get(entry.id)?.data, entry.state, this.#spyOutput(batch, entry))
-      }
-    } catch (err) {
-      // A selector that throws is the test's bug; it must not take the process down from here.
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-    }
-  }
-
-  /** The output a spy records for a reported job, by pg-boss's rules (see src/spies.rs). */
-  #spyOutput (batch, entry) {
-    if ('output' in entry) {
-      if (entry.output === null && batch.threw) return { message: batch.error?.message, stack: batch.error?.stack }
-      return entry.output ?? undefined
-    }
-    if (entry.disposition) {
-      const answer = Array.isArray(batch.answer) ? batch.answer : []
-      const item = answer.findLast(item => item && item.id === entry.id && item.status === entry.disposition)
-      return entry.disposition === 'completed' ? item?.output : failureDetail(item?.output)
-    }
-    return batch.jobs.length === 1 ? batch.answer : undefined
-  }
+  clearSpies () { this.#spies.clear() }
 
   async offWork (name, options = { wait: true }) {
     assert(name, 'queue name is required')
@@ -773,7 +444,7 @@ const MISSING_METHODS = [
 ]
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
-    value: async function () { throw notYet(`${method}()`) },
+    value: async function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })
@@ -781,7 +452,7 @@ for (const method of MISSING_METHODS) {
 const MISSING_SYNC_METHODS = ['getDb']
 for (const method of MISSING_SYNC_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
-    value: function () { throw notYet(`${method}()`) },
+    value: function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })
@@ -796,7 +467,7 @@ function getUninstallPlans (schema = DEFAULT_SCHEMA) {
 }
 
 function unavailable (name) {
-  return function () { throw notYet(`${name}()`) }
+  return function () { throw notImplemented(`${name}()`) }
 }
 
 // Every export is a plain name so Node's CommonJS export scanner (cjs-module-lexer) sees all of

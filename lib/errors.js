@@ -1,6 +1,7 @@
 'use strict'
 // Turns errors from the native engine (reason "CODE|SQLSTATE|message") into JS errors made in
-// this realm: assertion failures as AssertionError, database errors carrying their SQLSTATE.
+// this realm: assertion failures as AssertionError, database errors carrying their SQLSTATE. The
+// JS edge's own refusals are made here too, so both kinds look alike to a caller.
 const { AssertionError } = require('node:assert')
 
 function fromNative (err) {
@@ -16,6 +17,18 @@ function fromNative (err) {
   }
   const error = new Error(message)
   error.code = sqlState || code
+  return error
+}
+
+/** Bad input, refused the way pg-boss refuses it: as an AssertionError. */
+function assert (condition, message) {
+  if (!condition) throw new AssertionError({ message })
+}
+
+/** What a pg-boss feature this engine does not offer yet fails with. */
+function notImplemented (feature) {
+  const error = new Error(`${feature} is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)`)
+  error.code = 'ERR_NOT_IMPLEMENTED'
   return error
 }
 
@@ -92,4 +105,4 @@ function plain (value, seen) {
   return out
 }
 
-module.exports = { call, callSync, fromNative, serializeError, plain }
+module.exports = { call, callSync, fromNative, assert, notImplemented, serializeError, plain }

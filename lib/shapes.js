@@ -1,5 +1,6 @@
 'use strict'
-// Rows arrive from the engine as JSON text; these turn the timestamp fields into Dates.
+// Rows arrive from the engine as JSON text; these turn them into pg-boss's shapes: timestamp
+// fields into Dates, objects into pg-boss's key order.
 
 const JOB_DATES = ['startAfter', 'startedOn', 'singletonOn', 'heartbeatOn', 'createdOn', 'completedOn', 'keepUntil', 'sourceCreatedOn']
 const QUEUE_DATES = ['deltaOn', 'createdOn', 'updatedOn']
@@ -21,6 +22,16 @@ function rows (text, fields) {
   return list
 }
 
+/**
+ * pg-boss's command response, in its key order, with the ids as the caller spelled them (braces,
+ * upper case) rather than as stored. resume() and retry() report no `settled`, as in pg-boss.
+ */
+function commandResponse (text, id) {
+  const { affected, settled } = JSON.parse(text)
+  const jobs = (Array.isArray(id) ? id : [id]).map(item => (item && typeof item === 'object' ? item.id : item))
+  return { jobs, requested: jobs.length, affected, settled }
+}
+
 module.exports = {
   jobs: text => rows(text, JOB_DATES),
   job: text => (text == null ? null : withDates(JSON.parse(text), JOB_DATES)),
@@ -39,5 +50,7 @@ module.exports = {
   // getQueueStats() datapoints
   stats: text => rows(text, ['deltaOn', 'capturedOn']),
   // getWipData() times stay epoch milliseconds, as pg-boss gives them
-  wip: text => JSON.parse(text)
+  wip: text => JSON.parse(text),
+  // complete(), fail(), cancel() and the other commands on jobs by id
+  commandResponse
 }

@@ -1,7 +1,7 @@
 'use strict'
-// The Node half of an instance's registry row: the `metrics` object (pg-boss's InstanceMetrics),
-// sampled when the engine's heartbeat asks. The CPU, the heap and the event loop are Node's, so
-// they are measured here rather than in Rust.
+// The Node half of an instance's registry row: which process this is, and the `metrics` object
+// (pg-boss's InstanceMetrics), sampled when the engine's heartbeat asks. The CPU, the heap and the
+// event loop are Node's, so they are measured here rather than in Rust.
 //
 // Limits come from the cgroup this process is charged to, when there is one: inside a container,
 // os.totalmem() and the CPU count describe the machine, not what the container may use. Elsewhere
@@ -18,6 +18,9 @@ const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
 const DELAY_RESOLUTION_MS = 20
 // cgroup v1 has no word for "no memory limit": it writes a huge page-aligned number instead.
 const V1_NO_LIMIT = 2 ** 60
+// When this process started, for the registry's crash counting (a row with our pid that went quiet
+// before this is an earlier process that reused the pid).
+const processStartedAt = Date.now() - process.uptime() * 1000
 
 async function readTrimmed (file) {
   try {
@@ -296,4 +299,9 @@ class Vitals {
   }
 }
 
-module.exports = { Vitals, countCpus, parseMounts, parseMemberships, candidateDirs, tightestCpuQuota, tightestMemoryLimit, workingSet }
+/** Which process this is, for its registry row (NativeBoss.setHost). */
+function processInfo () {
+  return { host: os.hostname(), pid: process.pid, nodeVersion: process.version, startedAt: processStartedAt }
+}
+
+module.exports = { Vitals, processInfo, countCpus, parseMounts, parseMemberships, candidateDirs, tightestCpuQuota, tightestMemoryLimit, workingSet }

@@ -1,0 +1,111 @@
+'use strict'
+// Runs work() handlers. The engine fetches a batch and hands it over as JSON text; the handler
+// gets pg-boss's jobs, each with a `signal`, and its answer goes back as JSON text:
+// `{ ok: true, output }`, `{ ok: true, results }` (perJobResults) or `{ ok: false, error }`.
+// The engine keeps the time and the claims; it tells this side when a signal has to abort.
+const shapes = require('./shapes.js')
+const { serializeError } = require('./errors.js')
+const { outputOf, jobResultOf } = require('./payloads.js')
+
+class HandlerRunner {
+  #spies
+  // the AbortController of every batch whose handler runs now
+  #running = new Set()
+  // job id -> the AbortController of the batch it was handed out in, while its handler runs
+  #batchOf = new Map()
+  // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
+  #claims = new Map()
+
+  constructor (spies) {
+    this.#spies = spies
+  }
+
+  /** What NativeBoss.work() calls with each batch; it never throws. */
+  handlerFor (name, handler, perJob) {
+    return jobsJson => this.#run(name, handler, jobsJson, perJob)
+  }
+
+  /** `batchExpired`: the handler outran its batch's expiration, and the engine is failing the jobs. */
+  expire (ids) {
+    for (const id of ids) this.#batchOf.get(id)?.abort()
+  }
+
+  /** `claimLost`: a heartbeat found these jobs no longer held by the worker; as in pg-boss, their handlers are told. */
+  loseClaims (ids) {
+    for (const id of ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
+  }
+
+  /** Handlers still running after stop() were abandoned by the shutdown: tell them through job.signal. */
+  abandonAll () {
+    for (const controller of this.#running) controller.abort()
+    this.#running.clear()
+  }
+
+  async #run (name, handler, jobsJson, perJob) {
+    const batch = new AbortController()
+    this.#running.add(batch)
+    const claims = []
+    let jobs = []
+    let spied = null
+    try {
+      jobs = shapes.jobs(jobsJson)
+      this.#giveSignals(jobs, batch, claims)
+      if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
+      const result = await handler(jobs)
+      if (spied) spied.answer = result
+      return answerOf(result, perJob)
+    } catch (err) {
+      if (spied) Object.assign(spied, { threw: true, error: err })
+      return failureOf(err)
+    } finally {
+      // As in pg-boss, a batch's signal is aborted once its handler is done, whatever the outcome.
+      batch.abort()
+      this.#release(batch, jobs, claims)
+      if (spied) this.#spies.batchEnded(name, spied)
+    }
+  }
+
+  /**
+   * Each job's signal aborts with its batch; with a heartbeat, also when the heartbeat finds the
+   * job's claim gone. The claims made go into `claims` as they are made, as [id, AbortController]
+   * pairs, so that whatever happens they are released with the batch.
+   */
+  #giveSignals (jobs, batch, claims) {
+    const beating = jobs.some(job => job.heartbeatSeconds > 0)
+    for (const job of jobs) {
+      this.#batchOf.set(job.id, batch)
+      if (!beating) {
+        job.signal = batch.signal
+        continue
+      }
+      const claim = new AbortController()
+      claims.push([job.id, claim])
+      this.#claims.set(job.id, claim)
+      job.signal = AbortSignal.any([batch.signal, claim.signal])
+    }
+  }
+
+  // A job id can be handed out again (a retry) while an earlier batch of it is still finishing:
+  // only this batch's own entries are dropped.
+  #release (batch, jobs, claims) {
+    this.#running.delete(batch)
+    for (const job of jobs) if (this.#batchOf.get(job.id) === batch) this.#batchOf.delete(job.id)
+    for (const [id, claim] of claims) if (this.#claims.get(id) === claim) this.#claims.delete(id)
+  }
+}
+
+function answerOf (result, perJob) {
+  // A per-job answer that is no list is the engine's to refuse.
+  if (perJob && Array.isArray(result)) return JSON.stringify({ ok: true, results: result.map(jobResultOf) })
+  return JSON.stringify({ ok: true, output: perJob ? null : outputOf(result) })
+}
+
+function failureOf (err) {
+  try {
+    return JSON.stringify({ ok: false, error: err === null ? null : serializeError(err) })
+  } catch {
+    return JSON.stringify({ ok: false, error: { message: String(err) } })
+  }
+}
+
+module.exports = { HandlerRunner }
