@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
+use pg_boss_engine::config::js::Options;
 use pg_boss_engine::event::NoEvents;
-use pg_boss_engine::model::options::Options;
 use pg_boss_engine::{Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, StopOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;

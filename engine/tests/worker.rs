@@ -56,7 +56,7 @@ impl JobHandler for Recorder {
 
 const FAST: &str = r#"{"pollingIntervalSeconds": 0.5}"#;
 
-fn fast() -> pg_boss_engine::model::options::Options {
+fn fast() -> pg_boss_engine::config::js::Options {
     opts(serde_json::from_str(FAST).unwrap())
 }
 

@@ -2,7 +2,7 @@
 
 use crate::config::js::Options;
 use crate::error::Result;
-use crate::model::options::assert_queue_name;
+use crate::model::names::assert_queue_name;
 use serde_json::{json, Value};
 
 use super::{Boss, Lifecycle};

@@ -5,7 +5,7 @@ use crate::config::js::Options;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{ErrorEvent, Event};
-use crate::model::options::assert_queue_name;
+use crate::model::names::assert_queue_name;
 use crate::ops;
 use crate::ops::coalesce::SendCoalescer;
 use crate::ops::commands::{self, Stored};

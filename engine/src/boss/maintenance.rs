@@ -3,7 +3,7 @@
 use crate::config::js::Options;
 use crate::config::SupervisorSettings;
 use crate::error::Result;
-use crate::model::options::assert_queue_name;
+use crate::model::names::assert_queue_name;
 use crate::service::supervisor::PassReport;
 use serde_json::Value;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 use crate::config::js::Options;
 use crate::error::Result;
-use crate::model::options::assert_queue_name;
+use crate::model::names::assert_queue_name;
 use crate::ops;
 use crate::ops::queues::Queue;
 use serde_json::Value;

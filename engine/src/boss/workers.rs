@@ -3,7 +3,8 @@
 use crate::config::js::Options;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::options::{assert_queue_name, WorkOptions};
+use crate::model::names::assert_queue_name;
+use crate::model::work::WorkOptions;
 use crate::ops::queues::QueueCache;
 use crate::service::listener::Wakeup;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};

@@ -1,4 +1,8 @@
 //! What callers ask for, typed: options and requests parsed and validated once, here.
 
-pub mod options;
+pub mod fetch;
+pub mod job_settings;
+pub mod names;
 pub mod queue;
+pub mod send;
+pub mod work;

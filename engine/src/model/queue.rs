@@ -1,6 +1,12 @@
 //! A queue as the job operations see it, and pg-boss's queue policies.
 
-use crate::error::{Error, ErrorCode};
+use super::job_settings::{
+    validate_deletion, validate_expiration, validate_heartbeat, validate_retention, validate_retry,
+};
+use super::names::assert_object_name;
+use crate::config::js::Options;
+use crate::ensure;
+use crate::error::{Error, ErrorCode, Result};
 
 /// What sending, fetching and settling need to know about a queue.
 #[derive(Debug, Clone)]
@@ -29,3 +35,22 @@ pub const POLICIES: [&str; 6] = [
     "exclusive",
     "key_strict_fifo",
 ];
+
+/// The options `createQueue()` and `updateQueue()` share.
+pub fn validate_queue_options(options: &Options) -> Result<()> {
+    if let Some(v) = options.get("deadLetter") {
+        ensure!(v.is_null() || v.is_string(), "deadLetter must be a string");
+        if let Some(name) = v.as_str().filter(|s| !s.is_empty()) {
+            assert_object_name(name, "deadLetter")?;
+        }
+    }
+    if let Some(v) = options.get("notify") {
+        ensure!(v.is_boolean(), "notify must be a boolean");
+    }
+    validate_retry(options)?;
+    validate_expiration(options)?;
+    validate_retention(options)?;
+    validate_deletion(options)?;
+    validate_heartbeat(options)?;
+    Ok(())
+}

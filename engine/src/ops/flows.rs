@@ -34,7 +34,8 @@ use crate::config::js::Options;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventSink};
-use crate::model::options::{assert_object_name, assert_queue_name, normalize_send_options};
+use crate::model::names::{assert_object_name, assert_queue_name};
+use crate::model::send::normalize_send_options;
 use crate::ops::queues::{self, Queue, QueueCache};
 use crate::schema::install::advisory_lock_key;
 

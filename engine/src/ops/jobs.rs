@@ -9,8 +9,9 @@ use uuid::Uuid;
 use crate::config::js::Options;
 use crate::ensure;
 use crate::error::{Error, Result};
-use crate::model::options::{normalize_send_options, validate_fetch_options, validate_group};
+use crate::model::fetch::validate_fetch_options;
 use crate::model::queue::QueueInfo;
+use crate::model::send::{normalize_send_options, validate_group};
 use crate::ops::coalesce::SendCoalescer;
 use crate::sql::exec::{Exec, ExecError, Param};
 
@@ -403,7 +404,7 @@ pub async fn insert(
         require_key_for_strict_fifo(queue, job.get("singletonKey"))?;
         let mut options = job.clone();
         if let Some(Value::String(s)) = options.get("startAfter") {
-            let pinned = crate::model::options::pin_zoneless_date_time(s);
+            let pinned = crate::model::send::pin_zoneless_date_time(s);
             options.insert("startAfter".into(), Value::String(pinned));
         } else if let Some(Value::Number(n)) = options.get("startAfter") {
             let seconds = n.to_string();

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::config::js::{is_integer, Options};
 use crate::ensure;
 use crate::error::{Error, Result};
-use crate::model::options::assert_queue_name;
+use crate::model::names::assert_queue_name;
 use crate::model::queue::QueueInfo;
 
 /// Which dead-lettered jobs a redrive or preview considers.

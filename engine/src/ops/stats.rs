@@ -434,7 +434,7 @@ pub async fn get_queue_stats(
     options: &Options,
 ) -> Result<String> {
     let schema = config.schema.as_str();
-    let name = crate::model::options::assert_queue_name(name)?;
+    let name = crate::model::names::assert_queue_name(name)?;
     let percentiles = percentiles_option(options)?;
     let percentiles = percentiles.as_deref();
     let snapshots: Vec<Snapshot> = if config.observability.persist_queue_stats {

@@ -12,11 +12,12 @@ use uuid::Uuid;
 use crate::config::js::{is_integer, Options};
 use crate::ensure;
 use crate::error::{Error, Result};
-use crate::model::options::{
-    assert_queue_name, pin_zoneless_date_time, validate_expiration, validate_group,
-    validate_heartbeat, validate_retention, validate_retry,
+use crate::model::job_settings::{
+    validate_expiration, validate_heartbeat, validate_retention, validate_retry,
 };
+use crate::model::names::assert_queue_name;
 use crate::model::queue::QueueInfo;
+use crate::model::send::{pin_zoneless_date_time, validate_group};
 use crate::sql::exec::{CallerDb, Exec, ExecError, Param, Tx};
 
 const MATCHES: [&str; 3] = ["newest", "oldest", "all"];

@@ -18,7 +18,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use uuid::Uuid;
 
 use crate::event::{ErrorEvent, Event, EventSink};
-use crate::model::options::WorkOptions;
+use crate::model::work::WorkOptions;
 use crate::ops::jobs::{self, ClaimedJob, FetchRequest, JobResultStatus, JobSettle, JobTargets};
 use crate::ops::queues::{self, QueueCache};
 

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pg_boss_engine::config::js::Options;
 use pg_boss_engine::event::{Event, EventSink, NoEvents};
-use pg_boss_engine::model::options::Options;
 use pg_boss_engine::{Boss, BossConfig};
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -1,0 +1,195 @@
+//! The options of `work()`, read and checked with pg-boss's rules, defaults and messages.
+
+use serde_json::Value;
+
+use super::fetch::{validate_batch_and_flags, validate_priority_range};
+use crate::config::js::{at_least, bool_opt, int_opt, is_integer, number_opt, present, Options};
+use crate::ensure;
+use crate::error::{Error, Result};
+
+const MIN_POLLING_INTERVAL_SECONDS: f64 = 0.5;
+
+/// The options of `work()`, validated.
+#[derive(Debug, Clone)]
+pub struct WorkOptions {
+    pub batch_size: i64,
+    pub local_concurrency: i64,
+    pub polling_interval_seconds: f64,
+    pub include_metadata: bool,
+    pub min_priority: Option<i64>,
+    pub max_priority: Option<i64>,
+    pub burst_when_batch_full: bool,
+    /// Fetch again at once while the queue's cached ready count exceeds this (after a full batch).
+    pub burst_when_ready_exceeds: Option<i64>,
+    /// The backstop poll while LISTEN/NOTIFY wakes the worker (at least `polling_interval_seconds`).
+    pub notify_polling_interval_seconds: f64,
+    pub heartbeat_refresh_seconds: Option<f64>,
+    /// Whether the handler answers with one result per job (`perJobResults`).
+    pub per_job_results: bool,
+    /// `groupConcurrency`: enforced by the fetch, across every instance.
+    pub group_concurrency: Option<crate::sql::fetch::GroupLimit>,
+    /// `localGroupConcurrency`: enforced in this instance after each fetch.
+    pub local_group_concurrency: Option<crate::ops::groups::GroupLimits>,
+    /// The options as given, for `getWipData()`.
+    pub raw: Value,
+}
+
+impl WorkOptions {
+    pub fn from_options(options: &Options) -> Result<WorkOptions> {
+        if let Some(v) = options.get("pollingIntervalSeconds") {
+            ensure!(
+                at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+                "configuration assert: pollingIntervalSeconds must be at least every 500ms"
+            );
+        }
+        let polling_interval_seconds =
+            number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
+        let notify_polling_interval_seconds = match options.get("notifyPollingIntervalSeconds") {
+            None => polling_interval_seconds.max(30.0),
+            Some(v) => {
+                ensure!(
+                    at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+                    "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
+                );
+                let seconds = v.as_f64().unwrap_or(0.0);
+                ensure!(
+                    seconds >= polling_interval_seconds,
+                    "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
+                );
+                seconds
+            }
+        };
+        validate_batch_and_flags(options)?;
+        if let Some(v) = options.get("localConcurrency") {
+            ensure!(
+                is_integer(v) && at_least(v, 1.0),
+                "localConcurrency must be an integer >= 1"
+            );
+        }
+        for key in ["perJobResults", "transactional"] {
+            if let Some(v) = options.get(key) {
+                ensure!(v.is_boolean(), "{key} must be a boolean");
+            }
+        }
+        let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
+        if bool_opt(options, "transactional")? == Some(true) {
+            ensure!(
+                !per_job_results,
+                "transactional cannot be combined with perJobResults"
+            );
+            // Running the handler outside a transaction would quietly do something else.
+            return Err(Error::new(
+                crate::error::ErrorCode::NotImplemented,
+                "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+            ));
+        }
+        if let Some(v) = options.get("burstWhenBatchFull") {
+            ensure!(
+                v.is_boolean(),
+                "configuration assert: burstWhenBatchFull must be a boolean"
+            );
+        }
+        if let Some(v) = options.get("burstWhenReadyExceeds") {
+            ensure!(
+                is_integer(v) && at_least(v, 1.0),
+                "configuration assert: burstWhenReadyExceeds must be an integer >= 1"
+            );
+        }
+        if let Some(v) = present(options, "heartbeatRefreshSeconds") {
+            ensure!(
+                at_least(v, f64::MIN_POSITIVE),
+                "heartbeatRefreshSeconds must be a number > 0"
+            );
+        }
+        validate_priority_range(options)?;
+        crate::ops::groups::validate_work_options(options)?;
+        Ok(WorkOptions {
+            batch_size: int_opt(options, "batchSize")?.unwrap_or(1),
+            local_concurrency: int_opt(options, "localConcurrency")?.unwrap_or(1),
+            polling_interval_seconds,
+            notify_polling_interval_seconds,
+            burst_when_ready_exceeds: int_opt(options, "burstWhenReadyExceeds")?,
+            include_metadata: bool_opt(options, "includeMetadata")?.unwrap_or(false),
+            min_priority: int_opt(options, "minPriority")?,
+            max_priority: int_opt(options, "maxPriority")?,
+            burst_when_batch_full: bool_opt(options, "burstWhenBatchFull")?.unwrap_or(false),
+            heartbeat_refresh_seconds: number_opt(options, "heartbeatRefreshSeconds")?,
+            per_job_results,
+            group_concurrency: options
+                .get("groupConcurrency")
+                .and_then(crate::sql::fetch::GroupLimit::from_value),
+            local_group_concurrency: crate::ops::groups::local_limits(options),
+            raw: Value::Object(wip_options(options)),
+        })
+    }
+}
+
+/// The options as `getWipData()` shows them: as given, plus the intervals pg-boss derives in
+/// milliseconds (`pollingInterval`, and `notifyPollingInterval`, never under 30 s unless given).
+fn wip_options(options: &Options) -> Options {
+    let mut raw = options.clone();
+    let polling = number_opt(options, "pollingIntervalSeconds")
+        .ok()
+        .flatten()
+        .map_or(2000.0, |s| s * 1000.0);
+    let notify = match number_opt(options, "notifyPollingIntervalSeconds")
+        .ok()
+        .flatten()
+    {
+        Some(s) => s * 1000.0,
+        None => polling.max(30_000.0),
+    };
+    let ms = |v: f64| {
+        if v.fract() == 0.0 {
+            Value::from(v as i64)
+        } else {
+            Value::from(v)
+        }
+    };
+    raw.insert("pollingInterval".into(), ms(polling));
+    raw.insert("notifyPollingInterval".into(), ms(notify));
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opts(v: Value) -> Options {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn work_options_have_pg_boss_defaults_and_bounds() {
+        let w = WorkOptions::from_options(&Options::new()).unwrap();
+        assert_eq!(
+            (
+                w.batch_size,
+                w.local_concurrency,
+                w.polling_interval_seconds
+            ),
+            (1, 1, 2.0)
+        );
+        assert!(WorkOptions::from_options(&opts(json!({"pollingIntervalSeconds": 0.1}))).is_err());
+        assert!(WorkOptions::from_options(&opts(json!({"batchSize": 0}))).is_err());
+        let err = WorkOptions::from_options(&opts(json!({"minPriority": 5, "maxPriority": 1})))
+            .unwrap_err();
+        assert_eq!(err.message, "minPriority must be <= maxPriority");
+        assert!(
+            WorkOptions::from_options(&opts(json!({"perJobResults": true})))
+                .unwrap()
+                .per_job_results
+        );
+        assert!(!w.per_job_results);
+        let err = WorkOptions::from_options(&opts(json!({"perJobResults": 1}))).unwrap_err();
+        assert_eq!(err.message, "perJobResults must be a boolean");
+        let err =
+            WorkOptions::from_options(&opts(json!({"perJobResults": true, "transactional": true})))
+                .unwrap_err();
+        assert_eq!(
+            err.message,
+            "transactional cannot be combined with perJobResults"
+        );
+    }
+}

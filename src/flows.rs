@@ -1,0 +1,74 @@
+//! Flows and redrive.
+
+use napi_derive::napi;
+
+use crate::convert::{parse, parse_options, run};
+use crate::NativeBoss;
+
+#[napi]
+impl NativeBoss {
+    #[napi]
+    pub async fn redrive(
+        &self,
+        name_json: String,
+        options_json: String,
+        preview: bool,
+    ) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let boss = self.inner.clone();
+        Ok(
+            run(async move { boss.redrive(&name, &options, preview).await })
+                .await?
+                .to_string(),
+        )
+    }
+
+    /// `flow()`: resolves `[[ref, id], ...]` as JSON text, in input order.
+    #[napi]
+    pub async fn flow(&self, jobs_json: String) -> napi::Result<String> {
+        let jobs = parse(&jobs_json)?;
+        let boss = self.inner.clone();
+        let ids = run(async move { boss.flow(&jobs).await }).await?;
+        Ok(serde_json::json!(ids).to_string())
+    }
+
+    #[napi]
+    pub async fn resolve_flow(&self) -> napi::Result<()> {
+        let boss = self.inner.clone();
+        run(async move { boss.resolve_flow().await.map(|_| ()) }).await
+    }
+
+    #[napi]
+    pub fn is_resolving_flow(&self) -> bool {
+        self.inner.is_resolving_flow()
+    }
+
+    /// `getDependencies()` (`parents`) or `getDependents()`: resolves `[[name, id], ...]` as JSON text.
+    #[napi]
+    pub async fn dependencies(
+        &self,
+        parents: bool,
+        name_json: String,
+        id_json: String,
+        options_json: String,
+    ) -> napi::Result<String> {
+        let (name, id, options) = (
+            parse(&name_json)?,
+            parse(&id_json)?,
+            parse_options(&options_json)?,
+        );
+        let direction = if parents {
+            pg_boss_engine::ops::flows::Direction::Parents
+        } else {
+            pg_boss_engine::ops::flows::Direction::Children
+        };
+        let boss = self.inner.clone();
+        let refs =
+            run(async move { boss.dependencies(direction, &name, &id, &options).await }).await?;
+        let pairs: Vec<(String, String)> = refs
+            .into_iter()
+            .map(|r| (r.name, r.id.to_string()))
+            .collect();
+        Ok(serde_json::json!(pairs).to_string())
+    }
+}

@@ -1,0 +1,68 @@
+//! Workers and what they report.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{within_runtime_if_available, Function, Promise};
+use napi_derive::napi;
+use serde_json::Value;
+
+use crate::convert::{parse, parse_options, run, to_js};
+use crate::handler::{HandlerFn, JsHandler};
+use crate::NativeBoss;
+
+#[napi]
+impl NativeBoss {
+    #[napi]
+    pub fn work(
+        &self,
+        name_json: String,
+        options_json: String,
+        handler: Function<String, Promise<String>>,
+    ) -> napi::Result<String> {
+        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let tsfn: HandlerFn = handler
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .build()?;
+        let handler = Arc::new(JsHandler(Arc::new(tsfn)));
+        let id = within_runtime_if_available(|| self.inner.work(&name, &options, handler))
+            .map_err(to_js)?;
+        Ok(id.to_string())
+    }
+
+    #[napi]
+    pub async fn off_work(
+        &self,
+        name_json: String,
+        id: Option<String>,
+        wait: bool,
+    ) -> napi::Result<()> {
+        let name = parse(&name_json)?;
+        {
+            let boss = self.inner.clone();
+            run(async move { boss.off_work(&name, id.as_deref(), wait).await }).await
+        }
+    }
+
+    /// `getWipData()` as JSON text.
+    #[napi]
+    pub fn wip(&self, include_internal: bool) -> String {
+        Value::Array(self.inner.wip(include_internal)).to_string()
+    }
+
+    #[napi]
+    pub fn set_wip_listening(&self, listening: bool) {
+        self.inner.set_wip_listening(listening)
+    }
+
+    /// The queues job spies watch (all of them, each time the set changes).
+    #[napi]
+    pub fn set_spied_queues(&self, queues: Vec<String>) {
+        self.inner.set_spied_queues(queues)
+    }
+
+    #[napi]
+    pub fn notify_worker(&self, id: String) {
+        self.inner.notify_worker(&id)
+    }
+}
