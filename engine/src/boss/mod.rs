@@ -35,11 +35,14 @@ use crate::ops::warnings::WarningSink;
 use crate::schema::migrate;
 use crate::service::bam::{BamRunner, BamTask};
 use crate::service::listener::Listener;
+use crate::service::queue_cache::QueueCacheRefresh;
+use crate::service::supervisor::Supervisor;
 use crate::service::timekeeper::{DbClock, Timekeeper};
+use crate::service::{self, Service, Services, Signals};
+use crate::sql::exec::StatementMode;
+use crate::sql::{Db, Statements};
 use crate::worker::overrun::OverrunLog;
 use crate::worker::WorkerHandle;
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
 
@@ -73,7 +76,13 @@ pub struct Boss {
     workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
     lifecycle: Mutex<Lifecycle>,
     events: Arc<dyn EventSink>,
-    background: Mutex<Option<Background>>,
+    /// The schema's statements, rendered once; and how they are sent on our connections.
+    statements: Arc<Statements>,
+    statement_mode: StatementMode,
+    /// The background services while started, stopped in the order they were started, in two
+    /// groups: the ones that end before the workers do, and the ones that outlive them.
+    services: tokio::sync::Mutex<Services>,
+    late_services: tokio::sync::Mutex<Services>,
     /// The background-migration runner's task, while started with `migrate` on.
     bam: Mutex<Option<BamTask>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
@@ -106,12 +115,6 @@ pub struct Boss {
     registry: Mutex<Option<crate::service::registry::RegistryTask>>,
 }
 
-/// The instance's own background task (supervision and queue-cache refresh) and its stop signal.
-struct Background {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
 impl Boss {
     pub fn new(mut config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let instance_id = Uuid::new_v4();
@@ -131,13 +134,15 @@ impl Boss {
             Duration::from_millis(config.handler_overrun_window_ms),
         );
         Ok(Boss {
-            config,
             pool: Mutex::new(pool),
             queues: Arc::new(QueueCache::default()),
             workers: Arc::default(),
             lifecycle: Mutex::new(Lifecycle::Created),
             events,
-            background: Mutex::new(None),
+            statements: Arc::new(Statements::new(&config.schema)),
+            statement_mode: StatementMode::default(),
+            services: Default::default(),
+            late_services: Default::default(),
             bam: Mutex::new(None),
             local_groups: Arc::default(),
             instance_id,
@@ -154,6 +159,7 @@ impl Boss {
             navigator,
             host: Mutex::default(),
             registry: Mutex::new(None),
+            config,
         })
     }
 
@@ -206,6 +212,37 @@ impl Boss {
         self.pool.lock().unwrap().clone()
     }
 
+    /// Where statements run and what they say; works before `start()` too.
+    fn db(&self) -> Db {
+        Db {
+            pool: self.pool(),
+            mode: self.statement_mode,
+            sql: self.statements.clone(),
+        }
+    }
+
+    /// [`Boss::db`], for the calls that need a started instance.
+    fn started_db(&self) -> Result<Db> {
+        self.started_pool()?;
+        Ok(self.db())
+    }
+
+    /// The test signals of a running background service (see [`crate::service::Signals`]): how
+    /// many passes it has finished, to wait for the next one instead of sleeping.
+    pub async fn service_signals(&self, name: &str) -> Option<Signals> {
+        let early = self.services.lock().await.signals(name);
+        match early {
+            Some(signals) => Some(signals),
+            None => self.late_services.lock().await.signals(name),
+        }
+    }
+
+    /// Starts a background service in the group that stops before the workers.
+    async fn start_service(&self, service: impl Service) {
+        let running = service::start(Arc::new(service), self.events.clone());
+        self.services.lock().await.push(running);
+    }
+
     /// The pool, for the calls that need a started instance.
     fn started_pool(&self) -> Result<PgPool> {
         match *self.lifecycle.lock().unwrap() {
@@ -238,7 +275,7 @@ impl Boss {
         if self.config.use_listen_notify {
             self.start_listener().await;
         }
-        self.start_background();
+        self.start_background().await;
         // As in pg-boss, supervise only decides whether passes also run in the background.
         self.navigator.start(self.pool(), self.config.supervise);
         if self.config.schedule {
@@ -296,12 +333,9 @@ impl Boss {
         if let Some(bam) = &bam {
             bam.drain();
         }
-        let background = self.background.lock().unwrap().take();
-        if let Some(background) = background {
-            // Lets a pass in flight finish, so nothing is cut off halfway through a batch.
-            background.stop.notify_one();
-            let _ = background.task.await;
-        }
+        // A pass in flight finishes, so nothing is cut off halfway through a batch.
+        let passes_deadline = tokio::time::Instant::now() + options.timeout;
+        self.services.lock().await.stop_all(passes_deadline).await;
         self.navigator.stop().await;
         let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
         for worker in &workers {
@@ -344,6 +378,7 @@ impl Boss {
         if let Some(bam) = bam {
             bam.stop(deadline).await;
         }
+        self.late_services.lock().await.stop_all(deadline).await;
         // Last before the pool closes, so a graceful stop reads as live until its workers are done.
         let registry = self.registry.lock().unwrap().take();
         if let Some(registry) = registry {
@@ -393,46 +428,23 @@ impl Boss {
         }
     }
 
-    /// Starts the background task: a supervision pass every `superviseIntervalSeconds` (when
-    /// `supervise` is on) and a queue-cache refresh every `queueCacheIntervalSeconds`, so changes
-    /// other instances make to queues are picked up.
-    fn start_background(&self) {
-        let stop = Arc::new(Notify::new());
-        let pool = self.pool();
-        let schema = self.config.schema.clone();
-        let settings = self.supervisor_settings();
-        let supervise_every = self
-            .config
-            .supervise
-            .then(|| Duration::from_secs_f64(self.config.supervise_interval_seconds));
-        let cache_every = Duration::from_secs_f64(self.config.queue_cache_interval_seconds);
-        let queues = self.queues.clone();
-        let events = self.events.clone();
-        let signal = stop.clone();
-        let maintenance = self.maintenance.clone();
-        let task = tokio::spawn(async move {
-            let mut cache_tick =
-                tokio::time::interval_at(tokio::time::Instant::now() + cache_every, cache_every);
-            let far = Duration::from_secs(365 * 24 * 3600);
-            let mut supervise_tick = tokio::time::interval_at(
-                tokio::time::Instant::now() + supervise_every.unwrap_or(far),
-                supervise_every.unwrap_or(far),
-            );
-            loop {
-                tokio::select! {
-                    _ = signal.notified() => return,
-                    _ = cache_tick.tick() => queues.clear(),
-                    _ = supervise_tick.tick(), if supervise_every.is_some() => {
-                        // A supervise() call already running covers this tick, as in pg-boss.
-                        let Ok(_running) = maintenance.try_lock() else { continue };
-                        if let Err(err) = crate::ops::warnings::supervise(&pool, &schema, None, settings, &events).await {
-                            events.error(&err);
-                        }
-                    }
-                }
-            }
-        });
-        *self.background.lock().unwrap() = Some(Background { stop, task });
+    /// The supervision pass every `superviseIntervalSeconds` (when `supervise` is on), and the
+    /// queue-cache refresh every `queueCacheIntervalSeconds`.
+    async fn start_background(&self) {
+        if self.config.supervise {
+            self.start_service(Supervisor {
+                db: self.db(),
+                settings: self.supervisor_settings(),
+                events: self.events.clone(),
+                running: self.maintenance.clone(),
+            })
+            .await;
+        }
+        self.start_service(QueueCacheRefresh {
+            queues: self.queues.clone(),
+            every: Duration::from_secs_f64(self.config.queue_cache_interval_seconds),
+        })
+        .await;
     }
 }
 

@@ -17,14 +17,8 @@ impl Boss {
     }
 
     pub async fn create_queue(&self, name: &Value, options: &Options) -> Result<()> {
-        ops::queues::create_queue(
-            &self.started_pool()?,
-            self.schema(),
-            &self.queues,
-            name,
-            options,
-        )
-        .await
+        let db = self.started_db()?;
+        ops::queues::create_queue(&db.pool, db.schema(), &self.queues, name, options).await
     }
 
     pub async fn update_queue(&self, name: &Value, options: &Options) -> Result<()> {

@@ -8,6 +8,7 @@
 
 pub mod bam;
 pub mod listener;
+pub mod queue_cache;
 pub mod registry;
 pub mod supervisor;
 pub mod timekeeper;

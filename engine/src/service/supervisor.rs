@@ -3,7 +3,13 @@
 //! Every pass claims its queues through the same `monitor_claim_on` / `maintain_on` stamps and
 //! advisory locks pg-boss uses, so pg-boss instances and ours never run one twice at once.
 
+use std::sync::Arc;
+
+use super::{Service, Stop};
 use crate::config::SupervisorSettings;
+use crate::event::EventSink;
+use crate::sql::Db;
+use crate::BoxFuture;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -389,4 +395,50 @@ async fn reduce_retained(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The background supervision pass, every `superviseIntervalSeconds` while `supervise` is on. A
+/// `supervise()` call already running covers a pass that falls due meanwhile, as in pg-boss.
+pub struct Supervisor {
+    pub db: Db,
+    pub settings: SupervisorSettings,
+    pub events: Arc<dyn EventSink>,
+    /// Held while any supervision pass of this instance runs (`isMaintaining()`).
+    pub running: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Service for Supervisor {
+    fn name(&self) -> &'static str {
+        "supervisor"
+    }
+
+    fn interval(&self) -> Duration {
+        self.settings.supervise_interval
+    }
+
+    fn first_pass(&self) -> Duration {
+        self.settings.supervise_interval
+    }
+
+    /// A pass counts and fails jobs in bounded batches; one that runs this long is stuck.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(15 * 60).max(self.settings.supervise_interval)
+    }
+
+    fn run_once<'a>(&'a self, _stop: &'a Stop) -> BoxFuture<'a, Result<Option<Duration>>> {
+        Box::pin(async move {
+            let Ok(_running) = self.running.try_lock() else {
+                return Ok(None);
+            };
+            crate::ops::warnings::supervise(
+                &self.db.pool,
+                self.db.schema(),
+                None,
+                self.settings,
+                &self.events,
+            )
+            .await?;
+            Ok(None)
+        })
+    }
 }
