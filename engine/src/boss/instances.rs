@@ -33,11 +33,11 @@ impl Boss {
     pub async fn get_instances(&self, limit: i64, after: Option<String>) -> Result<String> {
         if let Some(after) = &after {
             ensure!(
-                crate::service::registry::is_uuid_input(after),
+                crate::model::names::is_uuid_input(after),
                 "getInstances: after must be a uuid"
             );
         }
-        crate::service::registry::get_instances(
+        crate::ops::instances::get_instances(
             &self.started_pool()?,
             self.schema(),
             limit,

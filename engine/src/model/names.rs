@@ -26,10 +26,50 @@ pub fn assert_queue_name(name: &Value) -> Result<&str> {
     Ok(name)
 }
 
+/// Whether `text` is something PostgreSQL's uuid type accepts: 32 hex digits with a hyphen allowed
+/// after any group of four but the last, optionally inside one pair of braces.
+pub fn is_uuid_input(text: &str) -> bool {
+    let inner = match text.strip_prefix('{') {
+        Some(rest) => match rest.strip_suffix('}') {
+            Some(inner) => inner,
+            None => return false,
+        },
+        None => text,
+    };
+    let mut groups = 0;
+    let mut rest = inner;
+    while !rest.is_empty() {
+        if groups > 0 {
+            rest = rest.strip_prefix('-').unwrap_or(rest);
+        }
+        let (group, tail) = rest.split_at(rest.len().min(4));
+        if group.len() != 4 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return false;
+        }
+        groups += 1;
+        rest = tail;
+    }
+    groups == 8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn uuid_input_takes_what_postgres_takes() {
+        assert!(is_uuid_input("0123abcd-0000-4000-8000-000000000000"));
+        assert!(is_uuid_input("0123ABCD00004000800000000000000f"));
+        assert!(is_uuid_input("{0123-abcd-0000-4000-8000-0000-0000-0000}"));
+        assert!(!is_uuid_input("{0123abcd-0000-4000-8000-000000000000"));
+        assert!(!is_uuid_input("0123abcd-0000-4000-8000-00000000000"));
+        assert!(!is_uuid_input("-0123abcd-0000-4000-8000-000000000000"));
+        assert!(!is_uuid_input("0123abcd--0000-4000-8000-000000000000"));
+        assert!(!is_uuid_input("0123abcd-0000-4000-8000-000000000000-"));
+        assert!(!is_uuid_input("nope"));
+        assert!(!is_uuid_input(""));
+    }
 
     #[test]
     fn queue_names_follow_pg_boss_rules() {

@@ -18,6 +18,7 @@
 //! statement.
 
 use crate::config::FlowSettings;
+use crate::model::names::is_uuid_input;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -413,34 +414,6 @@ impl Direction {
             Direction::Children => "getDependents",
         }
     }
-}
-
-/// pg-boss's reading of a uuid: 32 hex digits in groups of four, a hyphen allowed between any two
-/// groups, optionally inside one pair of braces.
-fn is_uuid_input(value: &str) -> bool {
-    let inner = match value.strip_prefix('{') {
-        Some(rest) => match rest.strip_suffix('}') {
-            Some(inner) => inner,
-            None => return false,
-        },
-        None => value,
-    };
-    let mut digits = 0;
-    let mut after_hyphen = false;
-    for c in inner.chars() {
-        if c == '-' {
-            if after_hyphen || digits == 0 || digits % 4 != 0 || digits == 32 {
-                return false;
-            }
-            after_hyphen = true;
-        } else if c.is_ascii_hexdigit() {
-            digits += 1;
-            after_hyphen = false;
-        } else {
-            return false;
-        }
-    }
-    digits == 32 && !after_hyphen
 }
 
 /// Where a page of edges starts: after `{ name, id }`, the previous page's last row.

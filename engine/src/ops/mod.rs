@@ -4,6 +4,7 @@ pub mod coalesce;
 pub mod commands;
 pub mod flows;
 pub mod groups;
+pub mod instances;
 pub mod jobs;
 pub mod pubsub;
 pub mod queues;

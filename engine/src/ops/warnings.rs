@@ -190,7 +190,7 @@ async fn pass(
     }
     // Best effort, as in pg-boss: a role granted privileges table by table may have none on the
     // instance table, and that must not fail the pass.
-    if let Err(err) = crate::service::registry::maintain(pool, schema).await {
+    if let Err(err) = crate::ops::instances::maintain(pool, schema).await {
         events.error(&err);
     }
     Ok(report)

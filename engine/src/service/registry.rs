@@ -20,21 +20,11 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::config::BossConfig;
-use crate::ensure;
 use crate::error::{Error, Result};
 use crate::event::EventSink;
-use crate::ops::warnings::note_statement;
+use crate::ops::instances::{prune_dead_sql, DEAD_KEPT_PER_NAME, QUIET_BEATS};
 use crate::BoxFuture;
 
-/// A row reads as live until it has missed this many heartbeats (its own interval, per row).
-const QUIET_BEATS: i32 = 3;
-/// Rows whose heartbeat has not moved for this long are deleted by maintenance, dead or not.
-const RETENTION_DAYS: i32 = 7;
-/// Dead rows kept per name (per host for unnamed instances) when an instance registers: a crash
-/// loop or a fleet that never calls stop() leaves one row per life, and this bounds them early.
-const DEAD_KEPT_PER_NAME: i64 = 20;
-/// Dead rows kept across the whole table by maintenance.
-const DEAD_KEPT: i64 = 1000;
 /// The pg-boss release whose API and schema this engine implements.
 const PG_BOSS_VERSION: &str = "12.38.0";
 /// A crash recount never comes sooner than this, so rows on the edge of quiet are not re-read in a
@@ -444,11 +434,6 @@ async fn heartbeat_row(r: &Registrant, started_on: DateTime<Utc>) -> Result<()> 
     Ok(())
 }
 
-/// `instance` rows that are over: stopped, or quiet for three of their own heartbeats.
-fn dead(s: &str) -> String {
-    format!("(stopped_on IS NOT NULL OR heartbeat_on < {s}.job_now() - heartbeat_seconds * {QUIET_BEATS} * interval '1 second')")
-}
-
 /// Counts this instance's crash restarts: the lives in a row on its name and host that ended
 /// without `stop()` before it started. Worked out from the rows each time rather than handed from
 /// one life to the next, because at registration a row that still reads live may be a predecessor
@@ -514,22 +499,6 @@ async fn count_crash_restarts(r: &Registrant) -> Result<Option<f64>> {
     Ok(recount)
 }
 
-/// Deletes the dead rows that `filter` selects beyond the `keep` most recently started. Ranked
-/// first and then locked with SKIP LOCKED, so a registration and a maintenance pass pruning at the
-/// same time neither deadlock nor delete a row the other's ranking kept.
-fn prune_dead_sql(s: &str, filter: &str, keep: i64) -> String {
-    format!(
-        "DELETE FROM {s}.instance WHERE id IN (
-           SELECT id FROM {s}.instance WHERE id IN (
-             SELECT id FROM (
-               SELECT id, row_number() OVER (ORDER BY started_on DESC, id DESC) AS newest
-               FROM {s}.instance WHERE {filter} AND {dead}) ranked
-             WHERE newest > {keep})
-           FOR UPDATE SKIP LOCKED)",
-        dead = dead(s)
-    )
-}
-
 /// After registering: this name's dead rows (this host's unnamed ones, for an unnamed instance)
 /// beyond the newest 20. Keyed on the name, since a recreated pod comes back on a new host name.
 async fn prune_lives(r: &Registrant) -> Result<()> {
@@ -541,92 +510,6 @@ async fn prune_lives(r: &Registrant) -> Result<()> {
         .execute(&r.pool)
         .await?;
     Ok(())
-}
-
-/// The registry's share of a maintenance pass, whether or not this instance registers (the table is
-/// the database's): rows quiet for the retention go, then dead rows beyond the newest 1000.
-pub async fn maintain(pool: &PgPool, s: &str) -> Result<()> {
-    let old = format!("DELETE FROM {s}.instance WHERE heartbeat_on < {s}.job_now() - interval '{RETENTION_DAYS} days'");
-    let trim = prune_dead_sql(s, "true", DEAD_KEPT);
-    for sql in [old, trim] {
-        let started = std::time::Instant::now();
-        sqlx::query(&sql).execute(pool).await?;
-        note_statement(started, &sql, || json!([]));
-    }
-    Ok(())
-}
-
-/// Whether `text` is something PostgreSQL's uuid type accepts: 32 hex digits with a hyphen allowed
-/// after any group of four but the last, optionally inside one pair of braces.
-pub fn is_uuid_input(text: &str) -> bool {
-    let inner = match text.strip_prefix('{') {
-        Some(rest) => match rest.strip_suffix('}') {
-            Some(inner) => inner,
-            None => return false,
-        },
-        None => text,
-    };
-    let mut groups = 0;
-    let mut rest = inner;
-    while !rest.is_empty() {
-        if groups > 0 {
-            rest = rest.strip_prefix('-').unwrap_or(rest);
-        }
-        let (group, tail) = rest.split_at(rest.len().min(4));
-        if group.len() != 4 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return false;
-        }
-        groups += 1;
-        rest = tail;
-    }
-    groups == 8
-}
-
-/// `getInstances({ limit, after })`: rows in start order, as JSON text with pg-boss's field names.
-/// `after` is the last id of the previous page; an empty page after an id that is gone is an error
-/// rather than a quiet end of the list.
-pub async fn get_instances(
-    pool: &PgPool,
-    s: &str,
-    limit: i64,
-    after: Option<&str>,
-) -> Result<String> {
-    let sql = format!(
-        "SELECT COALESCE(json_agg(json_build_object(
-           'id', id, 'name', name, 'host', host, 'pid', pid, 'version', version, 'nodeVersion', node_version,
-           'applicationName', application_name, 'heartbeatSeconds', heartbeat_seconds,
-           'supervise', supervise, 'schedule', schedule, 'migrate', migrate,
-           'persistQueueStats', persist_queue_stats, 'persistWarnings', persist_warnings,
-           'poolMax', pool_max, 'poolTotal', pool_total, 'poolIdle', pool_idle, 'poolWaiting', pool_waiting,
-           'workers', workers, 'metrics', metrics, 'config', config,
-           'crashRestarts', crash_restarts, 'crashRestartsSince', crash_restarts_since,
-           'startedOn', started_on, 'heartbeatOn', heartbeat_on, 'stoppedOn', stopped_on, 'live', live)
-           ORDER BY started_on, id), '[]')::text
-         FROM (
-           SELECT *, NOT {dead} AS live FROM {s}.instance
-           WHERE $1::text IS NULL
-              OR (started_on, id) > ((SELECT started_on FROM {s}.instance WHERE id = $1::uuid), $1::uuid)
-           ORDER BY started_on, id
-           LIMIT $2) page",
-        dead = dead(s)
-    );
-    let text: String = sqlx::query_scalar(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_one(pool)
-        .await?;
-    if let (Some(after), "[]") = (after, text.as_str()) {
-        let found: Option<i32> =
-            sqlx::query_scalar(&format!("SELECT 1 FROM {s}.instance WHERE id = $1::uuid"))
-                .bind(after)
-                .fetch_optional(pool)
-                .await?;
-        ensure!(
-            found.is_some(),
-            "getInstances: after names a row that no longer exists"
-        );
-    }
-    Ok(text)
 }
 
 /// One entry per `work()` call, from `getWipData()`'s one per polling loop: the loops of a call
@@ -804,20 +687,6 @@ mod tests {
                 .connection_name(id),
             None
         );
-    }
-
-    #[test]
-    fn uuid_input_takes_what_postgres_takes() {
-        assert!(is_uuid_input("0123abcd-0000-4000-8000-000000000000"));
-        assert!(is_uuid_input("0123ABCD00004000800000000000000f"));
-        assert!(is_uuid_input("{0123-abcd-0000-4000-8000-0000-0000-0000}"));
-        assert!(!is_uuid_input("{0123abcd-0000-4000-8000-000000000000"));
-        assert!(!is_uuid_input("0123abcd-0000-4000-8000-00000000000"));
-        assert!(!is_uuid_input("-0123abcd-0000-4000-8000-000000000000"));
-        assert!(!is_uuid_input("0123abcd--0000-4000-8000-000000000000"));
-        assert!(!is_uuid_input("0123abcd-0000-4000-8000-000000000000-"));
-        assert!(!is_uuid_input("nope"));
-        assert!(!is_uuid_input(""));
     }
 
     #[test]
