@@ -105,12 +105,23 @@ describe('the worker side', () => {
 
   oursOnlyTest('a worker on a queue without notify keeps its poll', async () => {
     await boss.createQueue('n_poll')
+    await boss.createQueue('n_poll_woken', { notify: true })
     const workId = await boss.work('n_poll', SLOW, async () => {})
-    await waitFor(() => boss.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    const woken = []
+    const wokenId = await boss.work('n_poll_woken', SLOW, async ([job]) => { woken.push(job.id) })
+    const { lastFetchedOn } = await waitFor(() => boss.getWipData().find(w => w.id === workId && w.lastFetchedOn), { message: 'the first fetch' })
+    await waitFor(() => boss.getWipData().find(w => w.id === wokenId)?.lastFetchedOn, { message: 'the other worker\'s first fetch' })
     const id = await boss.send('n_poll', {})
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // Deliberate: the point is that this worker is NOT woken. A notify queue's worker on the same
+    // instance is woken by a send meanwhile, twice, so notifications were arriving and acted on.
+    for (let round = 0; round < 2; round++) {
+      const other = await boss.send('n_poll_woken', {})
+      await waitFor(() => woken.includes(other), { timeout: 5000, message: 'the notify queue\'s worker to be woken' })
+    }
+    expect(boss.getWipData().find(w => w.id === workId).lastFetchedOn).toBe(lastFetchedOn)
     expect(await stateOf(id)).toBe('created')
     await boss.offWork('n_poll')
+    await boss.offWork('n_poll_woken')
   })
 
   oursOnlyTest('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
