@@ -3,7 +3,7 @@
 // poll. pg-boss uses the same channel, so the two wake each other's workers.
 
 import pg from 'pg'
-import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString, oursOnlyTest } from './helpers.mjs'
+import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString } from './helpers.mjs'
 
 const Subject = subject()
 const schema = freshSchema('notify')
@@ -103,7 +103,7 @@ describe('the worker side', () => {
     await ref.offWork('n_cross_b')
   })
 
-  oursOnlyTest('a worker on a queue without notify keeps its poll', async () => {
+  test('a worker on a queue without notify keeps its poll', async () => {
     await boss.createQueue('n_poll')
     await boss.createQueue('n_poll_woken', { notify: true })
     const workId = await boss.work('n_poll', SLOW, async () => {})
@@ -124,7 +124,7 @@ describe('the worker side', () => {
     await boss.offWork('n_poll_woken')
   })
 
-  oursOnlyTest('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
+  test('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
     const local = makeBoss(Subject, schema, { supervise: false, schedule: false, useListenNotify: true, notifyHeartbeatIntervalMs: 60000, application_name: 'pgbn_notify_kill' })
     await local.start()
     await local.createQueue('n_kill', { notify: true })
