@@ -234,6 +234,8 @@ describe('configuration checks', () => {
     expect(() => new Subject({ connectionString, schema, ...options })).toThrow(message)
   })
 
+  // Ours only: pg-boss hands pool options to pg unchecked and constructs with max: 'x'; ours
+  // builds its own pool and refuses a size it cannot use.
   oursOnlyTest('a pool option that is not a number is refused', () => {
     expect(() => new Subject({ connectionString, schema, max: 'x' })).toThrow(/max/)
     expect(() => new Subject({ connectionString, schema, max: 0 })).toThrow(/max/)
@@ -306,6 +308,7 @@ describe('the clock option', () => {
     expect(() => new Subject({ connectionString, clock: systemClock })).not.toThrow()
   })
 
+  // Ours only: pg-boss runs on any clock it is given; ours has no custom clocks yet and says so.
   oursOnlyTest('any other clock is refused with ERR_NOT_IMPLEMENTED rather than ignored', () => {
     const clock = { now: () => 0, setTimeout () {}, clearTimeout () {}, setInterval () {}, clearInterval () {} }
     expect(() => new Subject({ connectionString, clock })).toThrow(expect.objectContaining({ code: 'ERR_NOT_IMPLEMENTED' }))
@@ -322,6 +325,8 @@ describe('connection options pg takes', () => {
     }
   })
 
+  // Ours only: pg-boss hands `options` to the server, which refuses this one at start(); ours reads
+  // the settings itself and refuses it in the constructor.
   oursOnlyTest('options that are not -c name=value settings are refused', () => {
     expect(() => new Subject({ connectionString, options: 'search_path=x' })).toThrow('configuration assert: options must hold -c name=value settings')
   })

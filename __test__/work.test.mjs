@@ -192,6 +192,7 @@ describe('work and its handler', () => {
 })
 
 describe('options not built yet', () => {
+  // Ours only: pg-boss runs transactional handlers; ours does not have them yet and says so.
   oursOnlyTest('transactional: true is refused with ERR_NOT_IMPLEMENTED, not settled some other way', async () => {
     await boss.createQueue('w_not_yet')
     await expect(boss.work('w_not_yet', { transactional: true }, async () => {})).rejects.toMatchObject({ code: 'ERR_NOT_IMPLEMENTED' })
