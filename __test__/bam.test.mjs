@@ -8,7 +8,7 @@
 // tests wait for events or rows rather than for time to pass.
 
 import {
-  RefBoss, subject, connectionString, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, isDate
+  RefBoss, subject, connectionString, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, isDate, dbTimePasses
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -156,8 +156,9 @@ describe('migrate: false', () => {
     const off = makeBoss(Subject, schema, { ...FAST, migrate: false })
     const offEvents = bamEvents(off)
     await off.start()
-    // Long enough for two polls at the one-second interval, had there been a runner.
-    await new Promise(resolve => setTimeout(resolve, 2500))
+    // Deliberate: the point is that nothing runs. Long enough for two polls at the one-second
+    // interval, had there been a runner; an instance with migrate: false has no poll to wait for.
+    await dbTimePasses(2500)
     expect(off.isBamWorking()).toBe(false)
     expect(offEvents).toEqual([])
     expect((await rowsOf(schema)).map(r => r.status)).toEqual(['pending'])

@@ -2,6 +2,7 @@
 // options pg-boss validates up front, and what the other methods do before start() and after stop().
 
 import { randomBytes } from 'node:crypto'
+import net from 'node:net'
 import {
   subject, subjectIsReference, subjectExports, referenceExports, freshSchema, makeBoss, stopBoss, sql, teardown, oursOnlyTest,
   connectionString, waitFor
@@ -18,6 +19,80 @@ afterAll(async () => {
   await sql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
   await teardown()
 })
+
+/**
+ * A TCP proxy in front of the test server that does what a server with password authentication
+ * does, which the test server (trust auth) does not: it asks every connection for a cleartext
+ * password and records the one given, then hands the connection on to the server, which trusts it.
+ * SSL and GSS encryption requests are declined; a cancel request is passed straight through.
+ */
+async function passwordAskingProxy () {
+  const target = new URL(connectionString)
+  const passwords = []
+  const sockets = new Set()
+  const upstream = () => {
+    const socket = net.connect(Number(target.port || 5432), target.hostname)
+    sockets.add(socket)
+    socket.on('error', () => {})
+    return socket
+  }
+  const server = net.createServer(client => {
+    sockets.add(client)
+    client.on('error', () => {})
+    let buffer = Buffer.alloc(0)
+    let startup = null
+    const onData = chunk => {
+      buffer = Buffer.concat([buffer, chunk])
+      while (!startup) {
+        // untyped: length, then a code
+        if (buffer.length < 8 || buffer.length < buffer.readInt32BE(0)) return
+        const message = buffer.subarray(0, buffer.readInt32BE(0))
+        buffer = buffer.subarray(message.length)
+        const code = message.readInt32BE(4)
+        if (code === 80877103 || code === 80877104) { // SSLRequest, GSSENCRequest
+          client.write('N')
+        } else if (code === 80877102) { // CancelRequest
+          upstream().end(message)
+          client.end()
+          return
+        } else {
+          startup = message
+          const ask = Buffer.alloc(9) // AuthenticationCleartextPassword
+          ask.write('R', 0)
+          ask.writeInt32BE(8, 1)
+          ask.writeInt32BE(3, 5)
+          client.write(ask)
+        }
+      }
+      // typed: the password message
+      if (buffer.length < 5 || buffer.length < 1 + buffer.readInt32BE(1)) return
+      const body = buffer.subarray(5, 1 + buffer.readInt32BE(1))
+      const rest = buffer.subarray(1 + buffer.readInt32BE(1))
+      if (buffer[0] !== 0x70) { client.destroy(); return }
+      passwords.push(body.subarray(0, body.indexOf(0)).toString('utf8'))
+      client.off('data', onData)
+      client.pause()
+      const server = upstream()
+      server.write(startup)
+      if (rest.length) server.write(rest)
+      client.pipe(server)
+      server.pipe(client)
+      client.on('close', () => server.destroy())
+      server.on('close', () => client.destroy())
+      client.resume()
+    }
+    client.on('data', onData)
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: server.address().port,
+    passwords,
+    async close () {
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
+}
 
 async function connectionsNamed (applicationName) {
   const rows = await sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])
@@ -159,6 +234,8 @@ describe('configuration checks', () => {
     expect(() => new Subject({ connectionString, schema, ...options })).toThrow(message)
   })
 
+  // Ours only: pg-boss hands pool options to pg unchecked and constructs with max: 'x'; ours
+  // builds its own pool and refuses a size it cannot use.
   oursOnlyTest('a pool option that is not a number is refused', () => {
     expect(() => new Subject({ connectionString, schema, max: 'x' })).toThrow(/max/)
     expect(() => new Subject({ connectionString, schema, max: 0 })).toThrow(/max/)
@@ -231,6 +308,7 @@ describe('the clock option', () => {
     expect(() => new Subject({ connectionString, clock: systemClock })).not.toThrow()
   })
 
+  // Ours only: pg-boss runs on any clock it is given; ours has no custom clocks yet and says so.
   oursOnlyTest('any other clock is refused with ERR_NOT_IMPLEMENTED rather than ignored', () => {
     const clock = { now: () => 0, setTimeout () {}, clearTimeout () {}, setInterval () {}, clearInterval () {} }
     expect(() => new Subject({ connectionString, clock })).toThrow(expect.objectContaining({ code: 'ERR_NOT_IMPLEMENTED' }))
@@ -247,18 +325,67 @@ describe('connection options pg takes', () => {
     }
   })
 
+  // Ours only: pg-boss hands `options` to the server, which refuses this one at start(); ours reads
+  // the settings itself and refuses it in the constructor.
   oursOnlyTest('options that are not -c name=value settings are refused', () => {
     expect(() => new Subject({ connectionString, options: 'search_path=x' })).toThrow('configuration assert: options must hold -c name=value settings')
   })
 
-  test('password as a function is asked at start(); one that gives no string is refused', async () => {
+  // pg-boss hands `password` to pg, whose every new connection asks a password function when, and
+  // only when, the server asks it for a password: so a credential that rotates (a cloud IAM token)
+  // reaches the connections opened after the rotation.
+  test('password as a function is asked for each connection, when the server asks for a password', async () => {
+    const proxy = await passwordAskingProxy()
     let asked = 0
-    const boss = makeBoss(Subject, freshSchema('pwfn'), { password: async () => { asked++; return 'secret' } })
+    const boss = new Subject({
+      host: '127.0.0.1',
+      port: proxy.port,
+      database: url.pathname.slice(1) || 'postgres',
+      user: decodeURIComponent(url.username) || 'postgres',
+      schema: freshSchema('pwfn'),
+      password: async () => `secret-${++asked}`
+    })
+    const errors = []
+    boss.on('error', err => errors.push(err))
+    try {
+      await boss.start()
+      await boss.createQueue('pwfn')
+      await boss.send('pwfn', {})
+      expect(proxy.passwords.length).toBeGreaterThan(0)
+      // one answer per connection, each one the function gave
+      expect([...proxy.passwords].sort()).toEqual(Array.from({ length: asked }, (_, i) => `secret-${i + 1}`).sort())
+    } finally {
+      await boss.stop({ graceful: false })
+      await proxy.close()
+    }
+    expect(errors).toEqual([])
+  })
+
+  test('password as a function is not asked when the server asks for no password', async () => {
+    let asked = 0
+    const boss = makeBoss(Subject, freshSchema('pwfn_trust'), { password: async () => { asked++; return 'secret' } })
     await boss.start()
-    expect(asked).toBe(1)
+    expect(asked).toBe(0)
     await stopBoss(boss)
-    const bad = makeBoss(Subject, freshSchema('pwfn_bad'), { password: () => 42 })
-    await expect(bad.start()).rejects.toThrow()
-    await stopBoss(bad)
+  })
+
+  test('a password function that gives no string fails the connection that asked it', async () => {
+    const proxy = await passwordAskingProxy()
+    const bad = new Subject({
+      host: '127.0.0.1',
+      port: proxy.port,
+      database: url.pathname.slice(1) || 'postgres',
+      user: decodeURIComponent(url.username) || 'postgres',
+      schema: freshSchema('pwfn_bad'),
+      password: () => 42
+    })
+    bad.on('error', () => {})
+    try {
+      await expect(bad.start()).rejects.toThrow()
+      expect(proxy.passwords).toEqual([])
+    } finally {
+      await bad.stop({ graceful: false }).catch(() => {})
+      await proxy.close()
+    }
   })
 })

@@ -229,6 +229,8 @@ each('%s: publish() with db sends to every subscriber in the caller\'s transacti
   expect([(await boss.findJobs(a)).length, (await boss.findJobs(b)).length]).toEqual([1, 1])
 })
 
+// Ours only, the three below: how our engine reads a caller's driver, and the calls it cannot run on
+// a caller's db yet (pg-boss runs them all there).
 oursOnlyTest('a driver that answers arrays as literals and counts as numbers is read as well', async () => {
   const boss = bosses.ours
   const name = await queue(boss)

@@ -290,19 +290,30 @@ describe('heartbeats', () => {
 
   test('a worker with no heartbeat configured leaves heartbeat_on as the fetch set it', async () => {
     await boss.createQueue('beat_none_work')
+    // a control: the same worker options on a queue with heartbeats
+    await boss.createQueue('beat_none_control', { heartbeatSeconds: 10 })
     const id = await boss.send('beat_none_work', {})
+    const control = await boss.send('beat_none_control', {})
     let release
     const released = new Promise(resolve => { release = resolve })
-    let handed
-    const handling = new Promise(resolve => { handed = resolve })
-    await boss.work('beat_none_work', { pollingIntervalSeconds: 0.5, heartbeatRefreshSeconds: 0.1 }, async () => { handed(); await released })
-    await handling
-    await staleHeartbeat(schema, [id], 60)
-    await new Promise(resolve => setTimeout(resolve, 400))
-    const [{ age }] = await sql(`SELECT extract(epoch FROM now() - heartbeat_on)::float8 AS age FROM ${schema}.job WHERE id = $1`, [id])
-    expect(age).toBeGreaterThan(50)
+    const handled = []
+    const options = { pollingIntervalSeconds: 0.5, heartbeatRefreshSeconds: 0.1 }
+    for (const name of ['beat_none_work', 'beat_none_control']) {
+      await boss.work(name, options, async ([job]) => { handled.push(job.id); await released })
+    }
+    await waitFor(() => handled.length === 2, { timeout: 5000, message: 'both jobs to be handed over' })
+    const age = async job => (await sql(`SELECT extract(epoch FROM now() - heartbeat_on)::float8 AS age FROM ${schema}.job WHERE id = $1`, [job]))[0].age
+    await staleHeartbeat(schema, [id, control], 60)
+    // Deliberate: the point is that id's heartbeat is NOT refreshed. Meanwhile the control's worker,
+    // beating at the same rate, brings its job's heartbeat back twice over.
+    for (let round = 0; round < 2; round++) {
+      await staleHeartbeat(schema, [control], 60)
+      await waitFor(async () => (await age(control)) < 5, { timeout: 3000, message: 'the control\'s heartbeat to be refreshed' })
+    }
+    expect(await age(id)).toBeGreaterThan(50)
     release()
     await boss.offWork('beat_none_work')
+    await boss.offWork('beat_none_control')
   })
 })
 
@@ -503,7 +514,11 @@ describe('isMaintaining()', () => {
         await holder.query(`SELECT pg_advisory_xact_lock(('x' || encode(sha224((current_database() || '.pgboss.${s}job_commonfailJobsByTimeout')::bytea), 'hex'))::bit(64)::bigint)`)
         const pass = b.supervise('maint_flag')
         await waitFor(() => b.isMaintaining(), { timeout: 5000, message: 'the pass to be under way' })
-        await new Promise(resolve => setTimeout(resolve, 200))
+        // the pass is inside, blocked on the lock the test holds: still maintaining
+        await waitFor(async () => (await sql(`WITH k AS (SELECT ('x' || encode(sha224((current_database() || '.pgboss.${s}job_commonfailJobsByTimeout')::bytea), 'hex'))::bit(64)::bigint AS key)
+          SELECT count(*)::int AS n FROM pg_locks l, k WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1
+            AND l.classid::text::bigint = (k.key >> 32) & 4294967295 AND l.objid::text::bigint = k.key & 4294967295`))[0].n === 1,
+        { timeout: 5000, message: 'the pass to wait on the held lock' })
         expect(b.isMaintaining()).toBe(true)
         await holder.query('COMMIT')
         await pass

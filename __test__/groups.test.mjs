@@ -6,7 +6,7 @@
 // Every case is written against pg-boss's behaviour: SUBJECT=pg-boss runs it on the reference.
 
 import {
-  subject, freshSchema, makeBoss, sql, teardown, rejectionOf, waitFor
+  subject, freshSchema, makeBoss, sql, teardown, rejectionOf, waitFor, workerPolls, pollingPasses
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -52,8 +52,6 @@ async function activeByGroup (name) {
   const rows = await sql(`SELECT group_id, count(*)::int AS n FROM ${schema}.job WHERE name = $1 AND state = 'active' GROUP BY group_id`, [name])
   return Object.fromEntries(rows.map(r => [r.group_id, r.n]))
 }
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 describe('storing groups', () => {
   test('send() and insert() store the group id and tier', async () => {
@@ -153,13 +151,15 @@ describe('work() with groupConcurrency', () => {
       batches.push(countBy(jobs))
       await hold
     }
-    await boss.work(name, options, handler)
+    const first = await boss.work(name, options, handler)
     await waitFor(() => batches.length === 1, { message: 'the first batch' })
     expect(batches[0]).toEqual({ a: 2, b: 2, null: 1 })
-    // a second worker finds both groups at their limit
-    await boss.work(name, options, handler)
-    await sleep(1200)
+    // a second worker finds both groups at their limit: it fetches (twice) and takes nothing
+    const second = await boss.work(name, options, handler)
+    await workerPolls(boss, name, { unless: () => batches.length > 1, ids: [second] })
     expect(batches).toHaveLength(1)
+    expect(boss.getWipData().find(w => w.id === second).count).toBe(0)
+    expect(boss.getWipData().find(w => w.id === first).count).toBe(5)
     expect(await activeByGroup(name)).toEqual({ a: 2, b: 2, null: 1 })
     release()
     await waitFor(async () => {
@@ -192,8 +192,9 @@ describe('work() with localGroupConcurrency', () => {
     for (const row of rows) {
       expect(row).toEqual(expect.objectContaining({ state: 'created', started_on: null, heartbeat_on: null, retry_count: 0 }))
     }
-    // while the slot is held, the group is not fetched again
-    await sleep(1200)
+    // While the slot is held, the group is not fetched again. Deliberate: the point is that nothing
+    // happens; another worker on the instance polling at the same interval fetches three times.
+    await pollingPasses(boss, `${name}_clock`, { polls: 3 })
     expect(batches).toHaveLength(1)
     release()
     await waitFor(() => batches.length === 3, { message: 'the other two, one at a time' })
@@ -214,7 +215,8 @@ describe('work() with localGroupConcurrency', () => {
       const g = String(job.data.group)
       running[g] = (running[g] || 0) + 1
       peak[g] = Math.max(peak[g] || 0, running[g])
-      await sleep(200)
+      // Deliberate: a handler's run time, so handlers overlap and the peaks can show a limit broken
+      await new Promise(resolve => setTimeout(resolve, 200))
       running[g]--
       done++
     })

@@ -196,6 +196,73 @@ export async function waitFor (predicate, { timeout = 10000, interval = 50, mess
   }
 }
 
+/**
+ * Waits until every worker `boss.getWipData()` lists for queue `name` has finished `polls` more
+ * fetches than it had when this was called (each seen as a new `lastFetchedOn`, which pg-boss and
+ * ours set as a fetch returns, found jobs or not). A worker's first change may be a fetch that was
+ * already under way, so `polls: 2` (the default) proves one whole fetch began after the call, and a
+ * worker holding a batch cannot reach its next fetch until its handling is over. A worker that
+ * appears later counts from its first fetch.
+ *
+ * This is how a test shows that a worker had its chance and did NOT take something. `ids`
+ * (optional) narrows the wait to the workers with those ids or work() ids, e.g. to leave out one
+ * that holds a batch on purpose. `unless` (optional) ends the wait early, e.g. once the thing that
+ * must not happen has happened, so the test's own assertion fails with its own message rather than
+ * this one timing out.
+ */
+export async function workerPolls (boss, name, { polls = 2, ids, unless, timeout = 10000 } = {}) {
+  const workersOf = () => boss.getWipData()
+    .filter(w => w.name === name && (!ids || ids.includes(w.id) || ids.includes(w.workId)))
+  const seen = new Map(workersOf().map(w => [w.id, { last: w.lastFetchedOn, changes: 0 }]))
+  await waitFor(() => {
+    if (unless && unless()) return true
+    const workers = workersOf()
+    if (!workers.length) throw new Error(`no worker on ${name}`)
+    let done = true
+    for (const w of workers) {
+      const mine = seen.get(w.id) || { last: null, changes: 0 }
+      if (w.lastFetchedOn !== mine.last) {
+        mine.last = w.lastFetchedOn
+        mine.changes++
+      }
+      seen.set(w.id, mine)
+      if (mine.changes < polls) done = false
+    }
+    return done
+  }, { timeout, interval: 20, message: `${polls} fetches by every worker on ${name}` })
+}
+
+/**
+ * Time measured in polling intervals, for a test whose point is that something does NOT happen
+ * while the instance's workers poll and whose own workers cannot show it (none is left, or the one
+ * there is held): creates queue `name`, works it with an idle handler at `pollingIntervalSeconds`,
+ * and resolves once that worker has finished `polls` fetches, the first at once and each later one
+ * an interval after the last (so `polls - 1` intervals), then stops it. Whatever a worker on the
+ * same instance and interval would have done in that time, it had the chance to.
+ */
+export async function pollingPasses (boss, name, { polls = 2, pollingIntervalSeconds = 0.5 } = {}) {
+  await boss.createQueue(name)
+  await boss.work(name, { pollingIntervalSeconds }, async () => {})
+  await workerPolls(boss, name, { polls })
+  await boss.offWork(name)
+}
+
+/**
+ * A deliberate duration, measured on the database's clock (the one pg-boss keeps its times by):
+ * resolves once the server's clock_timestamp() is `ms` past what it read when this was called.
+ * Only for checks that something does NOT happen within a time, or where time itself is the
+ * input (a later timestamp, a slot boundary); never to wait for something to happen, which is
+ * what waitFor or an event is for. Each call site says why its duration is deliberate.
+ */
+export async function dbTimePasses (ms) {
+  // as text, so the microseconds a Date would drop are kept
+  const [{ start }] = await sql('SELECT clock_timestamp()::text AS start')
+  await waitFor(async () => {
+    const [{ passed }] = await sql('SELECT clock_timestamp() >= $1::timestamptz + $2 * interval \'1 millisecond\' AS passed', [start, ms])
+    return passed
+  }, { timeout: ms + 10000, interval: Math.max(1, Math.min(50, Math.floor(ms / 4))), message: `${ms} ms on the database clock` })
+}
+
 /** A Date from any realm (see the note at the top of this file). */
 export function isDate (value) {
   return Object.prototype.toString.call(value) === '[object Date]' && !Number.isNaN(value.getTime())

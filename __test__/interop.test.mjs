@@ -138,7 +138,8 @@ describe('both working one queue at the same time', () => {
     const handler = side => async jobs => {
       batchSizes.add(jobs.length)
       for (const job of jobs) handled[side].set(job.id, (handled[side].get(job.id) || 0) + 1)
-      // a little work per batch, so neither side drains the queue before the other polls
+      // Deliberate: a little work per batch, so neither side drains the queue before the other polls
+      // (the handler's run time is the input here, not a wait for anything)
       await new Promise(resolve => setTimeout(resolve, 15))
       return { by: side }
     }

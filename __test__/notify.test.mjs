@@ -3,7 +3,7 @@
 // poll. pg-boss uses the same channel, so the two wake each other's workers.
 
 import pg from 'pg'
-import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString, oursOnlyTest } from './helpers.mjs'
+import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString } from './helpers.mjs'
 
 const Subject = subject()
 const schema = freshSchema('notify')
@@ -103,17 +103,28 @@ describe('the worker side', () => {
     await ref.offWork('n_cross_b')
   })
 
-  oursOnlyTest('a worker on a queue without notify keeps its poll', async () => {
+  test('a worker on a queue without notify keeps its poll', async () => {
     await boss.createQueue('n_poll')
+    await boss.createQueue('n_poll_woken', { notify: true })
     const workId = await boss.work('n_poll', SLOW, async () => {})
-    await waitFor(() => boss.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    const woken = []
+    const wokenId = await boss.work('n_poll_woken', SLOW, async ([job]) => { woken.push(job.id) })
+    const { lastFetchedOn } = await waitFor(() => boss.getWipData().find(w => w.id === workId && w.lastFetchedOn), { message: 'the first fetch' })
+    await waitFor(() => boss.getWipData().find(w => w.id === wokenId)?.lastFetchedOn, { message: 'the other worker\'s first fetch' })
     const id = await boss.send('n_poll', {})
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // Deliberate: the point is that this worker is NOT woken. A notify queue's worker on the same
+    // instance is woken by a send meanwhile, twice, so notifications were arriving and acted on.
+    for (let round = 0; round < 2; round++) {
+      const other = await boss.send('n_poll_woken', {})
+      await waitFor(() => woken.includes(other), { timeout: 5000, message: 'the notify queue\'s worker to be woken' })
+    }
+    expect(boss.getWipData().find(w => w.id === workId).lastFetchedOn).toBe(lastFetchedOn)
     expect(await stateOf(id)).toBe('created')
     await boss.offWork('n_poll')
+    await boss.offWork('n_poll_woken')
   })
 
-  oursOnlyTest('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
+  test('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {
     const local = makeBoss(Subject, schema, { supervise: false, schedule: false, useListenNotify: true, notifyHeartbeatIntervalMs: 60000, application_name: 'pgbn_notify_kill' })
     await local.start()
     await local.createQueue('n_kill', { notify: true })

@@ -3,7 +3,7 @@
 // emitted (and, with persistWarnings, written once per queue per window). Runs against either
 // implementation (SUBJECT=pg-boss checks the suite itself).
 
-import { subject, freshSchema, makeBoss, sql, teardown, waitFor } from './helpers.mjs'
+import { subject, freshSchema, makeBoss, sql, teardown, waitFor, pollingPasses } from './helpers.mjs'
 
 const Subject = subject()
 const schema = freshSchema('overrun')
@@ -67,14 +67,17 @@ describe('a handler that outruns its expiration', () => {
     const first = await boss.send(queue, { n: 1 })
     const release = gate()
     const seen = []
-    await boss.work(queue, FAST, async ([job]) => {
+    const workerId = await boss.work(queue, FAST, async ([job]) => {
       seen.push(job.data.n)
       if (job.data.n === 1) await release.promise
     })
     await waitFor(async () => (await row(first))?.state === 'failed', { timeout: 8000, message: 'the first job to fail' })
+    const { lastFetchedOn } = boss.getWipData().find(w => w.id === workerId)
     const second = await boss.send(queue, { n: 2 })
-    // several polling intervals pass with the worker held
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // Deliberate: the point is that the held worker does NOT fetch. Several polling intervals pass
+    // (another worker on the instance, at the same interval, fetches four times) with it held.
+    await pollingPasses(boss, 'o_hold_clock', { polls: 4 })
+    expect(boss.getWipData().find(w => w.id === workerId).lastFetchedOn).toBe(lastFetchedOn)
     expect(seen).toEqual([1])
     expect((await row(second)).state).toBe('created')
 

@@ -7,7 +7,7 @@
 // Every case is written against pg-boss's behaviour: SUBJECT=pg-boss runs it on the reference.
 
 import {
-  subject, freshSchema, makeBoss, sql, teardown, isDate, rejectionOf
+  subject, freshSchema, makeBoss, sql, teardown, isDate, rejectionOf, waitFor, workerPolls
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -240,11 +240,14 @@ describe('key_strict_fifo', () => {
 })
 
 describe('throttling and debouncing', () => {
-  // Slots are 60 s: a case that starts close to a slot's end waits for the next one, so its sends
-  // all land in one slot.
+  // Slots are 60 s of the database's clock, which stamps singletonOn: a case that starts close to a
+  // slot's end waits for the next one, so its sends all land in one slot. Deliberate: the time is
+  // the input here, and the wait is on the clock that sets the slot.
   beforeEach(async () => {
-    const left = 60000 - (Date.now() % 60000)
-    if (left < 3000) await new Promise(resolve => setTimeout(resolve, left + 100))
+    await waitFor(async () => {
+      const [{ left }] = await sql(`SELECT 60 - extract(epoch FROM ${schema}.job_now())::numeric % 60 AS left`)
+      return Number(left) >= 3
+    }, { timeout: 10000, interval: 100, message: 'at least 3 s left in the database clock\'s minute' })
   })
 
   test('singletonSeconds: one job per key per slot', async () => {
@@ -341,8 +344,9 @@ describe('priorities', () => {
     for (const p of [1, 5, 9]) await boss.send(name, { p }, { priority: p })
     const seen = []
     await boss.work(name, { pollingIntervalSeconds: 0.5, batchSize: 5, minPriority: 4 }, async jobs => { seen.push(...jobs.map(j => j.data.p)) })
-    const deadline = Date.now() + 5000
-    while (seen.length < 2 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    await waitFor(() => seen.length >= 2, { timeout: 5000, message: 'the two jobs in range' })
+    // and a fetch more, to give the job out of range its chance
+    await workerPolls(boss, name, { unless: () => seen.length > 2 })
     await boss.offWork(name)
     expect(seen.sort()).toEqual([5, 9])
     const [left] = await sql(`SELECT data->>'p' AS p, state FROM ${schema}.job WHERE name = $1 AND state = 'created'`, [name])

@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto'
 import {
-  subject, freshSchema, makeBoss, sql, teardown, rejectionOf
+  subject, freshSchema, makeBoss, sql, teardown, rejectionOf, dbTimePasses
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -44,8 +44,6 @@ async function jobCount (name) {
   const [r] = await sql(`SELECT count(*)::int AS n FROM ${schema}.job WHERE name = $1`, [name])
   return r.n
 }
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 describe('update()', () => {
   test('by id: edits only the fields given and answers { jobs, updated }', async () => {
@@ -135,7 +133,9 @@ describe('update()', () => {
     const ids = []
     for (let i = 0; i < 3; i++) {
       ids.push(await boss.send(name, { i }, { singletonKey: 'k' }))
-      await sleep(5)
+      // Deliberate: time is the input; newest and oldest go by created_on, which the database's
+      // clock stamps, so each job is sent at a later instant of it
+      await dbTimePasses(1)
     }
     await boss.send(name, { other: true }, { singletonKey: 'other' })
     expect(await boss.update(name, { i: 'newest' }, { singletonKey: 'k' })).toEqual({ jobs: [ids[2]], updated: 1 })

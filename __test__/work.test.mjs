@@ -4,7 +4,8 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  subject, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, oursOnlyTest, connectionString, runNode, SUBJECT
+  subject, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, oursOnlyTest, connectionString, runNode, SUBJECT,
+  workerPolls, pollingPasses, dbTimePasses
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -19,8 +20,6 @@ beforeAll(async () => {
 })
 
 afterAll(teardown)
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 /** The stored row, read with SQL so it works whatever state the instance is in. */
 async function row (id) {
@@ -156,12 +155,19 @@ describe('work and its handler', () => {
     await boss.insert('w_concurrent', [1, 2, 3, 4].map(n => ({ data: { n } })))
     let running = 0
     let most = 0
+    let release
+    const held = new Promise(resolve => { release = resolve })
     await boss.work('w_concurrent', { ...FAST, localConcurrency: 3 }, async () => {
       running++
       most = Math.max(most, running)
-      await sleep(400)
+      await held
       running--
     })
+    // every handler holds its job until three run at once; the fourth job waits for a free slot
+    await waitFor(() => running === 3, { timeout: 8000, message: '3 handlers running at once' })
+    const states = await sql(`SELECT state, count(*)::int AS n FROM ${schema}.job WHERE name = 'w_concurrent' GROUP BY 1 ORDER BY state::text`)
+    expect(states).toEqual([{ state: 'active', n: 3 }, { state: 'created', n: 1 }])
+    release()
     await waitFor(async () => {
       const [{ n }] = await sql(`SELECT count(*)::int AS n FROM ${schema}.job WHERE name = 'w_concurrent' AND state = 'completed'`)
       return n === 4
@@ -186,6 +192,7 @@ describe('work and its handler', () => {
 })
 
 describe('options not built yet', () => {
+  // Ours only: pg-boss runs transactional handlers; ours does not have them yet and says so.
   oursOnlyTest('transactional: true is refused with ERR_NOT_IMPLEMENTED, not settled some other way', async () => {
     await boss.createQueue('w_not_yet')
     await expect(boss.work('w_not_yet', { transactional: true }, async () => {})).rejects.toMatchObject({ code: 'ERR_NOT_IMPLEMENTED' })
@@ -221,8 +228,11 @@ describe('offWork and notifyWorker', () => {
     const first = await boss.send('w_off', {})
     await settled(first)
     await boss.offWork('w_off')
+    expect(boss.getWipData().filter(w => w.name === 'w_off')).toEqual([])
     const second = await boss.send('w_off', {})
-    await sleep(1500)
+    // Deliberate: the point is that the job is NOT taken. Another worker on the instance polling
+    // at the same interval fetches three times meanwhile, so a w_off worker had its chances.
+    await pollingPasses(boss, 'w_off_clock', { polls: 3 })
     expect(await stateOf(second)).toBe('created')
     expect(calls).toBe(1)
   })
@@ -233,7 +243,6 @@ describe('offWork and notifyWorker', () => {
     const a = await boss.work('w_off_id', FAST, async ([job]) => { handled.a.push(job.id) })
     await boss.work('w_off_id', { ...FAST, localConcurrency: 2 }, async ([job]) => { handled.b.push(job.id) })
     await boss.offWork('w_off_id', { id: a })
-    await sleep(300)
     const ids = []
     for (let i = 0; i < 4; i++) ids.push(await boss.send('w_off_id', { i }))
     await Promise.all(ids.map(id => settled(id)))
@@ -251,9 +260,13 @@ describe('offWork and notifyWorker', () => {
     await boss.createQueue('w_notify')
     const workerId = await boss.work('w_notify', { pollingIntervalSeconds: 30 }, async () => 'done')
     // the first fetch happens at once and finds nothing; the next is 30 s away
-    await sleep(500)
+    const { lastFetchedOn: firstFetch } = await waitFor(() => boss.getWipData().find(w => w.id === workerId && w.lastFetchedOn),
+      { message: 'the first fetch' })
     const id = await boss.send('w_notify', {})
-    await sleep(1000)
+    // Deliberate: the point is that the worker does NOT fetch on its own. A worker polling every
+    // 0.5 s fetches three times meanwhile; this one has not fetched again.
+    await pollingPasses(boss, 'w_notify_clock', { polls: 3 })
+    expect(boss.getWipData().find(w => w.id === workerId).lastFetchedOn).toBe(firstFetch)
     expect(await stateOf(id)).toBe('created')
     const notifiedAt = Date.now()
     boss.notifyWorker(workerId)
@@ -338,15 +351,22 @@ describe('stopping', () => {
     const running = new Promise(resolve => { started = resolve })
     let finished = false
     let aborted
+    let stopCalled
+    const stopping = new Promise(resolve => { stopCalled = resolve })
     await local.work('w_graceful', FAST, async ([job]) => {
       started()
-      await sleep(700)
+      await stopping
+      // Deliberate: the handler goes on for a while after stop() was called, which a graceful stop
+      // has to wait out (its duration is the input here, not a wait for anything).
+      await dbTimePasses(700)
       finished = true
       aborted = job.signal.aborted
       return { finished: true }
     })
     await running
-    await local.stop({ graceful: true, timeout: 10000 })
+    const stopped = local.stop({ graceful: true, timeout: 10000 })
+    stopCalled()
+    await stopped
     expect(finished).toBe(true)
     expect(aborted).toBe(false)
     expect(await row(id)).toEqual({ state: 'completed', output: { finished: true }, retryCount: 0 })
@@ -363,7 +383,9 @@ describe('stopping', () => {
     await local.stop({ graceful: false })
     expect(stopped).toBe(1)
     await local.stop({ graceful: false })
-    await sleep(100)
+    // Deliberate: the point is that no second 'stopped' comes. The first one arrived before stop()
+    // resolved; this is slack for one that would lag behind the second stop().
+    await dbTimePasses(100)
     expect(stopped).toBe(1)
   })
 
@@ -383,7 +405,7 @@ describe('worker errors', () => {
     await local.createQueue('w_deleted')
     await local.createQueue('w_alive')
     const workerId = await local.work('w_deleted', FAST, async () => {})
-    await sleep(200)
+    await workerPolls(local, 'w_deleted', { polls: 1 })
     await local.deleteQueue('w_deleted')
     const error = await waitFor(() => local.__errors.find(e => /does not exist/.test(e.message)), {
       timeout: 5000, message: 'an error event'
@@ -398,13 +420,19 @@ describe('worker errors', () => {
     await stopBoss(local)
   })
 
+  // Ours only: pg-boss emits a worker's error with nobody listening, which throws out of its
+  // polling loop as an unhandled rejection; ours drops the error and the worker polls on.
   oursOnlyTest('with no error listener, worker errors are dropped instead of ending the process', async () => {
     const local = new Subject({ connectionString, schema, supervise: false, schedule: false })
     await local.start()
     await local.createQueue('w_unheard')
-    await local.work('w_unheard', FAST, async () => {})
+    const workerId = await local.work('w_unheard', FAST, async () => {})
     await local.deleteQueue('w_unheard')
-    await sleep(1500)
+    // the worker fails a fetch, drops the error, and lives to poll (and fail) again
+    const { lastErrorOn } = await waitFor(() => local.getWipData().find(w => w.id === workerId && w.lastErrorOn),
+      { timeout: 5000, message: 'a failed fetch' })
+    await waitFor(() => local.getWipData().find(w => w.id === workerId)?.lastErrorOn > lastErrorOn,
+      { timeout: 5000, message: 'another failed fetch' })
     expect(local.listenerCount('error')).toBe(0)
     await local.stop({ graceful: false })
   })
