@@ -2,6 +2,10 @@
 
 use napi_derive::napi;
 
+use pg_boss_engine::model::schedule::{
+    PreviewRequest, ScheduleQuery, ScheduleRequest, ScheduleTarget,
+};
+
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
 
@@ -20,16 +24,16 @@ impl NativeBoss {
     /// `request_json` is `{ name?, cron?, data?, options? }`, undefined fields left out.
     #[napi]
     pub async fn schedule(&self, request_json: String) -> napi::Result<()> {
-        let request = parse(&request_json)?;
+        let request = ScheduleRequest::from_json(&parse(&request_json)?).map_err(to_js)?;
         let boss = self.inner.clone();
         run(async move { boss.schedule(&request).await }).await
     }
 
     #[napi]
     pub async fn unschedule(&self, name_json: String, key_json: String) -> napi::Result<()> {
-        let (name, key) = (parse(&name_json)?, parse(&key_json)?);
+        let target = ScheduleTarget::from_json(&parse(&name_json)?, &parse(&key_json)?);
         let boss = self.inner.clone();
-        run(async move { boss.unschedule(&name, &key).await }).await
+        run(async move { boss.unschedule(&target).await }).await
     }
 
     /// `key_json` is absent when the caller's key was undefined; `limit` absent reads every row.
@@ -44,9 +48,9 @@ impl NativeBoss {
     ) -> napi::Result<String> {
         let name = parse(&name_json)?;
         let key = key_json.as_deref().map(parse).transpose()?;
-        let after = after_name.zip(after_key);
+        let query = ScheduleQuery::from_json(&name, key.as_ref(), limit, after_name.zip(after_key));
         let boss = self.inner.clone();
-        run(async move { boss.get_schedules(&name, key.as_ref(), limit, after).await }).await
+        run(async move { boss.get_schedules(&query).await }).await
     }
 
     /// Occurrences as epoch milliseconds; `from_ms` absent means this instance's database time.
@@ -58,9 +62,10 @@ impl NativeBoss {
         from_ms: Option<f64>,
     ) -> napi::Result<Vec<f64>> {
         let (cron, options) = (parse(&cron_json)?, parse_options(&options_json)?);
+        let request = PreviewRequest::from_options(&cron, &options).map_err(to_js)?;
         let found = self
             .inner
-            .preview_schedule(&cron, &options, from_ms.map(|ms| ms.floor() as i64))
+            .preview_schedule(&request, from_ms.map(|ms| ms.floor() as i64))
             .map_err(to_js)?;
         Ok(found.into_iter().map(|ms| ms as f64).collect())
     }

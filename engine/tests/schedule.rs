@@ -7,8 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use pg_boss_engine::model::schedule::{ScheduleQuery, ScheduleRequest, ScheduleTarget};
 use pg_boss_engine::{Boss, BossConfig};
 use serde_json::{json, Value};
+
+fn request(value: Value) -> ScheduleRequest {
+    ScheduleRequest::from_json(&value).expect("a valid schedule")
+}
+
+/// `getSchedule(name, key)`, parsed.
+async fn schedule_row(boss: &Boss, queue: &str, key: &str) -> Value {
+    let query = ScheduleQuery::from_json(&name(queue), Some(&json!(key)), None, None);
+    parse(&boss.get_schedules(&query).await.unwrap())
+}
 
 fn fast_boss(schema: &TestSchema) -> (Boss, Arc<RecordingEvents>) {
     let events = Arc::new(RecordingEvents::default());
@@ -31,22 +42,38 @@ async fn jobs_in(pool: &sqlx::PgPool, schema: &str, queue: &str) -> i64 {
     .await
 }
 
-#[tokio::test]
-async fn schedules_are_stored_read_back_and_removed() {
-    let schema = TestSchema::new("sched_store");
+/// A started instance without the timekeeper, and a queue `rq` to schedule on.
+async fn without_timekeeper(label: &str) -> (TestSchema, Boss) {
+    let schema = TestSchema::new(label);
     let config = BossConfig::from_value(&json!({ "connectionString": database_url(), "schema": schema.as_str(), "schedule": false })).unwrap();
     let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
     boss.start().await.unwrap();
     boss.create_queue(&name("rq"), &no_opts()).await.unwrap();
-    boss.schedule(&json!({ "name": "rq", "cron": "0 9 * * *", "data": { "a": 1 }, "options": { "tz": "Europe/Paris", "key": "k" } }))
+    (schema, boss)
+}
+
+/// The keys of a `getSchedules()` answer, in order.
+fn keys(text: String) -> Vec<Value> {
+    parse(&text)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["key"].clone())
+        .collect()
+}
+
+fn list(name: Value, limit: Option<i64>, after: Option<(&str, &str)>) -> ScheduleQuery {
+    let after = after.map(|(n, k)| (n.to_string(), k.to_string()));
+    ScheduleQuery::from_json(&name, None, limit, after)
+}
+
+#[tokio::test]
+async fn schedules_are_stored_and_read_back() {
+    let (_schema, boss) = without_timekeeper("sched_store").await;
+    boss.schedule(&request(json!({ "name": "rq", "cron": "0 9 * * *", "data": { "a": 1 }, "options": { "tz": "Europe/Paris", "key": "k" } })))
         .await
         .unwrap();
-    let rows = parse(
-        &boss
-            .get_schedules(&name("rq"), Some(&json!("k")), None, None)
-            .await
-            .unwrap(),
-    );
+    let rows = schedule_row(&boss, "rq", "k").await;
     assert_eq!(rows[0]["cron"], "0 9 * * *");
     assert_eq!(rows[0]["timezone"], "Europe/Paris");
     assert_eq!(rows[0]["data"], json!({ "a": 1 }));
@@ -56,32 +83,44 @@ async fn schedules_are_stored_read_back_and_removed() {
     );
 
     let err = boss
-        .schedule(&json!({ "name": "nope", "cron": "* * * * *" }))
+        .schedule(&request(json!({ "name": "nope", "cron": "* * * * *" })))
         .await
         .unwrap_err();
     assert_eq!(err.message, "Queue nope not found");
-    let err = boss
-        .schedule(
-            &json!({ "name": "rq", "cron": "* * * * *", "options": { "tz": "Atlantis/Central" } }),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "Unknown or unsupported time zone: \"Atlantis/Central\""
-    );
-    let err = boss
-        .schedule(&json!({ "name": "rq", "cron": "FREQ=DAILY" }))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, pg_boss_engine::ErrorCode::NotImplemented);
+    assert_eq!(err.sql_state.as_deref(), Some("23503"));
+    boss.stop(Default::default()).await.unwrap();
+}
 
-    boss.unschedule(&name("rq"), &json!("k")).await.unwrap();
+#[tokio::test]
+async fn schedules_are_listed_paged_and_removed() {
+    let (_schema, boss) = without_timekeeper("sched_list").await;
+    for key in ["k", "l"] {
+        boss.schedule(&request(
+            json!({ "name": "rq", "cron": "0 10 * * *", "options": { "key": key } }),
+        ))
+        .await
+        .unwrap();
+    }
+    let read = |query: ScheduleQuery| {
+        let boss = &boss;
+        async move { keys(boss.get_schedules(&query).await.unwrap()) }
+    };
+    assert_eq!(read(list(name("rq"), None, None)).await, ["k", "l"]);
+    assert_eq!(read(list(Value::Null, Some(1), None)).await, ["k"]);
+    assert_eq!(read(list(name("rq"), None, Some(("rq", "k")))).await, ["l"]);
     assert_eq!(
-        boss.get_schedules(&Value::Null, None, Some(10), None)
+        read(list(name("other"), None, None)).await,
+        Vec::<Value>::new()
+    );
+
+    for key in ["k", "l"] {
+        boss.unschedule(&ScheduleTarget::from_json(&name("rq"), &json!(key)))
             .await
-            .unwrap(),
-        "[]"
+            .unwrap();
+    }
+    assert_eq!(
+        read(list(Value::Null, Some(10), None)).await,
+        Vec::<Value>::new()
     );
     boss.stop(Default::default()).await.unwrap();
 }
@@ -94,9 +133,11 @@ async fn the_pass_fires_schedules_and_warns_once_about_unusable_rows() {
     let pool = db().await;
     let s = schema.as_str();
     boss.create_queue(&name("pq"), &no_opts()).await.unwrap();
-    boss.schedule(&json!({ "name": "pq", "cron": "* * * * * *", "data": { "n": 1 } }))
-        .await
-        .unwrap();
+    boss.schedule(&request(
+        json!({ "name": "pq", "cron": "* * * * * *", "data": { "n": 1 } }),
+    ))
+    .await
+    .unwrap();
     sqlx::query(&format!("INSERT INTO {s}.schedule (name, key, cron, timezone) VALUES ('pq', 'bad', '* * * * *', 'No/Where')"))
         .execute(&pool)
         .await
@@ -132,24 +173,14 @@ async fn the_pass_fires_schedules_and_warns_once_about_unusable_rows() {
         invalid[0]["data"],
         json!({ "queue": "pq", "key": "bad", "cron": "* * * * *", "timezone": "No/Where" })
     );
-    let last = parse(
-        &boss
-            .get_schedules(&name("pq"), Some(&json!("")), None, None)
-            .await
-            .unwrap(),
-    );
     assert!(
         wait_until(Duration::from_secs(5), || async {
-            let row = parse(
-                &boss
-                    .get_schedules(&name("pq"), Some(&json!("")), None, None)
-                    .await
-                    .unwrap(),
-            );
+            let row = schedule_row(&boss, "pq", "").await;
             !row[0]["lastJobId"].is_null()
         })
         .await,
-        "lastJobId never recorded: {last}"
+        "lastJobId never recorded: {}",
+        schedule_row(&boss, "pq", "").await
     );
     boss.stop(Default::default()).await.unwrap();
     assert!(!boss.is_timekeeping());
@@ -165,7 +196,7 @@ async fn two_instances_forward_each_occurrence_once() {
     let pool = db().await;
     let s = schema.as_str();
     a.create_queue(&name("tq"), &no_opts()).await.unwrap();
-    a.schedule(&json!({ "name": "tq", "cron": "* * * * * *" }))
+    a.schedule(&request(json!({ "name": "tq", "cron": "* * * * * *" })))
         .await
         .unwrap();
     // Let passes alternate between the two for a while.
@@ -205,4 +236,90 @@ async fn two_instances_forward_each_occurrence_once() {
     assert!(a_events.named("error").is_empty() && b_events.named("error").is_empty());
     a.stop(Default::default()).await.unwrap();
     b.stop(Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cron_pass_and_clock_check_run_as_services_and_report_failures() {
+    let schema = TestSchema::new("sched_services");
+    let events = Arc::new(RecordingEvents::default());
+    let config = BossConfig::from_value(&json!({
+        "connectionString": database_url(),
+        "schema": schema.as_str(),
+        "supervise": false,
+        "cronMonitorIntervalSeconds": 1,
+        "clockMonitorIntervalSeconds": 1,
+        "__test__force_cron_monitoring_error": "the cron pass broke",
+        "__test__force_clock_monitoring_error": "the clock broke",
+    }))
+    .unwrap();
+    let boss = Boss::new(config, events.clone()).unwrap();
+    boss.start().await.unwrap();
+    let cron = boss
+        .service_signals("cron")
+        .await
+        .expect("the cron pass runs");
+    let clock = boss
+        .service_signals("clock-skew")
+        .await
+        .expect("the clock check runs");
+    // A failed attempt is retried an interval later, and each failure is an error event.
+    cron.wait_for_passes(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    clock
+        .wait_for_passes(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(cron.failures() >= 2 && clock.failures() >= 1);
+    let messages: Vec<String> = events
+        .named("error")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    // The reading at start() failed too, before the service ran.
+    let clock_errors = messages.iter().filter(|m| *m == "the clock broke").count();
+    assert!(clock_errors >= 2, "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m == "the cron pass broke"),
+        "{messages:?}"
+    );
+    boss.stop(Default::default()).await.unwrap();
+    assert!(boss.service_signals("cron").await.is_none());
+    assert!(!boss.is_timekeeping() && !boss.is_checking_skew());
+}
+
+#[tokio::test]
+async fn a_slow_pass_reads_as_timekeeping_until_it_ends() {
+    let schema = TestSchema::new("sched_busy");
+    let config = BossConfig::from_value(&json!({
+        "connectionString": database_url(),
+        "schema": schema.as_str(),
+        "supervise": false,
+        "cronMonitorIntervalSeconds": 1,
+        "__test__delay_cron_ms": 400,
+    }))
+    .unwrap();
+    let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
+    boss.start().await.unwrap();
+    // The first attempt starts at once and waits out the test delay.
+    assert!(
+        wait_until(Duration::from_secs(5), || async { boss.is_timekeeping() }).await,
+        "isTimekeeping() never true"
+    );
+    let cron = boss.service_signals("cron").await.unwrap();
+    cron.wait_for_passes(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(cron.failures(), 0);
+    let pool = db().await;
+    let stamp: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT cron_on::text FROM {}.version",
+        schema.as_str()
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(stamp.is_some(), "the first pass claimed nothing");
+    boss.stop(Default::default()).await.unwrap();
+    assert!(!boss.is_timekeeping());
 }

@@ -28,16 +28,17 @@ use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{ErrorEvent, Event, EventSink};
 use crate::ops;
+use crate::ops::clock::DbClock;
 use crate::ops::coalesce::SendCoalescer;
 use crate::ops::jobs::JobTargets;
 use crate::ops::queues::QueueCache;
 use crate::ops::warnings::WarningSink;
 use crate::schema::migrate;
 use crate::service::bam::{BamRunner, BamTask};
+use crate::service::busy::Busy;
 use crate::service::listener::Listener;
 use crate::service::queue_cache::QueueCacheRefresh;
 use crate::service::supervisor::Supervisor;
-use crate::service::timekeeper::{DbClock, Timekeeper};
 use crate::service::{self, Service, Services, Signals};
 use crate::sql::exec::StatementMode;
 use crate::sql::{Db, Statements};
@@ -95,8 +96,10 @@ pub struct Boss {
     sends: Arc<SendCoalescer>,
     /// The database's clock as this instance reads it (skew measured by the timekeeper).
     clock: Arc<DbClock>,
-    /// The cron pass and clock checks, while started with `schedule` on.
-    timekeeper: Mutex<Option<Timekeeper>>,
+    /// Raised while a cron pass runs (`isTimekeeping()`), and while a clock reading is under way
+    /// (`isCheckingSkew()`).
+    timekeeping: Arc<Busy>,
+    checking_skew: Arc<Busy>,
     /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
     listener: Mutex<Option<Listener>>,
     listening: Arc<AtomicBool>,
@@ -149,7 +152,8 @@ impl Boss {
             overruns,
             sends: Arc::default(),
             clock: Arc::default(),
-            timekeeper: Mutex::new(None),
+            timekeeping: Arc::default(),
+            checking_skew: Arc::default(),
             listener: Mutex::new(None),
             listening: Arc::default(),
             wip_listening: Arc::default(),
@@ -315,11 +319,6 @@ impl Boss {
         let listener = self.listener.lock().unwrap().take();
         if let Some(listener) = listener {
             listener.stop().await;
-        }
-        // Before the workers stop: a pass in flight finishes, forwarding nothing more.
-        let timekeeper = self.timekeeper.lock().unwrap().take();
-        if let Some(timekeeper) = timekeeper {
-            timekeeper.stop().await;
         }
         // A running background migration gets until `timeout` after stop() began, as in pg-boss;
         // it claims nothing new from here on.

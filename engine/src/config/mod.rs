@@ -51,7 +51,8 @@ pub struct BossConfig {
     pub observability: Observability,
     /// The instance registry (see `registry.rs`).
     pub instance: InstanceSettings,
-    /// The timekeeper's intervals and pg-boss's test switches for it (see `timekeeper.rs`).
+    /// The timekeeper's intervals and pg-boss's test switches for it (see `service/cron.rs` and
+    /// `service/clock.rs`).
     pub scheduling: Scheduling,
 }
 

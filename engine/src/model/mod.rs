@@ -4,5 +4,6 @@ pub mod fetch;
 pub mod job_settings;
 pub mod names;
 pub mod queue;
+pub mod schedule;
 pub mod send;
 pub mod work;

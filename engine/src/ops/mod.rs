@@ -1,14 +1,17 @@
 //! Operations: one module per concern, each a set of statements run in order.
 
+pub mod clock;
 pub mod coalesce;
 pub mod commands;
 pub mod flows;
 pub mod groups;
 pub mod instances;
 pub mod jobs;
+pub mod occurrences;
 pub mod pubsub;
 pub mod queues;
 pub mod redrive;
+pub mod schedules;
 pub mod stats;
 pub mod updates;
 pub mod warnings;

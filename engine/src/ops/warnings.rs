@@ -4,7 +4,8 @@
 //!   (or the instance's, 10 000 unless configured);
 //! * `slow_query`: a supervision statement ran longer than `warningSlowQuerySeconds` (30 s);
 //! * `clock_skew`: the database clock is a minute or more away from ours, checked by the
-//!   timekeeper at `start()` and every `clockMonitorIntervalSeconds` with `schedule` on.
+//!   timekeeper at `start()` and every `clockMonitorIntervalSeconds` with `schedule` on (see
+//!   `ops/clock.rs`).
 //!
 //! Each is emitted as `{ message, data }` and, with `persistWarnings`, also written to the warning
 //! table, which supervision prunes to `warningRetentionDays`.
@@ -15,7 +16,7 @@
 
 use crate::config::js::number_to_string as js_number;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -30,14 +31,10 @@ use crate::service::supervisor::{self, PassReport};
 
 pub const SLOW_QUERY: &str = "slow_query";
 pub const QUEUE_BACKLOG: &str = "queue_backlog";
-pub const CLOCK_SKEW: &str = "clock_skew";
 
 const SLOW_QUERY_MESSAGE: &str =
     "Warning: slow query. Your queues and/or database server should be reviewed";
 const LARGE_QUEUE_MESSAGE: &str = "Warning: large queue backlog";
-const CLOCK_SKEW_MESSAGE: &str = "Warning: Clock skew between this instance and the database server. This will not break scheduling, but is emitted any time the skew exceeds 60 seconds.";
-/// Skew at or past this many seconds is reported.
-const CLOCK_SKEW_SECONDS: f64 = 60.0;
 
 /// Where warnings go: always the `warning` event, and the warning table with `persistWarnings`.
 #[derive(Clone)]
@@ -196,63 +193,9 @@ async fn pass(
     Ok(report)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Clock skew
-
-/// What one clock check found: the warning when the skew (database minus local, in
-/// milliseconds) is a minute or more.
-pub fn skew_warning(skew_ms: f64) -> Option<Warning> {
-    (skew_ms.abs() / 1000.0 >= CLOCK_SKEW_SECONDS).then(|| clock_skew(skew_ms))
-}
-
-fn clock_skew(skew_ms: f64) -> Warning {
-    let seconds = skew_ms.abs() / 1000.0;
-    Warning {
-        kind: CLOCK_SKEW,
-        message: CLOCK_SKEW_MESSAGE.to_string(),
-        data: json!({ "seconds": seconds, "direction": if skew_ms > 0.0 { "slower" } else { "faster" } }),
-    }
-}
-
-/// Reads the database's clock (`job_now()`) and answers how far it is from ours (database minus
-/// local, in milliseconds), publishing a clock_skew warning when that is a minute or more (or
-/// whenever `force` is set, pg-boss's test switch).
-pub async fn measure_clock_skew(
-    pool: &PgPool,
-    schema: &str,
-    sink: &WarningSink,
-    force: bool,
-) -> Result<f64> {
-    let sql = format!("SELECT round(date_part('epoch', {schema}.job_now()) * 1000)::float8");
-    let database_ms: f64 = sqlx::query_scalar(&sql).fetch_one(pool).await?;
-    let local_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64)
-        .unwrap_or(0.0);
-    let skew = database_ms - local_ms;
-    let warning = skew_warning(skew).or_else(|| force.then(|| clock_skew(skew)));
-    if let Some(warning) = warning {
-        sink.publish(pool, schema, &warning).await;
-    }
-    Ok(skew)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn skew_under_a_minute_is_quiet() {
-        assert!(skew_warning(59_999.0).is_none());
-        assert!(skew_warning(-59_999.0).is_none());
-        let ahead = skew_warning(90_000.0).unwrap();
-        assert_eq!(
-            ahead.data,
-            json!({ "seconds": 90.0, "direction": "slower" })
-        );
-        let behind = skew_warning(-60_000.0).unwrap();
-        assert_eq!(behind.data["direction"], "faster");
-    }
 
     #[test]
     fn backlog_message_names_queue_count_and_threshold() {

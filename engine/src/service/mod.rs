@@ -7,11 +7,13 @@
 //! tests wait for "the next pass is done" instead of sleeping.
 
 pub mod bam;
+pub mod busy;
+pub mod clock;
+pub mod cron;
 pub mod listener;
 pub mod queue_cache;
 pub mod registry;
 pub mod supervisor;
-pub mod timekeeper;
 
 use std::sync::Arc;
 use std::time::Duration;

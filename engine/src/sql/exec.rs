@@ -46,6 +46,7 @@ pub enum Param {
     Uuid(Option<Uuid>),
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
+    Float8(f64),
 }
 
 impl Param {
@@ -62,6 +63,7 @@ impl Param {
             Param::Uuid(id) => json!(id),
             Param::Uuids(ids) => json!(ids),
             Param::Texts(list) => json!(list),
+            Param::Float8(n) => json!(n),
         }
     }
 }
@@ -190,6 +192,16 @@ pg_column!(Vec<Uuid>, |v| match v {
     _ => None,
 });
 
+// Drivers answer a float8 as a number, a numeric as a string; both are read.
+pg_column!(f64, |v| match v {
+    Value::Number(n) => n.as_f64(),
+    Value::String(s) => s.parse().ok(),
+    _ => None,
+});
+pg_column!(bool, Value::as_bool);
+// A json or jsonb column, parsed by the caller's driver or by sqlx.
+pg_column!(Value, |v| Some(v.clone()));
+
 impl<T: Column> Column for Option<T>
 where
     Option<T>: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
@@ -245,6 +257,7 @@ fn bind(
         Param::Uuid(id) => query.bind(id),
         Param::Uuids(ids) => query.bind(ids),
         Param::Texts(list) => query.bind(list),
+        Param::Float8(n) => query.bind(n),
     }
 }
 

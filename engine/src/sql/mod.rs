@@ -9,6 +9,7 @@
 pub mod counting;
 pub mod exec;
 pub mod fetch;
+pub mod schedules;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,12 +24,14 @@ use exec::{CallerDb, Exec, StatementMode};
 pub struct Statements {
     /// The schema as configured (quoted or bare), as it is written into every statement.
     pub schema: String,
+    pub schedules: schedules::ScheduleSql,
 }
 
 impl Statements {
     pub fn new(schema: &str) -> Statements {
         Statements {
             schema: schema.to_string(),
+            schedules: schedules::ScheduleSql::new(schema),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! settles the jobs with the handler's outcome, and waits out the polling interval.
 
 pub mod overrun;
+pub mod send_it;
 pub mod spies;
 
 use std::collections::HashMap;
