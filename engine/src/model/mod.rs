@@ -1,8 +1,10 @@
 //! What callers ask for, typed: options and requests parsed and validated once, here.
 
 pub mod fetch;
+pub mod flow;
 pub mod job_settings;
 pub mod names;
 pub mod queue;
+pub mod redrive;
 pub mod send;
 pub mod work;

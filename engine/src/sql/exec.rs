@@ -46,6 +46,10 @@ pub enum Param {
     Uuid(Option<Uuid>),
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
+    Float8(f64),
+    Timestamptz(Option<chrono::DateTime<chrono::Utc>>),
+    /// A uuid[] that may be null (a filter left out).
+    UuidsOrNull(Option<Vec<Uuid>>),
 }
 
 impl Param {
@@ -62,6 +66,9 @@ impl Param {
             Param::Uuid(id) => json!(id),
             Param::Uuids(ids) => json!(ids),
             Param::Texts(list) => json!(list),
+            Param::Float8(n) => json!(n),
+            Param::Timestamptz(at) => json!(at.map(|at| at.to_rfc3339())),
+            Param::UuidsOrNull(ids) => json!(ids),
         }
     }
 }
@@ -245,6 +252,9 @@ fn bind(
         Param::Uuid(id) => query.bind(id),
         Param::Uuids(ids) => query.bind(ids),
         Param::Texts(list) => query.bind(list),
+        Param::Float8(n) => query.bind(n),
+        Param::Timestamptz(at) => query.bind(at),
+        Param::UuidsOrNull(ids) => query.bind(ids),
     }
 }
 
