@@ -1,12 +1,16 @@
 //! Flows and redrive.
 
 use napi_derive::napi;
+use pg_boss_engine::model::flow::{check_flow, DependencyQuery, Direction};
+use pg_boss_engine::model::redrive::RedriveRequest;
 
-use crate::convert::{parse, parse_options, run};
+use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
 
 #[napi]
 impl NativeBoss {
+    /// `redrive()` (resolves the count moved) or, with `preview`, `previewRedrive()` (resolves
+    /// `{ total, destinations, unroutable }`), as JSON text.
     #[napi]
     pub async fn redrive(
         &self,
@@ -16,17 +20,21 @@ impl NativeBoss {
     ) -> napi::Result<String> {
         let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
         let boss = self.inner.clone();
-        Ok(
-            run(async move { boss.redrive(&name, &options, preview).await })
-                .await?
-                .to_string(),
-        )
+        if preview {
+            let request = RedriveRequest::for_preview(&name, &options).map_err(to_js)?;
+            let answer = run(async move { boss.preview_redrive(&request).await }).await?;
+            Ok(answer.to_json().to_string())
+        } else {
+            let request = RedriveRequest::for_redrive(&name, &options).map_err(to_js)?;
+            let moved = run(async move { boss.redrive(&request).await }).await?;
+            Ok(moved.to_string())
+        }
     }
 
     /// `flow()`: resolves `[[ref, id], ...]` as JSON text, in input order.
     #[napi]
     pub async fn flow(&self, jobs_json: String) -> napi::Result<String> {
-        let jobs = parse(&jobs_json)?;
+        let jobs = check_flow(&parse(&jobs_json)?).map_err(to_js)?;
         let boss = self.inner.clone();
         let ids = run(async move { boss.flow(&jobs).await }).await?;
         Ok(serde_json::json!(ids).to_string())
@@ -58,13 +66,13 @@ impl NativeBoss {
             parse_options(&options_json)?,
         );
         let direction = if parents {
-            pg_boss_engine::ops::flows::Direction::Parents
+            Direction::Parents
         } else {
-            pg_boss_engine::ops::flows::Direction::Children
+            Direction::Children
         };
+        let query = DependencyQuery::from_json(direction, &name, &id, &options).map_err(to_js)?;
         let boss = self.inner.clone();
-        let refs =
-            run(async move { boss.dependencies(direction, &name, &id, &options).await }).await?;
+        let refs = run(async move { boss.dependencies(&query).await }).await?;
         let pairs: Vec<(String, String)> = refs
             .into_iter()
             .map(|r| (r.name, r.id.to_string()))

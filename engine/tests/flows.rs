@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use common::*;
 use pg_boss_engine::boss::JobCommand;
-use pg_boss_engine::ops::flows::{self, Direction};
+use pg_boss_engine::config::js::Options;
+use pg_boss_engine::model::flow::{check_flow, DependencyQuery, Direction};
+use pg_boss_engine::ops::flows::{self, DependencyRef};
+use pg_boss_engine::sql::exec::StatementMode;
+use pg_boss_engine::sql::{Db, Statements};
 use pg_boss_engine::{Boss, BossConfig, ErrorCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -27,6 +31,44 @@ fn boss_with(schema: &TestSchema, extra: Value) -> (Boss, Arc<RecordingEvents>) 
         Boss::new(BossConfig::from_value(&options).unwrap(), events.clone()).unwrap(),
         events,
     )
+}
+
+/// The calls as the binding makes them: the request checked first, then handed to the instance.
+trait AsTheBindingCalls {
+    async fn flow_of(&self, jobs: &Value) -> pg_boss_engine::Result<Vec<(String, String)>>;
+    async fn dependencies_of(
+        &self,
+        direction: Direction,
+        name: &Value,
+        id: &Value,
+        options: &Options,
+    ) -> pg_boss_engine::Result<Vec<DependencyRef>>;
+}
+
+impl AsTheBindingCalls for Boss {
+    async fn flow_of(&self, jobs: &Value) -> pg_boss_engine::Result<Vec<(String, String)>> {
+        self.flow(&check_flow(jobs)?).await
+    }
+
+    async fn dependencies_of(
+        &self,
+        direction: Direction,
+        name: &Value,
+        id: &Value,
+        options: &Options,
+    ) -> pg_boss_engine::Result<Vec<DependencyRef>> {
+        self.dependencies(&DependencyQuery::from_json(direction, name, id, options)?)
+            .await
+    }
+}
+
+/// What operations are handed, for calling them outside an instance.
+fn db_of(pool: &PgPool, schema: &str) -> Db {
+    Db {
+        pool: pool.clone(),
+        mode: StatementMode::default(),
+        sql: Arc::new(Statements::new(schema)),
+    }
 }
 
 /// A started instance without background passes, so each test resolves when it says so.
@@ -98,7 +140,7 @@ async fn a_flow_is_written_with_its_flags_and_edges_and_answers_ids_by_ref() {
     queues(&boss, &["extract", "load"]).await;
     let mine = Uuid::new_v4();
     let pairs = boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "e1", "name": "extract", "data": { "n": 1 }, "options": { "id": mine.to_string(), "priority": 3 } },
             { "ref": "e2", "name": "extract", "options": { "retryLimit": 7, "group": { "id": "g", "tier": "t" } } },
             { "ref": "load", "name": "load", "dependsOn": ["e1", "e2", "e1"], "options": { "startAfter": 120 } },
@@ -195,7 +237,7 @@ async fn a_refused_flow_writes_nothing() {
     let taken = boss.send("a", json!({}), None).await.unwrap().unwrap();
 
     let cycle = boss
-        .flow(&json!([{ "ref": "x", "name": "a", "dependsOn": ["y"] }, { "ref": "y", "name": "b", "dependsOn": ["x"] }]))
+        .flow_of(&json!([{ "ref": "x", "name": "a", "dependsOn": ["y"] }, { "ref": "y", "name": "b", "dependsOn": ["x"] }]))
         .await
         .unwrap_err();
     assert_eq!(
@@ -207,14 +249,14 @@ async fn a_refused_flow_writes_nothing() {
     );
 
     let unknown = boss
-        .flow(
+        .flow_of(
             &json!([{ "ref": "x", "name": "a" }, { "ref": "y", "name": "b", "dependsOn": ["z"] }]),
         )
         .await
         .unwrap_err();
     assert_eq!(unknown.message, "dependsOn ref \"z\" not found in flow");
 
-    let missing = boss.flow(&json!([{ "ref": "x", "name": "a" }, { "ref": "y", "name": "gone", "dependsOn": ["x"] }])).await.unwrap_err();
+    let missing = boss.flow_of(&json!([{ "ref": "x", "name": "a" }, { "ref": "y", "name": "gone", "dependsOn": ["x"] }])).await.unwrap_err();
     assert_eq!(
         (missing.code, missing.message.as_str()),
         (ErrorCode::QueueNotFound, "Queue gone does not exist")
@@ -222,7 +264,7 @@ async fn a_refused_flow_writes_nothing() {
 
     // The second queue's insert collides with an existing job: the first queue's rows go too.
     let collides = boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "x", "name": "b" },
             { "ref": "y", "name": "a", "dependsOn": ["x"], "options": { "id": taken.to_string() } },
         ]))
@@ -239,13 +281,13 @@ async fn a_refused_flow_writes_nothing() {
 
     // A policy refusal inside the flow itself (two queued jobs on a short queue).
     let policy = boss
-        .flow(&json!([{ "ref": "x", "name": "one" }, { "ref": "y", "name": "one", "dependsOn": ["x"] }]))
+        .flow_of(&json!([{ "ref": "x", "name": "one" }, { "ref": "y", "name": "one", "dependsOn": ["x"] }]))
         .await
         .unwrap_err();
     assert_eq!(policy.code, ErrorCode::Conflict);
 
     let bad_id = boss
-        .flow(&json!([{ "ref": "x", "name": "b", "options": { "id": "nope" } }, { "ref": "y", "name": "b", "dependsOn": ["x"] }]))
+        .flow_of(&json!([{ "ref": "x", "name": "b", "options": { "id": "nope" } }, { "ref": "y", "name": "b", "dependsOn": ["x"] }]))
         .await
         .unwrap_err();
     assert_eq!(bad_id.sql_state.as_deref(), Some("22P02"));
@@ -266,7 +308,7 @@ async fn children_are_released_when_every_parent_has_completed_and_a_pass_ran() 
     queues(&boss, &["step"]).await;
     // a -> b -> d and c -> d: d waits for two parents, b for one.
     let ids = ids(boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "a", "name": "step" },
             { "ref": "b", "name": "step", "dependsOn": ["a"] },
             { "ref": "c", "name": "step" },
@@ -344,7 +386,7 @@ async fn failed_cancelled_and_deleted_parents_hold_their_children_and_a_retried_
     for fate in ["failed", "cancelled", "deleted", "retried"] {
         let retry = if fate == "retried" { 1 } else { 0 };
         let ids = ids(boss
-            .flow(&json!([
+            .flow_of(&json!([
                 { "ref": "parent", "name": "p", "data": { "fate": fate }, "options": { "retryLimit": retry } },
                 { "ref": "child", "name": "c", "dependsOn": ["parent"] },
             ]))
@@ -418,7 +460,7 @@ async fn completing_a_blocked_child_with_include_queued_takes_it_out_of_resoluti
     let pool = db().await;
     queues(&boss, &["q"]).await;
     let ids = ids(boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "a", "name": "q" },
             { "ref": "b", "name": "q", "dependsOn": ["a"] },
             { "ref": "c", "name": "q", "dependsOn": ["b"] },
@@ -467,7 +509,7 @@ async fn concurrent_resolvers_never_resolve_a_parent_twice() {
             graph.push(json!({ "ref": format!("p2-{i}"), "name": "p" }));
             graph.push(json!({ "ref": format!("c-{i}"), "name": "c", "dependsOn": [format!("p1-{i}"), format!("p2-{i}")] }));
         }
-        let ids = ids(first.flow(&Value::Array(graph)).await.unwrap());
+        let ids = ids(first.flow_of(&Value::Array(graph)).await.unwrap());
         let completed: Vec<String> = (0..300)
             .map(|i| ids[&format!("p1-{i}")].to_string())
             .collect();
@@ -512,7 +554,7 @@ async fn background_passes_resolve_on_the_interval_and_share_the_stamp() {
     boss.start().await.unwrap();
     queues(&boss, &["q"]).await;
     let ids = ids(boss
-        .flow(
+        .flow_of(
             &json!([{ "ref": "a", "name": "q" }, { "ref": "b", "name": "q", "dependsOn": ["a"] }]),
         )
         .await
@@ -534,6 +576,16 @@ async fn background_passes_resolve_on_the_interval_and_share_the_stamp() {
             .await
             .unwrap();
     assert_eq!(stamped, Some(true));
+    // The passes go on, one every interval.
+    let passes = boss
+        .service_signals("flow-resolver")
+        .await
+        .expect("with supervise on, the background passes run as a service");
+    passes
+        .wait_for_passes(passes.passes() + 2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(passes.failures(), 0);
 
     // The stamp admits one pass per interval, whoever asks.
     let interval = Duration::from_secs(3600);
@@ -541,11 +593,13 @@ async fn background_passes_resolve_on_the_interval_and_share_the_stamp() {
         .execute(&pool)
         .await
         .unwrap();
-    assert!(flows::try_stamp(&pool, s, interval).await.unwrap());
-    assert!(!flows::try_stamp(&pool, s, interval).await.unwrap());
+    let db = db_of(&pool, s);
+    assert!(flows::try_stamp(&db, interval).await.unwrap());
+    assert!(!flows::try_stamp(&db, interval).await.unwrap());
 
     boss.stop(Default::default()).await.unwrap();
     assert!(!boss.is_resolving_flow());
+    assert!(boss.service_signals("flow-resolver").await.is_none());
     // After stop(), an on-demand pass does nothing (and does not fail), as in pg-boss.
     assert!(boss.resolve_flow().await.unwrap().is_empty());
 }
@@ -570,7 +624,25 @@ async fn a_pass_is_reported_as_under_way_and_its_failures_as_errors() {
         .await,
         "and ends"
     );
+    let passes = slow.service_signals("flow-resolver").await.unwrap();
+    passes
+        .wait_for_passes(1, Duration::from_secs(5))
+        .await
+        .unwrap();
     slow.stop(Default::default()).await.unwrap();
+
+    // A stop does not wait out the delay of a pass under way.
+    let (stuck, _) = boss_with(&schema, json!({ "__test__delay_flow_ms": 600_000 }));
+    stuck.start().await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            stuck.is_resolving_flow()
+        })
+        .await
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(10), stuck.stop(Default::default()));
+    stopped.await.expect("stop ends the delayed pass").unwrap();
+    assert!(!stuck.is_resolving_flow());
 
     let (failing, events) = boss_with(&schema, json!({ "__test__throw_flow": "resolver broke" }));
     failing.start().await.unwrap();
@@ -581,6 +653,12 @@ async fn a_pass_is_reported_as_under_way_and_its_failures_as_errors() {
         .await
     );
     assert_eq!(events.named("error")[0]["message"], "resolver broke");
+    let passes = failing.service_signals("flow-resolver").await.unwrap();
+    passes
+        .wait_for_passes(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(passes.failures() >= 1);
     failing.stop(Default::default()).await.unwrap();
 }
 
@@ -589,7 +667,7 @@ async fn edges_are_read_back_by_either_end_a_page_at_a_time() {
     let (_schema, boss, _) = quiet("fl_edges").await;
     queues(&boss, &["a", "b", "z"]).await;
     let ids = ids(boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "p1", "name": "b" },
             { "ref": "p2", "name": "a" },
             { "ref": "p3", "name": "b" },
@@ -600,7 +678,7 @@ async fn edges_are_read_back_by_either_end_a_page_at_a_time() {
     let read = |direction, queue: &'static str, id: Uuid, options: Value| {
         let boss = &boss;
         async move {
-            boss.dependencies(
+            boss.dependencies_of(
                 direction,
                 &name(queue),
                 &json!(id.to_string()),
@@ -692,7 +770,7 @@ async fn edges_are_read_back_by_either_end_a_page_at_a_time() {
     .unwrap_err();
     assert_eq!(err.message, "getDependents: after.id must be a uuid");
     let err = boss
-        .dependencies(
+        .dependencies_of(
             Direction::Parents,
             &name("z"),
             &json!("not-a-uuid"),
@@ -702,7 +780,7 @@ async fn edges_are_read_back_by_either_end_a_page_at_a_time() {
         .unwrap_err();
     assert_eq!(err.sql_state.as_deref(), Some("22P02"));
     assert!(boss
-        .dependencies(Direction::Parents, &name("z"), &Value::Null, &no_opts())
+        .dependencies_of(Direction::Parents, &name("z"), &Value::Null, &no_opts())
         .await
         .unwrap()
         .is_empty());
@@ -715,7 +793,7 @@ async fn maintenance_drops_the_edges_of_deleted_jobs_and_keeps_the_rest() {
     let pool = db().await;
     queues(&boss, &["p", "c"]).await;
     let ids = ids(boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "gone", "name": "p" },
             { "ref": "kept", "name": "p" },
             { "ref": "child", "name": "c", "dependsOn": ["gone", "kept"] },
@@ -772,7 +850,7 @@ async fn the_walk_covers_queues_with_more_edges_than_one_batch() {
     .execute(&pool)
     .await
     .unwrap();
-    let removed = flows::cleanup_dependencies(&pool, s, "job_common", &["p".to_string()])
+    let removed = flows::cleanup_dependencies(&db_of(&pool, s), "job_common", &["p".to_string()])
         .await
         .unwrap();
     assert_eq!(removed, 25000);
@@ -782,6 +860,8 @@ async fn the_walk_covers_queues_with_more_edges_than_one_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flows_cross_queues_with_tables_of_their_own() {
     let (schema, boss, events) = quiet("fl_partition").await;
+    // supervise off: no background passes, and resolveFlow() still resolves.
+    assert!(boss.service_signals("flow-resolver").await.is_none());
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&name("own"), &opts(json!({ "partition": true })))
@@ -797,7 +877,7 @@ async fn flows_cross_queues_with_tables_of_their_own() {
     assert_ne!(own_table, "job_common");
     // own -> shared -> own: each release reaches into the other table.
     let ids = ids(boss
-        .flow(&json!([
+        .flow_of(&json!([
             { "ref": "first", "name": "own" },
             { "ref": "middle", "name": "shared", "dependsOn": ["first"] },
             { "ref": "last", "name": "own", "dependsOn": ["middle"] },

@@ -1,55 +1,64 @@
 //! Flows (jobs that wait for others), and redriving dead letters.
 
-use crate::config::js::Options;
 use crate::error::Result;
-use crate::model::names::assert_queue_name;
-use serde_json::{json, Value};
+use crate::model::flow::{DependencyQuery, FlowJob};
+use crate::model::redrive::RedriveRequest;
+use crate::ops::flows::{DependencyRef, Resolved};
+use crate::ops::redrive::RedrivePreview;
+use crate::service::flow_resolver::FlowPasses;
 
 use super::{Boss, Lifecycle};
 
 impl Boss {
-    /// `flow()`: inserts a graph of jobs at once; answers each ref's job id, in input order.
-    pub async fn flow(&self, jobs: &Value) -> Result<Vec<(String, String)>> {
-        let checked = crate::ops::flows::check_flow(jobs)?;
-        let pool = self.started_pool()?;
-        crate::ops::flows::insert_flow(&pool, self.schema(), &self.queues, &checked).await
+    /// Arms flow resolution at `start()`. As in pg-boss, `supervise` only decides whether passes
+    /// also run in the background: `resolveFlow()` works either way.
+    pub(super) async fn start_flow_resolution(&self) {
+        self.flow_resolver.arm();
+        if self.config.supervise {
+            self.start_service(FlowPasses {
+                resolver: self.flow_resolver.clone(),
+                db: self.db(),
+            })
+            .await;
+        }
+    }
+
+    /// `flow()`: inserts a checked graph of jobs at once (see `model::flow::check_flow`); answers
+    /// each ref's job id, in input order.
+    pub async fn flow(&self, jobs: &[FlowJob]) -> Result<Vec<(String, String)>> {
+        let db = self.started_db()?;
+        crate::ops::flows::insert_flow(&db, &self.queues, jobs).await
     }
 
     /// `resolveFlow()`: one resolution pass now. After `stop()` it does nothing, as in pg-boss.
-    pub async fn resolve_flow(&self) -> Result<Vec<crate::ops::flows::Resolved>> {
+    pub async fn resolve_flow(&self) -> Result<Vec<Resolved>> {
         if *self.lifecycle.lock().unwrap() == Lifecycle::Stopped {
             return Ok(Vec::new());
         }
-        self.navigator.resolve_now(&self.started_pool()?).await
+        self.flow_resolver.resolve_now(&self.started_db()?).await
     }
 
     pub fn is_resolving_flow(&self) -> bool {
-        self.navigator.is_working()
+        self.flow_resolver.is_working()
     }
 
-    /// `getDependencies()` (`Parents`) and `getDependents()` (`Children`).
-    pub async fn dependencies(
-        &self,
-        direction: crate::ops::flows::Direction,
-        name: &Value,
-        id: &Value,
-        options: &Options,
-    ) -> Result<Vec<crate::ops::flows::DependencyRef>> {
-        let pool = self.started_pool()?;
-        crate::ops::flows::edges(&pool, self.schema(), direction, name, id, options).await
+    /// `getDependencies()` and `getDependents()`.
+    pub async fn dependencies(&self, query: &DependencyQuery) -> Result<Vec<DependencyRef>> {
+        let db = self.started_db()?;
+        crate::ops::flows::edges(&db, query).await
     }
 
-    /// `redrive()` and `previewRedrive()` on a dead letter queue, answered as JSON.
-    pub async fn redrive(&self, name: &Value, options: &Options, preview: bool) -> Result<Value> {
-        let pool = self.started_pool()?;
-        let name = assert_queue_name(name)?;
-        let queue = self.queue(&pool, name).await?;
-        if preview {
-            crate::ops::redrive::preview(&pool, self.schema(), &queue, options).await
-        } else {
-            Ok(json!(
-                crate::ops::redrive::redrive(&pool, self.schema(), &queue, options).await?
-            ))
-        }
+    /// `redrive()` from a dead letter queue; answers how many jobs moved.
+    pub async fn redrive(&self, request: &RedriveRequest) -> Result<i64> {
+        let db = self.started_db()?;
+        let queue = self.queue(&db.pool, &request.name).await?;
+        crate::ops::redrive::redrive(&db, &queue, request).await
+    }
+
+    /// `previewRedrive()` of a dead letter queue.
+    pub async fn preview_redrive(&self, request: &RedriveRequest) -> Result<RedrivePreview> {
+        let db = self.started_db()?;
+        let queue = self.queue(&db.pool, &request.name).await?;
+        crate::ops::redrive::preview(&db, &queue, request).await
     }
 }

@@ -111,8 +111,8 @@ pub struct Boss {
     password: Mutex<Option<String>>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
     maintenance: Arc<tokio::sync::Mutex<()>>,
-    /// Flow resolution: background passes and `resolveFlow()` (see flows.rs).
-    navigator: Arc<crate::ops::flows::Navigator>,
+    /// Flow resolution: what its background passes and `resolveFlow()` share (see flows.rs).
+    flow_resolver: Arc<crate::service::flow_resolver::FlowResolver>,
     /// The process this instance runs in, for its registry row, and the row's heartbeat task.
     host: Mutex<crate::service::registry::Host>,
     registry: Mutex<Option<crate::service::registry::RegistryTask>>,
@@ -125,8 +125,7 @@ impl Boss {
             config.connection.application_name = name;
         }
         let pool = db::pool(&config.connection)?;
-        let navigator = Arc::new(crate::ops::flows::Navigator::new(
-            config.schema.clone(),
+        let flow_resolver = Arc::new(crate::service::flow_resolver::FlowResolver::new(
             config.flow.clone(),
             events.clone(),
         ));
@@ -160,7 +159,7 @@ impl Boss {
             spies: Arc::default(),
             maintenance: Arc::default(),
             password: Mutex::new(None),
-            navigator,
+            flow_resolver,
             host: Mutex::default(),
             registry: Mutex::new(None),
             config,
@@ -280,8 +279,7 @@ impl Boss {
             self.start_listener().await;
         }
         self.start_background().await;
-        // As in pg-boss, supervise only decides whether passes also run in the background.
-        self.navigator.start(self.pool(), self.config.supervise);
+        self.start_flow_resolution().await;
         if self.config.schedule {
             self.start_timekeeper().await?;
         }
@@ -335,7 +333,7 @@ impl Boss {
         // A pass in flight finishes, so nothing is cut off halfway through a batch.
         let passes_deadline = tokio::time::Instant::now() + options.timeout;
         self.services.lock().await.stop_all(passes_deadline).await;
-        self.navigator.stop().await;
+        self.flow_resolver.stop().await;
         let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
         for worker in &workers {
             worker.request_stop();

@@ -10,6 +10,7 @@ pub mod bam;
 pub mod busy;
 pub mod clock;
 pub mod cron;
+pub mod flow_resolver;
 pub mod listener;
 pub mod queue_cache;
 pub mod registry;

@@ -323,7 +323,7 @@ async fn maintain(
         .await?;
     note_statement(started, &sql, || serde_json::json!([claimed, watermark]));
     // Edges whose job is gone (deleted, or swept above) are dropped with it, as pg-boss's pass does.
-    crate::ops::flows::cleanup_dependencies(pool, schema, table, &claimed).await?;
+    crate::ops::flows::cleanup_dependencies_on(pool, schema, table, &claimed).await?;
     report.maintained.extend(claimed);
     Ok(())
 }

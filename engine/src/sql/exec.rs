@@ -47,6 +47,9 @@ pub enum Param {
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
     Float8(f64),
+    Timestamptz(Option<chrono::DateTime<chrono::Utc>>),
+    /// A uuid[] that may be null (a filter left out).
+    UuidsOrNull(Option<Vec<Uuid>>),
 }
 
 impl Param {
@@ -64,6 +67,8 @@ impl Param {
             Param::Uuids(ids) => json!(ids),
             Param::Texts(list) => json!(list),
             Param::Float8(n) => json!(n),
+            Param::Timestamptz(at) => json!(at.map(|at| at.to_rfc3339())),
+            Param::UuidsOrNull(ids) => json!(ids),
         }
     }
 }
@@ -258,6 +263,8 @@ fn bind(
         Param::Uuids(ids) => query.bind(ids),
         Param::Texts(list) => query.bind(list),
         Param::Float8(n) => query.bind(n),
+        Param::Timestamptz(at) => query.bind(at),
+        Param::UuidsOrNull(ids) => query.bind(ids),
     }
 }
 

@@ -9,6 +9,8 @@
 pub mod counting;
 pub mod exec;
 pub mod fetch;
+pub mod flows;
+pub mod redrive;
 pub mod schedules;
 
 use std::collections::HashMap;
@@ -25,6 +27,7 @@ pub struct Statements {
     /// The schema as configured (quoted or bare), as it is written into every statement.
     pub schema: String,
     pub schedules: schedules::ScheduleSql,
+    pub flows: flows::FlowSql,
 }
 
 impl Statements {
@@ -32,13 +35,21 @@ impl Statements {
         Statements {
             schema: schema.to_string(),
             schedules: schedules::ScheduleSql::new(schema),
+            flows: flows::FlowSql::new(schema),
         }
     }
 }
 
 /// The statements kept with a queue's cache entry: their text depends on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QueueStatement {}
+pub enum QueueStatement {
+    /// A flow's jobs of this queue, answering their ids (`ops::jobs::insert_sql_by_key`).
+    FlowInsert,
+    /// `redrive()` from this dead letter queue (`sql::redrive::redrive`).
+    Redrive,
+    /// `previewRedrive()` of this dead letter queue (`sql::redrive::preview`).
+    PreviewRedrive,
+}
 
 /// Statements rendered on first use and kept, keyed by which variant of a statement they are.
 #[derive(Debug)]
