@@ -28,14 +28,8 @@ impl Boss {
             ),
         };
         let mut timekeeper = Timekeeper::start(context).await;
-        ops::queues::create_queue(
-            &pool,
-            self.schema(),
-            &self.queues,
-            &json!(SEND_IT),
-            &Options::new(),
-        )
-        .await?;
+        let send_it = crate::model::queue::CreateQueue::with_defaults(SEND_IT)?;
+        ops::queues::create_queue(&self.db(), &self.queues, &send_it).await?;
         let options = json!({ "batchSize": 50, "pollingIntervalSeconds": self.config.scheduling.cron_worker_interval_seconds });
         let options = options.as_object().cloned().unwrap_or_default();
         self.work(

@@ -5,4 +5,5 @@ pub mod job_settings;
 pub mod names;
 pub mod queue;
 pub mod send;
+pub mod stats;
 pub mod work;

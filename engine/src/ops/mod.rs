@@ -2,10 +2,12 @@
 
 pub mod coalesce;
 pub mod commands;
+pub mod counts;
 pub mod flows;
 pub mod groups;
 pub mod instances;
 pub mod jobs;
+pub mod maintenance;
 pub mod pubsub;
 pub mod queues;
 pub mod redrive;

@@ -9,6 +9,10 @@
 pub mod counting;
 pub mod exec;
 pub mod fetch;
+pub mod maintenance;
+pub mod queues;
+pub mod stats;
+pub mod warnings;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,19 +27,32 @@ use exec::{CallerDb, Exec, StatementMode};
 pub struct Statements {
     /// The schema as configured (quoted or bare), as it is written into every statement.
     pub schema: String,
+    pub queues: queues::QueueSql,
+    pub counting: counting::CountingSql,
+    pub maintenance: maintenance::MaintenanceSql,
+    pub stats: stats::StatsSql,
+    pub warnings: warnings::WarningSql,
 }
 
 impl Statements {
     pub fn new(schema: &str) -> Statements {
         Statements {
             schema: schema.to_string(),
+            queues: queues::QueueSql::new(schema),
+            counting: counting::CountingSql::new(schema),
+            maintenance: maintenance::MaintenanceSql::new(schema),
+            stats: stats::StatsSql::new(schema),
+            warnings: warnings::WarningSql::new(schema),
         }
     }
 }
 
 /// The statements kept with a queue's cache entry: their text depends on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QueueStatement {}
+pub enum QueueStatement {
+    /// Locks a partitioned queue's own table before the queue is deleted.
+    LockTables,
+}
 
 /// Statements rendered on first use and kept, keyed by which variant of a statement they are.
 #[derive(Debug)]
