@@ -11,7 +11,8 @@
 //! * With `persistQueueStats`, a monitor pass also measures the throughput of the window since the
 //!   queue's `delta_on`: jobs created, completed and failed, wait and run histograms, and how long
 //!   the oldest ready job has waited. It also recounts the windows already recorded, to tell
-//!   whether jobs committed into them late (the true-up check; `stats::true_up` does the fix).
+//!   whether jobs committed into them late (the true-up check; `ops::stats::record::true_up`
+//!   does the fix).
 //!
 //! Both watermarks trail the pass by [`LAG`]: job stamps come from `job_now()`, the start of the
 //! transaction that wrote them, so a job committed just after a pass can carry a stamp from before
