@@ -101,11 +101,25 @@ pub async fn cached(
     cache: &QueueCache,
     name: &str,
 ) -> Result<Arc<Queue>> {
+    cached_via(Exec::pool(pool), schema, cache, name).await
+}
+
+/// [`cached`], reading a missing entry the way `db` sends statements.
+pub async fn cached_in(db: &Db, cache: &QueueCache, name: &str) -> Result<Arc<Queue>> {
+    cached_via(db.exec(), db.schema(), cache, name).await
+}
+
+async fn cached_via(
+    exec: Exec<'_>,
+    schema: &str,
+    cache: &QueueCache,
+    name: &str,
+) -> Result<Arc<Queue>> {
     if let Some(queue) = cache.get(name) {
         return Ok(queue);
     }
     let info = cache
-        .load(Exec::pool(pool), schema, name)
+        .load(exec, schema, name)
         .await?
         .ok_or_else(|| queue_not_found(name))?;
     Ok(cache.put(info))
@@ -114,7 +128,7 @@ pub async fn cached(
 /// `createQueue()`: a queue that exists already keeps its options.
 pub async fn create_queue(db: &Db, cache: &QueueCache, queue: &CreateQueue) -> Result<()> {
     if let Some(dead_letter) = queue.dead_letter() {
-        cached(&db.pool, db.schema(), cache, dead_letter).await?;
+        cached_in(db, cache, dead_letter).await?;
     }
     let sql = &db.sql.queues;
     let tx = Tx::begin(&db.pool).await?;

@@ -30,7 +30,7 @@ pub async fn get_queue_stats(
     let name = request.name.as_str();
     let percentiles = request.percentiles.as_deref();
     let snapshots: Vec<Snapshot> = if config.observability.persist_queue_stats {
-        queues::cached(&db.pool, db.schema(), cache, name).await?;
+        queues::cached_in(db, cache, name).await?;
         history(db, name, request.history()?)
             .await?
             .into_iter()
