@@ -2,7 +2,10 @@
 
 use napi_derive::napi;
 
-use crate::convert::{parse, parse_options, run};
+use pg_boss_engine::model::queue::optional_queue_name;
+use pg_boss_engine::model::stats::QueueStatsRequest;
+
+use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
 
 #[napi]
@@ -10,9 +13,9 @@ impl NativeBoss {
     /// One supervision pass now (one queue, or all when `name_json` is null).
     #[napi]
     pub async fn supervise(&self, name_json: String) -> napi::Result<()> {
-        let name = parse(&name_json)?;
+        let name = optional_queue_name(&parse(&name_json)?).map_err(to_js)?;
         let boss = self.inner.clone();
-        run(async move { boss.supervise(Some(&name)).await.map(|_| ()) }).await
+        run(async move { boss.supervise(name.as_deref()).await.map(|_| ()) }).await
     }
 
     /// `getQueueStats()` as JSON text: an array of datapoints, newest first.
@@ -23,8 +26,9 @@ impl NativeBoss {
         options_json: String,
     ) -> napi::Result<String> {
         let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let request = QueueStatsRequest::from_json(&name, &options).map_err(to_js)?;
         let boss = self.inner.clone();
-        run(async move { boss.get_queue_stats(&name, &options).await }).await
+        run(async move { boss.get_queue_stats(&request).await }).await
     }
 
     #[napi]

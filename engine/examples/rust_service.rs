@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use pg_boss_engine::config::js::Options;
 use pg_boss_engine::event::NoEvents;
+use pg_boss_engine::model::queue::CreateQueue;
 use pg_boss_engine::{Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, StopOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -56,7 +57,7 @@ pub async fn run(
     let config = BossConfig::new(database_url, schema)?;
     let boss = Boss::new(config, Arc::new(NoEvents))?;
     boss.start().await?;
-    boss.create_queue(&json!("greetings"), &Options::new())
+    boss.create_queue(&CreateQueue::with_defaults("greetings")?)
         .await?;
 
     for name in names {

@@ -27,12 +27,12 @@ async fn installed(schema: &str, queues: &[(&str, &str, bool)]) -> Boss {
     // Without the scheduler, whose internal queue would be a row these tests do not expect.
     let installer = instance(schema, json!({ "schedule": false }));
     installer.start().await.expect("install");
-    for (queue, policy, partition) in queues {
+    for (name, policy, partition) in queues {
         installer
-            .create_queue(
-                &name(queue),
-                &opts(json!({ "policy": policy, "partition": partition })),
-            )
+            .create_queue(&queue(
+                name,
+                opts(json!({ "policy": policy, "partition": partition })),
+            ))
             .await
             .expect("create queue");
     }

@@ -81,7 +81,7 @@ async fn quiet(label: &str) -> (TestSchema, Boss, Arc<RecordingEvents>) {
 
 async fn queues(boss: &Boss, names: &[&str]) {
     for n in names {
-        boss.create_queue(&name(n), &no_opts()).await.unwrap();
+        boss.create_queue(&queue(n, no_opts())).await.unwrap();
     }
 }
 
@@ -231,7 +231,7 @@ async fn a_refused_flow_writes_nothing() {
     let s = schema.as_str();
     let pool = db().await;
     queues(&boss, &["a", "b"]).await;
-    boss.create_queue(&name("one"), &opts(json!({ "policy": "short" })))
+    boss.create_queue(&queue("one", opts(json!({ "policy": "short" }))))
         .await
         .unwrap();
     let taken = boss.send("a", json!({}), None).await.unwrap().unwrap();
@@ -864,7 +864,7 @@ async fn flows_cross_queues_with_tables_of_their_own() {
     assert!(boss.service_signals("flow-resolver").await.is_none());
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("own"), &opts(json!({ "partition": true })))
+    boss.create_queue(&queue("own", opts(json!({ "partition": true }))))
         .await
         .unwrap();
     queues(&boss, &["shared"]).await;

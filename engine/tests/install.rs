@@ -125,7 +125,7 @@ async fn starting_again_is_a_no_op() {
     let pool = db().await;
     let first = boss(&schema);
     first.start().await.unwrap();
-    first.create_queue(&name("keep"), &no_opts()).await.unwrap();
+    first.create_queue(&queue("keep", no_opts())).await.unwrap();
     let job = first
         .send("keep", json!({"n": 1}), None)
         .await
@@ -277,7 +277,7 @@ async fn concurrent_starts_install_once() {
     }
     // Every instance can work on the shared installation.
     instances[3]
-        .create_queue(&name("shared"), &no_opts())
+        .create_queue(&queue("shared", no_opts()))
         .await
         .unwrap();
     let id = instances[7]

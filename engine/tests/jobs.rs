@@ -24,7 +24,7 @@ async fn send_returns_an_id_and_stores_the_job() {
     let (schema, boss) = started("jsend").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("email"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("email", no_opts())).await.unwrap();
     let id = boss
         .send("email", json!({"to": "a@b.c", "n": [1, 2]}), None)
         .await
@@ -53,14 +53,11 @@ async fn jobs_inherit_queue_defaults_and_options_override_them() {
     let (schema, boss) = started("jdefaults").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("dlq"), &no_opts()).await.unwrap();
-    boss.create_queue(
-        &name("q"),
-        &opts(json!({
+    boss.create_queue(&queue("dlq", no_opts())).await.unwrap();
+    boss.create_queue(&queue("q", opts(json!({
             "retryLimit": 5, "retryDelay": 3, "retryBackoff": true, "retryDelayMax": 40, "expireInSeconds": 120,
             "deleteAfterSeconds": 500, "deadLetter": "dlq", "heartbeatSeconds": 30,
-        })),
-    )
+        }))))
     .await
     .unwrap();
 
@@ -121,7 +118,7 @@ async fn start_after_defers_a_job() {
     let (schema, boss) = started("jdefer").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("later"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("later", no_opts())).await.unwrap();
 
     let by_seconds = boss
         .send("later", json!({}), Some(json!({"startAfter": 60})))
@@ -200,7 +197,7 @@ async fn start_after_defers_a_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn higher_priority_is_fetched_first() {
     let (_schema, boss) = started("jprio").await;
-    boss.create_queue(&name("p"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("p", no_opts())).await.unwrap();
     let low = boss
         .send("p", json!({}), Some(json!({"priority": 1})))
         .await
@@ -260,7 +257,7 @@ async fn insert_many_and_fetch_in_batches() {
     let (schema, boss) = started("jinsert").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("bulk"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("bulk", no_opts())).await.unwrap();
 
     let jobs: Vec<Value> = (0..5)
         .map(|i| json!({"data": {"i": i}, "priority": i, "retryLimit": 4}))
@@ -361,7 +358,7 @@ async fn complete_stores_the_output() {
     let (schema, boss) = started("jcomplete").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("c"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("c", no_opts())).await.unwrap();
     let id = boss.send("c", json!({}), None).await.unwrap().unwrap();
     let other = boss.send("c", json!({}), None).await.unwrap().unwrap();
     assert_eq!(
@@ -422,7 +419,7 @@ async fn failing_retries_until_the_limit() {
     let (schema, boss) = started("jretry").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("r"), &opts(json!({"retryLimit": 1})))
+    boss.create_queue(&queue("r", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
     let id = boss.send("r", json!({}), None).await.unwrap().unwrap();
@@ -468,13 +465,13 @@ async fn a_failed_job_is_copied_to_its_dead_letter_queue() {
     let (schema, boss) = started("jdlq").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("graveyard"), &opts(json!({"retryLimit": 7})))
+    boss.create_queue(&queue("graveyard", opts(json!({"retryLimit": 7}))))
         .await
         .unwrap();
-    boss.create_queue(
-        &name("risky"),
-        &opts(json!({"retryLimit": 0, "deadLetter": "graveyard"})),
-    )
+    boss.create_queue(&queue(
+        "risky",
+        opts(json!({"retryLimit": 0, "deadLetter": "graveyard"})),
+    ))
     .await
     .unwrap();
     let id = boss
@@ -524,10 +521,10 @@ async fn a_failed_job_is_copied_to_its_dead_letter_queue() {
     );
 
     // A job that only goes to retry is not dead-lettered.
-    boss.create_queue(
-        &name("patient"),
-        &opts(json!({"retryLimit": 3, "deadLetter": "graveyard"})),
-    )
+    boss.create_queue(&queue(
+        "patient",
+        opts(json!({"retryLimit": 3, "deadLetter": "graveyard"})),
+    ))
     .await
     .unwrap();
     let id = boss
@@ -555,7 +552,7 @@ async fn the_attempt_fence_protects_a_newer_attempt() {
     let (schema, boss) = started("jfence").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("f"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("f", no_opts())).await.unwrap();
     let id = boss.send("f", json!({}), None).await.unwrap().unwrap();
     boss.fetch(&name("f"), &no_opts()).await.unwrap();
 
@@ -626,7 +623,7 @@ async fn singleton_seconds_throttles_sends() {
     let (schema, boss) = started("jthrottle").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("t"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("t", no_opts())).await.unwrap();
     // A slot of ~11.5 days, so the two sends cannot straddle a slot boundary in practice.
     let throttle = json!({"singletonSeconds": 1_000_000});
     let first = boss
@@ -667,7 +664,7 @@ async fn singleton_next_slot_schedules_into_the_next_slot() {
     let (schema, boss) = started("jnextslot").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("t"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("t", no_opts())).await.unwrap();
     let first = boss
         .send("t", json!({}), Some(json!({"singletonSeconds": 1_000_000})))
         .await

@@ -70,13 +70,13 @@ async fn settle_each_gives_every_job_its_own_outcome() {
     let (schema, boss, _) = quiet("pjeach").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("graveyard"), &no_opts())
+    boss.create_queue(&queue("graveyard", no_opts()))
         .await
         .unwrap();
-    boss.create_queue(
-        &name("q"),
-        &opts(json!({"retryLimit": 2, "deadLetter": "graveyard"})),
-    )
+    boss.create_queue(&queue(
+        "q",
+        opts(json!({"retryLimit": 2, "deadLetter": "graveyard"})),
+    ))
     .await
     .unwrap();
     let ids = fetched(
@@ -173,7 +173,7 @@ async fn settle_each_is_fenced_to_the_fetched_attempt() {
     let (schema, boss, _) = quiet("pjfence").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 3})))
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 3}))))
         .await
         .unwrap();
     let ids = fetched(
@@ -317,7 +317,7 @@ async fn settle_each_takes_as_many_statements_for_any_batch_size() {
     let (schema, boss, _) = quiet("pjstmts").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("graveyard"), &no_opts())
+    boss.create_queue(&queue("graveyard", no_opts()))
         .await
         .unwrap();
     let statuses = [
@@ -328,10 +328,10 @@ async fn settle_each_takes_as_many_statements_for_any_batch_size() {
     let mut logs = Vec::new();
     for size in [3usize, 300] {
         let q = format!("q{size}");
-        boss.create_queue(
-            &name(&q),
-            &opts(json!({"retryLimit": 1, "deadLetter": "graveyard"})),
-        )
+        boss.create_queue(&queue(
+            &q,
+            opts(json!({"retryLimit": 1, "deadLetter": "graveyard"})),
+        ))
         .await
         .unwrap();
         let queue = queue_info(&pool, s, &q).await;
@@ -446,7 +446,7 @@ async fn a_rust_handler_settles_each_job_with_its_own_result() {
     let (schema, boss, _) = quiet("pjrust").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 0})))
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 0}))))
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -527,7 +527,7 @@ async fn a_per_job_worker_fails_the_batch_on_an_answer_that_is_no_list() {
     let (schema, boss, _) = quiet("pjnolist").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 1})))
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
     let a = boss.send("q", json!({}), None).await.unwrap().unwrap();
@@ -555,7 +555,7 @@ async fn per_job_answers_are_honoured_without_the_option() {
     let (schema, boss, _) = quiet("pjplain").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 0})))
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 0}))))
         .await
         .unwrap();
     let a = boss
@@ -617,10 +617,10 @@ async fn workers_report_settles_only_for_spied_queues() {
     let (schema, boss, events) = quiet("pjspy").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("spied"), &opts(json!({"retryLimit": 1})))
+    boss.create_queue(&queue("spied", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
-    boss.create_queue(&name("plain"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("plain", no_opts())).await.unwrap();
     boss.set_spied_queues(vec!["spied".into()]);
 
     let mut ids = Vec::new();
@@ -714,7 +714,7 @@ async fn a_spied_failure_is_reported_only_once_it_is_final() {
     let (schema, boss, events) = quiet("pjspyfail").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("q"), &opts(json!({"retryLimit": 1})))
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
     boss.set_spied_queues(vec!["q".into()]);

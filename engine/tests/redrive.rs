@@ -24,8 +24,8 @@ async fn dead_letters_go_back_to_their_source_or_a_destination_oldest_first() {
     let (schema, boss) = started("rd_move").await;
     let s = schema.as_str();
     let pool = db().await;
-    for queue in ["src", "other", "dlq"] {
-        boss.create_queue(&name(queue), &no_opts()).await.unwrap();
+    for name in ["src", "other", "dlq"] {
+        boss.create_queue(&queue(name, no_opts())).await.unwrap();
     }
     // Dead letters as a failed job leaves them: in the dead letter queue, naming their source.
     for (i, source) in [(1, "src"), (2, "src"), (3, "gone")] {

@@ -181,7 +181,7 @@ async fn beats_carry_the_workers_and_the_host_sample() {
         vitals: Some(vitals.clone()),
     });
     boss.start().await.unwrap();
-    boss.create_queue(&name("q"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
     let release = Arc::new(Notify::new());
     let work_id = boss
         .work(&name("q"), &opts(json!({ "localConcurrency": 2, "batchSize": 2, "pollingIntervalSeconds": 0.5, "maxPriority": 5 })), Arc::new(Holder(release.clone())))

@@ -48,7 +48,7 @@ async fn without_timekeeper(label: &str) -> (TestSchema, Boss) {
     let config = BossConfig::from_value(&json!({ "connectionString": database_url(), "schema": schema.as_str(), "schedule": false })).unwrap();
     let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
     boss.start().await.unwrap();
-    boss.create_queue(&name("rq"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("rq", no_opts())).await.unwrap();
     (schema, boss)
 }
 
@@ -132,7 +132,7 @@ async fn the_pass_fires_schedules_and_warns_once_about_unusable_rows() {
     boss.start().await.unwrap();
     let pool = db().await;
     let s = schema.as_str();
-    boss.create_queue(&name("pq"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("pq", no_opts())).await.unwrap();
     boss.schedule(&request(
         json!({ "name": "pq", "cron": "* * * * * *", "data": { "n": 1 } }),
     ))
@@ -195,7 +195,7 @@ async fn two_instances_forward_each_occurrence_once() {
     b.start().await.unwrap();
     let pool = db().await;
     let s = schema.as_str();
-    a.create_queue(&name("tq"), &no_opts()).await.unwrap();
+    a.create_queue(&queue("tq", no_opts())).await.unwrap();
     a.schedule(&request(json!({ "name": "tq", "cron": "* * * * * *" })))
         .await
         .unwrap();

@@ -11,9 +11,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::*;
+use pg_boss_engine::config::js::Options;
+use pg_boss_engine::model::stats::QueueStatsRequest;
 use pg_boss_engine::{Boss, BossConfig, ErrorCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+
+fn request(queue: &str, options: Options) -> QueueStatsRequest {
+    QueueStatsRequest::from_json(&name(queue), &options).expect("stats options")
+}
 
 fn boss_with(schema: &TestSchema, options: Value) -> (Boss, Arc<RecordingEvents>) {
     let mut config = json!({ "connectionString": database_url(), "schema": schema.as_str(), "supervise": false, "schedule": false });
@@ -36,13 +42,18 @@ async fn without_history_one_datapoint_counted_on_first_read() {
     let schema = TestSchema::new("stats_cache");
     let (boss, _events) = boss_with(&schema, json!({}));
     boss.start().await.unwrap();
-    boss.create_queue(&name("q"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
     boss.send("q", json!({}), None).await.unwrap();
     boss.send("q", json!({}), Some(json!({ "startAfter": 3600 })))
         .await
         .unwrap();
 
-    let points = parse(&boss.get_queue_stats(&name("q"), &no_opts()).await.unwrap());
+    let points = parse(
+        &boss
+            .get_queue_stats(&request("q", no_opts()))
+            .await
+            .unwrap(),
+    );
     let points = points.as_array().unwrap();
     assert_eq!(points.len(), 1);
     let point = &points[0];
@@ -67,15 +78,13 @@ async fn without_history_one_datapoint_counted_on_first_read() {
     assert_eq!(monitored, 1);
 
     let err = boss
-        .get_queue_stats(&name("missing"), &no_opts())
+        .get_queue_stats(&request("missing", no_opts()))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::QueueNotFound);
     assert_eq!(err.message, "Queue missing does not exist");
-    let err = boss
-        .get_queue_stats(&name("q"), &opts(json!({ "percentiles": [] })))
-        .await
-        .unwrap_err();
+    let err =
+        QueueStatsRequest::from_json(&name("q"), &opts(json!({ "percentiles": [] }))).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
     boss.stop(Default::default()).await.unwrap();
 }
@@ -89,8 +98,8 @@ async fn a_pass_records_snapshots_and_warns_about_backlogs() {
         json!({ "persistQueueStats": true, "persistWarnings": true, "warningQueueSize": 1 }),
     );
     boss.start().await.unwrap();
-    boss.create_queue(&name("busy"), &no_opts()).await.unwrap();
-    boss.create_queue(&name("calm"), &opts(json!({ "warningQueueSize": 10 })))
+    boss.create_queue(&queue("busy", no_opts())).await.unwrap();
+    boss.create_queue(&queue("calm", opts(json!({ "warningQueueSize": 10 }))))
         .await
         .unwrap();
     for _ in 0..2 {
@@ -100,7 +109,7 @@ async fn a_pass_records_snapshots_and_warns_about_backlogs() {
     assert_eq!(
         parse(
             &boss
-                .get_queue_stats(&name("busy"), &no_opts())
+                .get_queue_stats(&request("busy", no_opts()))
                 .await
                 .unwrap()
         ),
@@ -150,17 +159,17 @@ async fn a_pass_records_snapshots_and_warns_about_backlogs() {
 
     let points = parse(
         &boss
-            .get_queue_stats(
-                &name("busy"),
-                &opts(json!({ "bucketSeconds": 60, "aggregate": "avg" })),
-            )
+            .get_queue_stats(&request(
+                "busy",
+                opts(json!({ "bucketSeconds": 60, "aggregate": "avg" })),
+            ))
             .await
             .unwrap(),
     );
     assert_eq!(points.as_array().unwrap().len(), 1);
     assert_eq!(points[0]["queuedCount"], 2);
     let err = boss
-        .get_queue_stats(&name("busy"), &opts(json!({ "limit": 0 })))
+        .get_queue_stats(&request("busy", opts(json!({ "limit": 0 }))))
         .await
         .unwrap_err();
     assert_eq!(
@@ -279,13 +288,13 @@ async fn a_counting_pass_measures_its_window_and_trues_up_late_commits() {
         json!({ "persistQueueStats": true, "monitorIntervalSeconds": 1 }),
     );
     boss.start().await.unwrap();
-    boss.create_queue(&name("tp"), &opts(json!({ "warningQueueSize": 1 })))
+    boss.create_queue(&queue("tp", opts(json!({ "warningQueueSize": 1 }))))
         .await
         .unwrap();
     let pool = db().await;
     let base = freeze_clock(&pool, s).await;
 
-    boss.supervise(Some(&name("tp"))).await.unwrap();
+    boss.supervise(Some("tp")).await.unwrap();
     add_jobs(
         &pool,
         s,
@@ -306,7 +315,7 @@ async fn a_counting_pass_measures_its_window_and_trues_up_late_commits() {
     )
     .await;
     set_clock(&pool, s, base, 300.0).await;
-    boss.supervise(Some(&name("tp"))).await.unwrap();
+    boss.supervise(Some("tp")).await.unwrap();
 
     let rows = snapshots(&pool, s, "tp").await;
     assert_eq!(rows.len(), 2);
@@ -353,7 +362,7 @@ async fn a_counting_pass_measures_its_window_and_trues_up_late_commits() {
     )
     .await;
     set_clock(&pool, s, base, 600.0).await;
-    boss.supervise(Some(&name("tp"))).await.unwrap();
+    boss.supervise(Some("tp")).await.unwrap();
 
     let rows = snapshots(&pool, s, "tp").await;
     assert_eq!(rows.len(), 3);
@@ -406,10 +415,10 @@ async fn a_window_open_past_two_hours_starts_afresh() {
         json!({ "persistQueueStats": true, "monitorIntervalSeconds": 1 }),
     );
     boss.start().await.unwrap();
-    boss.create_queue(&name("gap"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("gap", no_opts())).await.unwrap();
     let pool = db().await;
     let base = freeze_clock(&pool, s).await;
-    boss.supervise(Some(&name("gap"))).await.unwrap();
+    boss.supervise(Some("gap")).await.unwrap();
     add_jobs(
         &pool,
         s,
@@ -420,7 +429,7 @@ async fn a_window_open_past_two_hours_starts_afresh() {
     )
     .await;
     set_clock(&pool, s, base, 7300.0).await;
-    boss.supervise(Some(&name("gap"))).await.unwrap();
+    boss.supervise(Some("gap")).await.unwrap();
     add_jobs(
         &pool,
         s,
@@ -431,7 +440,7 @@ async fn a_window_open_past_two_hours_starts_afresh() {
     )
     .await;
     set_clock(&pool, s, base, 7400.0).await;
-    boss.supervise(Some(&name("gap"))).await.unwrap();
+    boss.supervise(Some("gap")).await.unwrap();
     let rows = snapshots(&pool, s, "gap").await;
     let windows: Vec<(Value, Value)> = rows
         .iter()
@@ -454,7 +463,7 @@ async fn without_persist_queue_stats_a_pass_leaves_the_throughput_alone() {
     let s = schema.as_str();
     let (boss, _events) = boss_with(&schema, json!({}));
     boss.start().await.unwrap();
-    boss.create_queue(&name("q"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
     let pool = db().await;
     sqlx::query(&format!(
         "UPDATE {s}.queue SET created_delta = 7, delta_seconds = 60, delta_on = '2020-01-01T00:00:00Z', wait_bins = '{{1,NULL}}',
@@ -464,7 +473,7 @@ async fn without_persist_queue_stats_a_pass_leaves_the_throughput_alone() {
     .await
     .unwrap();
     boss.send("q", json!({}), None).await.unwrap();
-    boss.supervise(Some(&name("q"))).await.unwrap();
+    boss.supervise(Some("q")).await.unwrap();
     let kept = format!(
         "SELECT count(*) FROM {s}.queue WHERE name = 'q' AND queued_count = 1 AND created_delta = 7 AND delta_seconds = 60
            AND delta_on = '2020-01-01T00:00:00Z' AND wait_bins = '{{1,NULL}}' AND ready_oldest_seconds = 9"
@@ -479,7 +488,7 @@ async fn maintenance_counts_retained_jobs_and_counts_carry_them() {
     let s = schema.as_str();
     let (boss, _events) = boss_with(&schema, json!({ "monitorIntervalSeconds": 1 }));
     boss.start().await.unwrap();
-    boss.create_queue(&name("r"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("r", no_opts())).await.unwrap();
     let pool = db().await;
     let base = freeze_clock(&pool, s).await;
     let jobs: &[JobAt] = &[
@@ -491,7 +500,7 @@ async fn maintenance_counts_retained_jobs_and_counts_carry_them() {
         ("created", -40.0, None, None, None),
     ];
     add_jobs(&pool, s, "r", base, jobs, true).await;
-    let report = boss.supervise(Some(&name("r"))).await.unwrap();
+    let report = boss.supervise(Some("r")).await.unwrap();
     assert_eq!(report.deleted, 2);
     let state =
         format!("SELECT total_count, retained_count, retained_on FROM {s}.queue WHERE name = 'r'");
@@ -518,7 +527,7 @@ async fn maintenance_counts_retained_jobs_and_counts_carry_them() {
     )
     .await;
     set_clock(&pool, s, base, 120.0).await;
-    boss.supervise(Some(&name("r"))).await.unwrap();
+    boss.supervise(Some("r")).await.unwrap();
     // A count adds what finished since the watermark, up to its lag (-5 and 50), and moves the
     // watermark; the total also holds the job inside the lag (115).
     assert_eq!(read().await, (6, Some(3), Some(stamp(base, 110))));
@@ -536,7 +545,7 @@ async fn maintenance_counts_retained_jobs_and_counts_carry_them() {
         .await
         .unwrap();
     set_clock(&pool, s, base, 240.0).await;
-    boss.supervise(Some(&name("r"))).await.unwrap();
+    boss.supervise(Some("r")).await.unwrap();
     assert_eq!(read().await, (2, None, None));
     boss.stop(Default::default()).await.unwrap();
 }
@@ -547,7 +556,7 @@ async fn a_recount_for_a_read_refreshes_counts_only() {
     let s = schema.as_str();
     let (boss, _events) = boss_with(&schema, json!({ "persistQueueStats": true }));
     boss.start().await.unwrap();
-    boss.create_queue(&name("q"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
     boss.send("q", json!({}), None).await.unwrap();
     let pool = db().await;
     sqlx::query(&format!("UPDATE {s}.queue SET retained_count = 0, retained_on = now() - interval '1 hour' WHERE name = 'q'"))
@@ -559,7 +568,7 @@ async fn a_recount_for_a_read_refreshes_counts_only() {
     reader.start().await.unwrap();
     let points = parse(
         &reader
-            .get_queue_stats(&name("q"), &no_opts())
+            .get_queue_stats(&request("q", no_opts()))
             .await
             .unwrap(),
     );
@@ -568,5 +577,89 @@ async fn a_recount_for_a_read_refreshes_counts_only() {
     let untouched = format!("SELECT count(*) FROM {s}.queue WHERE name = 'q' AND ready_history = '{{}}' AND delta_on IS NULL AND monitor_on IS NOT NULL");
     assert_eq!(count(&pool, &untouched).await, 1);
     reader.stop(Default::default()).await.unwrap();
+    boss.stop(Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_reports_its_slow_statements() {
+    let schema = TestSchema::new("stats_slow");
+    let s = schema.as_str();
+    let (boss, events) = boss_with(
+        &schema,
+        json!({ "warningSlowQuerySeconds": 1, "persistWarnings": true }),
+    );
+    boss.start().await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
+    boss.send("q", json!({}), None).await.unwrap();
+    // Another session holds the job table for 1.5 s, so the pass's count waits that long.
+    let pool = db().await;
+    let holder = {
+        let pool = pool.clone();
+        let sql = format!("BEGIN; LOCK TABLE {s}.job_common IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT");
+        tokio::spawn(async move { sqlx::raw_sql(&sql).execute(&pool).await })
+    };
+    let held = format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = '{s}' AND c.relname = 'job_common' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+    );
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || async {
+            count(&pool, &held).await > 0
+        })
+        .await
+    );
+    boss.supervise(Some("q")).await.unwrap();
+    holder.await.unwrap().unwrap();
+
+    let slow = events.named("warning");
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(
+        slow[0]["message"],
+        "Warning: slow query. Your queues and/or database server should be reviewed"
+    );
+    let data = &slow[0]["data"];
+    assert!(data["elapsed"].as_f64().is_some_and(|e| e > 1.0));
+    assert!(data["sql"].as_str().unwrap().contains("job_common"));
+    assert_eq!(data["values"], json!([["q"]]));
+    let stored = count(
+        &pool,
+        &format!("SELECT count(*) FROM {s}.warning WHERE type = 'slow_query'"),
+    )
+    .await;
+    assert_eq!(stored, 1);
+    boss.stop(Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_service_runs_the_same_pass() {
+    let schema = TestSchema::new("stats_service");
+    let (boss, _events) = boss_with(
+        &schema,
+        json!({ "supervise": true, "superviseIntervalSeconds": 1, "monitorIntervalSeconds": 1 }),
+    );
+    boss.start().await.unwrap();
+    boss.create_queue(&queue("q", no_opts())).await.unwrap();
+    boss.send("q", json!({}), None).await.unwrap();
+    let signals = boss
+        .service_signals("supervisor")
+        .await
+        .expect("the supervisor runs with supervise on");
+    // The pass after the queue existed, and one more, so a pass that claimed nothing is not all.
+    signals
+        .wait_for_passes(signals.passes() + 2, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(signals.failures(), 0);
+    let pool = db().await;
+    let counted = count(
+        &pool,
+        &format!(
+            "SELECT count(*) FROM {}.queue WHERE name = 'q' AND queued_count = 1 AND monitor_on IS NOT NULL",
+            schema.as_str()
+        ),
+    )
+    .await;
+    assert_eq!(counted, 1);
+    assert!(!boss.is_maintaining());
     boss.stop(Default::default()).await.unwrap();
 }

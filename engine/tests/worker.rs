@@ -88,7 +88,7 @@ async fn a_rust_handler_completes_jobs_with_its_output() {
     let (schema, boss) = started("wcomplete").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("w"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("w", no_opts())).await.unwrap();
     let id = boss
         .send("w", json!({"hello": "world"}), None)
         .await
@@ -128,7 +128,7 @@ async fn outputs_are_stored_only_for_a_batch_of_one() {
     let (schema, boss) = started("wbatch").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("b"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("b", no_opts())).await.unwrap();
     let jobs: Vec<Value> = (0..3).map(|i| json!({"data": {"i": i}})).collect();
     let ids = boss.insert(&name("b"), &jobs, true).await.unwrap().unwrap();
 
@@ -161,10 +161,10 @@ async fn a_failing_handler_puts_the_job_into_retry() {
     let s = schema.as_str();
     let pool = db().await;
     // A long retry delay keeps the worker from picking the job up again during the test.
-    boss.create_queue(
-        &name("f"),
-        &opts(json!({"retryLimit": 1, "retryDelay": 60})),
-    )
+    boss.create_queue(&queue(
+        "f",
+        opts(json!({"retryLimit": 1, "retryDelay": 60})),
+    ))
     .await
     .unwrap();
     let id = boss.send("f", json!({}), None).await.unwrap().unwrap();
@@ -200,7 +200,7 @@ async fn off_work_stops_the_loop() {
     let (schema, boss) = started("woff").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("o"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("o", no_opts())).await.unwrap();
     let handler = Recorder::completing(None);
     boss.work(&name("o"), &fast(), handler.clone()).unwrap();
     let first = boss.send("o", json!({}), None).await.unwrap().unwrap();
@@ -225,7 +225,7 @@ async fn off_work_stops_the_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_work_by_id_stops_only_that_worker() {
     let (_schema, boss) = started("woffid").await;
-    boss.create_queue(&name("o"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("o", no_opts())).await.unwrap();
     let a = boss
         .work(&name("o"), &fast(), Recorder::completing(None))
         .unwrap();
@@ -290,7 +290,7 @@ async fn graceful_stop_waits_for_a_quick_handler() {
     let (schema, boss) = started("wstopok").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(&name("g"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("g", no_opts())).await.unwrap();
     let id = boss.send("g", json!({}), None).await.unwrap().unwrap();
     let handler = Recorder::new(
         HandlerOutcome::Completed(Some("{\"done\":true}".into())),
@@ -359,7 +359,7 @@ async fn stop_while_a_handler_sleeps(
     pool: &sqlx::PgPool,
     schema: &str,
 ) -> (Uuid, Duration, Arc<AtomicBool>) {
-    boss.create_queue(&name("slow"), &no_opts()).await.unwrap();
+    boss.create_queue(&queue("slow", no_opts())).await.unwrap();
     let id = boss.send("slow", json!({}), None).await.unwrap().unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     boss.work(
@@ -439,10 +439,10 @@ async fn a_handler_past_its_expiration_fails_its_job_and_holds_the_worker_until_
     let (schema, boss) = started("woverrun").await;
     let s = schema.as_str();
     let pool = db().await;
-    boss.create_queue(
-        &name("late"),
-        &opts(json!({"expireInSeconds": 1, "retryLimit": 0})),
-    )
+    boss.create_queue(&queue(
+        "late",
+        opts(json!({"expireInSeconds": 1, "retryLimit": 0})),
+    ))
     .await
     .unwrap();
     let first = boss.send("late", json!({}), None).await.unwrap().unwrap();

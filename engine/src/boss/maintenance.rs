@@ -1,14 +1,12 @@
 //! Supervision on demand (`supervise()`, `isMaintaining()`) and queue statistics.
 
-use crate::config::js::Options;
-use crate::config::SupervisorSettings;
-use crate::error::Result;
-use crate::model::names::assert_queue_name;
-use crate::service::supervisor::PassReport;
-use serde_json::Value;
 use std::time::Duration;
 
 use super::Boss;
+use crate::config::SupervisorSettings;
+use crate::error::Result;
+use crate::model::stats::QueueStatsRequest;
+use crate::ops::maintenance::{self, PassReport};
 
 impl Boss {
     pub(super) fn supervisor_settings(&self) -> SupervisorSettings {
@@ -21,17 +19,13 @@ impl Boss {
     }
 
     /// `supervise(name?)`: one supervision pass now, over one queue or all of them.
-    pub async fn supervise(&self, name: Option<&Value>) -> Result<PassReport> {
-        let pool = self.started_pool()?;
-        let names = match name.filter(|n| !n.is_null()) {
-            None => None,
-            Some(name) => Some(vec![assert_queue_name(name)?.to_string()]),
-        };
+    pub async fn supervise(&self, name: Option<&str>) -> Result<PassReport> {
+        let db = self.started_db()?;
+        let names = name.map(|name| vec![name.to_string()]);
         // Waits for a pass in flight instead of skipping: the caller asked for this one.
         let _running = self.maintenance.lock().await;
-        crate::ops::warnings::supervise(
-            &pool,
-            self.schema(),
+        maintenance::supervise(
+            &db,
             names.as_deref(),
             self.supervisor_settings(),
             &self.events,
@@ -44,9 +38,9 @@ impl Boss {
         self.maintenance.try_lock().is_err()
     }
 
-    /// `getQueueStats(name, options)`: an array of datapoints, newest first (see stats.rs).
-    pub async fn get_queue_stats(&self, name: &Value, options: &Options) -> Result<String> {
-        let pool = self.started_pool()?;
-        crate::ops::stats::get_queue_stats(&pool, &self.config, &self.queues, name, options).await
+    /// `getQueueStats(name, options)`: an array of datapoints, newest first (see ops/stats).
+    pub async fn get_queue_stats(&self, request: &QueueStatsRequest) -> Result<String> {
+        let db = self.started_db()?;
+        crate::ops::stats::get_queue_stats(&db, &self.config, &self.queues, request).await
     }
 }

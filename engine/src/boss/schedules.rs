@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Boss;
-use crate::config::js::Options;
 use crate::error::Result;
 use crate::model::schedule::{PreviewRequest, ScheduleQuery, ScheduleRequest, ScheduleTarget};
 use crate::ops;
@@ -36,14 +35,8 @@ impl Boss {
         if let Err(err) = clock_check.check(None).await {
             self.events.error(&err);
         }
-        ops::queues::create_queue(
-            &db.pool,
-            self.schema(),
-            &self.queues,
-            &json!(SEND_IT),
-            &Options::new(),
-        )
-        .await?;
+        let send_it_queue = crate::model::queue::CreateQueue::with_defaults(SEND_IT)?;
+        ops::queues::create_queue(&db, &self.queues, &send_it_queue).await?;
         let options = json!({ "batchSize": 50, "pollingIntervalSeconds": self.config.scheduling.cron_worker_interval_seconds });
         let options = options.as_object().cloned().unwrap_or_default();
         let send_it = SendIt {

@@ -8,4 +8,5 @@ pub mod queue;
 pub mod redrive;
 pub mod schedule;
 pub mod send;
+pub mod stats;
 pub mod work;

@@ -268,18 +268,6 @@ pub async fn cleanup_dependencies(db: &Db, table: &str, names: &[String]) -> Res
     cleanup_with(&db.pool, db.mode, &db.sql.flows, table, names).await
 }
 
-/// [`cleanup_dependencies`] for a caller that holds a pool and a schema rather than a [`Db`] (the
-/// supervision pass, until it is handed one): the statements are rendered for the call.
-pub async fn cleanup_dependencies_on(
-    pool: &PgPool,
-    schema: &str,
-    table: &str,
-    names: &[String],
-) -> Result<i64> {
-    let sql = FlowSql::new(schema);
-    cleanup_with(pool, StatementMode::default(), &sql, table, names).await
-}
-
 async fn cleanup_with(
     pool: &PgPool,
     mode: StatementMode,

@@ -40,12 +40,15 @@ pub(crate) fn prune_dead_sql(s: &str, filter: &str, keep: i64) -> String {
 
 /// The registry's share of a maintenance pass, whether or not this instance registers (the table is
 /// the database's): rows quiet for the retention go, then dead rows beyond the newest 1000.
-pub async fn maintain(pool: &PgPool, s: &str) -> Result<()> {
-    let old = format!("DELETE FROM {s}.instance WHERE heartbeat_on < {s}.job_now() - interval '{RETENTION_DAYS} days'");
-    let trim = prune_dead_sql(s, "true", DEAD_KEPT);
+pub async fn maintain(db: &crate::sql::Db) -> Result<()> {
+    let pass = &db.sql.maintenance;
+    let old = pass.borrowed("instances-quiet", |s| {
+        format!("DELETE FROM {s}.instance WHERE heartbeat_on < {s}.job_now() - interval '{RETENTION_DAYS} days'")
+    });
+    let trim = pass.borrowed("instances-dead", |s| prune_dead_sql(s, "true", DEAD_KEPT));
     for sql in [old, trim] {
         let started = std::time::Instant::now();
-        sqlx::query(&sql).execute(pool).await?;
+        db.exec().execute(&sql, Vec::new()).await?;
         note_statement(started, &sql, || json!([]));
     }
     Ok(())

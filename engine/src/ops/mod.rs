@@ -3,10 +3,12 @@
 pub mod clock;
 pub mod coalesce;
 pub mod commands;
+pub mod counts;
 pub mod flows;
 pub mod groups;
 pub mod instances;
 pub mod jobs;
+pub mod maintenance;
 pub mod occurrences;
 pub mod pubsub;
 pub mod queues;

@@ -10,11 +10,12 @@
 //! Each is emitted as `{ message, data }` and, with `persistWarnings`, also written to the warning
 //! table, which supervision prunes to `warningRetentionDays`.
 //!
-//! A supervision pass runs inside a [`PassWatch`] scope (a Tokio task-local): the supervisor notes
-//! its statements' timings and the backlogs it counts there, and the warnings found are published
-//! when the pass ends, also when it ends in an error.
+//! A supervision pass runs inside [`watch`] (a Tokio task-local scope): its statements' timings
+//! and the backlogs it counts are noted there, and handed back when the pass ends, also when it
+//! ends in an error, for the pass to publish.
 
 use crate::config::js::number_to_string as js_number;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,11 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::config::Observability;
-use crate::config::SupervisorSettings;
 use crate::error::Result;
 pub use crate::event::Warning;
 use crate::event::{Event, EventSink};
-use crate::ops::stats;
-use crate::service::supervisor::{self, PassReport};
+use crate::sql::exec::{Exec, Param};
+use crate::sql::Db;
 
 pub const SLOW_QUERY: &str = "slow_query";
 pub const QUEUE_BACKLOG: &str = "queue_backlog";
@@ -53,6 +53,16 @@ impl WarningSink {
 
     /// Emits the warning, then stores it when asked to. A failed write is reported as an `error`
     /// event and never returned: a warning that could not be kept must not fail the pass.
+    pub async fn publish_in(&self, db: &Db, warning: &Warning) {
+        self.events.emit(Event::Warning(warning.clone()));
+        if self.persist {
+            self.insert(db.exec(), &db.sql.warnings.insert, warning)
+                .await;
+        }
+    }
+
+    /// [`WarningSink::publish_in`] for callers that hold a pool rather than a [`Db`] (the
+    /// timekeeper, the listener): the insert is rendered per warning, and warnings are rare.
     pub async fn publish(&self, pool: &PgPool, schema: &str, warning: &Warning) {
         self.events.emit(Event::Warning(warning.clone()));
         self.store(pool, schema, warning).await;
@@ -61,31 +71,32 @@ impl WarningSink {
     /// Only the write, for a warning whose rows are kept on another cadence than it is emitted.
     pub async fn store(&self, pool: &PgPool, schema: &str, warning: &Warning) {
         if self.persist {
-            if let Err(err) = insert(pool, schema, warning).await {
-                self.events.error(&err);
-            }
+            let sql = crate::sql::warnings::insert(schema);
+            self.insert(Exec::pool(pool), &sql, warning).await;
+        }
+    }
+
+    async fn insert(&self, exec: Exec<'_>, sql: &str, warning: &Warning) {
+        let params = vec![
+            Param::text(warning.kind),
+            Param::text(&warning.message),
+            Param::text(warning.data.to_string()),
+        ];
+        if let Err(err) = exec.execute(sql, params).await {
+            self.events.error(&err.into());
         }
     }
 }
 
-async fn insert(pool: &PgPool, schema: &str, warning: &Warning) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO {schema}.warning (type, message, data, created_on) VALUES ($1, $2, $3::jsonb, {schema}.job_now())"
-    ))
-    .bind(warning.kind)
-    .bind(&warning.message)
-    .bind(&warning.data)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Persisted warnings older than `days`, deleted.
-async fn delete_old(pool: &PgPool, schema: &str, days: i64) -> Result<()> {
-    let sql = format!("DELETE FROM {schema}.warning WHERE created_on < {schema}.job_now() - interval '{days} days'");
+/// Persisted warnings older than `days`, deleted (a supervision pass's share, with
+/// `persistWarnings`).
+pub async fn prune(db: &Db, days: i64) -> Result<()> {
+    let sql = &db.sql.warnings.prune;
     let started = Instant::now();
-    sqlx::query(&sql).execute(pool).await?;
-    note_statement(started, &sql, || json!([]));
+    db.exec()
+        .execute(sql, vec![Param::Float8(days as f64)])
+        .await?;
+    note_statement(started, sql, || json!([days]));
     Ok(())
 }
 
@@ -100,6 +111,22 @@ struct PassWatch {
 
 tokio::task_local! {
     static PASS: PassWatch;
+}
+
+/// Runs a supervision pass, collecting the warnings its statements and counts note (a statement
+/// slower than `slow_after` is a slow_query warning). Answers what the pass answered and the
+/// warnings found, whether or not it succeeded.
+pub async fn watch<F: Future>(slow_after: Duration, pass: F) -> (F::Output, Vec<Warning>) {
+    let watch = PassWatch {
+        slow_after,
+        found: Mutex::new(Vec::new()),
+    };
+    PASS.scope(watch, async {
+        let outcome = pass.await;
+        let found = PASS.with(|watch| std::mem::take(&mut *watch.found.lock().unwrap()));
+        (outcome, found)
+    })
+    .await
 }
 
 /// Inside a supervision pass, records the statement `sql` (bound to `values`) as a slow query when
@@ -124,8 +151,8 @@ pub fn note(warning: Warning) {
     let _ = PASS.try_with(|watch| watch.found.lock().unwrap().push(warning));
 }
 
-/// The queue_backlog warning for a queue counted with `queued` jobs: `row` is what pg-boss hands on
-/// as the data (the queue's name, queued count and own threshold); `threshold` the one that applied.
+/// The queue_backlog warning for a queue counted with `queued` jobs: `data` is what pg-boss hands
+/// on (the queue's name, queued count and own threshold); `threshold` the one that applied.
 pub fn backlog(name: &str, queued: i64, threshold: f64, data: Value) -> Warning {
     Warning {
         kind: QUEUE_BACKLOG,
@@ -135,62 +162,6 @@ pub fn backlog(name: &str, queued: i64, threshold: f64, data: Value) -> Warning 
         ),
         data,
     }
-}
-
-/// One supervision pass with what pg-boss does around it: today's and tomorrow's stats partitions
-/// first (with `persistQueueStats`), then the pass, then pruning the warning table (with
-/// `persistWarnings`) and the stats history (with `persistQueueStats`). The warnings found on the
-/// way are published at the end, whether or not the pass succeeded.
-pub async fn supervise(
-    pool: &PgPool,
-    schema: &str,
-    names: Option<&[String]>,
-    settings: SupervisorSettings,
-    events: &Arc<dyn EventSink>,
-) -> Result<PassReport> {
-    let observability = settings.observability;
-    let watch = PassWatch {
-        slow_after: Duration::from_secs_f64(observability.warning_slow_query_seconds),
-        found: Mutex::new(Vec::new()),
-    };
-    let (result, found) = PASS
-        .scope(watch, async {
-            let result = pass(pool, schema, names, settings, events.as_ref()).await;
-            let found = PASS.with(|watch| std::mem::take(&mut *watch.found.lock().unwrap()));
-            (result, found)
-        })
-        .await;
-    let sink = WarningSink::new(events.clone(), &observability);
-    for warning in &found {
-        sink.publish(pool, schema, warning).await;
-    }
-    result
-}
-
-async fn pass(
-    pool: &PgPool,
-    schema: &str,
-    names: Option<&[String]>,
-    settings: SupervisorSettings,
-    events: &dyn EventSink,
-) -> Result<PassReport> {
-    let observability = settings.observability;
-    if observability.persist_queue_stats {
-        stats::ensure_partitions(pool, schema).await?;
-    }
-    let report = supervisor::supervise_pass(pool, schema, names, settings).await?;
-    if observability.persist_warnings {
-        delete_old(pool, schema, observability.warning_retention_days).await?;
-    }
-    if observability.persist_queue_stats {
-        stats::drop_old_partitions(pool, schema, observability.queue_stat_retention_days).await?;
-    }
-    // Best effort, as in pg-boss: a role granted privileges table by table may have none on the
-    // instance table, and that must not fail the pass.
-    if let Err(err) = crate::ops::instances::maintain(pool, schema).await {
-        events.error(&err);
-    }
-    Ok(report)
 }
 
 #[cfg(test)]

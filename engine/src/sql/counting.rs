@@ -11,11 +11,88 @@
 //! * With `persistQueueStats`, a monitor pass also measures the throughput of the window since the
 //!   queue's `delta_on`: jobs created, completed and failed, wait and run histograms, and how long
 //!   the oldest ready job has waited. It also recounts the windows already recorded, to tell
-//!   whether jobs committed into them late (the true-up check; `stats::true_up` does the fix).
+//!   whether jobs committed into them late (the true-up check; `ops::stats::record::true_up`
+//!   does the fix).
 //!
 //! Both watermarks trail the pass by [`LAG`]: job stamps come from `job_now()`, the start of the
 //! transaction that wrote them, so a job committed just after a pass can carry a stamp from before
 //! it. A window that ends ten seconds back still has that job ahead of it.
+
+use std::sync::Arc;
+
+use super::StatementCache;
+use crate::schema::install::advisory_lock_key;
+
+/// A schema's counting statements. The ones whose text names a job table are rendered the first
+/// time a table is counted, and kept.
+#[derive(Debug)]
+pub struct CountingSql {
+    schema: String,
+    /// pg-boss's try-lock around counting (`queue-stats`): one instance counts a schema at a time.
+    pub try_lock: String,
+    /// $1 names (text[]): hands a monitor claim back, for a monitor pass that found another
+    /// instance counting.
+    pub release_monitor_claim: String,
+    /// See [`retained_watermark_sql`].
+    pub retained_watermark: String,
+    /// See [`reduce_retained_sql`].
+    pub reduce_retained: String,
+    per_table: StatementCache<CountStatement>,
+}
+
+/// The counting statements kept per job table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CountStatement {
+    Count {
+        table: String,
+        monitor: bool,
+        /// The throughput's reset gap, as the bits of its f64 (an instance has one).
+        reset_max: Option<u64>,
+    },
+    SetRetained {
+        table: String,
+    },
+}
+
+impl CountingSql {
+    pub fn new(schema: &str) -> CountingSql {
+        CountingSql {
+            schema: schema.to_string(),
+            try_lock: format!(
+                "SELECT pg_try_advisory_xact_lock({})",
+                advisory_lock_key(schema, "queue-stats")
+            ),
+            release_monitor_claim: format!(
+                "UPDATE {schema}.queue q SET monitor_claim_on = NULL
+                 FROM (SELECT name FROM {schema}.queue WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE) r
+                 WHERE q.name = r.name"
+            ),
+            retained_watermark: retained_watermark_sql(schema),
+            reduce_retained: reduce_retained_sql(schema),
+            per_table: StatementCache::default(),
+        }
+    }
+
+    /// [`count_sql`] for `table`.
+    pub fn count(&self, table: &str, monitor: bool, throughput: Option<Throughput>) -> Arc<str> {
+        let key = CountStatement::Count {
+            table: table.to_string(),
+            monitor,
+            reset_max: throughput.map(|t| t.reset_max_seconds.to_bits()),
+        };
+        self.per_table
+            .get(key, || count_sql(&self.schema, table, monitor, throughput))
+    }
+
+    /// [`set_retained_sql`] for `table`.
+    pub fn set_retained(&self, table: &str) -> Arc<str> {
+        let key = CountStatement::SetRetained {
+            table: table.to_string(),
+        };
+        self.per_table
+            .get(key, || set_retained_sql(&self.schema, table))
+    }
+}
 
 /// How far behind the pass the throughput window and the retained watermark end. Shared with
 /// pg-boss through `delta_on`/`retained_on`, so it cannot be ours to choose.

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
@@ -39,6 +40,8 @@ pub trait CallerDb: Send + Sync {
 /// A statement parameter. Each has one PostgreSQL type on the pool and one JSON form for a caller.
 #[derive(Debug, Clone)]
 pub enum Param {
+    /// An int[] (added for the supervision pass's per-queue tallies).
+    Int4s(Vec<i32>),
     Text(Option<String>),
     Int8(i64),
     Int4(i32),
@@ -47,9 +50,13 @@ pub enum Param {
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
     Float8(f64),
-    Timestamptz(Option<chrono::DateTime<chrono::Utc>>),
+    Timestamptz(Option<DateTime<Utc>>),
     /// A uuid[] that may be null (a filter left out).
     UuidsOrNull(Option<Vec<Uuid>>),
+    /// Added for the instance registry and the background migrations.
+    MaybeInt4(Option<i32>),
+    /// A jsonb value; a caller's driver gets its text.
+    Json(Option<Value>),
 }
 
 impl Param {
@@ -59,6 +66,7 @@ impl Param {
 
     fn to_json(&self) -> Value {
         match self {
+            Param::Int4s(list) => json!(list),
             Param::Text(s) => json!(s),
             Param::Int8(n) => json!(n),
             Param::Int4(n) => json!(n),
@@ -69,6 +77,10 @@ impl Param {
             Param::Float8(n) => json!(n),
             Param::Timestamptz(at) => json!(at.map(|at| at.to_rfc3339())),
             Param::UuidsOrNull(ids) => json!(ids),
+            Param::MaybeInt4(n) => json!(n),
+            Param::Json(value) => value
+                .as_ref()
+                .map_or(Value::Null, |v| Value::String(v.to_string())),
         }
     }
 }
@@ -171,6 +183,18 @@ fn uuid(value: &Value) -> Option<Uuid> {
     value.as_str().and_then(|s| Uuid::parse_str(s).ok())
 }
 
+// Added for the stats histograms: an int[] whose empty slots are null.
+pg_column!(Vec<Option<i32>>, |v| match v {
+    Value::Array(items) => items
+        .iter()
+        .map(|item| match item {
+            Value::Null => Some(None),
+            other => integer(other).and_then(|n| i32::try_from(n).ok()).map(Some),
+        })
+        .collect(),
+    _ => None,
+});
+
 pg_column!(Uuid, uuid);
 pg_column!(String, |v| match v {
     Value::String(s) => Some(s.clone()),
@@ -198,14 +222,19 @@ pg_column!(Vec<Uuid>, |v| match v {
 });
 
 // Drivers answer a float8 as a number, a numeric as a string; both are read.
+// Added for the instance registry, the schema checks and the background migrations.
+pg_column!(bool, Value::as_bool);
 pg_column!(f64, |v| match v {
     Value::Number(n) => n.as_f64(),
     Value::String(s) => s.parse().ok(),
     _ => None,
 });
-pg_column!(bool, Value::as_bool);
 // A json or jsonb column, parsed by the caller's driver or by sqlx.
 pg_column!(Value, |v| Some(v.clone()));
+pg_column!(DateTime<Utc>, |v| v
+    .as_str()
+    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    .map(|at| at.with_timezone(&Utc)));
 
 impl<T: Column> Column for Option<T>
 where
@@ -255,6 +284,7 @@ fn bind(
     param: Param,
 ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
     match param {
+        Param::Int4s(list) => query.bind(list),
         Param::Text(s) => query.bind(s),
         Param::Int8(n) => query.bind(n),
         Param::Int4(n) => query.bind(n),
@@ -265,6 +295,8 @@ fn bind(
         Param::Float8(n) => query.bind(n),
         Param::Timestamptz(at) => query.bind(at),
         Param::UuidsOrNull(ids) => query.bind(ids),
+        Param::MaybeInt4(n) => query.bind(n),
+        Param::Json(value) => query.bind(value),
     }
 }
 
@@ -475,6 +507,25 @@ impl<'a> Exec<'a> {
             None if self.is_caller() => Err(unreadable(sql)),
             None => Err(ExecError::Pool(sqlx::Error::RowNotFound)),
         }
+    }
+
+    /// Runs a script of several statements without parameters, for its effect (the schema's install
+    /// script). It goes over the simple query protocol, the only one that takes many statements in
+    /// one text; a caller's driver sends a text without parameters that way too.
+    pub async fn execute_script(self, sql: &str) -> Result<(), ExecError> {
+        match self.target {
+            Target::Pool(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ())?,
+            Target::Tx(tx) => {
+                let mut tx = tx.0.lock().await;
+                sqlx::raw_sql(sql).execute(&mut **tx).await.map(|_| ())?
+            }
+            Target::Caller(db) => db
+                .execute(sql, Vec::new())
+                .await
+                .map(|_| ())
+                .map_err(ExecError::Caller)?,
+        }
+        Ok(())
     }
 
     /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does

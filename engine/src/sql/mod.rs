@@ -10,8 +10,12 @@ pub mod counting;
 pub mod exec;
 pub mod fetch;
 pub mod flows;
+pub mod maintenance;
+pub mod queues;
 pub mod redrive;
 pub mod schedules;
+pub mod stats;
+pub mod warnings;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -28,6 +32,11 @@ pub struct Statements {
     pub schema: String,
     pub schedules: schedules::ScheduleSql,
     pub flows: flows::FlowSql,
+    pub queues: queues::QueueSql,
+    pub counting: counting::CountingSql,
+    pub maintenance: maintenance::MaintenanceSql,
+    pub stats: stats::StatsSql,
+    pub warnings: warnings::WarningSql,
 }
 
 impl Statements {
@@ -36,6 +45,11 @@ impl Statements {
             schema: schema.to_string(),
             schedules: schedules::ScheduleSql::new(schema),
             flows: flows::FlowSql::new(schema),
+            queues: queues::QueueSql::new(schema),
+            counting: counting::CountingSql::new(schema),
+            maintenance: maintenance::MaintenanceSql::new(schema),
+            stats: stats::StatsSql::new(schema),
+            warnings: warnings::WarningSql::new(schema),
         }
     }
 }
@@ -49,6 +63,8 @@ pub enum QueueStatement {
     Redrive,
     /// `previewRedrive()` of this dead letter queue (`sql::redrive::preview`).
     PreviewRedrive,
+    /// Locks a partitioned queue's own table before the queue is deleted.
+    LockTables,
 }
 
 /// Statements rendered on first use and kept, keyed by which variant of a statement they are.

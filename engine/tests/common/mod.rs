@@ -164,6 +164,12 @@ pub fn name(s: &str) -> Value {
     Value::String(s.to_string())
 }
 
+/// `createQueue(name, options)` as the binding reads it; options it refuses fail the test.
+pub fn queue(name: &str, options: Options) -> pg_boss_engine::model::queue::CreateQueue {
+    pg_boss_engine::model::queue::CreateQueue::from_json(&Value::String(name.to_string()), &options)
+        .expect("queue options")
+}
+
 /// One job row (any queue table) as JSON, via `to_jsonb`, so every column can be checked.
 pub async fn job_row(pool: &PgPool, schema: &str, id: Uuid) -> Option<Value> {
     let sql = format!("SELECT to_jsonb(j)::text FROM {schema}.job j WHERE j.id = $1");

@@ -1,0 +1,101 @@
+//! The monitor's share of a pass: count the claimed queues onto their rows (recording snapshots
+//! with `persistQueueStats`), warn about backlogs, and fail the active jobs whose expiration or
+//! heartbeat ran out.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{claim, PassReport};
+use crate::config::{Observability, SupervisorSettings};
+use crate::error::Result;
+use crate::ops::counts::{refresh_counts_with, CountLock, Counted};
+use crate::ops::jobs::fail_sql;
+use crate::ops::stats::record::record_counts;
+use crate::ops::warnings::{self, note_statement};
+use crate::sql::counting::Throughput;
+use crate::sql::exec::{Exec, Param, Tx};
+use crate::sql::maintenance::{Expiry, BATCH};
+use crate::sql::Db;
+
+pub(super) async fn monitor(
+    db: &Db,
+    table: &str,
+    names: &[String],
+    settings: &SupervisorSettings,
+    report: &mut PassReport,
+) -> Result<()> {
+    let sql = &db.sql.maintenance.claim_monitor;
+    let claimed = claim(db, sql, names, settings.monitor_interval).await?;
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let observability = settings.observability;
+    let throughput = observability
+        .persist_queue_stats
+        .then(|| Throughput::for_pass(settings.pass_seconds()));
+    let counted = refresh_counts_with(db, table, &claimed, CountLock::Monitor, throughput).await?;
+    if let Some(counted) = counted {
+        if observability.persist_queue_stats {
+            record_counts(db, table, &counted).await?;
+        }
+        warn_backlogs(&counted, &observability);
+    }
+    report.expired += expire(db, table, &claimed, Expiry::Timeout).await?;
+    report.heartbeat_failed += expire(db, table, &claimed, Expiry::Heartbeat).await?;
+    report.monitored.extend(claimed);
+    Ok(())
+}
+
+/// Notes a queue_backlog warning for each queue counted with more queued jobs than its threshold
+/// (its own `warningQueueSize`, else the instance's).
+fn warn_backlogs(counted: &[Counted], observability: &Observability) {
+    for row in counted {
+        let threshold = if row.warning_queued != 0 {
+            f64::from(row.warning_queued)
+        } else {
+            observability.warning_queue_size
+        };
+        if f64::from(row.queued) <= threshold {
+            continue;
+        }
+        let mut data = json!({ "name": row.name, "queuedCount": row.queued, "warningQueueSize": row.warning_queued });
+        if let Some(late) = row.true_up {
+            data["trueUp"] = json!(late);
+        }
+        data["pinSeconds"] = json!(row.pin_seconds);
+        warnings::note(warnings::backlog(
+            &row.name,
+            i64::from(row.queued),
+            threshold,
+            data,
+        ));
+    }
+}
+
+/// Fails (retries or dead-letters, like any failure) the claimed queues' active jobs whose time
+/// ran out, a batch per transaction under pg-boss's lock for the sweep. Answers how many.
+async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Result<i64> {
+    let sql = &db.sql.maintenance;
+    // Failing is the job path's statement; only its filter and output are the monitor's.
+    let fail = sql.expire(table, expiry, |filter, output| {
+        fail_sql(db.schema(), table, filter, output)
+    });
+    let lock = sql.expire_lock(table, expiry);
+    let mut total = 0;
+    loop {
+        let started = Instant::now();
+        let tx = Tx::begin(&db.pool).await?;
+        let exec = Exec::tx(&tx).with_mode(db.mode);
+        exec.execute(&lock, Vec::new()).await?;
+        let (count, _ids): (i64, Vec<uuid::Uuid>) = exec
+            .fetch_one(&fail, vec![Param::Texts(Some(queues.to_vec()))])
+            .await?;
+        tx.commit().await?;
+        note_statement(started, &fail, || json!([queues]));
+        total += count;
+        if count < BATCH {
+            return Ok(total);
+        }
+    }
+}
