@@ -1,7 +1,7 @@
 //! Names cron-parser reads in place of numbers: month and weekday names, and the `@daily`-style
 //! shortcuts for a whole expression.
 
-use super::fields::FieldKind;
+use super::field_kind::FieldKind;
 use super::{fail, Parsed};
 
 const MONTHS: [&str; 12] = [

@@ -2,14 +2,10 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use super::millis::{MS_DAY, MS_HOUR, MS_MINUTE, MS_SECOND};
 use super::zone::Zone;
 
 pub(super) const DAYS_IN_MONTH: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-pub(super) const MS_SECOND: i64 = 1000;
-pub(super) const MS_MINUTE: i64 = 60 * MS_SECOND;
-pub(super) const MS_HOUR: i64 = 60 * MS_MINUTE;
-const MS_DAY: i64 = 24 * MS_HOUR;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Civil {

@@ -1,6 +1,7 @@
 //! The walk's cursor: where a walk stands, and what it remembers of a daylight-saving change.
 
-use super::civil::{days_from_civil, days_in_month, local_ts, Civil, Instant, Unit, MS_SECOND};
+use super::civil::{days_from_civil, days_in_month, local_ts, Civil, Instant, Unit};
+use super::millis::MS_SECOND;
 use super::zone::Zone;
 
 /// The walk's cursor: an instant plus what it remembers about a daylight-saving change it just

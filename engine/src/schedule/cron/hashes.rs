@@ -2,7 +2,7 @@
 
 use crate::config::js::number_to_string as js_number;
 
-use super::fields::{check_field_size, FieldKind};
+use super::field_kind::{check_field_size, FieldKind};
 use super::{fail, Parsed};
 
 /// The length of `H(digits-digits)` at the start of `bytes`.

@@ -3,7 +3,7 @@
 
 use crate::config::js::number_to_string as js_number;
 
-use super::fields::{check_field_size, FieldKind, Value};
+use super::field_kind::{check_field_size, FieldKind, Value};
 use super::{fail, Parsed};
 
 /// JavaScript's `+text` for the texts a field can hold by now.

@@ -2,7 +2,8 @@
 
 use super::aliases::predefined;
 use super::civil::DAYS_IN_MONTH;
-use super::fields::{checked, numbers, parse_field, FieldKind, Value};
+use super::field_kind::{FieldKind, Value};
+use super::fields::{checked, numbers, parse_field};
 use super::lists::{js_plus, parse_int_prefix};
 use super::{fail, Parsed};
 

@@ -3,7 +3,7 @@
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 
-use super::civil::{MS_HOUR, MS_MINUTE, MS_SECOND};
+use super::millis::{MS_HOUR, MS_MINUTE, MS_SECOND};
 
 /// A zone an expression is evaluated in.
 #[derive(Debug, Clone, Copy, PartialEq)]
