@@ -7,6 +7,7 @@
 //! tests wait for "the next pass is done" instead of sleeping.
 
 pub mod bam;
+pub mod heartbeat;
 pub mod listener;
 pub mod queue_cache;
 pub mod registry;

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
@@ -46,6 +47,12 @@ pub enum Param {
     Uuid(Option<Uuid>),
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
+    /// Added for the instance registry and the background migrations.
+    MaybeInt4(Option<i32>),
+    Float8(f64),
+    /// A jsonb value; a caller's driver gets its text.
+    Json(Option<Value>),
+    Timestamptz(Option<DateTime<Utc>>),
 }
 
 impl Param {
@@ -62,6 +69,12 @@ impl Param {
             Param::Uuid(id) => json!(id),
             Param::Uuids(ids) => json!(ids),
             Param::Texts(list) => json!(list),
+            Param::MaybeInt4(n) => json!(n),
+            Param::Float8(n) => json!(n),
+            Param::Json(value) => value
+                .as_ref()
+                .map_or(Value::Null, |v| Value::String(v.to_string())),
+            Param::Timestamptz(at) => json!(at.map(|at| at.to_rfc3339())),
         }
     }
 }
@@ -190,6 +203,18 @@ pg_column!(Vec<Uuid>, |v| match v {
     _ => None,
 });
 
+// Added for the instance registry, the schema checks and the background migrations.
+pg_column!(bool, Value::as_bool);
+pg_column!(f64, |v| match v {
+    Value::Number(n) => n.as_f64(),
+    Value::String(s) => s.parse().ok(),
+    _ => None,
+});
+pg_column!(DateTime<Utc>, |v| v
+    .as_str()
+    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    .map(|at| at.with_timezone(&Utc)));
+
 impl<T: Column> Column for Option<T>
 where
     Option<T>: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
@@ -245,6 +270,10 @@ fn bind(
         Param::Uuid(id) => query.bind(id),
         Param::Uuids(ids) => query.bind(ids),
         Param::Texts(list) => query.bind(list),
+        Param::MaybeInt4(n) => query.bind(n),
+        Param::Float8(n) => query.bind(n),
+        Param::Json(value) => query.bind(value),
+        Param::Timestamptz(at) => query.bind(at),
     }
 }
 
@@ -455,6 +484,26 @@ impl<'a> Exec<'a> {
             None if self.is_caller() => Err(unreadable(sql)),
             None => Err(ExecError::Pool(sqlx::Error::RowNotFound)),
         }
+    }
+
+    /// Runs a script of several statements without parameters, for its effect (the schema's install
+    /// script). It goes over the simple query protocol, the only one that takes many statements in
+    /// one text; a caller's driver sends a text without parameters that way too.
+    pub async fn execute_script(self, sql: &str) -> Result<(), ExecError> {
+        match self.target {
+            // Text without arguments is sent as a simple query.
+            Target::Pool(pool) => sqlx::Executor::execute(pool, sql).await.map(|_| ())?,
+            Target::Tx(tx) => {
+                let mut tx = tx.0.lock().await;
+                sqlx::Executor::execute(&mut **tx, sql).await.map(|_| ())?
+            }
+            Target::Caller(db) => db
+                .execute(sql, Vec::new())
+                .await
+                .map(|_| ())
+                .map_err(ExecError::Caller)?,
+        }
+        Ok(())
     }
 
     /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does

@@ -6,9 +6,12 @@
 //! notifies) is rendered on first use and kept with the queue's cache entry
 //! ([`StatementCache`]), so it is rendered again only when the queue itself changes.
 
+pub mod bam;
 pub mod counting;
 pub mod exec;
 pub mod fetch;
+pub mod install;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,12 +26,18 @@ use exec::{CallerDb, Exec, StatementMode};
 pub struct Statements {
     /// The schema as configured (quoted or bare), as it is written into every statement.
     pub schema: String,
+    pub registry: registry::RegistrySql,
+    pub bam: bam::BamSql,
+    pub install: install::InstallSql,
 }
 
 impl Statements {
     pub fn new(schema: &str) -> Statements {
         Statements {
             schema: schema.to_string(),
+            registry: registry::RegistrySql::new(schema),
+            bam: bam::BamSql::new(schema),
+            install: install::InstallSql::new(schema),
         }
     }
 }
