@@ -129,6 +129,11 @@ impl InstanceHeartbeat {
                 state.next_beat += every;
             }
         }
+        self.next_due()
+    }
+
+    /// The time until the beat or the recount, whichever comes first.
+    fn next_due(&self) -> Duration {
         let state = *self.state.lock().unwrap();
         let next = state
             .recount_at
@@ -146,8 +151,9 @@ impl Service for InstanceHeartbeat {
         self.registrant.heartbeat()
     }
 
+    /// The registration at start may have left a recount due before the first beat.
     fn first_pass(&self) -> Duration {
-        self.registrant.heartbeat()
+        self.next_due()
     }
 
     fn timeout(&self) -> Duration {
