@@ -33,6 +33,30 @@ impl ProcessInfo {
             started_at: *FIRST_ASKED.get_or_init(Utc::now),
         }
     }
+
+    /// This process as a host runtime describes it (`{ host, pid, nodeVersion, startedAt }`,
+    /// `startedAt` in epoch milliseconds); what it leaves out is taken from
+    /// [`ProcessInfo::current`].
+    pub fn from_json(value: &Value) -> ProcessInfo {
+        let mut info = ProcessInfo::current();
+        if let Some(host) = value.get("host").and_then(Value::as_str) {
+            info.host = host.to_string();
+        }
+        if let Some(pid) = value.get("pid").and_then(Value::as_u64) {
+            info.pid = pid as u32;
+        }
+        if let Some(version) = value.get("nodeVersion").and_then(Value::as_str) {
+            info.runtime_version = version.to_string();
+        }
+        if let Some(at) = value
+            .get("startedAt")
+            .and_then(Value::as_f64)
+            .and_then(|ms| DateTime::from_timestamp_millis(ms as i64))
+        {
+            info.started_at = at;
+        }
+        info
+    }
 }
 
 /// The kernel's host name, as Node's `os.hostname()` reports it on Linux, so rows from pg-boss and
@@ -68,32 +92,6 @@ impl Default for Host {
             process: ProcessInfo::current(),
             vitals: None,
         }
-    }
-}
-
-impl ProcessInfo {
-    /// This process as a host runtime describes it (`{ host, pid, nodeVersion, startedAt }`,
-    /// `startedAt` in epoch milliseconds); what it leaves out is taken from
-    /// [`ProcessInfo::current`].
-    pub fn from_json(value: &Value) -> ProcessInfo {
-        let mut info = ProcessInfo::current();
-        if let Some(host) = value.get("host").and_then(Value::as_str) {
-            info.host = host.to_string();
-        }
-        if let Some(pid) = value.get("pid").and_then(Value::as_u64) {
-            info.pid = pid as u32;
-        }
-        if let Some(version) = value.get("nodeVersion").and_then(Value::as_str) {
-            info.runtime_version = version.to_string();
-        }
-        if let Some(at) = value
-            .get("startedAt")
-            .and_then(Value::as_f64)
-            .and_then(|ms| DateTime::from_timestamp_millis(ms as i64))
-        {
-            info.started_at = at;
-        }
-        info
     }
 }
 

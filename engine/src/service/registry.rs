@@ -4,7 +4,6 @@
 //! it), its roles and recorded options, and, at each write, its pool, workers and resources.
 //! The heartbeat service (heartbeat.rs) writes it.
 
-use crate::config::InstanceSettings;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +11,12 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::config::BossConfig;
+use crate::config::{BossConfig, InstanceSettings};
 use crate::ops::instances::{InstanceRow, Lineage};
 use crate::sql::Db;
+
+/// Where the binding and Rust hosts have always found them.
+pub use crate::model::instance::{Host, ProcessInfo, Vitals};
 
 /// The pg-boss release whose API and schema this engine implements.
 const PG_BOSS_VERSION: &str = "12.38.0";
@@ -36,8 +38,6 @@ const RECORDED_WORK_OPTIONS: [&str; 13] = [
     "burstWhenReadyExceeds",
     "burstWhenBatchFull",
 ];
-
-pub use crate::model::instance::{Host, ProcessInfo, Vitals};
 
 /// Where the heartbeat gets the rest of what it writes: the instance's workers, in
 /// `getWipData()`'s form.
