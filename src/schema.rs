@@ -9,26 +9,20 @@ use crate::NativeBoss;
 impl NativeBoss {
     #[napi]
     pub async fn is_installed(&self) -> napi::Result<bool> {
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.is_installed().await }).await
-        }
+        let boss = self.inner.clone();
+        run(async move { boss.is_installed().await }).await
     }
 
     #[napi]
     pub async fn schema_version(&self) -> napi::Result<Option<i32>> {
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.schema_version().await }).await
-        }
+        let boss = self.inner.clone();
+        run(async move { boss.schema_version().await }).await
     }
 
     #[napi]
     pub async fn detect_schema_drift(&self) -> napi::Result<String> {
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.detect_schema_drift().await }).await
-        }
+        let boss = self.inner.clone();
+        run(async move { boss.detect_schema_drift().await }).await
     }
 
     #[napi]
@@ -38,17 +32,13 @@ impl NativeBoss {
 
     #[napi]
     pub async fn get_bam_status(&self) -> napi::Result<String> {
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.get_bam_status().await }).await
-        }
+        let boss = self.inner.clone();
+        run(async move { boss.get_bam_status().await }).await
     }
 
     #[napi]
     pub async fn get_bam_entries(&self, limit: i64, after: Option<String>) -> napi::Result<String> {
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.get_bam_entries(limit, after).await }).await
-        }
+        let boss = self.inner.clone();
+        run(async move { boss.get_bam_entries(limit, after).await }).await
     }
 }

@@ -31,23 +31,7 @@ impl pg_boss_engine::service::registry::Vitals for JsVitals {
 pub(crate) fn process_info(
     json: &str,
 ) -> napi::Result<pg_boss_engine::service::registry::ProcessInfo> {
-    let value = parse(json)?;
-    let mut info = pg_boss_engine::service::registry::ProcessInfo::current();
-    if let Some(host) = value.get("host").and_then(Value::as_str) {
-        info.host = host.to_string();
-    }
-    if let Some(pid) = value.get("pid").and_then(Value::as_u64) {
-        info.pid = pid as u32;
-    }
-    if let Some(version) = value.get("nodeVersion").and_then(Value::as_str) {
-        info.runtime_version = version.to_string();
-    }
-    if let Some(at) = value
-        .get("startedAt")
-        .and_then(Value::as_f64)
-        .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
-    {
-        info.started_at = at;
-    }
-    Ok(info)
+    Ok(pg_boss_engine::service::registry::ProcessInfo::from_json(
+        &parse(json)?,
+    ))
 }

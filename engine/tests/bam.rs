@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use common::*;
 use pg_boss_engine::config::BamSettings;
+use pg_boss_engine::ops::bam;
 use pg_boss_engine::schema::migrate;
-use pg_boss_engine::service::bam::{self, BamOutcome, BamRunner, BamStatus};
+use pg_boss_engine::service::bam::{BamOutcome, BamRunner, BamStatus};
+use pg_boss_engine::sql::exec::StatementMode;
+use pg_boss_engine::sql::{Db, Statements};
 use pg_boss_engine::{Boss, BossConfig, StopOptions};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -26,8 +29,19 @@ async fn installed(label: &str) -> (TestSchema, PgPool) {
         .await
         .expect("connect");
     let config = BossConfig::new(&database_url(), schema.as_str()).expect("config");
-    migrate::prepare(&pool, &config).await.expect("install");
+    migrate::prepare(&db_on(&pool, &schema), &config)
+        .await
+        .expect("install");
     (schema, pool)
+}
+
+/// Operations' view of the pool and the schema.
+fn db_on(pool: &PgPool, schema: &TestSchema) -> Db {
+    Db {
+        pool: pool.clone(),
+        mode: StatementMode::default(),
+        sql: Arc::new(Statements::new(schema.as_str())),
+    }
 }
 
 fn runner(pool: &PgPool, schema: &TestSchema) -> (BamRunner, Arc<RecordingEvents>) {
@@ -36,7 +50,7 @@ fn runner(pool: &PgPool, schema: &TestSchema) -> (BamRunner, Arc<RecordingEvents
         interval: Duration::from_secs(1),
     };
     (
-        BamRunner::new(pool.clone(), schema.as_str(), settings, events.clone()),
+        BamRunner::new(db_on(pool, schema), settings, events.clone()),
         events,
     )
 }
@@ -376,12 +390,18 @@ async fn claims_take_the_advisory_lock_pg_boss_claims_take() {
         .await
         .unwrap();
 
+    let db = db_on(&pool, &schema);
     let claim = tokio::spawn({
-        let pool = pool.clone();
-        let s = s.clone();
-        async move { bam::claim_next(&pool, &s, false).await }
+        let db = db.clone();
+        async move { bam::claim_next(&db, false).await }
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%pg_advisory_xact_lock%'";
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            claim.is_finished() || count(&pool, waiting).await >= 1
+        })
+        .await
+    );
     assert!(!claim.is_finished(), "the claim waits for the lock");
     holder.execute("COMMIT").await.unwrap();
     let claimed = claim
@@ -394,7 +414,7 @@ async fn claims_take_the_advisory_lock_pg_boss_claims_take() {
     assert_eq!(row(&pool, &s, claimed.id).await["status"], "in_progress");
 
     // A claim handed back untouched leaves the row as it was.
-    bam::release(&pool, &s, &claimed).await.unwrap();
+    bam::release(&db, &claimed).await.unwrap();
     let back = row(&pool, &s, claimed.id).await;
     assert_eq!(
         (back["status"].as_str(), back["started_on"].is_null()),
@@ -564,13 +584,22 @@ async fn a_started_instance_runs_commands_queued_later_and_stop_ends_its_runner(
         })
         .await
     );
+    let signals = boss
+        .service_signals("bam")
+        .await
+        .expect("a running bam service");
     assert!(boss.stop(StopOptions::default()).await.unwrap());
     assert!(!boss.is_bam_working());
 
     // Stopped: nothing runs any more.
     let after = insert_row(&pool, s, "after_stop", "pending", "SELECT 1", None).await;
     allow_next_poll(&pool, s).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let next = signals.wait_for_next_pass(Duration::from_secs(3)).await;
+    assert_eq!(
+        next.map_err(|e| e.message),
+        Err("the service ended".to_string())
+    );
+    assert!(boss.service_signals("bam").await.is_none());
     assert_eq!(status_of(&pool, s, after).await, "pending");
     assert_eq!(events.named("bam").len(), 2);
 }
@@ -703,7 +732,10 @@ async fn without_migrate_no_runner_starts() {
     config.migrate = false;
     let boss = Boss::new(config, Arc::new(pg_boss_engine::event::NoEvents)).unwrap();
     boss.start().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        boss.service_signals("bam").await.is_none(),
+        "no runner was started"
+    );
     assert!(!boss.is_bam_working());
     assert_eq!(status_of(&pool, s, id).await, "pending");
     let stamped: Option<String> =

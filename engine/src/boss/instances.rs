@@ -6,27 +6,33 @@ use std::sync::Arc;
 
 use super::workers::wip_of;
 use super::Boss;
+use crate::service;
+use crate::service::heartbeat::InstanceHeartbeat;
+use crate::service::registry::{Host, Registrant, WorkersFn};
 
 impl Boss {
     /// Describes the process for the registry (the binding tells what Node knows of it).
-    pub fn set_host(&self, host: crate::service::registry::Host) {
+    pub fn set_host(&self, host: Host) {
         *self.host.lock().unwrap() = host;
     }
 
+    /// Registers the instance (unless `registerInstance` is off) and starts its heartbeat, in the
+    /// group stopped after the workers, and last in it: a graceful stop reads as live until its
+    /// workers are done.
     pub(super) async fn start_registry(&self, attempt: u32) {
+        if !self.config.instance.register {
+            return;
+        }
         let workers = self.workers.clone();
-        let wip: crate::service::registry::WorkersFn = Arc::new(move || wip_of(&workers, false));
+        let wip: WorkersFn = Arc::new(move || wip_of(&workers, false));
         let host = self.host.lock().unwrap().clone();
-        let mut registrant = crate::service::registry::Registrant::from_config(
-            &self.config,
-            self.instance_id,
-            self.pool(),
-            host,
-            self.events.clone(),
-            wip,
-        );
+        let mut registrant =
+            Registrant::from_config(&self.config, self.instance_id, self.db(), host, wip);
         registrant.start_attempt = attempt;
-        *self.registry.lock().unwrap() = crate::service::registry::start(registrant).await;
+        let heartbeat = InstanceHeartbeat::new(registrant, self.events.clone());
+        heartbeat.register().await;
+        let running = service::start(Arc::new(heartbeat), self.events.clone());
+        self.late_services.lock().await.push(running);
     }
 
     /// `getInstances()`: the registry's rows as JSON text, `limit` per page after the id `after`.
@@ -37,12 +43,6 @@ impl Boss {
                 "getInstances: after must be a uuid"
             );
         }
-        crate::ops::instances::get_instances(
-            &self.started_pool()?,
-            self.schema(),
-            limit,
-            after.as_deref(),
-        )
-        .await
+        crate::ops::instances::get_instances(&self.started_db()?, limit, after.as_deref()).await
     }
 }

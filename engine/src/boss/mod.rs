@@ -34,7 +34,7 @@ use crate::ops::jobs::JobTargets;
 use crate::ops::queues::QueueCache;
 use crate::ops::warnings::WarningSink;
 use crate::schema::migrate;
-use crate::service::bam::{BamRunner, BamTask};
+use crate::service::bam::{BamRunner, BamService};
 use crate::service::busy::Busy;
 use crate::service::listener::Listener;
 use crate::service::queue_cache::QueueCacheRefresh;
@@ -84,8 +84,9 @@ pub struct Boss {
     /// groups: the ones that end before the workers do, and the ones that outlive them.
     services: tokio::sync::Mutex<Services>,
     late_services: tokio::sync::Mutex<Services>,
-    /// The background-migration runner's task, while started with `migrate` on.
-    bam: Mutex<Option<BamTask>>,
+    /// The background-migration runner while started with `migrate` on (also one of the late
+    /// services): `isBamWorking()` asks it, and a stop drains it as soon as it begins.
+    bam: Mutex<Option<Arc<BamService>>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
     local_groups: Arc<crate::ops::groups::LocalGroups>,
     /// This instance's id, as pg-boss gives every instance one (warnings name it).
@@ -100,8 +101,7 @@ pub struct Boss {
     /// (`isCheckingSkew()`).
     timekeeping: Arc<Busy>,
     checking_skew: Arc<Busy>,
-    /// The LISTEN/NOTIFY listener while it runs (`useListenNotify`), and whether it is listening.
-    listener: Mutex<Option<Listener>>,
+    /// Whether the LISTEN/NOTIFY listener (`useListenNotify`) is listening right now.
     listening: Arc<AtomicBool>,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
@@ -111,11 +111,10 @@ pub struct Boss {
     password: Mutex<Option<String>>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
     maintenance: Arc<tokio::sync::Mutex<()>>,
-    /// Flow resolution: what its background passes and `resolveFlow()` share (see flows.rs).
+    /// Flow resolution: what its background passes and `resolveFlow()` share.
     flow_resolver: Arc<crate::service::flow_resolver::FlowResolver>,
-    /// The process this instance runs in, for its registry row, and the row's heartbeat task.
+    /// The process this instance runs in, for its registry row.
     host: Mutex<crate::service::registry::Host>,
-    registry: Mutex<Option<crate::service::registry::RegistryTask>>,
 }
 
 impl Boss {
@@ -153,7 +152,6 @@ impl Boss {
             clock: Arc::default(),
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
-            listener: Mutex::new(None),
             listening: Arc::default(),
             wip_listening: Arc::default(),
             spies: Arc::default(),
@@ -161,7 +159,6 @@ impl Boss {
             password: Mutex::new(None),
             flow_resolver,
             host: Mutex::default(),
-            registry: Mutex::new(None),
             config,
         })
     }
@@ -273,7 +270,7 @@ impl Boss {
         if self.pool().is_closed() {
             *self.pool.lock().unwrap() = db::pool(&self.connection())?;
         }
-        migrate::prepare(&self.pool(), &self.config).await?;
+        migrate::prepare(&self.db(), &self.config).await?;
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
         if self.config.use_listen_notify {
             self.start_listener().await;
@@ -284,14 +281,17 @@ impl Boss {
             self.start_timekeeper().await?;
         }
         if self.config.migrate {
-            let runner = BamRunner::new(
-                self.pool(),
-                self.schema(),
-                BamSettings::from_config(&self.config),
+            let settings = BamSettings::from_config(&self.config);
+            let bam = Arc::new(BamService::new(BamRunner::new(
+                self.db(),
+                settings,
                 self.events.clone(),
-            );
-            *self.bam.lock().unwrap() = Some(runner.spawn());
+            )));
+            let running = service::start(bam.clone(), self.events.clone());
+            self.late_services.lock().await.push(running);
+            *self.bam.lock().unwrap() = Some(bam);
         }
+        // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
         Ok(())
     }
@@ -314,10 +314,6 @@ impl Boss {
             }
             return Ok(false);
         }
-        let listener = self.listener.lock().unwrap().take();
-        if let Some(listener) = listener {
-            listener.stop().await;
-        }
         // A running background migration gets until `timeout` after stop() began, as in pg-boss;
         // it claims nothing new from here on.
         let deadline = tokio::time::Instant::now()
@@ -327,7 +323,7 @@ impl Boss {
                 Duration::ZERO
             };
         let bam = self.bam.lock().unwrap().take();
-        if let Some(bam) = &bam {
+        if let Some(bam) = bam {
             bam.drain();
         }
         // A pass in flight finishes, so nothing is cut off halfway through a batch.
@@ -372,15 +368,9 @@ impl Boss {
         }
         self.overruns.flush(&pool).await;
         self.sends.close();
-        if let Some(bam) = bam {
-            bam.stop(deadline).await;
-        }
+        // The background migration's command in hand gets until the deadline; the registry
+        // heartbeat ends last, so a graceful stop reads as live until its workers are done.
         self.late_services.lock().await.stop_all(deadline).await;
-        // Last before the pool closes, so a graceful stop reads as live until its workers are done.
-        let registry = self.registry.lock().unwrap().take();
-        if let Some(registry) = registry {
-            registry.stop().await;
-        }
         if options.close {
             pool.close().await;
         }
@@ -396,9 +386,9 @@ impl Boss {
             queues: self.queues.clone(),
         });
         let started = async {
-            let channel = crate::service::listener::channel(&pool, self.schema()).await?;
+            let channel = crate::service::listener::channel(&self.db()).await?;
             let connect = db::connect_options(&self.connection())?;
-            crate::service::listener::start(
+            Listener::connect(
                 connect,
                 channel,
                 self.config.listener,
@@ -409,7 +399,7 @@ impl Boss {
             .await
         };
         match started.await {
-            Ok(listener) => *self.listener.lock().unwrap() = Some(listener),
+            Ok(listener) => self.start_service(listener).await,
             Err(err) => {
                 let warning = crate::ops::warnings::Warning {
                     kind: LISTEN_NOTIFY_UNAVAILABLE,

@@ -1,23 +1,23 @@
 //! The schema as the caller sees it: installed or not, its version, drift, background migrations.
 
-use crate::ensure;
 use crate::error::{Error, Result};
-use crate::schema::migrate;
-use crate::service::bam::BamTask;
+use crate::ops::bam;
+use crate::schema::{install, migrate};
+use crate::service::bam::BamService;
 use uuid::Uuid;
 
 use super::Boss;
 
 impl Boss {
     pub async fn is_installed(&self) -> Result<bool> {
-        migrate::is_installed(&self.pool(), self.schema()).await
+        install::is_installed(&self.db()).await
     }
 
     pub async fn schema_version(&self) -> Result<Option<i32>> {
         if !self.is_installed().await? {
             return Ok(None);
         }
-        migrate::schema_version(&self.pool(), self.schema()).await
+        migrate::schema_version(&self.db()).await
     }
 
     /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` as JSON (see drift/mod.rs).
@@ -31,24 +31,16 @@ impl Boss {
         self.bam
             .lock()
             .unwrap()
-            .as_ref()
-            .is_some_and(BamTask::is_working)
+            .as_deref()
+            .is_some_and(BamService::is_working)
     }
 
     pub async fn get_bam_status(&self) -> Result<String> {
-        let sql = format!(
-            "SELECT COALESCE(json_agg(json_build_object('status', status, 'count', count, 'lastCreatedOn', last) ORDER BY status), '[]')::text
-             FROM (SELECT status, count(*)::int AS count, max(created_on) AS last FROM {}.bam GROUP BY status) s",
-            self.schema()
-        );
-        Ok(sqlx::query_scalar::<_, String>(&sql)
-            .fetch_one(&self.started_pool()?)
-            .await?)
+        bam::status(&self.started_db()?).await
     }
 
     pub async fn get_bam_entries(&self, limit: i64, after: Option<String>) -> Result<String> {
-        let pool = self.started_pool()?;
-        let schema = self.schema();
+        let db = self.started_db()?;
         let after = match after {
             None => None,
             Some(a) => Some(
@@ -56,33 +48,6 @@ impl Boss {
                     .map_err(|_| Error::invalid("getBamEntries: after must be a uuid"))?,
             ),
         };
-        let sql = format!(
-            "SELECT COALESCE(json_agg(json_build_object('id', id, 'name', name, 'version', version, 'status', status,
-               'queue', queue, 'table', table_name, 'command', command, 'error', error, 'createdOn', created_on,
-               'startedOn', started_on, 'completedOn', completed_on) ORDER BY version, created_on, id), '[]')::text
-             FROM (SELECT * FROM {schema}.bam
-                   WHERE $1::uuid IS NULL
-                      OR (version, created_on, id) > (SELECT b.version, b.created_on, b.id FROM {schema}.bam b WHERE b.id = $1)
-                   ORDER BY version, created_on, id LIMIT $2) e"
-        );
-        let text: String = sqlx::query_scalar(&sql)
-            .bind(after)
-            .bind(limit)
-            .fetch_one(&pool)
-            .await?;
-        if let Some(after) = after {
-            if text == "[]" {
-                let exists: Option<i32> =
-                    sqlx::query_scalar(&format!("SELECT 1 FROM {schema}.bam WHERE id = $1"))
-                        .bind(after)
-                        .fetch_optional(&pool)
-                        .await?;
-                ensure!(
-                    exists.is_some(),
-                    "getBamEntries: after names a row that no longer exists"
-                );
-            }
-        }
-        Ok(text)
+        bam::entries(&db, limit, after).await
     }
 }

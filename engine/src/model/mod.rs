@@ -2,6 +2,7 @@
 
 pub mod fetch;
 pub mod flow;
+pub mod instance;
 pub mod job_settings;
 pub mod names;
 pub mod queue;

@@ -1,5 +1,6 @@
 //! Operations: one module per concern, each a set of statements run in order.
 
+pub mod bam;
 pub mod clock;
 pub mod coalesce;
 pub mod commands;

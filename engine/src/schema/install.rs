@@ -1,138 +1,47 @@
-//! The pg-boss 46 schema: rendering the install script for a configured schema name, the
-//! per-job-table keys and indexes, and the advisory lock keys shared with pg-boss.
+//! Installing the schema: whether it is there, and running the install script under pg-boss's
+//! install lock. The script's text, the lock keys and the channel live in `sql::install`; they are
+//! named here too, where the rest of the engine has always found them.
 
-use crate::config::normalize_schema_name;
+pub use crate::sql::install::{
+    advisory_lock_key, construction_plans, install_script, notify_channel_sql, uninstall_plans,
+    SCHEMA_VERSION,
+};
 
-pub const SCHEMA_VERSION: i32 = 46;
+use crate::config::{resolve_schema_name, BossConfig};
+use crate::error::Result;
+use crate::sql::exec::{Exec, Param, Tx};
+use crate::sql::Db;
 
-const INSTALL_TEMPLATE: &str = include_str!("../../../migrations/46_install.sql");
-
-/// A key, constraint or index every job table carries, written against `{schema}.job` with
-/// `job_iN` index names; `policy` limits it to the queues of one policy.
-struct JobTableObject {
-    policy: Option<&'static str>,
-    statement: &'static str,
+pub async fn is_installed(db: &Db) -> Result<bool> {
+    installed_on(db, db.exec()).await
 }
 
-const JOB_TABLE_OBJECTS: &[JobTableObject] = &[
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD PRIMARY KEY (name, id)" },
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD CONSTRAINT q_fkey FOREIGN KEY (name) REFERENCES {schema}.queue (name) ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED" },
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD CONSTRAINT dlq_fkey FOREIGN KEY (dead_letter) REFERENCES {schema}.queue (name) ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED" },
-    JobTableObject { policy: Some("short"), statement: "CREATE UNIQUE INDEX job_i1 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state = 'created' AND policy = 'short'" },
-    JobTableObject { policy: Some("singleton"), statement: "CREATE UNIQUE INDEX job_i2 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state = 'active' AND policy = 'singleton'" },
-    JobTableObject { policy: Some("stately"), statement: "CREATE UNIQUE INDEX job_i3 ON {schema}.job (name, state, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'stately'" },
-    JobTableObject { policy: Some("exclusive"), statement: "CREATE UNIQUE INDEX job_i6 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'exclusive'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "CREATE UNIQUE INDEX job_i8 ON {schema}.job (name, singleton_key) WHERE state IN ('active', 'retry', 'failed') AND policy = 'key_strict_fifo'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "CREATE INDEX job_i10 ON {schema}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "ALTER TABLE {schema}.job ADD CONSTRAINT job_key_strict_fifo_singleton_key_check CHECK (NOT (policy = 'key_strict_fifo' AND singleton_key IS NULL))" },
-    JobTableObject { policy: None, statement: "CREATE UNIQUE INDEX job_i4 ON {schema}.job (name, singleton_on, COALESCE(singleton_key, '')) WHERE state <> 'cancelled' AND singleton_on IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i11 ON {schema}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i7 ON {schema}.job (name, group_id) WHERE state = 'active' AND group_id IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i9 ON {schema}.job (name, id) WHERE blocking AND state = 'completed'" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i12 ON {schema}.job (source_root_id) WHERE source_root_id IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE UNIQUE INDEX job_i13 ON {schema}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i14 ON {schema}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i15 ON {schema}.job (name, created_on)" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i16 ON {schema}.job (name, completed_on) WHERE completed_on IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i17 ON {schema}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL" },
-];
-
-/// `job_common` holds every policy's queues, so it carries every object.
-fn job_common_objects() -> String {
-    JOB_TABLE_OBJECTS
-        .iter()
-        .map(|o| format!("{};\n", for_table(o.statement, "job_common")))
-        .collect()
+async fn installed_on(db: &Db, exec: Exec<'_>) -> Result<bool> {
+    let schema = Param::text(resolve_schema_name(db.schema()));
+    let (installed,) = exec
+        .fetch_one(&db.sql.install.is_installed, vec![schema])
+        .await?;
+    Ok(installed)
 }
 
-/// Statements for the `create_queue()` body: a queue's own table carries the shared objects and
-/// those of its own policy. Kept as `job_table_format` calls so the table name is bound at run time.
-fn queue_table_objects() -> String {
-    let mut out = String::new();
-    for object in JOB_TABLE_OBJECTS {
-        let run = format!(
-            "EXECUTE {{schema}}.job_table_format($cmd${}$cmd$, target);",
-            object.statement
-        );
-        match object.policy {
-            None => out.push_str(&format!("  {run}\n")),
-            Some(policy) => out.push_str(&format!(
-                "  IF options->>'policy' = '{policy}' THEN {run} END IF;\n"
-            )),
+/// Runs the install script in one transaction under pg-boss's install lock. Whoever gets the lock
+/// second finds the schema installed and does nothing.
+pub fn install<'a>(db: &'a Db, config: &'a BossConfig) -> crate::BoxFuture<'a, Result<()>> {
+    // Boxed: the transaction's executor lifetimes otherwise defeat the Send proof of callers.
+    Box::pin(async move {
+        let sql = &db.sql.install;
+        let tx = Tx::begin(&db.pool).await?;
+        let exec = Exec::tx(&tx).with_mode(db.mode);
+        for statement in &sql.install_lock {
+            exec.execute(statement, Vec::new()).await?;
         }
-    }
-    out
-}
-
-/// Points a statement written against `job` at another job table (and renames its indexes).
-fn for_table(statement: &str, table: &str) -> String {
-    statement
-        .replace(".job ", &format!(".{table} "))
-        .replace(" job_i", &format!(" {table}_i"))
-}
-
-/// The whole install script for `schema` (as configured, possibly quoted).
-pub fn install_script(schema: &str, create_schema: bool) -> String {
-    let body = INSTALL_TEMPLATE
-        .replace("{job_common_objects}", &job_common_objects())
-        .replace("{queue_table_objects}", &queue_table_objects())
-        .replace("{schema}", schema);
-    if create_schema {
-        format!("CREATE SCHEMA IF NOT EXISTS {schema};\n{body}")
-    } else {
-        body
-    }
-}
-
-/// The install as pg-boss's `getConstructionPlans()` hands it out: one transaction under the
-/// install lock, runnable with psql.
-pub fn construction_plans(schema: &str, create_schema: bool) -> String {
-    format!(
-        "BEGIN;\nSET LOCAL lock_timeout = 30000;\nSET LOCAL idle_in_transaction_session_timeout = 30000;\nSELECT pg_advisory_xact_lock({});\n{}\nCOMMIT;\n",
-        advisory_lock_key(schema, ""),
-        install_script(schema, create_schema)
-    )
-}
-
-/// Drops everything the install created.
-pub fn uninstall_plans(schema: &str) -> String {
-    format!("DROP SCHEMA IF EXISTS {schema} CASCADE")
-}
-
-/// The SQL expression of an advisory lock key, computed exactly as pg-boss does so that both
-/// kinds of instance serialise on the same locks.
-pub fn advisory_lock_key(schema: &str, key: &str) -> String {
-    let name = normalize_schema_name(schema).replace('\'', "''");
-    format!("('x' || encode(sha224((current_database() || '.pgboss.{name}{key}')::bytea), 'hex'))::bit(64)::bigint")
-}
-
-/// The SQL expression of the schema's LISTEN/NOTIFY channel, pg-boss's: channels are global to a
-/// database, so the name is derived from the schema (hashed, to stay under 63 bytes).
-pub fn notify_channel_sql(schema: &str) -> String {
-    let name = normalize_schema_name(schema).replace('\'', "''");
-    format!("('pgboss_' || left(encode(sha224('{name}'::bytea), 'hex'), 24))")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn install_script_names_the_schema_everywhere() {
-        let sql = install_script("my_schema", true);
-        assert!(sql.starts_with("CREATE SCHEMA IF NOT EXISTS my_schema;"));
-        assert!(!sql.contains("{schema}"));
-        assert!(!sql.contains("{job_common_objects}"));
-        assert!(sql.contains("CREATE INDEX job_common_i11 ON my_schema.job_common"));
-        assert!(sql.contains("IF options->>'policy' = 'stately' THEN EXECUTE my_schema.job_table_format($cmd$CREATE UNIQUE INDEX job_i3 ON my_schema.job"));
-        assert!(!install_script("s", false).contains("CREATE SCHEMA"));
-    }
-
-    #[test]
-    fn lock_keys_match_pg_boss_spelling() {
-        assert_eq!(
-            advisory_lock_key("\"pgboss\"", "create-queue"),
-            "('x' || encode(sha224((current_database() || '.pgboss.pgbosscreate-queue')::bytea), 'hex'))::bit(64)::bigint"
-        );
-    }
+        if !installed_on(db, exec).await? {
+            if config.create_schema {
+                exec.execute_script(&sql.create_schema).await?;
+            }
+            exec.execute_script(&sql.script).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
 }

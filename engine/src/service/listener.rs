@@ -7,6 +7,10 @@
 //!
 //! The channel is pg-boss's, derived from the schema, and producers of either kind send on it, so
 //! pg-boss and our instances wake each other's workers.
+//!
+//! As a service, one pass listens until the next liveness heartbeat is due and then checks it; a
+//! pass after the connection was lost tries to listen again, backing off up to 30 seconds between
+//! tries. The statements here run on the listening connection itself, which `Exec` cannot reach.
 
 use crate::config::ListenerSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,12 +19,23 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::PgPool;
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use super::{Service, Stop};
 use crate::error::{Error, Result};
 use crate::event::EventSink;
-use crate::schema::install::notify_channel_sql;
+use crate::sql::Db;
+use crate::BoxFuture;
+
+/// The longest a reconnect waits before its next try.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long connecting and registering on the channel may take within one pass, beyond the
+/// heartbeat's own interval and timeout.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+
+const LISTENING_CHECK: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_listening_channels() AS c(name) WHERE c.name = $1)";
 
 /// What the listener wakes: the workers of one queue, or those of every notify queue.
 pub trait Wakeup: Send + Sync + 'static {
@@ -28,170 +43,181 @@ pub trait Wakeup: Send + Sync + 'static {
     fn notify_queues(&self);
 }
 
-/// A running listener; `stop()` ends it and closes its connection.
-pub struct Listener {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-    available: Arc<AtomicBool>,
-}
-
-impl Listener {
-    pub async fn stop(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-        self.available.store(false, Ordering::SeqCst);
-    }
-}
-
 /// The schema's channel name, as every pg-boss instance on it derives it.
-pub async fn channel(pool: &PgPool, schema: &str) -> Result<String> {
-    Ok(
-        sqlx::query_scalar(&format!("SELECT {}", notify_channel_sql(schema)))
-            .fetch_one(pool)
-            .await?,
-    )
+pub async fn channel(db: &Db) -> Result<String> {
+    let (channel,) = db
+        .exec()
+        .fetch_one(&db.sql.install.channel, Vec::new())
+        .await?;
+    Ok(channel)
 }
 
-/// Connects and starts listening. A failure here is returned (the caller falls back to polling);
-/// once established, a lost connection is re-established with capped backoff and reported as an
-/// `error` event. `available` says, while it runs, whether the channel is listened on right now
-/// (workers poll at their notify interval only then).
-pub async fn start(
-    connect: PgConnectOptions,
+pub struct Listener {
+    /// Its own one-connection pool, so listening never takes a connection from the instance's.
+    pool: PgPool,
     channel: String,
     settings: ListenerSettings,
     wakeup: Arc<dyn Wakeup>,
     events: Arc<dyn EventSink>,
-    available: Arc<AtomicBool>,
-) -> Result<Listener> {
-    // Its own one-connection pool, so listening never takes a connection from the instance's pool.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .connect_lazy_with(connect);
-    let listener = listen(&pool, &channel).await?;
-    available.store(true, Ordering::SeqCst);
-    let stop = Arc::new(Notify::new());
-    let task = tokio::spawn(run(
-        pool,
-        listener,
-        channel,
-        settings,
-        wakeup,
-        events,
-        available.clone(),
-        stop.clone(),
-    ));
-    Ok(Listener {
-        stop,
-        task,
-        available,
-    })
+    /// Whether the channel is listened on right now (workers poll at their notify interval only
+    /// then).
+    listening: Arc<AtomicBool>,
+    session: tokio::sync::Mutex<Session>,
+}
+
+enum Session {
+    Listening(PgListener),
+    /// Lost; `tries` reconnects have failed since.
+    Lost {
+        tries: u32,
+    },
+}
+
+impl Listener {
+    /// Connects and starts listening. A failure here is returned (the caller falls back to
+    /// polling); once established, a lost connection is re-established with capped backoff and
+    /// reported as an `error` event.
+    pub async fn connect(
+        connect: PgConnectOptions,
+        channel: String,
+        settings: ListenerSettings,
+        wakeup: Arc<dyn Wakeup>,
+        events: Arc<dyn EventSink>,
+        listening: Arc<AtomicBool>,
+    ) -> Result<Listener> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_lazy_with(connect);
+        let session = listen(&pool, &channel).await?;
+        listening.store(true, Ordering::SeqCst);
+        Ok(Listener {
+            pool,
+            channel,
+            settings,
+            wakeup,
+            events,
+            listening,
+            session: tokio::sync::Mutex::new(Session::Listening(session)),
+        })
+    }
+
+    async fn pass(&self, stop: &Stop) -> Duration {
+        let mut session = self.session.lock().await;
+        match &mut *session {
+            Session::Listening(listener) => match self.listen_once(listener, stop).await {
+                Ok(()) => Duration::ZERO,
+                Err(lost) => {
+                    self.listening.store(false, Ordering::SeqCst);
+                    self.events.error(&lost);
+                    // The one connection of the listener's pool goes back before a new session
+                    // can take it.
+                    *session = Session::Lost { tries: 0 };
+                    backoff(0)
+                }
+            },
+            Session::Lost { tries } => match listen(&self.pool, &self.channel).await {
+                Ok(renewed) => {
+                    *session = Session::Listening(renewed);
+                    self.listening.store(true, Ordering::SeqCst);
+                    // Notifications sent while nobody listened are gone: every notify queue
+                    // fetches once.
+                    self.wakeup.notify_queues();
+                    Duration::ZERO
+                }
+                Err(err) => {
+                    self.events.error(&err);
+                    *tries += 1;
+                    backoff(*tries)
+                }
+            },
+        }
+    }
+
+    /// Wakes workers for every notification until the next heartbeat is due, then checks it.
+    /// Answers why the session is lost, if it is.
+    async fn listen_once(&self, listener: &mut PgListener, stop: &Stop) -> Result<()> {
+        let heartbeat_due = tokio::time::sleep(self.settings.heartbeat_interval);
+        tokio::pin!(heartbeat_due);
+        loop {
+            tokio::select! {
+                _ = stop.raised() => return Ok(()),
+                received = listener.try_recv() => match received {
+                    Ok(Some(notification)) => self.wakeup.queue(notification.payload()),
+                    Ok(None) => return Err(Error::internal("LISTEN/NOTIFY connection ended")),
+                    Err(err) => return Err(err.into()),
+                },
+                _ = &mut heartbeat_due => return self.heartbeat(listener).await,
+            }
+        }
+    }
+
+    /// The session is alive and still registered on the channel.
+    async fn heartbeat(&self, listener: &mut PgListener) -> Result<()> {
+        let check = sqlx::query_scalar::<_, bool>(LISTENING_CHECK)
+            .bind(&self.channel)
+            .fetch_one(&mut *listener);
+        match tokio::time::timeout(self.settings.heartbeat_timeout, check).await {
+            Err(_) => Err(Error::internal("LISTEN/NOTIFY heartbeat timed out")),
+            Ok(Err(err)) => Err(err.into()),
+            Ok(Ok(false)) => Err(Error::internal(
+                "LISTEN/NOTIFY channel registration was lost",
+            )),
+            Ok(Ok(true)) => Ok(()),
+        }
+    }
+
+    /// Ends listening: the session's connection goes back, then its pool closes.
+    async fn close(&self) {
+        self.listening.store(false, Ordering::SeqCst);
+        *self.session.lock().await = Session::Lost { tries: 0 };
+        self.pool.close().await;
+    }
+}
+
+/// The wait before reconnect try `tries + 1`: a second, doubling, at most 30 seconds.
+fn backoff(tries: u32) -> Duration {
+    Duration::from_millis(1000u64 << tries.min(5)).min(MAX_BACKOFF)
 }
 
 async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
-    // Lost connections are handled below (with a backoff and a catch-up fetch), not inside recv.
+    // Lost connections are handled by the passes (with a backoff and a catch-up fetch), not
+    // inside recv.
     listener.eager_reconnect(false);
     listener.listen(channel).await?;
     Ok(listener)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    pool: PgPool,
-    listener: PgListener,
-    channel: String,
-    settings: ListenerSettings,
-    wakeup: Arc<dyn Wakeup>,
-    events: Arc<dyn EventSink>,
-    available: Arc<AtomicBool>,
-    stop: Arc<Notify>,
-) {
-    let report = |err: &Error| events.error(err);
-    let mut listener = Some(listener);
-    listen_until_stopped(
-        &mut listener,
-        &pool,
-        &channel,
-        settings,
-        &wakeup,
-        &available,
-        &stop,
-        &report,
-    )
-    .await;
-    // Ended by a stop; the listener's connection must go back before its pool can close.
-    drop(listener);
-    pool.close().await;
-}
+impl Service for Listener {
+    fn name(&self) -> &'static str {
+        "listener"
+    }
 
-#[allow(clippy::too_many_arguments)]
-async fn listen_until_stopped(
-    session: &mut Option<PgListener>,
-    pool: &PgPool,
-    channel: &str,
-    settings: ListenerSettings,
-    wakeup: &Arc<dyn Wakeup>,
-    available: &AtomicBool,
-    stop: &Notify,
-    report: &impl Fn(&Error),
-) {
-    while let Some(listener) = session.as_mut() {
-        // One session: listen until the connection is lost or its heartbeat fails.
-        let lost: Error = loop {
-            tokio::select! {
-                _ = stop.notified() => return,
-                received = listener.try_recv() => match received {
-                    Ok(Some(notification)) => wakeup.queue(notification.payload()),
-                    Ok(None) => break Error::internal("LISTEN/NOTIFY connection ended"),
-                    Err(err) => break err.into(),
-                },
-                _ = tokio::time::sleep(settings.heartbeat_interval) => {
-                    if let Err(err) = heartbeat(listener, channel, settings.heartbeat_timeout).await {
-                        break err;
-                    }
-                }
-            }
-        };
-        available.store(false, Ordering::SeqCst);
-        report(&lost);
-        // The one connection of the listener's pool goes back before a new session can take it.
-        *session = None;
-        // Reconnect with capped backoff; a stop meanwhile ends it all.
-        let mut attempt: u32 = 0;
-        let renewed = loop {
-            let backoff = Duration::from_millis((1000u64 << attempt.min(5)).min(30_000));
-            attempt += 1;
-            tokio::select! {
-                _ = stop.notified() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            match listen(pool, channel).await {
-                Ok(listener) => break listener,
-                Err(err) => report(&err),
-            }
-        };
-        *session = Some(renewed);
-        available.store(true, Ordering::SeqCst);
-        // Notifications sent while nobody listened are gone: every notify queue fetches once.
-        wakeup.notify_queues();
+    fn interval(&self) -> Duration {
+        self.settings.heartbeat_interval
+    }
+
+    fn timeout(&self) -> Duration {
+        self.settings.heartbeat_interval + self.settings.heartbeat_timeout + CONNECT_PATIENCE
+    }
+
+    fn run_once<'a>(&'a self, stop: &'a Stop) -> BoxFuture<'a, Result<Option<Duration>>> {
+        Box::pin(async move { Ok(Some(self.pass(stop).await)) })
+    }
+
+    fn stopped(&self, _deadline: Instant) -> BoxFuture<'_, ()> {
+        Box::pin(self.close())
     }
 }
 
-/// The session is alive and still registered on the channel.
-async fn heartbeat(listener: &mut PgListener, channel: &str, timeout: Duration) -> Result<()> {
-    let check = sqlx::query_scalar::<_, bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_listening_channels() AS c(name) WHERE c.name = $1)",
-    )
-    .bind(channel)
-    .fetch_one(&mut *listener);
-    match tokio::time::timeout(timeout, check).await {
-        Err(_) => Err(Error::internal("LISTEN/NOTIFY heartbeat timed out")),
-        Ok(Err(err)) => Err(err.into()),
-        Ok(Ok(false)) => Err(Error::internal(
-            "LISTEN/NOTIFY channel registration was lost",
-        )),
-        Ok(Ok(true)) => Ok(()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_back_off_from_a_second_to_half_a_minute() {
+        let waits: Vec<u64> = (0..8).map(|t| backoff(t).as_millis() as u64).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     }
 }

@@ -11,6 +11,7 @@ pub mod busy;
 pub mod clock;
 pub mod cron;
 pub mod flow_resolver;
+pub mod heartbeat;
 pub mod listener;
 pub mod queue_cache;
 pub mod registry;

@@ -514,10 +514,11 @@ impl<'a> Exec<'a> {
     /// one text; a caller's driver sends a text without parameters that way too.
     pub async fn execute_script(self, sql: &str) -> Result<(), ExecError> {
         match self.target {
-            Target::Pool(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ())?,
+            // Text without arguments is sent as a simple query.
+            Target::Pool(pool) => sqlx::Executor::execute(pool, sql).await.map(|_| ())?,
             Target::Tx(tx) => {
                 let mut tx = tx.0.lock().await;
-                sqlx::raw_sql(sql).execute(&mut **tx).await.map(|_| ())?
+                sqlx::Executor::execute(&mut **tx, sql).await.map(|_| ())?
             }
             Target::Caller(db) => db
                 .execute(sql, Vec::new())

@@ -6,13 +6,16 @@
 //! notifies) is rendered on first use and kept with the queue's cache entry
 //! ([`StatementCache`]), so it is rendered again only when the queue itself changes.
 
+pub mod bam;
 pub mod counting;
 pub mod exec;
 pub mod fetch;
 pub mod flows;
+pub mod install;
 pub mod maintenance;
 pub mod queues;
 pub mod redrive;
+pub mod registry;
 pub mod schedules;
 pub mod stats;
 pub mod warnings;
@@ -37,6 +40,9 @@ pub struct Statements {
     pub maintenance: maintenance::MaintenanceSql,
     pub stats: stats::StatsSql,
     pub warnings: warnings::WarningSql,
+    pub registry: registry::RegistrySql,
+    pub bam: bam::BamSql,
+    pub install: install::InstallSql,
 }
 
 impl Statements {
@@ -50,6 +56,9 @@ impl Statements {
             maintenance: maintenance::MaintenanceSql::new(schema),
             stats: stats::StatsSql::new(schema),
             warnings: warnings::WarningSql::new(schema),
+            registry: registry::RegistrySql::new(schema),
+            bam: bam::BamSql::new(schema),
+            install: install::InstallSql::new(schema),
         }
     }
 }

@@ -36,6 +36,8 @@ pub async fn detect(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport> {
         &Uuid::new_v4().simple().to_string()[..16]
     );
 
+    // A scratch transaction straight on sqlx rather than through Exec: it is always rolled back,
+    // and the catalog reads must run on its connection, under its settings.
     let mut tx = pool.begin().await?;
     let spelled: String = sqlx::query_scalar("SELECT quote_ident($1)")
         .bind(&live_name)
