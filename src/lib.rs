@@ -157,7 +157,7 @@ impl NativeBoss {
 #[napi]
 pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::schema::install::construction_plans(
+    Ok(pg_boss_engine::sql::install::construction_plans(
         &schema,
         create_schema,
     ))
@@ -168,5 +168,5 @@ pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<S
 #[napi]
 pub fn uninstall_plans(schema: String) -> napi::Result<String> {
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::schema::install::uninstall_plans(&schema))
+    Ok(pg_boss_engine::sql::install::uninstall_plans(&schema))
 }

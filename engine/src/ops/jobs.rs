@@ -109,7 +109,7 @@ pub(crate) fn written_ids(schema: &str, queue: &QueueInfo) -> String {
     format!(
         "SELECT id FROM written WHERE (SELECT count(*) FROM (
            SELECT pg_notify({}, '{}') FROM written WHERE start_after <= {schema}.job_now() LIMIT 1) notified) >= 0",
-        crate::schema::install::notify_channel_sql(schema),
+        crate::sql::install::notify_channel_sql(schema),
         queue.name.replace('\'', "''")
     )
 }

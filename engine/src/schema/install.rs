@@ -1,11 +1,5 @@
 //! Installing the schema: whether it is there, and running the install script under pg-boss's
-//! install lock. The script's text, the lock keys and the channel live in `sql::install`; they are
-//! named here too, where the rest of the engine has always found them.
-
-pub use crate::sql::install::{
-    advisory_lock_key, construction_plans, install_script, notify_channel_sql, uninstall_plans,
-    SCHEMA_VERSION,
-};
+//! install lock. The script's text, the lock keys and the channel live in `sql::install`.
 
 use crate::config::{resolve_schema_name, BossConfig};
 use crate::error::Result;

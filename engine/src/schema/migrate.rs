@@ -3,8 +3,9 @@
 
 use crate::config::BossConfig;
 use crate::error::{Error, ErrorCode, Result};
-use crate::schema::install::{install, is_installed, SCHEMA_VERSION};
+use crate::schema::install::{install, is_installed};
 use crate::sql::exec::Param;
+use crate::sql::install::SCHEMA_VERSION;
 use crate::sql::Db;
 
 pub async fn schema_version(db: &Db) -> Result<Option<i32>> {

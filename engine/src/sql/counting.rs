@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use super::StatementCache;
-use crate::schema::install::advisory_lock_key;
+use crate::sql::install::advisory_lock_key;
 
 /// A schema's counting statements. The ones whose text names a job table are rendered the first
 /// time a table is counted, and kept.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::StatementCache;
-use crate::schema::install::advisory_lock_key;
+use crate::sql::install::advisory_lock_key;
 
 /// Parents resolved per statement: bounds the row locks one batch holds.
 pub const RESOLVE_BATCH: i64 = 1000;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::counting;
 use super::StatementCache;
-use crate::schema::install::advisory_lock_key;
+use crate::sql::install::advisory_lock_key;
 
 /// Jobs failed or deleted per statement, so no transaction holds too many row locks.
 pub const BATCH: i64 = 1000;

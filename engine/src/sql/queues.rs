@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::model::queue::{CreateQueue, Patch, QueueOptions, Unchecked};
-use crate::schema::install::advisory_lock_key;
+use crate::sql::install::advisory_lock_key;
 
 /// A schema's queue statements.
 #[derive(Debug)]

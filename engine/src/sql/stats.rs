@@ -8,7 +8,7 @@ use super::counting;
 use super::StatementCache;
 use crate::config::resolve_schema_name;
 use crate::model::stats::{Aggregate, BucketMode};
-use crate::schema::install::advisory_lock_key;
+use crate::sql::install::advisory_lock_key;
 
 /// The columns of a snapshot row, in the order a stats row is read.
 pub const SNAPSHOT_COLUMNS: &str = "deferred_count, queued_count, ready_count, active_count, failed_count, total_count,

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::config::resolve_schema_name;
 use crate::error::{Error, Result};
-use crate::schema::install::install_script;
+use crate::sql::install::install_script;
 
 pub use expected::QueueTable;
 pub use report::SchemaDriftReport;
