@@ -37,10 +37,17 @@ async fn without_history_one_datapoint_counted_on_first_read() {
     let (boss, _events) = boss_with(&schema, json!({}));
     boss.start().await.unwrap();
     boss.create_queue(&name("q"), &no_opts()).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
-    boss.send("q", json!({}), Some(json!({ "startAfter": 3600 })))
+    boss.send("q", json!({}), Default::default(), None)
         .await
         .unwrap();
+    boss.send(
+        "q",
+        json!({}),
+        send_options(json!({ "startAfter": 3600 })),
+        None,
+    )
+    .await
+    .unwrap();
 
     let points = parse(&boss.get_queue_stats(&name("q"), &no_opts()).await.unwrap());
     let points = points.as_array().unwrap();
@@ -94,8 +101,12 @@ async fn a_pass_records_snapshots_and_warns_about_backlogs() {
         .await
         .unwrap();
     for _ in 0..2 {
-        boss.send("busy", json!({}), None).await.unwrap();
-        boss.send("calm", json!({}), None).await.unwrap();
+        boss.send("busy", json!({}), Default::default(), None)
+            .await
+            .unwrap();
+        boss.send("calm", json!({}), Default::default(), None)
+            .await
+            .unwrap();
     }
     assert_eq!(
         parse(
@@ -463,7 +474,9 @@ async fn without_persist_queue_stats_a_pass_leaves_the_throughput_alone() {
     .execute(&pool)
     .await
     .unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     boss.supervise(Some(&name("q"))).await.unwrap();
     let kept = format!(
         "SELECT count(*) FROM {s}.queue WHERE name = 'q' AND queued_count = 1 AND created_delta = 7 AND delta_seconds = 60
@@ -548,7 +561,9 @@ async fn a_recount_for_a_read_refreshes_counts_only() {
     let (boss, _events) = boss_with(&schema, json!({ "persistQueueStats": true }));
     boss.start().await.unwrap();
     boss.create_queue(&name("q"), &no_opts()).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     let pool = db().await;
     sqlx::query(&format!("UPDATE {s}.queue SET retained_count = 0, retained_on = now() - interval '1 hour' WHERE name = 'q'"))
         .execute(&pool)

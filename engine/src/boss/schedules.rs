@@ -39,8 +39,8 @@ impl Boss {
         let options = json!({ "batchSize": 50, "pollingIntervalSeconds": self.config.scheduling.cron_worker_interval_seconds });
         let options = options.as_object().cloned().unwrap_or_default();
         self.work(
-            &json!(SEND_IT),
-            &options,
+            SEND_IT,
+            crate::model::work::WorkOptions::from_options(&options)?,
             timekeeper.handler(self.sends.clone()),
         )?;
         timekeeper.run();

@@ -1,8 +1,16 @@
 //! What callers ask for, typed: options and requests parsed and validated once, here.
 
 pub mod fetch;
+pub mod find;
+pub mod group;
+pub mod insert;
+pub mod job;
 pub mod job_settings;
 pub mod names;
 pub mod queue;
 pub mod send;
+pub mod settle;
+pub mod targets;
+pub mod unchecked;
+pub mod update;
 pub mod work;

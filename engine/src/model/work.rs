@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::fetch::{validate_batch_and_flags, validate_priority_range};
+use super::fetch::{validate_batch_and_flags, validate_priority_range, FetchRequest};
+use super::group::{local_limits, validate_work_options, GroupLimit, GroupLimits};
 use crate::config::js::{at_least, bool_opt, int_opt, is_integer, number_opt, present, Options};
 use crate::ensure;
 use crate::error::{Error, Result};
@@ -27,9 +28,9 @@ pub struct WorkOptions {
     /// Whether the handler answers with one result per job (`perJobResults`).
     pub per_job_results: bool,
     /// `groupConcurrency`: enforced by the fetch, across every instance.
-    pub group_concurrency: Option<crate::sql::fetch::GroupLimit>,
+    pub group_concurrency: Option<GroupLimit>,
     /// `localGroupConcurrency`: enforced in this instance after each fetch.
-    pub local_group_concurrency: Option<crate::ops::groups::GroupLimits>,
+    pub local_group_concurrency: Option<GroupLimits>,
     /// The options as given, for `getWipData()`.
     pub raw: Value,
 }
@@ -102,7 +103,7 @@ impl WorkOptions {
             );
         }
         validate_priority_range(options)?;
-        crate::ops::groups::validate_work_options(options)?;
+        validate_work_options(options)?;
         Ok(WorkOptions {
             batch_size: int_opt(options, "batchSize")?.unwrap_or(1),
             local_concurrency: int_opt(options, "localConcurrency")?.unwrap_or(1),
@@ -117,10 +118,25 @@ impl WorkOptions {
             per_job_results,
             group_concurrency: options
                 .get("groupConcurrency")
-                .and_then(crate::sql::fetch::GroupLimit::from_value),
-            local_group_concurrency: crate::ops::groups::local_limits(options),
+                .and_then(GroupLimit::from_value),
+            local_group_concurrency: local_limits(options),
             raw: Value::Object(wip_options(options)),
         })
+    }
+}
+
+impl WorkOptions {
+    /// What each of the worker's fetches asks for.
+    pub fn fetch_request(&self) -> FetchRequest {
+        FetchRequest {
+            batch_size: self.batch_size,
+            include_metadata: self.include_metadata,
+            ignore_start_after: false,
+            min_priority: self.min_priority,
+            max_priority: self.max_priority,
+            ignore_groups: None,
+            group_concurrency: self.group_concurrency.clone(),
+        }
     }
 }
 

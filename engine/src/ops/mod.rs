@@ -2,13 +2,16 @@
 
 pub mod coalesce;
 pub mod commands;
+pub mod fetch;
 pub mod flows;
-pub mod groups;
 pub mod instances;
 pub mod jobs;
 pub mod pubsub;
 pub mod queues;
+pub mod read;
 pub mod redrive;
+pub mod send;
+pub mod settle;
 pub mod stats;
 pub mod updates;
 pub mod warnings;

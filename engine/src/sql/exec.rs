@@ -46,6 +46,10 @@ pub enum Param {
     Uuid(Option<Uuid>),
     Uuids(Vec<Uuid>),
     Texts(Option<Vec<String>>),
+    /// An int[] (the job path's per-job attempts and counts).
+    Int4Array(Vec<i32>),
+    /// A text[] whose items may be null (the job path's per-job outputs).
+    NullableTexts(Vec<Option<String>>),
 }
 
 impl Param {
@@ -62,6 +66,8 @@ impl Param {
             Param::Uuid(id) => json!(id),
             Param::Uuids(ids) => json!(ids),
             Param::Texts(list) => json!(list),
+            Param::Int4Array(list) => json!(list),
+            Param::NullableTexts(list) => json!(list),
         }
     }
 }
@@ -245,6 +251,8 @@ fn bind(
         Param::Uuid(id) => query.bind(id),
         Param::Uuids(ids) => query.bind(ids),
         Param::Texts(list) => query.bind(list),
+        Param::Int4Array(list) => query.bind(list),
+        Param::NullableTexts(list) => query.bind(list),
     }
 }
 

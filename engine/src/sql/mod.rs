@@ -6,9 +6,16 @@
 //! notifies) is rendered on first use and kept with the queue's cache entry
 //! ([`StatementCache`]), so it is rendered again only when the queue itself changes.
 
+pub mod commands;
 pub mod counting;
 pub mod exec;
 pub mod fetch;
+pub mod insert;
+pub mod job_statements;
+pub mod jobs;
+pub mod pubsub;
+pub mod settle;
+pub mod updates;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,19 +30,25 @@ use exec::{CallerDb, Exec, StatementMode};
 pub struct Statements {
     /// The schema as configured (quoted or bare), as it is written into every statement.
     pub schema: String,
+    /// The job path's statements that name no queue table.
+    pub jobs: job_statements::JobSql,
 }
 
 impl Statements {
     pub fn new(schema: &str) -> Statements {
         Statements {
             schema: schema.to_string(),
+            jobs: job_statements::JobSql::new(schema),
         }
     }
 }
 
 /// The statements kept with a queue's cache entry: their text depends on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QueueStatement {}
+pub enum QueueStatement {
+    /// The job path's: send, fetch, settle, commands, reads and edits.
+    Job(job_statements::JobStatement),
+}
 
 /// Statements rendered on first use and kept, keyed by which variant of a statement they are.
 #[derive(Debug)]
