@@ -36,30 +36,10 @@ pub struct WorkOptions {
 }
 
 impl WorkOptions {
+    /// Checks the options in pg-boss's order and reads them, with its defaults.
     pub fn from_options(options: &Options) -> Result<WorkOptions> {
-        if let Some(v) = options.get("pollingIntervalSeconds") {
-            ensure!(
-                at_least(v, MIN_POLLING_INTERVAL_SECONDS),
-                "configuration assert: pollingIntervalSeconds must be at least every 500ms"
-            );
-        }
-        let polling_interval_seconds =
-            number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
-        let notify_polling_interval_seconds = match options.get("notifyPollingIntervalSeconds") {
-            None => polling_interval_seconds.max(30.0),
-            Some(v) => {
-                ensure!(
-                    at_least(v, MIN_POLLING_INTERVAL_SECONDS),
-                    "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
-                );
-                let seconds = v.as_f64().unwrap_or(0.0);
-                ensure!(
-                    seconds >= polling_interval_seconds,
-                    "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
-                );
-                seconds
-            }
-        };
+        let (polling_interval_seconds, notify_polling_interval_seconds) =
+            polling_intervals(options)?;
         validate_batch_and_flags(options)?;
         if let Some(v) = options.get("localConcurrency") {
             ensure!(
@@ -67,41 +47,8 @@ impl WorkOptions {
                 "localConcurrency must be an integer >= 1"
             );
         }
-        for key in ["perJobResults", "transactional"] {
-            if let Some(v) = options.get(key) {
-                ensure!(v.is_boolean(), "{key} must be a boolean");
-            }
-        }
-        let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
-        if bool_opt(options, "transactional")? == Some(true) {
-            ensure!(
-                !per_job_results,
-                "transactional cannot be combined with perJobResults"
-            );
-            // Running the handler outside a transaction would quietly do something else.
-            return Err(Error::new(
-                crate::error::ErrorCode::NotImplemented,
-                "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
-            ));
-        }
-        if let Some(v) = options.get("burstWhenBatchFull") {
-            ensure!(
-                v.is_boolean(),
-                "configuration assert: burstWhenBatchFull must be a boolean"
-            );
-        }
-        if let Some(v) = options.get("burstWhenReadyExceeds") {
-            ensure!(
-                is_integer(v) && at_least(v, 1.0),
-                "configuration assert: burstWhenReadyExceeds must be an integer >= 1"
-            );
-        }
-        if let Some(v) = present(options, "heartbeatRefreshSeconds") {
-            ensure!(
-                at_least(v, f64::MIN_POSITIVE),
-                "heartbeatRefreshSeconds must be a number > 0"
-            );
-        }
+        let per_job_results = per_job_results(options)?;
+        validate_bursts_and_heartbeat(options)?;
         validate_priority_range(options)?;
         validate_work_options(options)?;
         Ok(WorkOptions {
@@ -123,6 +70,77 @@ impl WorkOptions {
             raw: Value::Object(wip_options(options)),
         })
     }
+}
+
+/// The polling interval, and the backstop poll while notifications wake the worker.
+fn polling_intervals(options: &Options) -> Result<(f64, f64)> {
+    if let Some(v) = options.get("pollingIntervalSeconds") {
+        ensure!(
+            at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+            "configuration assert: pollingIntervalSeconds must be at least every 500ms"
+        );
+    }
+    let polling = number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
+    let notify = match options.get("notifyPollingIntervalSeconds") {
+        None => polling.max(30.0),
+        Some(v) => {
+            ensure!(
+                at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+                "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
+            );
+            let seconds = v.as_f64().unwrap_or(0.0);
+            ensure!(
+                seconds >= polling,
+                "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
+            );
+            seconds
+        }
+    };
+    Ok((polling, notify))
+}
+
+/// `perJobResults`, which `transactional` cannot go with.
+fn per_job_results(options: &Options) -> Result<bool> {
+    for key in ["perJobResults", "transactional"] {
+        if let Some(v) = options.get(key) {
+            ensure!(v.is_boolean(), "{key} must be a boolean");
+        }
+    }
+    let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
+    if bool_opt(options, "transactional")? == Some(true) {
+        ensure!(
+            !per_job_results,
+            "transactional cannot be combined with perJobResults"
+        );
+        // Running the handler outside a transaction would quietly do something else.
+        return Err(Error::new(
+            crate::error::ErrorCode::NotImplemented,
+            "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+        ));
+    }
+    Ok(per_job_results)
+}
+
+fn validate_bursts_and_heartbeat(options: &Options) -> Result<()> {
+    if let Some(v) = options.get("burstWhenBatchFull") {
+        ensure!(
+            v.is_boolean(),
+            "configuration assert: burstWhenBatchFull must be a boolean"
+        );
+    }
+    if let Some(v) = options.get("burstWhenReadyExceeds") {
+        ensure!(
+            is_integer(v) && at_least(v, 1.0),
+            "configuration assert: burstWhenReadyExceeds must be an integer >= 1"
+        );
+    }
+    if let Some(v) = present(options, "heartbeatRefreshSeconds") {
+        ensure!(
+            at_least(v, f64::MIN_POSITIVE),
+            "heartbeatRefreshSeconds must be a number > 0"
+        );
+    }
+    Ok(())
 }
 
 impl WorkOptions {

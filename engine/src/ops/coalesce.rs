@@ -37,10 +37,16 @@ struct Lane {
     queue: String,
 }
 
-/// The instance's lanes, one per queue (and table), created on first use and dropped by `close()`.
+/// The instance's lanes, one per queue, created on first use and dropped by `close()`.
 #[derive(Default)]
 pub struct SendCoalescer {
-    lanes: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Pending>>>,
+    lanes: Mutex<HashMap<String, LaneHandle>>,
+}
+
+/// A lane's queue table (a queue recreated with another table gets a new lane) and its channel.
+struct LaneHandle {
+    table: String,
+    sender: mpsc::UnboundedSender<Pending>,
 }
 
 impl SendCoalescer {
@@ -78,9 +84,11 @@ impl SendCoalescer {
 
     fn lane(&self, db: &Db, queue: &Queue) -> mpsc::UnboundedSender<Pending> {
         let mut lanes = self.lanes.lock().unwrap();
-        let key = (queue.name.clone(), queue.table.clone());
-        if let Some(lane) = lanes.get(&key).filter(|l| !l.is_closed()) {
-            return lane.clone();
+        let open = lanes
+            .get(queue.name.as_str())
+            .filter(|l| l.table == queue.table && !l.sender.is_closed());
+        if let Some(lane) = open {
+            return lane.sender.clone();
         }
         let shape = InsertShape {
             returning: true,
@@ -94,7 +102,11 @@ impl SendCoalescer {
         };
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run_lane(Arc::new(lane), receiver));
-        lanes.insert(key, sender.clone());
+        let handle = LaneHandle {
+            table: queue.table.clone(),
+            sender: sender.clone(),
+        };
+        lanes.insert(queue.name.clone(), handle);
         sender
     }
 }
