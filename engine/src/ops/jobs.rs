@@ -3,7 +3,8 @@
 //! `ops::send` (send, insert, the slotted insert, insert errors), `ops::settle` (complete, fail),
 //! `sql::insert` and `sql::settle` (statement text), `model::send::SendOptions`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -63,10 +64,21 @@ pub async fn fail(
     crate::ops::settle::fail_through(via.into(), schema, queue, targets, output).await
 }
 
+/// A [`Db`] for a caller that holds a pool and a schema; each schema's statements are rendered
+/// once, for as long as the process runs.
 fn db_of(pool: &PgPool, schema: &str) -> Db {
+    static RENDERED: OnceLock<Mutex<HashMap<String, Arc<Statements>>>> = OnceLock::new();
+    let mut rendered = RENDERED.get_or_init(Mutex::default).lock().unwrap();
+    let sql = match rendered.get(schema) {
+        Some(sql) => sql.clone(),
+        None => rendered
+            .entry(schema.to_string())
+            .or_insert_with(|| Arc::new(Statements::new(schema)))
+            .clone(),
+    };
     Db {
         pool: pool.clone(),
         mode: StatementMode::default(),
-        sql: Arc::new(Statements::new(schema)),
+        sql,
     }
 }
