@@ -7,7 +7,7 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use serde_json::Value;
 
-use pg_boss_engine::ops::jobs::JobResultStatus;
+use pg_boss_engine::model::settle::JobResultStatus;
 use pg_boss_engine::worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 /// A `work()` handler: a JS function `(jobsJson) => Promise<resultJson>` that never throws (the JS

@@ -1,14 +1,28 @@
-//! The job calls.
+//! The job calls: each reads its JSON arguments into the engine's typed requests (in pg-boss's
+//! order of checks) and calls `Boss`.
 
 use napi_derive::napi;
 use serde_json::Value;
 
 use pg_boss_engine::boss::JobCommand;
 use pg_boss_engine::error::Error;
-use pg_boss_engine::ops::commands::Stored;
+use pg_boss_engine::model::fetch::FetchRequest;
+use pg_boss_engine::model::find::FindJobsRequest;
+use pg_boss_engine::model::insert::jobs_from_json;
+use pg_boss_engine::model::names::assert_queue_name;
+use pg_boss_engine::model::send::SendOptions;
+use pg_boss_engine::model::settle::output_from_value;
+use pg_boss_engine::model::targets::{JobTargets, Stored};
+use pg_boss_engine::model::update::UpdateRequest;
 
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
+
+/// A queue name as the caller gave it (JSON), checked with pg-boss's rules.
+fn queue_name(name_json: &str) -> napi::Result<String> {
+    let name = parse(name_json)?;
+    Ok(assert_queue_name(&name).map_err(to_js)?.to_string())
+}
 
 #[napi]
 impl NativeBoss {
@@ -20,12 +34,12 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<Option<String>> {
-        let (data, options, caller) = (parse(&data_json)?, parse(&options_json)?, self.caller(db)?);
-        let boss = self.inner.clone();
+        let data = parse(&data_json)?;
+        let options = SendOptions::from_json(&parse(&options_json)?).map_err(to_js)?;
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let id = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .send(&name, data, Some(options))
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.send(&name, data, options, caller).await
         })
         .await?;
         Ok(id.map(|id| id.to_string()))
@@ -52,12 +66,13 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (data, options, caller) = (parse(&data_json)?, parse(&options_json)?, self.caller(db)?);
-        let boss = self.inner.clone();
+        let data = parse(&data_json)?;
+        // Checked by each send: options every send refuses fail each subscriber's send.
+        let options = SendOptions::from_json(&parse(&options_json)?);
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let report = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .publish(&event, data, Some(options))
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.publish(&event, data, options, caller).await
         })
         .await?;
         let failures: Vec<Value> = report
@@ -76,16 +91,15 @@ impl NativeBoss {
         return_id: bool,
         db: Option<u32>,
     ) -> napi::Result<Option<Vec<String>>> {
-        let (name, caller) = (parse(&name_json)?, self.caller(db)?);
+        let name = queue_name(&name_json)?;
         let jobs = match parse(&jobs_json)? {
-            Value::Array(jobs) => jobs,
+            Value::Array(jobs) => jobs_from_json(&jobs).map_err(to_js)?,
             _ => return Err(to_js(Error::invalid("jobs argument should be an array"))),
         };
-        let boss = self.inner.clone();
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let ids = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .insert(&name, &jobs, return_id)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.insert(&name, &jobs, return_id, caller).await
         })
         .await?;
         Ok(ids.map(|ids| ids.iter().map(ToString::to_string).collect()))
@@ -98,16 +112,16 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (name, options, caller) = (
-            parse(&name_json)?,
-            parse_options(&options_json)?,
-            self.caller(db)?,
-        );
-        let boss = self.inner.clone();
+        let name = parse(&name_json)?;
+        if matches!(name, Value::Null) || name.as_str() == Some("") {
+            return Err(to_js(Error::invalid("missing queue name")));
+        }
+        let request = FetchRequest::from_options(&parse_options(&options_json)?).map_err(to_js)?;
+        let name = assert_queue_name(&name).map_err(to_js)?.to_string();
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .fetch(&name, &options)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.fetch(&name, &request, caller).await
         })
         .await
     }
@@ -121,16 +135,14 @@ impl NativeBoss {
         include_queued: bool,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (name, ids, data, caller) = (
-            parse(&name_json)?,
-            parse(&ids_json)?,
-            parse(&data_json)?,
-            self.caller(db)?,
-        );
-        let boss = self.inner.clone();
+        let name = queue_name(&name_json)?;
+        let targets = JobTargets::from_value(&parse(&ids_json)?, "complete").map_err(to_js)?;
+        let output = output_from_value(&parse(&data_json)?);
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let response = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .complete(&name, &ids, &data, include_queued)
+            let caller = caller.as_ref().map(|c| c as _);
+            let output = output.as_deref();
+            boss.complete(&name, &targets, output, include_queued, caller)
                 .await
         })
         .await?;
@@ -145,17 +157,13 @@ impl NativeBoss {
         data_json: String,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (name, ids, data, caller) = (
-            parse(&name_json)?,
-            parse(&ids_json)?,
-            parse(&data_json)?,
-            self.caller(db)?,
-        );
-        let boss = self.inner.clone();
+        let name = queue_name(&name_json)?;
+        let targets = JobTargets::from_value(&parse(&ids_json)?, "fail").map_err(to_js)?;
+        let output = output_from_value(&parse(&data_json)?);
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let response = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .fail(&name, &ids, &data)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.fail(&name, &targets, output.as_deref(), caller).await
         })
         .await?;
         Ok(response.to_json().to_string())
@@ -168,12 +176,11 @@ impl NativeBoss {
         id: String,
         db: Option<u32>,
     ) -> napi::Result<Option<String>> {
-        let (name, caller) = (parse(&name_json)?, self.caller(db)?);
-        let boss = self.inner.clone();
+        let name = queue_name(&name_json)?;
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .get_job_by_id(&name, &id)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.get_job_by_id(&name, &id, caller).await
         })
         .await
     }
@@ -185,16 +192,13 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (name, options, caller) = (
-            parse(&name_json)?,
-            parse_options(&options_json)?,
-            self.caller(db)?,
-        );
-        let boss = self.inner.clone();
+        let name = queue_name(&name_json)?;
+        let request =
+            FindJobsRequest::from_options(&parse_options(&options_json)?).map_err(to_js)?;
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .find_jobs(&name, &options)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.find_jobs(&name, &request, caller).await
         })
         .await
     }
@@ -207,15 +211,14 @@ impl NativeBoss {
         upsert: bool,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let (request, caller) = (parse(&request_json)?, self.caller(db)?);
-        let boss = self.inner.clone();
-        Ok(run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .update(&request, upsert)
-                .await
+        let request = UpdateRequest::from_json(&parse(&request_json)?, upsert).map_err(to_js)?;
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
+        let response = run(async move {
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.update(&request, upsert, caller).await
         })
-        .await?
-        .to_string())
+        .await?;
+        Ok(response.to_json().to_string())
     }
 
     #[napi]
@@ -225,7 +228,7 @@ impl NativeBoss {
         limit: i64,
         after: Option<String>,
     ) -> napi::Result<Vec<String>> {
-        let name = parse(&name_json)?;
+        let name = queue_name(&name_json)?;
         let boss = self.inner.clone();
         run(async move { boss.get_blocked_keys(&name, limit, after).await }).await
     }
@@ -241,12 +244,12 @@ impl NativeBoss {
     ) -> napi::Result<String> {
         let command = JobCommand::from_method(&method)
             .ok_or_else(|| to_js(Error::internal(format!("unknown command {method}"))))?;
-        let (name, ids, caller) = (parse(&name_json)?, parse(&ids_json)?, self.caller(db)?);
-        let boss = self.inner.clone();
+        let name = queue_name(&name_json)?;
+        let targets = command.targets(&parse(&ids_json)?).map_err(to_js)?;
+        let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let response = run(async move {
-            boss.through(caller.as_ref().map(|c| c as _))
-                .job_command(command, &name, &ids)
-                .await
+            let caller = caller.as_ref().map(|c| c as _);
+            boss.job_command(command, &name, &targets, caller).await
         })
         .await?;
         let mut value = response.to_json();
@@ -264,13 +267,16 @@ impl NativeBoss {
         name_json: String,
         which: String,
     ) -> napi::Result<Option<i64>> {
-        let name = parse(&name_json)?;
+        let name = match parse(&name_json)? {
+            Value::Null => None,
+            name => Some(assert_queue_name(&name).map_err(to_js)?.to_string()),
+        };
         let which = match which.as_str() {
             "queued" => Stored::Queued,
             "stored" => Stored::Finished,
             _ => Stored::All,
         };
         let boss = self.inner.clone();
-        run(async move { boss.delete_stored_jobs(Some(&name), which).await }).await
+        run(async move { boss.delete_stored_jobs(name.as_deref(), which).await }).await
     }
 }

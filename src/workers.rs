@@ -6,6 +6,10 @@ use napi::bindgen_prelude::{within_runtime_if_available, Function, Promise};
 use napi_derive::napi;
 use serde_json::Value;
 
+use pg_boss_engine::error::Error;
+use pg_boss_engine::model::names::assert_queue_name;
+use pg_boss_engine::model::work::WorkOptions;
+
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::handler::{HandlerFn, JsHandler};
 use crate::NativeBoss;
@@ -19,13 +23,18 @@ impl NativeBoss {
         options_json: String,
         handler: Function<String, Promise<String>>,
     ) -> napi::Result<String> {
-        let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
+        let name = parse(&name_json)?;
+        if matches!(name, Value::Null) || name.as_str() == Some("") {
+            return Err(to_js(Error::invalid("queue name is required")));
+        }
+        let name = assert_queue_name(&name).map_err(to_js)?.to_string();
+        let options = WorkOptions::from_options(&parse_options(&options_json)?).map_err(to_js)?;
         let tsfn: HandlerFn = handler
             .build_threadsafe_function()
             .callee_handled::<false>()
             .build()?;
         let handler = Arc::new(JsHandler(Arc::new(tsfn)));
-        let id = within_runtime_if_available(|| self.inner.work(&name, &options, handler))
+        let id = within_runtime_if_available(|| self.inner.work(&name, options, handler))
             .map_err(to_js)?;
         Ok(id.to_string())
     }
@@ -37,11 +46,16 @@ impl NativeBoss {
         id: Option<String>,
         wait: bool,
     ) -> napi::Result<()> {
-        let name = parse(&name_json)?;
-        {
-            let boss = self.inner.clone();
-            run(async move { boss.off_work(&name, id.as_deref(), wait).await }).await
-        }
+        let name = match parse(&name_json)? {
+            Value::Null => return Err(to_js(Error::invalid("queue name is required"))),
+            Value::String(name) if name.is_empty() => {
+                return Err(to_js(Error::invalid("queue name is required")))
+            }
+            Value::String(name) => name,
+            _ => return Err(to_js(Error::invalid("queue name must be a string"))),
+        };
+        let boss = self.inner.clone();
+        run(async move { boss.off_work(&name, id.as_deref(), wait).await }).await
     }
 
     /// `getWipData()` as JSON text.

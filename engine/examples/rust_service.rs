@@ -14,6 +14,7 @@ use std::sync::Arc;
 use pg_boss_engine::config::js::Options;
 use pg_boss_engine::event::NoEvents;
 use pg_boss_engine::model::queue::CreateQueue;
+use pg_boss_engine::model::work::WorkOptions;
 use pg_boss_engine::{Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, StopOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -61,16 +62,21 @@ pub async fn run(
         .await?;
 
     for name in names {
-        boss.send("greetings", json!({ "name": name }), None)
-            .await?;
+        boss.send(
+            "greetings",
+            json!({ "name": name }),
+            Default::default(),
+            None,
+        )
+        .await?;
     }
 
     let (seen, mut heard) = mpsc::unbounded_channel();
     let mut work_options = Options::new();
     work_options.insert("pollingIntervalSeconds".into(), json!(0.5));
     boss.work(
-        &json!("greetings"),
-        &work_options,
+        "greetings",
+        WorkOptions::from_options(&work_options)?,
         Arc::new(Greeter { seen }),
     )?;
 

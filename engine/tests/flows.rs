@@ -106,7 +106,7 @@ async fn flags(pool: &PgPool, schema: &str, id: Uuid) -> (bool, bool, i64, Strin
 async fn fetch_ids(boss: &Boss, queue: &str, batch: i64) -> Vec<Uuid> {
     ids_of(
         &boss
-            .fetch(&name(queue), &opts(json!({ "batchSize": batch })))
+            .fetch(queue, &fetch_options(json!({ "batchSize": batch })), None)
             .await
             .unwrap(),
     )
@@ -114,7 +114,7 @@ async fn fetch_ids(boss: &Boss, queue: &str, batch: i64) -> Vec<Uuid> {
 
 async fn complete(boss: &Boss, queue: &str, id: Uuid) {
     let response = boss
-        .complete(&name(queue), &json!(id.to_string()), &Value::Null, false)
+        .complete(queue, &targets(json!(id.to_string())), None, false, None)
         .await
         .unwrap();
     assert_eq!(response.affected, 1, "{queue} job {id} completes");
@@ -234,7 +234,11 @@ async fn a_refused_flow_writes_nothing() {
     boss.create_queue(&queue("one", opts(json!({ "policy": "short" }))))
         .await
         .unwrap();
-    let taken = boss.send("a", json!({}), None).await.unwrap().unwrap();
+    let taken = boss
+        .send("a", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
 
     let cycle = boss
         .flow_of(&json!([{ "ref": "x", "name": "a", "dependsOn": ["y"] }, { "ref": "y", "name": "b", "dependsOn": ["x"] }]))
@@ -394,19 +398,16 @@ async fn failed_cancelled_and_deleted_parents_hold_their_children_and_a_retried_
             .unwrap());
         flows_by_fate.insert(fate, ids);
     }
-    let parent = |fate: &str| json!(flows_by_fate[fate]["parent"].to_string());
-    let nothing = Value::Null;
+    let parent = |fate: &str| targets(json!(flows_by_fate[fate]["parent"].to_string()));
     assert_eq!(fetch_ids(&boss, "p", 10).await.len(), 4);
-    boss.fail(&name("p"), &parent("failed"), &nothing)
+    boss.fail("p", &parent("failed"), None, None).await.unwrap();
+    boss.job_command(JobCommand::Cancel, "p", &parent("cancelled"), None)
         .await
         .unwrap();
-    boss.job_command(JobCommand::Cancel, &name("p"), &parent("cancelled"))
+    boss.job_command(JobCommand::Delete, "p", &parent("deleted"), None)
         .await
         .unwrap();
-    boss.job_command(JobCommand::Delete, &name("p"), &parent("deleted"))
-        .await
-        .unwrap();
-    boss.fail(&name("p"), &parent("retried"), &nothing)
+    boss.fail("p", &parent("retried"), None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -438,7 +439,7 @@ async fn failed_cancelled_and_deleted_parents_hold_their_children_and_a_retried_
     assert!(flags(&pool, s, flows_by_fate["cancelled"]["child"]).await.0);
 
     // A cancelled parent that is resumed and completed releases its child too.
-    boss.job_command(JobCommand::Resume, &name("p"), &parent("cancelled"))
+    boss.job_command(JobCommand::Resume, "p", &parent("cancelled"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -467,7 +468,7 @@ async fn completing_a_blocked_child_with_include_queued_takes_it_out_of_resoluti
         ]))
         .await
         .unwrap());
-    boss.complete(&name("q"), &json!(ids["b"].to_string()), &Value::Null, true)
+    boss.complete("q", &targets(json!(ids["b"].to_string())), None, true, None)
         .await
         .unwrap();
     assert_eq!(
@@ -514,7 +515,7 @@ async fn concurrent_resolvers_never_resolve_a_parent_twice() {
             .map(|i| ids[&format!("p1-{i}")].to_string())
             .collect();
         first
-            .complete(&name("p"), &json!(completed), &Value::Null, true)
+            .complete("p", &targets(json!(completed)), None, true, None)
             .await
             .unwrap();
 
@@ -802,8 +803,9 @@ async fn maintenance_drops_the_edges_of_deleted_jobs_and_keeps_the_rest() {
         .unwrap());
     boss.job_command(
         JobCommand::Delete,
-        &name("p"),
-        &json!(ids["gone"].to_string()),
+        "p",
+        &targets(json!(ids["gone"].to_string())),
+        None,
     )
     .await
     .unwrap();
@@ -823,8 +825,9 @@ async fn maintenance_drops_the_edges_of_deleted_jobs_and_keeps_the_rest() {
     // The child side is walked too.
     boss.job_command(
         JobCommand::Delete,
-        &name("c"),
-        &json!(ids["child"].to_string()),
+        "c",
+        &targets(json!(ids["child"].to_string())),
+        None,
     )
     .await
     .unwrap();

@@ -127,7 +127,7 @@ async fn starting_again_is_a_no_op() {
     first.start().await.unwrap();
     first.create_queue(&queue("keep", no_opts())).await.unwrap();
     let job = first
-        .send("keep", json!({"n": 1}), None)
+        .send("keep", json!({"n": 1}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +200,10 @@ async fn a_newer_schema_version_is_refused_and_left_alone() {
     assert!(!regclass_exists(&pool, &format!("{s}.job")).await);
 
     // Not started: the instance refuses work.
-    let err = boss.send("q", json!({}), None).await.unwrap_err();
+    let err = boss
+        .send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotStarted);
 }
 
@@ -281,14 +284,14 @@ async fn concurrent_starts_install_once() {
         .await
         .unwrap();
     let id = instances[7]
-        .send("shared", json!({}), None)
+        .send("shared", json!({}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         ids_of(
             &instances[1]
-                .fetch(&name("shared"), &no_opts())
+                .fetch("shared", &Default::default(), None)
                 .await
                 .unwrap()
         ),

@@ -3,10 +3,57 @@
 mod common;
 
 use common::*;
-use pg_boss_engine::ErrorCode;
+use pg_boss_engine::model::fetch::FetchRequest;
+use pg_boss_engine::model::insert::jobs_from_json;
+use pg_boss_engine::model::send::SendOptions;
+use pg_boss_engine::model::settle::output_from_value;
+use pg_boss_engine::model::targets::{CommandResponse, JobTargets};
+use pg_boss_engine::{Boss, ErrorCode, Result};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+// The job calls as the binding makes them: the JSON a JavaScript caller passes is read into the
+// typed request first, so a bad one is refused before anything runs.
+
+async fn send(boss: &Boss, name: &str, data: Value, options: Value) -> Result<Option<Uuid>> {
+    boss.send(name, data, SendOptions::from_json(&options)?, None)
+        .await
+}
+
+async fn fetch(boss: &Boss, name: &str, options: Value) -> Result<String> {
+    let request = FetchRequest::from_options(&opts(options))?;
+    boss.fetch(name, &request, None).await
+}
+
+async fn insert(
+    boss: &Boss,
+    name: &str,
+    jobs: &[Value],
+    return_id: bool,
+) -> Result<Option<Vec<Uuid>>> {
+    boss.insert(name, &jobs_from_json(jobs)?, return_id, None)
+        .await
+}
+
+async fn complete(
+    boss: &Boss,
+    name: &str,
+    ids: Value,
+    data: Value,
+    include_queued: bool,
+) -> Result<CommandResponse> {
+    let targets = JobTargets::from_value(&ids, "complete")?;
+    let output = output_from_value(&data);
+    boss.complete(name, &targets, output.as_deref(), include_queued, None)
+        .await
+}
+
+async fn fail(boss: &Boss, name: &str, ids: Value, data: Value) -> Result<CommandResponse> {
+    let targets = JobTargets::from_value(&ids, "fail")?;
+    boss.fail(name, &targets, output_from_value(&data).as_deref(), None)
+        .await
+}
 
 /// Seconds from the database's now to the job's start_after.
 async fn starts_in(pool: &PgPool, schema: &str, id: Uuid) -> f64 {
@@ -25,11 +72,15 @@ async fn send_returns_an_id_and_stores_the_job() {
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&queue("email", no_opts())).await.unwrap();
-    let id = boss
-        .send("email", json!({"to": "a@b.c", "n": [1, 2]}), None)
-        .await
-        .unwrap()
-        .expect("an id");
+    let id = send(
+        &boss,
+        "email",
+        json!({"to": "a@b.c", "n": [1, 2]}),
+        json!(null),
+    )
+    .await
+    .unwrap()
+    .expect("an id");
     let job = job_row(&pool, s, id).await.expect("the job is stored");
     assert_eq!(job["name"], "email");
     assert_eq!(job["data"], json!({"to": "a@b.c", "n": [1, 2]}));
@@ -40,8 +91,7 @@ async fn send_returns_an_id_and_stores_the_job() {
 
     // A caller-chosen id is kept.
     let mine = Uuid::new_v4();
-    let got = boss
-        .send("email", json!(null), Some(json!({"id": mine.to_string()})))
+    let got = send(&boss, "email", json!(null), json!({"id": mine.to_string()}))
         .await
         .unwrap();
     assert_eq!(got, Some(mine));
@@ -61,7 +111,10 @@ async fn jobs_inherit_queue_defaults_and_options_override_them() {
     .await
     .unwrap();
 
-    let inherited = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let inherited = send(&boss, "q", json!({}), json!(null))
+        .await
+        .unwrap()
+        .unwrap();
     let job = job_row(&pool, s, inherited).await.unwrap();
     assert_eq!(job["retry_limit"], 5);
     assert_eq!(job["retry_delay"], 3);
@@ -72,16 +125,16 @@ async fn jobs_inherit_queue_defaults_and_options_override_them() {
     assert_eq!(job["dead_letter"], "dlq");
     assert_eq!(job["heartbeat_seconds"], 30);
 
-    let overridden = boss
-        .send(
-            "q",
-            json!({}),
-            Some(json!({"retryLimit": 1, "retryDelay": 0, "retryBackoff": false, "expireInSeconds": 10,
-                        "priority": 7, "singletonKey": "k", "heartbeatSeconds": 15})),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let overridden = send(
+        &boss,
+        "q",
+        json!({}),
+        json!({"retryLimit": 1, "retryDelay": 0, "retryBackoff": false, "expireInSeconds": 10,
+                        "priority": 7, "singletonKey": "k", "heartbeatSeconds": 15}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let job = job_row(&pool, s, overridden).await.unwrap();
     assert_eq!(job["retry_limit"], 1);
     assert_eq!(job["retry_delay"], 0);
@@ -93,13 +146,11 @@ async fn jobs_inherit_queue_defaults_and_options_override_them() {
     assert_eq!(job["dead_letter"], "dlq");
 
     // Bad options are refused before anything is written.
-    let err = boss
-        .send("q", json!({}), Some(json!({"priority": 1.5})))
+    let err = send(&boss, "q", json!({}), json!({"priority": 1.5}))
         .await
         .unwrap_err();
     assert_eq!(err.message, "priority must be an integer");
-    let err = boss
-        .send("q", json!({}), Some(json!({"retryLimit": -2})))
+    let err = send(&boss, "q", json!({}), json!({"retryLimit": -2}))
         .await
         .unwrap_err();
     assert_eq!(err.message, "retryLimit must be an integer >= 0");
@@ -120,8 +171,7 @@ async fn start_after_defers_a_job() {
     let pool = db().await;
     boss.create_queue(&queue("later", no_opts())).await.unwrap();
 
-    let by_seconds = boss
-        .send("later", json!({}), Some(json!({"startAfter": 60})))
+    let by_seconds = send(&boss, "later", json!({}), json!({"startAfter": 60}))
         .await
         .unwrap()
         .unwrap();
@@ -131,15 +181,15 @@ async fn start_after_defers_a_job() {
         "startAfter 60 starts in {delay}s"
     );
 
-    let by_date = boss
-        .send(
-            "later",
-            json!({}),
-            Some(json!({"startAfter": "2099-06-01T12:00:00Z"})),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let by_date = send(
+        &boss,
+        "later",
+        json!({}),
+        json!({"startAfter": "2099-06-01T12:00:00Z"}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let year: f64 = sqlx::query_scalar(&format!(
         "SELECT extract(year FROM start_after)::float8 FROM {s}.job WHERE id = $1"
     ))
@@ -149,15 +199,15 @@ async fn start_after_defers_a_job() {
     .unwrap();
     assert_eq!(year, 2099.0);
     // A zone-less date time is UTC.
-    let zoneless = boss
-        .send(
-            "later",
-            json!({}),
-            Some(json!({"startAfter": "2099-06-01T12:00:00"})),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let zoneless = send(
+        &boss,
+        "later",
+        json!({}),
+        json!({"startAfter": "2099-06-01T12:00:00"}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let same: bool = sqlx::query_scalar(&format!(
         "SELECT a.start_after = b.start_after FROM {s}.job a, {s}.job b WHERE a.id = $1 AND b.id = $2"
     ))
@@ -169,19 +219,19 @@ async fn start_after_defers_a_job() {
     assert!(same, "a zone-less startAfter must be read as UTC");
 
     assert_eq!(
-        boss.fetch(&name("later"), &opts(json!({"batchSize": 10})))
+        fetch(&boss, "later", json!({"batchSize": 10}))
             .await
             .unwrap(),
         "[]"
     );
     let early = ids_of(
-        &boss
-            .fetch(
-                &name("later"),
-                &opts(json!({"batchSize": 10, "ignoreStartAfter": true})),
-            )
-            .await
-            .unwrap(),
+        &fetch(
+            &boss,
+            "later",
+            json!({"batchSize": 10, "ignoreStartAfter": true}),
+        )
+        .await
+        .unwrap(),
     );
     let mut expected = vec![by_seconds, by_date, zoneless];
     let mut got = early.clone();
@@ -198,56 +248,44 @@ async fn start_after_defers_a_job() {
 async fn higher_priority_is_fetched_first() {
     let (_schema, boss) = started("jprio").await;
     boss.create_queue(&queue("p", no_opts())).await.unwrap();
-    let low = boss
-        .send("p", json!({}), Some(json!({"priority": 1})))
+    let low = send(&boss, "p", json!({}), json!({"priority": 1}))
         .await
         .unwrap()
         .unwrap();
-    let high = boss
-        .send("p", json!({}), Some(json!({"priority": 5})))
+    let high = send(&boss, "p", json!({}), json!({"priority": 5}))
         .await
         .unwrap()
         .unwrap();
-    let mid = boss
-        .send("p", json!({}), Some(json!({"priority": 3})))
+    let mid = send(&boss, "p", json!({}), json!({"priority": 3}))
         .await
         .unwrap()
         .unwrap();
-    let plain = boss.send("p", json!({}), None).await.unwrap().unwrap();
+    let plain = send(&boss, "p", json!({}), json!(null))
+        .await
+        .unwrap()
+        .unwrap();
     let mut order = Vec::new();
     for _ in 0..4 {
-        order.extend(ids_of(&boss.fetch(&name("p"), &no_opts()).await.unwrap()));
+        order.extend(ids_of(&fetch(&boss, "p", json!({})).await.unwrap()));
     }
     assert_eq!(order, vec![high, mid, low, plain]);
-    assert_eq!(boss.fetch(&name("p"), &no_opts()).await.unwrap(), "[]");
+    assert_eq!(fetch(&boss, "p", json!({})).await.unwrap(), "[]");
 
     // minPriority / maxPriority filter.
-    let a = boss
-        .send("p", json!({}), Some(json!({"priority": 10})))
+    let a = send(&boss, "p", json!({}), json!({"priority": 10}))
         .await
         .unwrap()
         .unwrap();
-    let b = boss
-        .send("p", json!({}), Some(json!({"priority": 2})))
+    let b = send(&boss, "p", json!({}), json!({"priority": 2}))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        ids_of(
-            &boss
-                .fetch(&name("p"), &opts(json!({"maxPriority": 5})))
-                .await
-                .unwrap()
-        ),
+        ids_of(&fetch(&boss, "p", json!({"maxPriority": 5})).await.unwrap()),
         vec![b]
     );
     assert_eq!(
-        ids_of(
-            &boss
-                .fetch(&name("p"), &opts(json!({"minPriority": 5})))
-                .await
-                .unwrap()
-        ),
+        ids_of(&fetch(&boss, "p", json!({"minPriority": 5})).await.unwrap()),
         vec![a]
     );
 }
@@ -262,8 +300,7 @@ async fn insert_many_and_fetch_in_batches() {
     let jobs: Vec<Value> = (0..5)
         .map(|i| json!({"data": {"i": i}, "priority": i, "retryLimit": 4}))
         .collect();
-    let ids = boss
-        .insert(&name("bulk"), &jobs, true)
+    let ids = insert(&boss, "bulk", &jobs, true)
         .await
         .unwrap()
         .expect("ids when asked for");
@@ -273,8 +310,7 @@ async fn insert_many_and_fetch_in_batches() {
         assert_eq!(job["retry_limit"], 4);
         assert_eq!(job["state"], "created");
     }
-    let without = boss
-        .insert(&name("bulk"), &[json!({"data": {"i": 99}})], false)
+    let without = insert(&boss, "bulk", &[json!({"data": {"i": 99}})], false)
         .await
         .unwrap();
     assert!(without.is_none());
@@ -287,12 +323,7 @@ async fn insert_many_and_fetch_in_batches() {
         6
     );
 
-    let first = parse(
-        &boss
-            .fetch(&name("bulk"), &opts(json!({"batchSize": 4})))
-            .await
-            .unwrap(),
-    );
+    let first = parse(&fetch(&boss, "bulk", json!({"batchSize": 4})).await.unwrap());
     let first = first.as_array().unwrap();
     assert_eq!(first.len(), 4);
     for job in first {
@@ -306,13 +337,13 @@ async fn insert_many_and_fetch_in_batches() {
         );
     }
     let rest = parse(
-        &boss
-            .fetch(
-                &name("bulk"),
-                &opts(json!({"batchSize": 4, "includeMetadata": true})),
-            )
-            .await
-            .unwrap(),
+        &fetch(
+            &boss,
+            "bulk",
+            json!({"batchSize": 4, "includeMetadata": true}),
+        )
+        .await
+        .unwrap(),
     );
     let rest = rest.as_array().unwrap();
     assert_eq!(rest.len(), 2);
@@ -326,26 +357,23 @@ async fn insert_many_and_fetch_in_batches() {
         6
     );
     assert_eq!(
-        boss.fetch(&name("bulk"), &opts(json!({"batchSize": 4})))
-            .await
-            .unwrap(),
+        fetch(&boss, "bulk", json!({"batchSize": 4})).await.unwrap(),
         "[]"
     );
 
-    let err = boss
-        .fetch(&name("bulk"), &opts(json!({"batchSize": 0})))
+    let err = fetch(&boss, "bulk", json!({"batchSize": 0}))
         .await
         .unwrap_err();
     assert_eq!(err.message, "batchSize must be an integer > 0");
     let dup = Uuid::new_v4().to_string();
-    let err = boss
-        .insert(
-            &name("bulk"),
-            &[json!({"id": dup}), json!({"id": dup})],
-            true,
-        )
-        .await
-        .unwrap_err();
+    let err = insert(
+        &boss,
+        "bulk",
+        &[json!({"id": dup}), json!({"id": dup})],
+        true,
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.message.starts_with("duplicate job id in insert batch"),
         "{}",
@@ -359,28 +387,28 @@ async fn complete_stores_the_output() {
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&queue("c", no_opts())).await.unwrap();
-    let id = boss.send("c", json!({}), None).await.unwrap().unwrap();
-    let other = boss.send("c", json!({}), None).await.unwrap().unwrap();
+    let id = send(&boss, "c", json!({}), json!(null))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = send(&boss, "c", json!({}), json!(null))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        ids_of(
-            &boss
-                .fetch(&name("c"), &opts(json!({"batchSize": 2})))
-                .await
-                .unwrap()
-        )
-        .len(),
+        ids_of(&fetch(&boss, "c", json!({"batchSize": 2})).await.unwrap()).len(),
         2
     );
 
-    let res = boss
-        .complete(
-            &name("c"),
-            &json!(id.to_string()),
-            &json!({"result": 42}),
-            false,
-        )
-        .await
-        .unwrap();
+    let res = complete(
+        &boss,
+        "c",
+        json!(id.to_string()),
+        json!({"result": 42}),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(res.affected, 1);
     assert_eq!(res.settled, vec![id]);
     let job = job_row(&pool, s, id).await.unwrap();
@@ -389,22 +417,16 @@ async fn complete_stores_the_output() {
     assert!(!job["completed_on"].is_null());
 
     // A non-object output is wrapped as { value }.
-    boss.complete(
-        &name("c"),
-        &json!([other.to_string()]),
-        &json!("done"),
-        false,
-    )
-    .await
-    .unwrap();
+    complete(&boss, "c", json!([other.to_string()]), json!("done"), false)
+        .await
+        .unwrap();
     assert_eq!(
         job_row(&pool, s, other).await.unwrap()["output"],
         json!({"value": "done"})
     );
 
     // Completing again does nothing.
-    let again = boss
-        .complete(&name("c"), &json!(id.to_string()), &json!(null), false)
+    let again = complete(&boss, "c", json!(id.to_string()), json!(null), false)
         .await
         .unwrap();
     assert_eq!(again.affected, 0);
@@ -422,33 +444,37 @@ async fn failing_retries_until_the_limit() {
     boss.create_queue(&queue("r", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
-    let id = boss.send("r", json!({}), None).await.unwrap().unwrap();
-
-    let first = parse(&boss.fetch(&name("r"), &no_opts()).await.unwrap());
-    assert_eq!(first[0]["retryCount"], 0);
-    let res = boss
-        .fail(
-            &name("r"),
-            &json!(id.to_string()),
-            &json!({"message": "first"}),
-        )
+    let id = send(&boss, "r", json!({}), json!(null))
         .await
+        .unwrap()
         .unwrap();
+
+    let first = parse(&fetch(&boss, "r", json!({})).await.unwrap());
+    assert_eq!(first[0]["retryCount"], 0);
+    let res = fail(
+        &boss,
+        "r",
+        json!(id.to_string()),
+        json!({"message": "first"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.affected, 1);
     let job = job_row(&pool, s, id).await.unwrap();
     assert_eq!(job["state"], "retry");
     assert_eq!(job["retry_count"], 0);
     assert_eq!(job["output"], json!({"message": "first"}));
 
-    let second = parse(&boss.fetch(&name("r"), &no_opts()).await.unwrap());
+    let second = parse(&fetch(&boss, "r", json!({})).await.unwrap());
     assert_eq!(second[0]["id"], id.to_string());
     assert_eq!(second[0]["retryCount"], 1);
     assert_eq!(job_row(&pool, s, id).await.unwrap()["retry_count"], 1);
 
-    boss.fail(
-        &name("r"),
-        &json!(id.to_string()),
-        &json!({"message": "second"}),
+    fail(
+        &boss,
+        "r",
+        json!(id.to_string()),
+        json!({"message": "second"}),
     )
     .await
     .unwrap();
@@ -457,7 +483,7 @@ async fn failing_retries_until_the_limit() {
     assert_eq!(job["retry_count"], 1);
     assert_eq!(job["output"], json!({"message": "second"}));
     assert!(!job["completed_on"].is_null());
-    assert_eq!(boss.fetch(&name("r"), &no_opts()).await.unwrap(), "[]");
+    assert_eq!(fetch(&boss, "r", json!({})).await.unwrap(), "[]");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,20 +500,21 @@ async fn a_failed_job_is_copied_to_its_dead_letter_queue() {
     ))
     .await
     .unwrap();
-    let id = boss
-        .send(
-            "risky",
-            json!({"payload": true}),
-            Some(json!({"priority": 2})),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    boss.fetch(&name("risky"), &no_opts()).await.unwrap();
-    boss.fail(
-        &name("risky"),
-        &json!(id.to_string()),
-        &json!({"message": "boom"}),
+    let id = send(
+        &boss,
+        "risky",
+        json!({"payload": true}),
+        json!({"priority": 2}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    fetch(&boss, "risky", json!({})).await.unwrap();
+    fail(
+        &boss,
+        "risky",
+        json!(id.to_string()),
+        json!({"message": "boom"}),
     )
     .await
     .unwrap();
@@ -527,13 +554,12 @@ async fn a_failed_job_is_copied_to_its_dead_letter_queue() {
     ))
     .await
     .unwrap();
-    let id = boss
-        .send("patient", json!({}), None)
+    let id = send(&boss, "patient", json!({}), json!(null))
         .await
         .unwrap()
         .unwrap();
-    boss.fetch(&name("patient"), &no_opts()).await.unwrap();
-    boss.fail(&name("patient"), &json!(id.to_string()), &json!(null))
+    fetch(&boss, "patient", json!({})).await.unwrap();
+    fail(&boss, "patient", json!(id.to_string()), json!(null))
         .await
         .unwrap();
     assert_eq!(job_state(&pool, s, id).await.as_deref(), Some("retry"));
@@ -553,28 +579,26 @@ async fn the_attempt_fence_protects_a_newer_attempt() {
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&queue("f", no_opts())).await.unwrap();
-    let id = boss.send("f", json!({}), None).await.unwrap().unwrap();
-    boss.fetch(&name("f"), &no_opts()).await.unwrap();
+    let id = send(&boss, "f", json!({}), json!(null))
+        .await
+        .unwrap()
+        .unwrap();
+    fetch(&boss, "f", json!({})).await.unwrap();
 
     let wrong = json!({"id": id.to_string(), "retryCount": 3});
-    let res = boss
-        .complete(&name("f"), &wrong, &json!({"late": true}), false)
+    let res = complete(&boss, "f", wrong.clone(), json!({"late": true}), false)
         .await
         .unwrap();
     assert_eq!(res.affected, 0);
     assert!(res.settled.is_empty());
-    let res = boss
-        .fail(&name("f"), &json!([wrong]), &json!({}))
-        .await
-        .unwrap();
+    let res = fail(&boss, "f", json!([wrong]), json!({})).await.unwrap();
     assert_eq!(res.affected, 0);
     let job = job_row(&pool, s, id).await.unwrap();
     assert_eq!(job["state"], "active");
     assert_eq!(job["output"], Value::Null);
 
     let right = json!({"id": id.to_string(), "retryCount": 0});
-    let res = boss
-        .complete(&name("f"), &right, &json!({"ok": 1}), false)
+    let res = complete(&boss, "f", right, json!({"ok": 1}), false)
         .await
         .unwrap();
     assert_eq!(res.affected, 1);
@@ -582,15 +606,15 @@ async fn the_attempt_fence_protects_a_newer_attempt() {
     assert_eq!(job["state"], "completed");
     assert_eq!(job["output"], json!({"ok": 1}));
 
-    let err = boss
-        .complete(
-            &name("f"),
-            &json!([id.to_string(), {"id": id.to_string(), "retryCount": 0}]),
-            &json!(null),
-            false,
-        )
-        .await
-        .unwrap_err();
+    let err = complete(
+        &boss,
+        "f",
+        json!([id.to_string(), {"id": id.to_string(), "retryCount": 0}]),
+        json!(null),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
 }
 
@@ -598,15 +622,16 @@ async fn the_attempt_fence_protects_a_newer_attempt() {
 async fn sending_to_a_missing_queue_fails() {
     let (schema, boss) = started("jmissing").await;
     let pool = db().await;
-    let err = boss.send("nowhere", json!({}), None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::QueueNotFound);
-    assert_eq!(err.message, "Queue nowhere does not exist");
-    let err = boss
-        .insert(&name("nowhere"), &[json!({})], false)
+    let err = send(&boss, "nowhere", json!({}), json!(null))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::QueueNotFound);
-    let err = boss.fetch(&name("nowhere"), &no_opts()).await.unwrap_err();
+    assert_eq!(err.message, "Queue nowhere does not exist");
+    let err = insert(&boss, "nowhere", &[json!({})], false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::QueueNotFound);
+    let err = fetch(&boss, "nowhere", json!({})).await.unwrap_err();
     assert_eq!(err.message, "Queue nowhere does not exist");
     assert_eq!(
         count(
@@ -626,13 +651,11 @@ async fn singleton_seconds_throttles_sends() {
     boss.create_queue(&queue("t", no_opts())).await.unwrap();
     // A slot of ~11.5 days, so the two sends cannot straddle a slot boundary in practice.
     let throttle = json!({"singletonSeconds": 1_000_000});
-    let first = boss
-        .send("t", json!({"n": 1}), Some(throttle.clone()))
+    let first = send(&boss, "t", json!({"n": 1}), throttle.clone())
         .await
         .unwrap();
     assert!(first.is_some());
-    let second = boss
-        .send("t", json!({"n": 2}), Some(throttle.clone()))
+    let second = send(&boss, "t", json!({"n": 2}), throttle.clone())
         .await
         .unwrap();
     assert_eq!(second, None);
@@ -647,14 +670,14 @@ async fn singleton_seconds_throttles_sends() {
     assert!(!job_row(&pool, s, first.unwrap()).await.unwrap()["singleton_on"].is_null());
 
     // Another key has its own slot.
-    let keyed = boss
-        .send(
-            "t",
-            json!({}),
-            Some(json!({"singletonSeconds": 1_000_000, "singletonKey": "other"})),
-        )
-        .await
-        .unwrap();
+    let keyed = send(
+        &boss,
+        "t",
+        json!({}),
+        json!({"singletonSeconds": 1_000_000, "singletonKey": "other"}),
+    )
+    .await
+    .unwrap();
     assert!(keyed.is_some());
 }
 
@@ -665,21 +688,25 @@ async fn singleton_next_slot_schedules_into_the_next_slot() {
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&queue("t", no_opts())).await.unwrap();
-    let first = boss
-        .send("t", json!({}), Some(json!({"singletonSeconds": 1_000_000})))
-        .await
-        .unwrap();
+    let first = send(
+        &boss,
+        "t",
+        json!({}),
+        json!({"singletonSeconds": 1_000_000}),
+    )
+    .await
+    .unwrap();
     assert!(first.is_some());
     // singletonNextSlot puts the refused job into the next slot instead.
-    let next = boss
-        .send(
-            "t",
-            json!({}),
-            Some(json!({"singletonSeconds": 1_000_000, "singletonNextSlot": true})),
-        )
-        .await
-        .unwrap()
-        .expect("scheduled into the next slot");
+    let next = send(
+        &boss,
+        "t",
+        json!({}),
+        json!({"singletonSeconds": 1_000_000, "singletonNextSlot": true}),
+    )
+    .await
+    .unwrap()
+    .expect("scheduled into the next slot");
     assert!(
         starts_in(&pool, s, next).await > 0.0,
         "the next-slot job is deferred"
@@ -694,13 +721,13 @@ async fn singleton_next_slot_schedules_into_the_next_slot() {
     .unwrap();
     assert!(later, "the next-slot job holds the following slot");
     // The next slot is taken now too.
-    let third = boss
-        .send(
-            "t",
-            json!({}),
-            Some(json!({"singletonSeconds": 1_000_000, "singletonNextSlot": true})),
-        )
-        .await
-        .unwrap();
+    let third = send(
+        &boss,
+        "t",
+        json!({}),
+        json!({"singletonSeconds": 1_000_000, "singletonNextSlot": true}),
+    )
+    .await
+    .unwrap();
     assert_eq!(third, None);
 }

@@ -1,4 +1,4 @@
-//! Per-job results: the statement that settles each job of a batch on its own (`jobs::settle_each`),
+//! Per-job results: the statement that settles each job of a batch on its own (`settle::settle_each`),
 //! a Rust `JobHandler` answering `HandlerOutcome::PerJob`, and the settle reports job spies get.
 
 mod common;
@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use pg_boss_engine::ops::jobs::{settle_each, JobSettle, SettledEach};
+use pg_boss_engine::model::insert::jobs_from_json;
+use pg_boss_engine::model::settle::JobSettle;
 use pg_boss_engine::ops::queues::{cached, Queue, QueueCache};
+use pg_boss_engine::ops::settle::{settle_each, SettledEach};
+use pg_boss_engine::sql::{Db, Statements};
 use pg_boss_engine::worker::{NOT_A_RESULT_LIST, NO_DISPOSITION};
 use pg_boss_engine::{
     Boss, BossConfig, HandlerFuture, HandlerOutcome, JobHandler, JobResult, JobResultStatus,
@@ -29,6 +32,15 @@ async fn quiet(label: &str) -> (TestSchema, Boss, Arc<RecordingEvents>) {
     (schema, boss, events)
 }
 
+/// The schema's statements on our own pool, as operations take them.
+fn jobs_db(pool: &PgPool, schema: &str) -> Db {
+    Db {
+        pool: pool.clone(),
+        mode: Default::default(),
+        sql: Arc::new(Statements::new(schema)),
+    }
+}
+
 async fn queue_info(pool: &PgPool, schema: &str, queue: &str) -> std::sync::Arc<Queue> {
     cached(pool, schema, &QueueCache::default(), queue)
         .await
@@ -39,11 +51,20 @@ async fn queue_info(pool: &PgPool, schema: &str, queue: &str) -> std::sync::Arc<
 async fn fetched(boss: &Boss, queue: &str, datas: &[Value]) -> Vec<Uuid> {
     let mut ids = Vec::new();
     for data in datas {
-        ids.push(boss.send(queue, data.clone(), None).await.unwrap().unwrap());
+        ids.push(
+            boss.send(queue, data.clone(), Default::default(), None)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     let claimed = ids_of(
         &boss
-            .fetch(&name(queue), &opts(json!({"batchSize": datas.len()})))
+            .fetch(
+                queue,
+                &fetch_options(json!({"batchSize": datas.len()})),
+                None,
+            )
             .await
             .unwrap(),
     );
@@ -93,8 +114,7 @@ async fn settle_each_gives_every_job_its_own_outcome() {
     let queue = queue_info(&pool, s, "q").await;
 
     let settled = settle_each(
-        &pool,
-        s,
+        &jobs_db(&pool, s),
         &queue,
         &[
             settle(
@@ -190,17 +210,17 @@ async fn settle_each_is_fenced_to_the_fetched_attempt() {
     let queue = queue_info(&pool, s, "q").await;
     // Job 1 is settled by someone else first; job 2 is named at an attempt that was never fetched.
     boss.complete(
-        &name("q"),
-        &json!(ids[0].to_string()),
-        &json!({"first": true}),
+        "q",
+        &targets(json!(ids[0].to_string())),
+        Some(&json!({"first": true}).to_string()),
         false,
+        None,
     )
     .await
     .unwrap();
 
     let settled = settle_each(
-        &pool,
-        s,
+        &jobs_db(&pool, s),
         &queue,
         &[
             settle(
@@ -259,8 +279,7 @@ async fn settle_each_is_fenced_to_the_fetched_attempt() {
 
     // Settling the same attempts again changes nothing.
     let again = settle_each(
-        &pool,
-        s,
+        &jobs_db(&pool, s),
         &queue,
         &[settle(ids[2], 0, JobResultStatus::Failed, None)],
     )
@@ -272,7 +291,7 @@ async fn settle_each_is_fenced_to_the_fetched_attempt() {
         Some("completed")
     );
     assert_eq!(
-        settle_each(&pool, s, &queue, &[]).await.unwrap(),
+        settle_each(&jobs_db(&pool, s), &queue, &[]).await.unwrap(),
         SettledEach::default()
     );
 }
@@ -336,10 +355,12 @@ async fn settle_each_takes_as_many_statements_for_any_batch_size() {
         .unwrap();
         let queue = queue_info(&pool, s, &q).await;
         let jobs: Vec<Value> = (0..size).map(|i| json!({"data": {"i": i}})).collect();
-        boss.insert(&name(&q), &jobs, false).await.unwrap();
+        boss.insert(&q, &jobs_from_json(&jobs).unwrap(), false, None)
+            .await
+            .unwrap();
         let ids = ids_of(
             &boss
-                .fetch(&name(&q), &opts(json!({"batchSize": size})))
+                .fetch(&q, &fetch_options(json!({"batchSize": size})), None)
                 .await
                 .unwrap(),
         );
@@ -350,7 +371,9 @@ async fn settle_each_takes_as_many_statements_for_any_batch_size() {
             .map(|(i, id)| settle(*id, 0, statuses[i % 3], Some(json!({"i": i}))))
             .collect();
         let log = statements_during(&pool, s, async {
-            let settled = settle_each(&pool, s, &queue, &items).await.unwrap();
+            let settled = settle_each(&jobs_db(&pool, s), &queue, &items)
+                .await
+                .unwrap();
             assert_eq!(
                 settled.completed.len() + settled.failed.len() + settled.dead_lettered.len(),
                 size
@@ -452,7 +475,7 @@ async fn a_rust_handler_settles_each_job_with_its_own_result() {
     let mut ids = Vec::new();
     for key in ["done", "failed", "omitted", "twice"] {
         ids.push(
-            boss.send("q", json!({"key": key}), None)
+            boss.send("q", json!({"key": key}), Default::default(), None)
                 .await
                 .unwrap()
                 .unwrap(),
@@ -488,8 +511,8 @@ async fn a_rust_handler_settles_each_job_with_its_own_result() {
         ])
     });
     boss.work(
-        &name("q"),
-        &opts(serde_json::from_str(ONE_BATCH).unwrap()),
+        "q",
+        work_options(serde_json::from_str(ONE_BATCH).unwrap()),
         handler.clone(),
     )
     .unwrap();
@@ -530,13 +553,21 @@ async fn a_per_job_worker_fails_the_batch_on_an_answer_that_is_no_list() {
     boss.create_queue(&queue("q", opts(json!({"retryLimit": 1}))))
         .await
         .unwrap();
-    let a = boss.send("q", json!({}), None).await.unwrap().unwrap();
-    let b = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let a = boss
+        .send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let b = boss
+        .send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let handler =
         PerJobHandler::new(|_| HandlerOutcome::Completed(Some("{\"whole\":true}".into())));
     boss.work(
-        &name("q"),
-        &opts(serde_json::from_str(ONE_BATCH).unwrap()),
+        "q",
+        work_options(serde_json::from_str(ONE_BATCH).unwrap()),
         handler,
     )
     .unwrap();
@@ -559,12 +590,12 @@ async fn per_job_answers_are_honoured_without_the_option() {
         .await
         .unwrap();
     let a = boss
-        .send("q", json!({"key": "a"}), None)
+        .send("q", json!({"key": "a"}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
     let b = boss
-        .send("q", json!({"key": "b"}), None)
+        .send("q", json!({"key": "b"}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
@@ -583,8 +614,8 @@ async fn per_job_answers_are_honoured_without_the_option() {
         ])
     });
     boss.work(
-        &name("q"),
-        &opts(json!({"batchSize": 2, "pollingIntervalSeconds": 30})),
+        "q",
+        work_options(json!({"batchSize": 2, "pollingIntervalSeconds": 30})),
         handler,
     )
     .unwrap();
@@ -626,13 +657,17 @@ async fn workers_report_settles_only_for_spied_queues() {
     let mut ids = Vec::new();
     for key in ["done", "retry", "dead", "omitted"] {
         ids.push(
-            boss.send("spied", json!({"key": key}), None)
+            boss.send("spied", json!({"key": key}), Default::default(), None)
                 .await
                 .unwrap()
                 .unwrap(),
         );
     }
-    let plain = boss.send("plain", json!({}), None).await.unwrap().unwrap();
+    let plain = boss
+        .send("plain", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let handler = PerJobHandler::new(|jobs| {
         HandlerOutcome::PerJob(vec![
             result(
@@ -653,15 +688,15 @@ async fn workers_report_settles_only_for_spied_queues() {
         ])
     });
     boss.work(
-        &name("spied"),
-        &opts(serde_json::from_str(ONE_BATCH).unwrap()),
+        "spied",
+        work_options(serde_json::from_str(ONE_BATCH).unwrap()),
         handler,
     )
     .unwrap();
     let whole = PerJobHandler::new(|_| HandlerOutcome::Completed(None));
     boss.work(
-        &name("plain"),
-        &opts(json!({"pollingIntervalSeconds": 30})),
+        "plain",
+        work_options(json!({"pollingIntervalSeconds": 30})),
         whole,
     )
     .unwrap();
@@ -718,11 +753,15 @@ async fn a_spied_failure_is_reported_only_once_it_is_final() {
         .await
         .unwrap();
     boss.set_spied_queues(vec!["q".into()]);
-    let id = boss.send("q", json!({}), None).await.unwrap().unwrap();
+    let id = boss
+        .send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let handler = PerJobHandler::new(|_| HandlerOutcome::Failed("{\"message\":\"boom\"}".into()));
     boss.work(
-        &name("q"),
-        &opts(json!({"pollingIntervalSeconds": 0.5})),
+        "q",
+        work_options(json!({"pollingIntervalSeconds": 0.5})),
         handler,
     )
     .unwrap();

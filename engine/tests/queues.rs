@@ -96,7 +96,9 @@ async fn get_queues_answers_pg_boss_fields() {
     boss.create_queue(&queue("a-queue", opts(json!({"policy": "short"}))))
         .await
         .unwrap();
-    boss.send("b-queue", json!({}), None).await.unwrap();
+    boss.send("b-queue", json!({}), Default::default(), None)
+        .await
+        .unwrap();
 
     let all = parse(&boss.get_queues(None, 100, None).await.unwrap());
     let all = all.as_array().unwrap();
@@ -185,7 +187,7 @@ async fn partitioned_queue_gets_its_own_table() {
 
     // Its jobs land in its own table, not in job_common.
     let id = boss
-        .send("big", json!({"n": 1}), None)
+        .send("big", json!({"n": 1}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
@@ -202,7 +204,7 @@ async fn partitioned_queue_gets_its_own_table() {
         0
     );
     assert_eq!(
-        ids_of(&boss.fetch(&name("big"), &no_opts()).await.unwrap()),
+        ids_of(&boss.fetch("big", &Default::default(), None).await.unwrap()),
         vec![id]
     );
 
@@ -261,7 +263,11 @@ async fn update_queue_changes_fields_but_not_the_policy() {
     );
 
     // Jobs sent after the update inherit the new values.
-    let id = boss.send("work", json!({}), None).await.unwrap().unwrap();
+    let id = boss
+        .send("work", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let job = job_row(&pool, s, id).await.unwrap();
     assert_eq!(job["retry_limit"], 6);
     assert_eq!(job["expire_seconds"], 30);
@@ -290,9 +296,21 @@ async fn delete_queue_removes_the_queue_and_its_jobs() {
     let pool = db().await;
     boss.create_queue(&queue("gone", no_opts())).await.unwrap();
     boss.create_queue(&queue("stays", no_opts())).await.unwrap();
-    let a = boss.send("gone", json!({}), None).await.unwrap().unwrap();
-    let b = boss.send("gone", json!({}), None).await.unwrap().unwrap();
-    let kept = boss.send("stays", json!({}), None).await.unwrap().unwrap();
+    let a = boss
+        .send("gone", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let b = boss
+        .send("gone", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let kept = boss
+        .send("stays", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
 
     boss.delete_queue("gone").await.unwrap();
     assert!(queue_row(&pool, s, "gone").await.is_none());
@@ -300,7 +318,10 @@ async fn delete_queue_removes_the_queue_and_its_jobs() {
     assert!(job_row(&pool, s, b).await.is_none());
     assert_eq!(job_state(&pool, s, kept).await.as_deref(), Some("created"));
 
-    let err = boss.send("gone", json!({}), None).await.unwrap_err();
+    let err = boss
+        .send("gone", json!({}), Default::default(), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::QueueNotFound);
     // Deleting a missing queue is not an error.
     boss.delete_queue("gone").await.unwrap();

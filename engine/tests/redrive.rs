@@ -30,7 +30,7 @@ async fn dead_letters_go_back_to_their_source_or_a_destination_oldest_first() {
     // Dead letters as a failed job leaves them: in the dead letter queue, naming their source.
     for (i, source) in [(1, "src"), (2, "src"), (3, "gone")] {
         let id = boss
-            .send("dlq", json!({ "i": i }), None)
+            .send("dlq", json!({ "i": i }), Default::default(), None)
             .await
             .unwrap()
             .unwrap();

@@ -184,9 +184,11 @@ async fn beats_carry_the_workers_and_the_host_sample() {
     boss.create_queue(&queue("q", no_opts())).await.unwrap();
     let release = Arc::new(Notify::new());
     let work_id = boss
-        .work(&name("q"), &opts(json!({ "localConcurrency": 2, "batchSize": 2, "pollingIntervalSeconds": 0.5, "maxPriority": 5 })), Arc::new(Holder(release.clone())))
+        .work("q", work_options(json!({ "localConcurrency": 2, "batchSize": 2, "pollingIntervalSeconds": 0.5, "maxPriority": 5 })), Arc::new(Holder(release.clone())))
         .unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     let pool = db().await;
     let id = boss.instance_id();
     let held = wait_until(Duration::from_secs(5), || async {

@@ -43,10 +43,17 @@ async fn without_history_one_datapoint_counted_on_first_read() {
     let (boss, _events) = boss_with(&schema, json!({}));
     boss.start().await.unwrap();
     boss.create_queue(&queue("q", no_opts())).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
-    boss.send("q", json!({}), Some(json!({ "startAfter": 3600 })))
+    boss.send("q", json!({}), Default::default(), None)
         .await
         .unwrap();
+    boss.send(
+        "q",
+        json!({}),
+        send_options(json!({ "startAfter": 3600 })),
+        None,
+    )
+    .await
+    .unwrap();
 
     let points = parse(
         &boss
@@ -103,8 +110,12 @@ async fn a_pass_records_snapshots_and_warns_about_backlogs() {
         .await
         .unwrap();
     for _ in 0..2 {
-        boss.send("busy", json!({}), None).await.unwrap();
-        boss.send("calm", json!({}), None).await.unwrap();
+        boss.send("busy", json!({}), Default::default(), None)
+            .await
+            .unwrap();
+        boss.send("calm", json!({}), Default::default(), None)
+            .await
+            .unwrap();
     }
     assert_eq!(
         parse(
@@ -472,7 +483,9 @@ async fn without_persist_queue_stats_a_pass_leaves_the_throughput_alone() {
     .execute(&pool)
     .await
     .unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     boss.supervise(Some("q")).await.unwrap();
     let kept = format!(
         "SELECT count(*) FROM {s}.queue WHERE name = 'q' AND queued_count = 1 AND created_delta = 7 AND delta_seconds = 60
@@ -557,7 +570,9 @@ async fn a_recount_for_a_read_refreshes_counts_only() {
     let (boss, _events) = boss_with(&schema, json!({ "persistQueueStats": true }));
     boss.start().await.unwrap();
     boss.create_queue(&queue("q", no_opts())).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     let pool = db().await;
     sqlx::query(&format!("UPDATE {s}.queue SET retained_count = 0, retained_on = now() - interval '1 hour' WHERE name = 'q'"))
         .execute(&pool)
@@ -590,7 +605,9 @@ async fn a_pass_reports_its_slow_statements() {
     );
     boss.start().await.unwrap();
     boss.create_queue(&queue("q", no_opts())).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     // Another session holds the job table for 1.5 s, so the pass's count waits that long.
     let pool = db().await;
     let holder = {
@@ -639,7 +656,9 @@ async fn the_supervisor_service_runs_the_same_pass() {
     );
     boss.start().await.unwrap();
     boss.create_queue(&queue("q", no_opts())).await.unwrap();
-    boss.send("q", json!({}), None).await.unwrap();
+    boss.send("q", json!({}), Default::default(), None)
+        .await
+        .unwrap();
     let signals = boss
         .service_signals("supervisor")
         .await

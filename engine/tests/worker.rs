@@ -2,20 +2,34 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use pg_boss_engine::model::insert::jobs_from_json;
+use pg_boss_engine::model::work::WorkOptions;
 use pg_boss_engine::{Boss, ErrorCode, HandlerFuture, HandlerOutcome, JobHandler, StopOptions};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Records every batch it is handed, waits `delay`, then answers `outcome`.
+/// Records every batch it is handed, waits `delay`, then answers `outcome`; notes when it was
+/// called while a call before was still running.
 struct Recorder {
     batches: Mutex<Vec<Value>>,
     outcome: HandlerOutcome,
     delay: Duration,
+    running: Arc<AtomicUsize>,
+    overlapped: AtomicBool,
+}
+
+/// Counts a call as running until its future ends or is dropped.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Recorder {
@@ -24,6 +38,8 @@ impl Recorder {
             batches: Mutex::new(Vec::new()),
             outcome,
             delay,
+            running: Arc::default(),
+            overlapped: AtomicBool::new(false),
         })
     }
     fn completing(output: Option<&str>) -> Arc<Recorder> {
@@ -38,14 +54,22 @@ impl Recorder {
     fn calls(&self) -> usize {
         self.batches.lock().unwrap().len()
     }
+    fn overlapped(&self) -> bool {
+        self.overlapped.load(Ordering::SeqCst)
+    }
 }
 
 impl JobHandler for Recorder {
     fn handle(&self, jobs_json: String) -> HandlerFuture {
         self.batches.lock().unwrap().push(parse(&jobs_json));
+        if self.running.fetch_add(1, Ordering::SeqCst) > 0 {
+            self.overlapped.store(true, Ordering::SeqCst);
+        }
+        let running = Running(self.running.clone());
         let outcome = self.outcome.clone();
         let delay = self.delay;
         Box::pin(async move {
+            let _running = running;
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -56,8 +80,8 @@ impl JobHandler for Recorder {
 
 const FAST: &str = r#"{"pollingIntervalSeconds": 0.5}"#;
 
-fn fast() -> pg_boss_engine::config::js::Options {
-    opts(serde_json::from_str(FAST).unwrap())
+fn fast() -> WorkOptions {
+    work_options(serde_json::from_str(FAST).unwrap())
 }
 
 async fn shut_down(boss: &Boss) {
@@ -90,13 +114,13 @@ async fn a_rust_handler_completes_jobs_with_its_output() {
     let pool = db().await;
     boss.create_queue(&queue("w", no_opts())).await.unwrap();
     let id = boss
-        .send("w", json!({"hello": "world"}), None)
+        .send("w", json!({"hello": "world"}), Default::default(), None)
         .await
         .unwrap()
         .unwrap();
 
     let handler = Recorder::completing(Some("{\"v\":1}"));
-    let worker_id = boss.work(&name("w"), &fast(), handler.clone()).unwrap();
+    let worker_id = boss.work("w", fast(), handler.clone()).unwrap();
     assert!(
         wait_for_state(&pool, s, id, "completed", Duration::from_secs(5)).await,
         "the worker never completed the job"
@@ -112,7 +136,11 @@ async fn a_rust_handler_completes_jobs_with_its_output() {
     assert_eq!(batches[0][0]["name"], "w");
 
     // The loop keeps polling: a job sent later is picked up too.
-    let later = boss.send("w", json!({}), None).await.unwrap().unwrap();
+    let later = boss
+        .send("w", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(wait_for_state(&pool, s, later, "completed", Duration::from_secs(5)).await);
     assert_eq!(handler.calls(), 2);
 
@@ -130,12 +158,16 @@ async fn outputs_are_stored_only_for_a_batch_of_one() {
     let pool = db().await;
     boss.create_queue(&queue("b", no_opts())).await.unwrap();
     let jobs: Vec<Value> = (0..3).map(|i| json!({"data": {"i": i}})).collect();
-    let ids = boss.insert(&name("b"), &jobs, true).await.unwrap().unwrap();
+    let ids = boss
+        .insert("b", &jobs_from_json(&jobs).unwrap(), true, None)
+        .await
+        .unwrap()
+        .unwrap();
 
     let handler = Recorder::completing(Some("{\"v\":1}"));
     boss.work(
-        &name("b"),
-        &opts(json!({"pollingIntervalSeconds": 0.5, "batchSize": 3})),
+        "b",
+        work_options(json!({"pollingIntervalSeconds": 0.5, "batchSize": 3})),
         handler.clone(),
     )
     .unwrap();
@@ -167,11 +199,15 @@ async fn a_failing_handler_puts_the_job_into_retry() {
     ))
     .await
     .unwrap();
-    let id = boss.send("f", json!({}), None).await.unwrap().unwrap();
+    let id = boss
+        .send("f", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
 
     let error = r#"{"name":"Error","message":"boom"}"#;
     let handler = Recorder::new(HandlerOutcome::Failed(error.to_string()), Duration::ZERO);
-    boss.work(&name("f"), &fast(), handler.clone()).unwrap();
+    boss.work("f", fast(), handler.clone()).unwrap();
     assert!(
         wait_for_state(&pool, s, id, "retry", Duration::from_secs(5)).await,
         "the job never went to retry"
@@ -202,22 +238,29 @@ async fn off_work_stops_the_loop() {
     let pool = db().await;
     boss.create_queue(&queue("o", no_opts())).await.unwrap();
     let handler = Recorder::completing(None);
-    boss.work(&name("o"), &fast(), handler.clone()).unwrap();
-    let first = boss.send("o", json!({}), None).await.unwrap().unwrap();
+    boss.work("o", fast(), handler.clone()).unwrap();
+    let first = boss
+        .send("o", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         wait_for_state(&pool, s, first, "completed", Duration::from_secs(5)).await,
         "the worker is not running"
     );
 
-    boss.off_work(&name("o"), None, true).await.unwrap();
+    boss.off_work("o", None, true).await.unwrap();
     assert!(boss.wip(false).is_empty());
-    let second = boss.send("o", json!({}), None).await.unwrap().unwrap();
-    // Two polling intervals and then some: a live loop would have claimed the job by now.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(
-        job_state(&pool, s, second).await.as_deref(),
-        Some("created")
-    );
+    let second = boss
+        .send("o", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Two polling intervals and then some: a live loop would have claimed the job by then.
+    let claimed = wait_until(Duration::from_millis(1300), || async {
+        job_state(&pool, s, second).await.as_deref() != Some("created")
+    });
+    assert!(!claimed.await, "a stopped worker claimed a job");
     assert_eq!(handler.calls(), 1);
     shut_down(&boss).await;
 }
@@ -226,14 +269,10 @@ async fn off_work_stops_the_loop() {
 async fn off_work_by_id_stops_only_that_worker() {
     let (_schema, boss) = started("woffid").await;
     boss.create_queue(&queue("o", no_opts())).await.unwrap();
-    let a = boss
-        .work(&name("o"), &fast(), Recorder::completing(None))
-        .unwrap();
-    let b = boss
-        .work(&name("o"), &fast(), Recorder::completing(None))
-        .unwrap();
+    let a = boss.work("o", fast(), Recorder::completing(None)).unwrap();
+    let b = boss.work("o", fast(), Recorder::completing(None)).unwrap();
     assert_eq!(boss.wip(false).len(), 2);
-    boss.off_work(&name("o"), Some(&a.to_string()), true)
+    boss.off_work("o", Some(&a.to_string()), true)
         .await
         .unwrap();
     let wip = boss.wip(false);
@@ -241,16 +280,10 @@ async fn off_work_by_id_stops_only_that_worker() {
     assert_eq!(wip[0]["id"], b.to_string());
 
     let err = boss
-        .work(&name("bad name"), &fast(), Recorder::completing(None))
+        .work("bad name", fast(), Recorder::completing(None))
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
-    let err = boss
-        .work(
-            &name("o"),
-            &opts(json!({"pollingIntervalSeconds": 0.1})),
-            Recorder::completing(None),
-        )
-        .unwrap_err();
+    let err = WorkOptions::from_options(&opts(json!({"pollingIntervalSeconds": 0.1}))).unwrap_err();
     assert_eq!(
         err.message,
         "configuration assert: pollingIntervalSeconds must be at least every 500ms"
@@ -263,7 +296,7 @@ async fn a_worker_on_a_missing_queue_reports_errors() {
     let schema = TestSchema::new("wmissing");
     let (boss, events) = boss_with_events(&schema);
     boss.start().await.unwrap();
-    boss.work(&name("ghost"), &fast(), Recorder::completing(None))
+    boss.work("ghost", fast(), Recorder::completing(None))
         .unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || async {
@@ -291,12 +324,16 @@ async fn graceful_stop_waits_for_a_quick_handler() {
     let s = schema.as_str();
     let pool = db().await;
     boss.create_queue(&queue("g", no_opts())).await.unwrap();
-    let id = boss.send("g", json!({}), None).await.unwrap().unwrap();
+    let id = boss
+        .send("g", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let handler = Recorder::new(
         HandlerOutcome::Completed(Some("{\"done\":true}".into())),
         Duration::from_millis(400),
     );
-    boss.work(&name("g"), &fast(), handler.clone()).unwrap();
+    boss.work("g", fast(), handler.clone()).unwrap();
     assert!(wait_for_state(&pool, s, id, "active", Duration::from_secs(5)).await);
 
     let started_at = Instant::now();
@@ -322,7 +359,7 @@ async fn graceful_stop_waits_for_a_quick_handler() {
     assert_eq!(job["output"], json!({"done": true}));
 
     // A stopped instance refuses new work, and a second stop has nothing to do.
-    let err = boss.work(&name("g"), &fast(), handler.clone()).unwrap_err();
+    let err = boss.work("g", fast(), handler.clone()).unwrap_err();
     assert_eq!(err.message, "Workers are disabled. pg-boss is stopped");
     assert!(!boss.stop(StopOptions::default()).await.unwrap());
 }
@@ -360,11 +397,15 @@ async fn stop_while_a_handler_sleeps(
     schema: &str,
 ) -> (Uuid, Duration, Arc<AtomicBool>) {
     boss.create_queue(&queue("slow", no_opts())).await.unwrap();
-    let id = boss.send("slow", json!({}), None).await.unwrap().unwrap();
+    let id = boss
+        .send("slow", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     boss.work(
-        &name("slow"),
-        &fast(),
+        "slow",
+        fast(),
         Arc::new(Sleeper {
             dropped: dropped.clone(),
         }),
@@ -445,13 +486,17 @@ async fn a_handler_past_its_expiration_fails_its_job_and_holds_the_worker_until_
     ))
     .await
     .unwrap();
-    let first = boss.send("late", json!({}), None).await.unwrap().unwrap();
+    let first = boss
+        .send("late", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     // Answers a second after its expiration, and would complete the job if it were still held.
     let handler = Recorder::new(
         HandlerOutcome::Completed(Some("{\"late\":true}".into())),
         Duration::from_millis(2500),
     );
-    boss.work(&name("late"), &fast(), handler.clone()).unwrap();
+    boss.work("late", fast(), handler.clone()).unwrap();
     assert!(
         wait_for_state(&pool, s, first, "failed", Duration::from_secs(5)).await,
         "the overrun job was not failed"
@@ -459,20 +504,19 @@ async fn a_handler_past_its_expiration_fails_its_job_and_holds_the_worker_until_
     let job = job_row(&pool, s, first).await.unwrap();
     assert_eq!(job["output"]["message"], "handler execution exceeded 1s");
 
-    let second = boss.send("late", json!({}), None).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(
-        handler.calls(),
-        1,
-        "the worker fetched while its handler was still running"
-    );
-    assert_eq!(
-        job_state(&pool, s, second).await.as_deref(),
-        Some("created")
-    );
+    let second = boss
+        .send("late", json!({}), Default::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || async { handler.calls() == 2 }).await,
         "the worker never fetched again"
+    );
+    assert_eq!(handler.batches()[1][0]["id"], second.to_string());
+    assert!(
+        !handler.overlapped(),
+        "the worker fetched while its handler was still running"
     );
     assert_eq!(
         job_row(&pool, s, first).await.unwrap()["state"],

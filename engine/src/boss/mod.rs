@@ -5,6 +5,7 @@ mod flows;
 mod instances;
 mod jobs;
 mod maintenance;
+mod pubsub;
 mod queues;
 mod schedules;
 mod schema;
@@ -12,7 +13,8 @@ mod workers;
 
 use workers::WorkerWakeup;
 
-pub use jobs::{JobCommand, PublishReport, Through};
+pub use jobs::JobCommand;
+pub use pubsub::PublishReport;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,11 +28,9 @@ use crate::config::BamSettings;
 use crate::config::BossConfig;
 use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::{ErrorEvent, Event, EventSink};
-use crate::ops;
+use crate::event::EventSink;
 use crate::ops::clock::DbClock;
 use crate::ops::coalesce::SendCoalescer;
-use crate::ops::jobs::JobTargets;
 use crate::ops::queues::QueueCache;
 use crate::ops::warnings::WarningSink;
 use crate::schema::migrate;
@@ -88,7 +88,7 @@ pub struct Boss {
     /// services): `isBamWorking()` asks it, and a stop drains it as soon as it begins.
     bam: Mutex<Option<Arc<BamService>>>,
     /// Running jobs per group in this instance, for `localGroupConcurrency`.
-    local_groups: Arc<crate::ops::groups::LocalGroups>,
+    local_groups: Arc<crate::worker::local_groups::LocalGroups>,
     /// This instance's id, as pg-boss gives every instance one (warnings name it).
     instance_id: Uuid,
     /// Handlers that outran their expiration.
@@ -339,30 +339,7 @@ impl Boss {
             let _ = tokio::time::timeout(options.timeout, all_done).await;
         }
         let pool = self.pool();
-        for worker in &workers {
-            let abandoned = worker.active_jobs();
-            if !abandoned.is_empty() && !worker.is_finished() {
-                if let Ok(queue) =
-                    ops::queues::cached(&pool, self.schema(), &self.queues, worker.name()).await
-                {
-                    let output = json!({ "value": "pg-boss shut down while active" }).to_string();
-                    if let Err(err) = ops::jobs::fail(
-                        &pool,
-                        self.schema(),
-                        &queue,
-                        &JobTargets::for_claimed(&abandoned),
-                        Some(&output),
-                    )
-                    .await
-                    {
-                        self.events.emit(Event::Error(
-                            ErrorEvent::of(&err).in_queue(worker.name(), Some(worker.id())),
-                        ));
-                    }
-                }
-            }
-            worker.abort();
-        }
+        self.fail_abandoned(&workers).await;
         for worker in &workers {
             worker.join().await;
         }

@@ -46,7 +46,11 @@ impl Boss {
             clock: self.clock.clone(),
             sends: self.sends.clone(),
         };
-        self.work(&json!(SEND_IT), &options, Arc::new(send_it))?;
+        self.work(
+            SEND_IT,
+            crate::model::work::WorkOptions::from_options(&options)?,
+            Arc::new(send_it),
+        )?;
         let cron = CronPass::new(
             db,
             self.queues.clone(),

@@ -1,14 +1,15 @@
 //! Workers: `work()`, `offWork()`, `notifyWorker()` and what they report (`getWipData()`).
 
-use crate::config::js::Options;
-use crate::ensure;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::names::assert_queue_name;
+use crate::event::{ErrorEvent, Event};
+use crate::model::names::assert_object_name;
+use crate::model::targets::JobTargets;
 use crate::model::work::WorkOptions;
+use crate::ops;
 use crate::ops::queues::QueueCache;
 use crate::service::listener::Wakeup;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -18,18 +19,13 @@ impl Boss {
     /// `work()`: starts `localConcurrency` polling loops and returns the first one's id.
     pub fn work(
         &self,
-        name: &Value,
-        options: &Options,
+        name: &str,
+        options: WorkOptions,
         handler: Arc<dyn JobHandler>,
     ) -> Result<Uuid> {
-        ensure!(
-            !matches!(name, Value::Null) && name.as_str() != Some(""),
-            "queue name is required"
-        );
-        let name = assert_queue_name(name)?.to_string();
-        let work_options = WorkOptions::from_options(options)?;
-        let pool = match *self.lifecycle.lock().unwrap() {
-            Lifecycle::Started => self.pool(),
+        assert_object_name(name, "Name")?;
+        let db = match *self.lifecycle.lock().unwrap() {
+            Lifecycle::Started => self.db(),
             Lifecycle::Created => {
                 return Err(Error::new(
                     ErrorCode::NotStarted,
@@ -44,12 +40,11 @@ impl Boss {
             }
         };
         let ctx = Arc::new(WorkerContext {
-            pool,
-            schema: self.config.schema.clone(),
+            db,
             queues: self.queues.clone(),
             events: self.events.clone(),
-            local_groups: work_options.local_group_concurrency.clone().map(|limits| {
-                self.local_groups.set_limits(&name, limits);
+            local_groups: options.local_group_concurrency.clone().map(|limits| {
+                self.local_groups.set_limits(name, limits);
                 self.local_groups.clone()
             }),
             overruns: self.overruns.clone(),
@@ -59,12 +54,12 @@ impl Boss {
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;
-        for _ in 0..work_options.local_concurrency {
+        for _ in 0..options.local_concurrency.max(1) {
             let handle = spawn_worker(
                 ctx.clone(),
-                name.clone(),
+                name.to_string(),
                 first,
-                work_options.clone(),
+                options.clone(),
                 handler.clone(),
             );
             first.get_or_insert(handle.id());
@@ -74,14 +69,7 @@ impl Boss {
     }
 
     /// Stops the workers of a queue (or the ones started by one `work()` call, or one worker).
-    pub async fn off_work(&self, name: &Value, id: Option<&str>, wait: bool) -> Result<()> {
-        ensure!(
-            !matches!(name, Value::Null) && name.as_str() != Some(""),
-            "queue name is required"
-        );
-        let name = name
-            .as_str()
-            .ok_or_else(|| Error::invalid("queue name must be a string"))?;
+    pub async fn off_work(&self, name: &str, id: Option<&str>, wait: bool) -> Result<()> {
         let matching: Vec<Arc<WorkerHandle>> = {
             let mut workers = self.workers.lock().unwrap();
             let (matching, rest): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| {
@@ -124,6 +112,31 @@ impl Boss {
     /// `getWipData()`: every worker that has not stopped; pg-boss's internal queues only on request.
     pub fn wip(&self, include_internal: bool) -> Vec<Value> {
         wip_of(&self.workers, include_internal)
+    }
+}
+
+impl Boss {
+    /// At a stop, after the grace period: fails the jobs the workers still hold ("pg-boss shut
+    /// down while active") and drops their handlers.
+    pub(super) async fn fail_abandoned(&self, workers: &[Arc<WorkerHandle>]) {
+        let db = self.db();
+        let output = json!({ "value": "pg-boss shut down while active" }).to_string();
+        for worker in workers {
+            let abandoned = worker.active_jobs();
+            if !abandoned.is_empty() && !worker.is_finished() {
+                let targets = JobTargets::for_claimed(&abandoned);
+                let failed = async {
+                    let queue = self.queue(&db.pool, worker.name()).await.ok()?;
+                    Some(ops::settle::fail(&db, None, &queue, &targets, Some(&output)).await)
+                };
+                if let Some(Err(err)) = failed.await {
+                    self.events.emit(Event::Error(
+                        ErrorEvent::of(&err).in_queue(worker.name(), Some(worker.id())),
+                    ));
+                }
+            }
+            worker.abort();
+        }
     }
 }
 

@@ -1,13 +1,21 @@
 //! What callers ask for, typed: options and requests parsed and validated once, here.
 
 pub mod fetch;
+pub mod find;
 pub mod flow;
+pub mod group;
+pub mod insert;
 pub mod instance;
+pub mod job;
 pub mod job_settings;
 pub mod names;
 pub mod queue;
 pub mod redrive;
 pub mod schedule;
 pub mod send;
+pub mod settle;
 pub mod stats;
+pub mod targets;
+pub mod unchecked;
+pub mod update;
 pub mod work;

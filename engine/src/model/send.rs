@@ -1,7 +1,9 @@
-//! The options of `send()` and `insert()`, checked with pg-boss's rules and messages.
+//! The options of `send()`, checked with pg-boss's rules and messages, and the checks `insert()`
+//! shares with it.
 
 use serde_json::Value;
 
+use super::job::JobOptions;
 use super::job_settings::{
     validate_deletion, validate_expiration, validate_heartbeat, validate_retention, validate_retry,
 };
@@ -32,32 +34,67 @@ pub fn validate_group(options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Validates send options and turns `startAfter` into the text form the insert understands:
-/// an ISO date time (zone-less ones pinned to UTC) or a number of seconds.
-pub fn normalize_send_options(options: &mut Options) -> Result<()> {
+/// The options of one `send()`, checked with pg-boss's rules and messages and typed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendOptions {
+    pub job: JobOptions,
+    /// With `singletonSeconds`: when the current throttle slot is taken, send into the next one.
+    pub singleton_next_slot: bool,
+}
+
+impl SendOptions {
+    /// `options` as the caller passed it: an object, or null for none.
+    pub fn from_json(options: &Value) -> Result<SendOptions> {
+        match options {
+            Value::Null => Ok(SendOptions::default()),
+            Value::Object(options) => SendOptions::from_options(options),
+            _ => Err(Error::invalid("options should be an object")),
+        }
+    }
+
+    /// Checks the options in pg-boss's order; `startAfter` becomes the text the insert reads.
+    pub fn from_options(options: &Options) -> Result<SendOptions> {
+        check(options)?;
+        let start_after = start_after(options.get("startAfter"));
+        Ok(SendOptions {
+            job: JobOptions::read(options, start_after)?,
+            singleton_next_slot: options.get("singletonNextSlot") == Some(&Value::Bool(true)),
+        })
+    }
+}
+
+/// pg-boss's checks of send options, in its order.
+fn check(options: &Options) -> Result<()> {
     if let Some(v) = options.get("priority") {
         ensure!(is_integer(v), "priority must be an integer");
     }
-    let start_after = match options.get("startAfter") {
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f > 0.0) => {
-            Some(Value::String(n.to_string()))
-        }
-        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(|f| f > 0.0) => {
-            Some(Value::String(s.clone()))
-        }
-        Some(Value::String(s)) => Some(Value::String(pin_zoneless_date_time(s))),
-        _ => None,
-    };
-    match start_after {
-        Some(v) => options.insert("startAfter".into(), v),
-        None => options.remove("startAfter"),
-    };
     validate_retry(options)?;
     validate_expiration(options)?;
     validate_retention(options)?;
     validate_deletion(options)?;
     validate_group(options)?;
-    validate_heartbeat(options)?;
+    validate_heartbeat(options)
+}
+
+/// `startAfter` as the insert reads it: an ISO date time (zone-less ones pinned to UTC) or a
+/// positive number of seconds; anything else is no start at all.
+fn start_after(value: Option<&Value>) -> Option<String> {
+    match value {
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f > 0.0) => Some(n.to_string()),
+        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(|f| f > 0.0) => Some(s.clone()),
+        Some(Value::String(s)) => Some(pin_zoneless_date_time(s)),
+        _ => None,
+    }
+}
+
+/// Checks send options kept as a map (flows and schedules store them so), and writes `startAfter`
+/// back in the form the insert reads.
+pub fn normalize_send_options(options: &mut Options) -> Result<()> {
+    check(options)?;
+    match start_after(options.get("startAfter")) {
+        Some(start) => options.insert("startAfter".into(), Value::String(start)),
+        None => options.remove("startAfter"),
+    };
     Ok(())
 }
 
@@ -106,10 +143,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn opts(v: Value) -> Options {
-        v.as_object().unwrap().clone()
-    }
-
     #[test]
     fn zoneless_date_times_are_pinned_to_utc() {
         assert_eq!(pin_zoneless_date_time("2030-01-02"), "2030-01-02Z");
@@ -133,17 +166,36 @@ mod tests {
 
     #[test]
     fn send_options_are_checked_like_pg_boss() {
-        assert!(normalize_send_options(&mut opts(json!({"priority": 1.5}))).is_err());
-        assert!(normalize_send_options(&mut opts(json!({"retryLimit": -1}))).is_err());
-        assert!(normalize_send_options(&mut opts(json!({"retryDelayMax": 5}))).is_err());
-        assert!(normalize_send_options(&mut opts(json!({"expireInSeconds": 90000}))).is_err());
-        assert!(normalize_send_options(&mut opts(json!({"heartbeatSeconds": 5}))).is_err());
-        assert!(normalize_send_options(&mut opts(json!({"group": {"id": ""}}))).is_err());
-        let mut o = opts(json!({"startAfter": 30}));
-        normalize_send_options(&mut o).unwrap();
-        assert_eq!(o["startAfter"], json!("30"));
-        let mut o = opts(json!({"startAfter": 0}));
-        normalize_send_options(&mut o).unwrap();
-        assert!(!o.contains_key("startAfter"));
+        let check = |v: Value| SendOptions::from_json(&v).map_err(|e| e.message);
+        assert_eq!(
+            check(json!({"priority": 1.5})).unwrap_err(),
+            "priority must be an integer"
+        );
+        assert!(check(json!({"retryLimit": -1})).is_err());
+        assert!(check(json!({"retryDelayMax": 5})).is_err());
+        assert!(check(json!({"expireInSeconds": 90000})).is_err());
+        assert!(check(json!({"heartbeatSeconds": 5})).is_err());
+        assert!(check(json!({"group": {"id": ""}})).is_err());
+        assert_eq!(check(json!(5)).unwrap_err(), "options should be an object");
+        let o = check(json!({"startAfter": 30})).unwrap();
+        assert_eq!(o.job.start_after.as_deref(), Some("30"));
+        assert_eq!(
+            check(json!({"startAfter": 0})).unwrap().job.start_after,
+            None
+        );
+        let o = check(
+            json!({"startAfter": "2030-01-02", "singletonNextSlot": true, "singletonSeconds": 60}),
+        )
+        .unwrap();
+        assert_eq!(o.job.start_after.as_deref(), Some("2030-01-02Z"));
+        assert!(o.singleton_next_slot);
+        assert_eq!(o.job.singleton_seconds, Some(60));
+        // Checked by pg-boss as a number of at least one, then cast by PostgreSQL.
+        let err = SendOptions::from_json(&json!({"expireInSeconds": 1.5})).unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid input syntax for type integer: \"1.5\""
+        );
+        assert_eq!(check(json!(null)).unwrap(), SendOptions::default());
     }
 }

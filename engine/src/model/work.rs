@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::fetch::{validate_batch_and_flags, validate_priority_range};
+use super::fetch::{validate_batch_and_flags, validate_priority_range, FetchRequest};
+use super::group::{local_limits, validate_work_options, GroupLimit, GroupLimits};
 use crate::config::js::{at_least, bool_opt, int_opt, is_integer, number_opt, present, Options};
 use crate::ensure;
 use crate::error::{Error, Result};
@@ -27,38 +28,18 @@ pub struct WorkOptions {
     /// Whether the handler answers with one result per job (`perJobResults`).
     pub per_job_results: bool,
     /// `groupConcurrency`: enforced by the fetch, across every instance.
-    pub group_concurrency: Option<crate::sql::fetch::GroupLimit>,
+    pub group_concurrency: Option<GroupLimit>,
     /// `localGroupConcurrency`: enforced in this instance after each fetch.
-    pub local_group_concurrency: Option<crate::ops::groups::GroupLimits>,
+    pub local_group_concurrency: Option<GroupLimits>,
     /// The options as given, for `getWipData()`.
     pub raw: Value,
 }
 
 impl WorkOptions {
+    /// Checks the options in pg-boss's order and reads them, with its defaults.
     pub fn from_options(options: &Options) -> Result<WorkOptions> {
-        if let Some(v) = options.get("pollingIntervalSeconds") {
-            ensure!(
-                at_least(v, MIN_POLLING_INTERVAL_SECONDS),
-                "configuration assert: pollingIntervalSeconds must be at least every 500ms"
-            );
-        }
-        let polling_interval_seconds =
-            number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
-        let notify_polling_interval_seconds = match options.get("notifyPollingIntervalSeconds") {
-            None => polling_interval_seconds.max(30.0),
-            Some(v) => {
-                ensure!(
-                    at_least(v, MIN_POLLING_INTERVAL_SECONDS),
-                    "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
-                );
-                let seconds = v.as_f64().unwrap_or(0.0);
-                ensure!(
-                    seconds >= polling_interval_seconds,
-                    "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
-                );
-                seconds
-            }
-        };
+        let (polling_interval_seconds, notify_polling_interval_seconds) =
+            polling_intervals(options)?;
         validate_batch_and_flags(options)?;
         if let Some(v) = options.get("localConcurrency") {
             ensure!(
@@ -66,43 +47,10 @@ impl WorkOptions {
                 "localConcurrency must be an integer >= 1"
             );
         }
-        for key in ["perJobResults", "transactional"] {
-            if let Some(v) = options.get(key) {
-                ensure!(v.is_boolean(), "{key} must be a boolean");
-            }
-        }
-        let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
-        if bool_opt(options, "transactional")? == Some(true) {
-            ensure!(
-                !per_job_results,
-                "transactional cannot be combined with perJobResults"
-            );
-            // Running the handler outside a transaction would quietly do something else.
-            return Err(Error::new(
-                crate::error::ErrorCode::NotImplemented,
-                "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
-            ));
-        }
-        if let Some(v) = options.get("burstWhenBatchFull") {
-            ensure!(
-                v.is_boolean(),
-                "configuration assert: burstWhenBatchFull must be a boolean"
-            );
-        }
-        if let Some(v) = options.get("burstWhenReadyExceeds") {
-            ensure!(
-                is_integer(v) && at_least(v, 1.0),
-                "configuration assert: burstWhenReadyExceeds must be an integer >= 1"
-            );
-        }
-        if let Some(v) = present(options, "heartbeatRefreshSeconds") {
-            ensure!(
-                at_least(v, f64::MIN_POSITIVE),
-                "heartbeatRefreshSeconds must be a number > 0"
-            );
-        }
+        let per_job_results = per_job_results(options)?;
+        validate_bursts_and_heartbeat(options)?;
         validate_priority_range(options)?;
-        crate::ops::groups::validate_work_options(options)?;
+        validate_work_options(options)?;
         Ok(WorkOptions {
             batch_size: int_opt(options, "batchSize")?.unwrap_or(1),
             local_concurrency: int_opt(options, "localConcurrency")?.unwrap_or(1),
@@ -117,10 +65,96 @@ impl WorkOptions {
             per_job_results,
             group_concurrency: options
                 .get("groupConcurrency")
-                .and_then(crate::sql::fetch::GroupLimit::from_value),
-            local_group_concurrency: crate::ops::groups::local_limits(options),
+                .and_then(GroupLimit::from_value),
+            local_group_concurrency: local_limits(options),
             raw: Value::Object(wip_options(options)),
         })
+    }
+}
+
+/// The polling interval, and the backstop poll while notifications wake the worker.
+fn polling_intervals(options: &Options) -> Result<(f64, f64)> {
+    if let Some(v) = options.get("pollingIntervalSeconds") {
+        ensure!(
+            at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+            "configuration assert: pollingIntervalSeconds must be at least every 500ms"
+        );
+    }
+    let polling = number_opt(options, "pollingIntervalSeconds")?.unwrap_or(2.0);
+    let notify = match options.get("notifyPollingIntervalSeconds") {
+        None => polling.max(30.0),
+        Some(v) => {
+            ensure!(
+                at_least(v, MIN_POLLING_INTERVAL_SECONDS),
+                "configuration assert: notifyPollingIntervalSeconds must be at least every 500ms"
+            );
+            let seconds = v.as_f64().unwrap_or(0.0);
+            ensure!(
+                seconds >= polling,
+                "configuration assert: notifyPollingIntervalSeconds must be at least pollingIntervalSeconds"
+            );
+            seconds
+        }
+    };
+    Ok((polling, notify))
+}
+
+/// `perJobResults`, which `transactional` cannot go with.
+fn per_job_results(options: &Options) -> Result<bool> {
+    for key in ["perJobResults", "transactional"] {
+        if let Some(v) = options.get(key) {
+            ensure!(v.is_boolean(), "{key} must be a boolean");
+        }
+    }
+    let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
+    if bool_opt(options, "transactional")? == Some(true) {
+        ensure!(
+            !per_job_results,
+            "transactional cannot be combined with perJobResults"
+        );
+        // Running the handler outside a transaction would quietly do something else.
+        return Err(Error::new(
+            crate::error::ErrorCode::NotImplemented,
+            "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+        ));
+    }
+    Ok(per_job_results)
+}
+
+fn validate_bursts_and_heartbeat(options: &Options) -> Result<()> {
+    if let Some(v) = options.get("burstWhenBatchFull") {
+        ensure!(
+            v.is_boolean(),
+            "configuration assert: burstWhenBatchFull must be a boolean"
+        );
+    }
+    if let Some(v) = options.get("burstWhenReadyExceeds") {
+        ensure!(
+            is_integer(v) && at_least(v, 1.0),
+            "configuration assert: burstWhenReadyExceeds must be an integer >= 1"
+        );
+    }
+    if let Some(v) = present(options, "heartbeatRefreshSeconds") {
+        ensure!(
+            at_least(v, f64::MIN_POSITIVE),
+            "heartbeatRefreshSeconds must be a number > 0"
+        );
+    }
+    Ok(())
+}
+
+impl WorkOptions {
+    /// What each of the worker's fetches asks for.
+    pub fn fetch_request(&self) -> FetchRequest {
+        FetchRequest {
+            batch_size: self.batch_size,
+            include_metadata: self.include_metadata,
+            ignore_start_after: false,
+            min_priority: self.min_priority,
+            max_priority: self.max_priority,
+            ignore_groups: None,
+            group_concurrency: self.group_concurrency.clone(),
+        }
     }
 }
 

@@ -7,13 +7,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
-use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::queue::QueueInfo;
+use crate::model::job::{JobId, NewJob};
+use crate::ops::queues::Queue;
+use crate::ops::send::{insert_jobs, run_insert};
+use crate::sql::insert::{records_json, InsertShape};
+use crate::sql::job_statements::JobStatement;
+use crate::sql::Db;
 
 /// Jobs per statement at most.
 const MAX_BATCH: usize = 200;
@@ -21,47 +24,55 @@ const MAX_BATCH: usize = 200;
 const STATEMENTS_PER_LANE: usize = 4;
 
 struct Pending {
-    /// The job as the insert statement's recordset takes it, with its id set.
-    record: Value,
+    /// The job, with its id set.
+    job: NewJob,
     id: Uuid,
     reply: oneshot::Sender<Result<Option<Uuid>>>,
 }
 
-/// The instance's lanes, one per queue (and table), created on first use and dropped by `close()`.
+/// What a lane inserts with: the pool, and the queue's insert statement (answering ids).
+struct Lane {
+    db: Db,
+    sql: Arc<str>,
+    queue: String,
+}
+
+/// The instance's lanes, one per queue, created on first use and dropped by `close()`.
 #[derive(Default)]
 pub struct SendCoalescer {
-    lanes: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Pending>>>,
+    lanes: Mutex<HashMap<String, LaneHandle>>,
+}
+
+/// A lane's queue table (a queue recreated with another table gets a new lane) and its channel.
+struct LaneHandle {
+    table: String,
+    sender: mpsc::UnboundedSender<Pending>,
 }
 
 impl SendCoalescer {
-    /// Inserts one job (`record`, a recordset entry) into `queue`; `None` when a policy or throttle
-    /// refused it.
+    /// Inserts one job into `queue`; `None` when a policy or throttle refused it.
     pub async fn insert_one(
         &self,
-        pool: &PgPool,
-        schema: &str,
-        queue: &QueueInfo,
-        mut record: Value,
+        db: &Db,
+        queue: &Queue,
+        mut job: NewJob,
     ) -> Result<Option<Uuid>> {
-        let id = match record.get("id") {
+        let id = match &job.options.id {
             None => {
                 let id = Uuid::new_v4();
-                record["id"] = Value::String(id.to_string());
+                job.options.id = Some(JobId::Uuid(id));
                 id
             }
-            Some(given) => match given.as_str().map(Uuid::parse_str) {
-                Some(Ok(id)) => id,
-                // Not a uuid: left to PostgreSQL's cast, which words the error as pg-boss's does.
-                _ => {
-                    return crate::ops::jobs::insert_records(pool, schema, queue, &[record], true)
-                        .await
-                        .map(|ids| ids.first().copied())
-                }
-            },
+            Some(JobId::Uuid(id)) => *id,
+            // Not a uuid: left to PostgreSQL's cast, which words the error as pg-boss's does.
+            Some(JobId::Text(_)) => {
+                let ids = insert_jobs(db, db.exec(), queue, &[job], true).await?;
+                return Ok(ids.first().copied());
+            }
         };
         let (reply, answer) = oneshot::channel();
-        self.lane(pool, schema, queue)
-            .send(Pending { record, id, reply })
+        self.lane(db, queue)
+            .send(Pending { job, id, reply })
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -71,25 +82,31 @@ impl SendCoalescer {
         self.lanes.lock().unwrap().clear();
     }
 
-    fn lane(
-        &self,
-        pool: &PgPool,
-        schema: &str,
-        queue: &QueueInfo,
-    ) -> mpsc::UnboundedSender<Pending> {
+    fn lane(&self, db: &Db, queue: &Queue) -> mpsc::UnboundedSender<Pending> {
         let mut lanes = self.lanes.lock().unwrap();
-        let key = (queue.name.clone(), queue.table.clone());
-        if let Some(lane) = lanes.get(&key).filter(|l| !l.is_closed()) {
-            return lane.clone();
+        let open = lanes
+            .get(queue.name.as_str())
+            .filter(|l| l.table == queue.table && !l.sender.is_closed());
+        if let Some(lane) = open {
+            return lane.sender.clone();
         }
+        let shape = InsertShape {
+            returning: true,
+            by_key: false,
+            slots: false,
+        };
+        let lane = Lane {
+            db: db.clone(),
+            sql: JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue),
+            queue: queue.name.clone(),
+        };
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run_lane(
-            pool.clone(),
-            schema.to_string(),
-            queue.clone(),
-            receiver,
-        ));
-        lanes.insert(key, sender.clone());
+        tokio::spawn(run_lane(Arc::new(lane), receiver));
+        let handle = LaneHandle {
+            table: queue.table.clone(),
+            sender: sender.clone(),
+        };
+        lanes.insert(queue.name.clone(), handle);
         sender
     }
 }
@@ -101,14 +118,8 @@ fn closed() -> crate::Error {
     )
 }
 
-async fn run_lane(
-    pool: PgPool,
-    schema: String,
-    queue: QueueInfo,
-    mut receiver: mpsc::UnboundedReceiver<Pending>,
-) {
+async fn run_lane(lane: Arc<Lane>, mut receiver: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(STATEMENTS_PER_LANE));
-    let (pool, schema, queue) = (Arc::new(pool), Arc::new(schema), Arc::new(queue));
     while let Some(first) = receiver.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -121,17 +132,15 @@ async fn run_lane(
                 // A caller's id repeated within a batch could not be told apart in the answer.
                 Ok(pending) if ids.insert(pending.id) => batch.push(pending),
                 Ok(pending) => {
-                    let (pool, schema, queue) = (pool.clone(), schema.clone(), queue.clone());
-                    tokio::spawn(async move {
-                        insert_batch(&pool, &schema, &queue, vec![pending]).await
-                    });
+                    let lane = lane.clone();
+                    tokio::spawn(async move { insert_batch(&lane, vec![pending]).await });
                 }
                 Err(_) => break,
             }
         }
-        let (pool, schema, queue) = (pool.clone(), schema.clone(), queue.clone());
+        let lane = lane.clone();
         tokio::spawn(async move {
-            insert_batch(&pool, &schema, &queue, batch).await;
+            insert_batch(&lane, batch).await;
             drop(slot);
         });
     }
@@ -139,9 +148,9 @@ async fn run_lane(
 
 /// Inserts the batch in one statement and answers every send. When the statement fails, each job
 /// is tried on its own, so only the send at fault sees the error.
-async fn insert_batch(pool: &PgPool, schema: &str, queue: &QueueInfo, batch: Vec<Pending>) {
-    let records: Vec<Value> = batch.iter().map(|p| p.record.clone()).collect();
-    match crate::ops::jobs::insert_records(pool, schema, queue, &records, true).await {
+async fn insert_batch(lane: &Lane, batch: Vec<Pending>) {
+    let records = records_json(batch.iter().map(|p| &p.job));
+    match run_insert(lane.db.exec(), &lane.sql, &lane.queue, records, true).await {
         Ok(inserted) => {
             let inserted: HashSet<Uuid> = inserted.into_iter().collect();
             for pending in batch {
@@ -155,14 +164,9 @@ async fn insert_batch(pool: &PgPool, schema: &str, queue: &QueueInfo, batch: Vec
         }
         Err(_) => {
             for pending in batch {
-                let answer = crate::ops::jobs::insert_records(
-                    pool,
-                    schema,
-                    queue,
-                    std::slice::from_ref(&pending.record),
-                    true,
-                )
-                .await;
+                let records = records_json([&pending.job]);
+                let answer =
+                    run_insert(lane.db.exec(), &lane.sql, &lane.queue, records, true).await;
                 let _ = pending.reply.send(answer.map(|ids| ids.first().copied()));
             }
         }

@@ -57,6 +57,10 @@ pub enum Param {
     MaybeInt4(Option<i32>),
     /// A jsonb value; a caller's driver gets its text.
     Json(Option<Value>),
+    /// An int[] (the job path's per-job attempts and counts).
+    Int4Array(Vec<i32>),
+    /// A text[] whose items may be null (the job path's per-job outputs).
+    NullableTexts(Vec<Option<String>>),
 }
 
 impl Param {
@@ -81,6 +85,8 @@ impl Param {
             Param::Json(value) => value
                 .as_ref()
                 .map_or(Value::Null, |v| Value::String(v.to_string())),
+            Param::Int4Array(list) => json!(list),
+            Param::NullableTexts(list) => json!(list),
         }
     }
 }
@@ -297,6 +303,8 @@ fn bind(
         Param::UuidsOrNull(ids) => query.bind(ids),
         Param::MaybeInt4(n) => query.bind(n),
         Param::Json(value) => query.bind(value),
+        Param::Int4Array(list) => query.bind(list),
+        Param::NullableTexts(list) => query.bind(list),
     }
 }
 

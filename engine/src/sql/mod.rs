@@ -7,17 +7,24 @@
 //! ([`StatementCache`]), so it is rendered again only when the queue itself changes.
 
 pub mod bam;
+pub mod commands;
 pub mod counting;
 pub mod exec;
 pub mod fetch;
 pub mod flows;
+pub mod insert;
 pub mod install;
+pub mod job_statements;
+pub mod jobs;
 pub mod maintenance;
+pub mod pubsub;
 pub mod queues;
 pub mod redrive;
 pub mod registry;
 pub mod schedules;
+pub mod settle;
 pub mod stats;
+pub mod updates;
 pub mod warnings;
 
 use std::collections::HashMap;
@@ -43,6 +50,8 @@ pub struct Statements {
     pub registry: registry::RegistrySql,
     pub bam: bam::BamSql,
     pub install: install::InstallSql,
+    /// The job path's statements that name no queue table.
+    pub jobs: job_statements::JobSql,
 }
 
 impl Statements {
@@ -59,6 +68,7 @@ impl Statements {
             registry: registry::RegistrySql::new(schema),
             bam: bam::BamSql::new(schema),
             install: install::InstallSql::new(schema),
+            jobs: job_statements::JobSql::new(schema),
         }
     }
 }
@@ -74,6 +84,8 @@ pub enum QueueStatement {
     PreviewRedrive,
     /// Locks a partitioned queue's own table before the queue is deleted.
     LockTables,
+    /// The job path's: send, fetch, settle, commands, reads and edits.
+    Job(job_statements::JobStatement),
 }
 
 /// Statements rendered on first use and kept, keyed by which variant of a statement they are.

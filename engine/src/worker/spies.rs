@@ -10,12 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::event::{ErrorEvent, Event, EventSink};
-use crate::model::queue::QueueInfo;
-use crate::ops::jobs::{ClaimedJob, JobResultStatus, SettledEach};
+use crate::model::fetch::ClaimedJob;
+use crate::model::settle::JobResultStatus;
+use crate::ops::queues::Queue;
+use crate::ops::settle::SettledEach;
+use crate::sql::exec::Param;
+use crate::sql::job_statements::JobStatement;
+use crate::sql::Db;
 use crate::worker::PerJobPlan;
 
 /// The queues being spied on.
@@ -72,21 +76,16 @@ fn with_output(mut entry: Map<String, Value>, output: Option<&Value>) -> Map<Str
 
 /// The stored state and output of each job still in the queue's table.
 async fn stored(
-    pool: &PgPool,
-    schema: &str,
-    queue: &QueueInfo,
+    db: &Db,
+    queue: &Queue,
     jobs: &[ClaimedJob],
 ) -> crate::Result<HashMap<Uuid, (String, Value)>> {
-    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
-    let sql = format!(
-        "SELECT id, state::text, output::text FROM {schema}.{} WHERE name = $1 AND id = ANY($2)",
-        queue.table
-    );
-    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(&sql)
-        .bind(&queue.name)
-        .bind(&ids)
-        .fetch_all(pool)
-        .await?;
+    let sql = JobStatement::StoredOutcomes.cached(&queue.statements, db.schema(), queue);
+    let params = vec![
+        Param::text(queue.name.as_str()),
+        Param::Uuids(jobs.iter().map(|j| j.id).collect()),
+    ];
+    let rows: Vec<(Uuid, String, Option<String>)> = db.exec().fetch_all(&sql, params).await?;
     Ok(rows
         .into_iter()
         .map(|(id, state, output)| {
@@ -105,9 +104,8 @@ async fn stored(
 
 /// The entries for a settle, in batch order.
 async fn entries(
-    pool: &PgPool,
-    schema: &str,
-    queue: &QueueInfo,
+    db: &Db,
+    queue: &Queue,
     jobs: &[ClaimedJob],
     settle: Settle<'_>,
 ) -> crate::Result<Vec<Value>> {
@@ -117,25 +115,15 @@ async fn entries(
         Settle::Completed { affected } if affected == jobs.len() as i64 => {
             jobs.iter().map(|j| entry(j, Some("completed"))).collect()
         }
-        // The handler settled some jobs itself: what is stored says what happened to each. A job
-        // that is gone counts as completed; one back in retry, or cancelled, has no spy state.
         Settle::Completed { .. } => {
-            let rows = stored(pool, schema, queue, jobs).await?;
+            let rows = stored(db, queue, jobs).await?;
             jobs.iter()
-                .map(|job| match rows.get(&job.id) {
-                    None => with_output(entry(job, Some("completed")), None),
-                    Some((state, output)) => match state.as_str() {
-                        "completed" | "failed" | "active" | "created" => {
-                            with_output(entry(job, Some(state)), Some(output))
-                        }
-                        _ => entry(job, None),
-                    },
-                })
+                .map(|job| partly_completed(job, &rows))
                 .collect()
         }
         // Only a failure for good is one to a spy: a job with retries left may yet complete.
         Settle::Failed => {
-            let rows = stored(pool, schema, queue, jobs).await?;
+            let rows = stored(db, queue, jobs).await?;
             jobs.iter()
                 .map(|job| match rows.get(&job.id) {
                     Some((state, output)) if state == "failed" => {
@@ -145,56 +133,76 @@ async fn entries(
                 })
                 .collect()
         }
-        // As pg-boss: a job failed by its per-job answer is `failed` to a spy even on its way to a
-        // retry; jobs the fence left alone are not reported.
-        Settle::Each { plan, each } => {
-            let landed: HashSet<Uuid> = each
-                .completed
-                .iter()
-                .chain(&each.failed)
-                .chain(&each.dead_lettered)
-                .copied()
-                .collect();
-            jobs.iter()
-                .zip(plan.settles.iter().zip(&plan.answered))
-                .map(|(job, (settle, answered))| {
-                    if !landed.contains(&job.id) {
-                        return entry(job, None);
-                    }
-                    let state = if settle.status == JobResultStatus::Completed {
-                        "completed"
-                    } else {
-                        "failed"
-                    };
-                    let mut e = entry(job, Some(state));
-                    if *answered {
-                        e.insert("disposition".into(), json!(settle.status.as_str()));
-                        e
-                    } else {
-                        let output = settle
-                            .output
-                            .as_deref()
-                            .and_then(|o| serde_json::from_str::<Value>(o).ok());
-                        with_output(e, output.as_ref())
-                    }
-                })
-                .collect()
-        }
+        Settle::Each { plan, each } => settled_each(jobs, plan, each),
     };
     Ok(entries.into_iter().map(Value::Object).collect())
+}
+
+/// A completion that changed fewer jobs than the batch: the handler settled some itself, and what
+/// is stored says what happened to each. A job that is gone counts as completed; one back in
+/// retry, or cancelled, has no spy state.
+fn partly_completed(job: &ClaimedJob, rows: &HashMap<Uuid, (String, Value)>) -> Map<String, Value> {
+    match rows.get(&job.id) {
+        None => with_output(entry(job, Some("completed")), None),
+        Some((state, output)) => match state.as_str() {
+            "completed" | "failed" | "active" | "created" => {
+                with_output(entry(job, Some(state)), Some(output))
+            }
+            _ => entry(job, None),
+        },
+    }
+}
+
+/// As pg-boss: a job failed by its per-job answer is `failed` to a spy even on its way to a
+/// retry; jobs the fence left alone are not reported.
+fn settled_each(
+    jobs: &[ClaimedJob],
+    plan: &PerJobPlan,
+    each: &SettledEach,
+) -> Vec<Map<String, Value>> {
+    let landed: HashSet<Uuid> = each
+        .completed
+        .iter()
+        .chain(&each.failed)
+        .chain(&each.dead_lettered)
+        .copied()
+        .collect();
+    jobs.iter()
+        .zip(plan.settles.iter().zip(&plan.answered))
+        .map(|(job, (settle, answered))| {
+            if !landed.contains(&job.id) {
+                return entry(job, None);
+            }
+            let state = if settle.status == JobResultStatus::Completed {
+                "completed"
+            } else {
+                "failed"
+            };
+            let mut e = entry(job, Some(state));
+            if *answered {
+                e.insert("disposition".into(), json!(settle.status.as_str()));
+                e
+            } else {
+                let output = settle
+                    .output
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str::<Value>(o).ok());
+                with_output(e, output.as_ref())
+            }
+        })
+        .collect()
 }
 
 /// Reports how a batch was settled as a `spy` event `{ queue, jobs }`. A failed read of the stored
 /// rows is an `error` event, and the batch is reported with nothing to record.
 pub async fn report(
-    pool: &PgPool,
-    schema: &str,
-    queue: &QueueInfo,
+    db: &Db,
+    queue: &Queue,
     events: &dyn EventSink,
     jobs: &[ClaimedJob],
     settle: Settle<'_>,
 ) {
-    let entries = match entries(pool, schema, queue, jobs, settle).await {
+    let entries = match entries(db, queue, jobs, settle).await {
         Ok(entries) => entries,
         Err(err) => {
             events.emit(Event::Error(

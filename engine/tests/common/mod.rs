@@ -235,3 +235,22 @@ pub fn ids_of(fetched: &str) -> Vec<Uuid> {
         .map(|j| Uuid::parse_str(j["id"].as_str().expect("job id")).expect("uuid"))
         .collect()
 }
+
+// The job calls take typed requests; these read them from the JSON a JavaScript caller passes.
+
+pub fn send_options(options: Value) -> pg_boss_engine::model::send::SendOptions {
+    pg_boss_engine::model::send::SendOptions::from_json(&options).expect("send options")
+}
+
+pub fn fetch_options(options: Value) -> pg_boss_engine::model::fetch::FetchRequest {
+    pg_boss_engine::model::fetch::FetchRequest::from_options(&opts(options)).expect("fetch options")
+}
+
+pub fn work_options(options: Value) -> pg_boss_engine::model::work::WorkOptions {
+    pg_boss_engine::model::work::WorkOptions::from_options(&opts(options)).expect("work options")
+}
+
+/// Jobs to settle or command: an id, ids, or `{ id, retryCount }` jobs.
+pub fn targets(ids: Value) -> pg_boss_engine::model::targets::JobTargets {
+    pg_boss_engine::model::targets::JobTargets::from_value(&ids, "complete").expect("job ids")
+}

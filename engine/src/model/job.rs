@@ -1,0 +1,157 @@
+//! A new job as `send()` and `insert()` describe it: its data and its options, typed as the
+//! insert statement takes them. Options a job leaves out come from its queue.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::names::is_uuid_input;
+use super::unchecked;
+use crate::config::js::Options;
+use crate::error::Result;
+
+/// A job's id as the caller gave it (pg-boss does not check it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobId {
+    Uuid(Uuid),
+    /// Not a uuid: left to PostgreSQL's cast, which refuses it in pg-boss's words.
+    Text(String),
+}
+
+impl JobId {
+    /// Reads an id as PostgreSQL would: 32 hex digits, hyphens after any group of four, braces.
+    pub fn given(text: String) -> JobId {
+        if !is_uuid_input(&text) {
+            return JobId::Text(text);
+        }
+        let digits: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+        match Uuid::parse_str(&digits) {
+            Ok(id) => JobId::Uuid(id),
+            Err(_) => JobId::Text(text),
+        }
+    }
+
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            JobId::Uuid(id) => Some(*id),
+            JobId::Text(_) => None,
+        }
+    }
+}
+
+/// A job's options. Numbers are what the job's columns hold; `start_after` is the text the insert
+/// reads: a date time (that instant) or a number of seconds from now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobOptions {
+    pub id: Option<JobId>,
+    pub priority: Option<i32>,
+    pub start_after: Option<String>,
+    pub singleton_key: Option<String>,
+    pub singleton_seconds: Option<i32>,
+    pub singleton_offset: Option<i32>,
+    pub group_id: Option<String>,
+    pub group_tier: Option<String>,
+    pub expire_in_seconds: Option<i32>,
+    pub delete_after_seconds: Option<i32>,
+    pub retention_seconds: Option<i32>,
+    pub retry_limit: Option<i32>,
+    pub retry_delay: Option<i32>,
+    pub retry_backoff: Option<bool>,
+    pub retry_delay_max: Option<i32>,
+    pub dead_letter: Option<String>,
+    pub heartbeat_seconds: Option<i32>,
+}
+
+impl JobOptions {
+    /// Reads options that have passed whatever checks their call makes; the rest is read as
+    /// PostgreSQL reads it. `start_after` comes already read: send() and insert() read it apart.
+    pub(crate) fn read(options: &Options, start_after: Option<String>) -> Result<JobOptions> {
+        let int = |key: &str| options.get(key).map_or(Ok(None), unchecked::int);
+        let text = |key: &str| options.get(key).and_then(unchecked::text);
+        // A `group` object wins over the raw columns, which pg-boss's insert also takes.
+        let (group_id, group_tier) = match options.get("group").and_then(Value::as_object) {
+            Some(group) => (
+                group.get("id").and_then(unchecked::text),
+                group.get("tier").and_then(unchecked::text),
+            ),
+            None => (text("groupId"), text("groupTier")),
+        };
+        Ok(JobOptions {
+            id: text("id").map(JobId::given),
+            priority: int("priority")?,
+            start_after,
+            singleton_key: text("singletonKey"),
+            singleton_seconds: int("singletonSeconds")?,
+            singleton_offset: int("singletonOffset")?,
+            group_id,
+            group_tier,
+            expire_in_seconds: int("expireInSeconds")?,
+            delete_after_seconds: int("deleteAfterSeconds")?,
+            retention_seconds: int("retentionSeconds")?,
+            retry_limit: int("retryLimit")?,
+            retry_delay: int("retryDelay")?,
+            retry_backoff: options
+                .get("retryBackoff")
+                .map_or(Ok(None), unchecked::boolean)?,
+            retry_delay_max: int("retryDelayMax")?,
+            dead_letter: text("deadLetter"),
+            heartbeat_seconds: int("heartbeatSeconds")?,
+        })
+    }
+
+    /// Whether the job names a key (a `key_strict_fifo` queue requires one).
+    pub fn has_singleton_key(&self) -> bool {
+        self.singleton_key.as_deref().is_some_and(|k| !k.is_empty())
+    }
+}
+
+/// One job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub data: Value,
+    pub options: JobOptions,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_postgres_takes_are_uuids_and_the_rest_is_left_to_it() {
+        let id = Uuid::parse_str("0123abcd-0000-4000-8000-000000000000").unwrap();
+        assert_eq!(JobId::given(id.to_string()), JobId::Uuid(id));
+        assert_eq!(
+            JobId::given("{0123-abcd-0000-4000-8000-0000-0000-0000}".into()),
+            JobId::Uuid(id)
+        );
+        assert_eq!(
+            JobId::given(format!("urn:uuid:{id}")),
+            JobId::Text(format!("urn:uuid:{id}"))
+        );
+        assert_eq!(JobId::given("5".into()), JobId::Text("5".into()));
+    }
+
+    #[test]
+    fn options_are_read_as_the_insert_reads_them() {
+        let options = json!({
+            "priority": "4", "singletonKey": 7, "group": {"id": "g"}, "groupTier": "ignored",
+            "retryBackoff": "yes", "deadLetter": null, "expireInSeconds": 60
+        });
+        let read = JobOptions::read(options.as_object().unwrap(), None).unwrap();
+        assert_eq!(read.priority, Some(4));
+        assert_eq!(read.singleton_key.as_deref(), Some("7"));
+        assert_eq!(
+            (read.group_id.as_deref(), read.group_tier.as_deref()),
+            (Some("g"), None)
+        );
+        assert_eq!(read.retry_backoff, Some(true));
+        assert_eq!(read.dead_letter, None);
+        assert_eq!(read.expire_in_seconds, Some(60));
+        let raw = json!({"groupId": "a", "groupTier": "b"});
+        let read = JobOptions::read(raw.as_object().unwrap(), None).unwrap();
+        assert_eq!(
+            (read.group_id.as_deref(), read.group_tier.as_deref()),
+            (Some("a"), Some("b"))
+        );
+    }
+}

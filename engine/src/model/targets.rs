@@ -1,0 +1,213 @@
+//! Which jobs a settle or a command addresses, the commands there are, and pg-boss's answer to
+//! them.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::fetch::ClaimedJob;
+use crate::ensure;
+use crate::error::{Error, ErrorCode, Result};
+
+/// Which jobs a settle addresses: plain ids, or ids with the attempt (`retryCount`) that was
+/// fetched, which fences the settle to that attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTargets {
+    pub ids: Vec<Uuid>,
+    /// `id:retryCount` of each job, when the settle is fenced to the attempts.
+    pub attempts: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct JobAttempt {
+    id: String,
+    #[serde(rename = "retryCount")]
+    retry_count: i64,
+}
+
+impl JobTargets {
+    /// Accepts what `complete()`/`fail()` accept: an id, ids, a job or jobs ({ id, retryCount }).
+    pub fn from_value(value: &Value, method: &str) -> Result<JobTargets> {
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => vec![],
+            Value::String(s) if s.is_empty() => vec![],
+            other => vec![other],
+        };
+        ensure!(!items.is_empty(), "{method}() requires an id");
+        if items.iter().all(|v| v.is_string()) {
+            let ids = items
+                .iter()
+                .map(|v| parse_uuid(v.as_str().unwrap_or_default()))
+                .collect::<Result<_>>()?;
+            return Ok(JobTargets {
+                ids,
+                attempts: None,
+            });
+        }
+        let attempts: Vec<JobAttempt> = items
+            .iter()
+            .map(|v| serde_json::from_value::<JobAttempt>((*v).clone()).ok().filter(|a| a.retry_count >= 0))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{method}() requires either ids or jobs with an id and an integer retryCount, not a mix"
+                ))
+            })?;
+        let ids: Vec<Uuid> = attempts
+            .iter()
+            .map(|a| parse_uuid(&a.id))
+            .collect::<Result<_>>()?;
+        let pairs = ids
+            .iter()
+            .zip(&attempts)
+            .map(|(id, a)| format!("{id}:{}", a.retry_count))
+            .collect();
+        Ok(JobTargets {
+            ids,
+            attempts: Some(pairs),
+        })
+    }
+
+    /// The jobs a worker claimed, each at the attempt it claimed.
+    pub fn for_claimed(jobs: &[ClaimedJob]) -> JobTargets {
+        JobTargets {
+            ids: jobs.iter().map(|j| j.id).collect(),
+            attempts: Some(
+                jobs.iter()
+                    .map(|j| format!("{}:{}", j.id, j.retry_count))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether the settle only touches the jobs at the attempts given.
+    pub fn fenced(&self) -> bool {
+        self.attempts.is_some()
+    }
+
+    /// The same jobs, any attempt.
+    pub fn unfenced(mut self) -> JobTargets {
+        self.attempts = None;
+        self
+    }
+}
+
+/// A malformed id fails as PostgreSQL's uuid cast fails in pg-boss: a database error, 22P02.
+pub fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map_err(|_| Error {
+        code: ErrorCode::Database,
+        message: format!("invalid input syntax for type uuid: \"{s}\""),
+        sql_state: Some("22P02".into()),
+    })
+}
+
+/// The commands that act on jobs by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobCommand {
+    Cancel,
+    Resume,
+    Retry,
+    Delete,
+    Touch,
+}
+
+impl JobCommand {
+    pub fn method(self) -> &'static str {
+        match self {
+            JobCommand::Cancel => "cancel",
+            JobCommand::Resume => "resume",
+            JobCommand::Retry => "retry",
+            JobCommand::Delete => "deleteJob",
+            JobCommand::Touch => "touch",
+        }
+    }
+
+    pub fn from_method(method: &str) -> Option<JobCommand> {
+        [
+            JobCommand::Cancel,
+            JobCommand::Resume,
+            JobCommand::Retry,
+            JobCommand::Delete,
+            JobCommand::Touch,
+        ]
+        .into_iter()
+        .find(|c| c.method() == method)
+    }
+
+    /// The jobs the command acts on: resume and retry take plain ids, since an attempt means
+    /// nothing to a job that is not running.
+    pub fn targets(self, value: &Value) -> Result<JobTargets> {
+        let targets = JobTargets::from_value(value, self.method())?;
+        Ok(match self {
+            JobCommand::Resume | JobCommand::Retry => targets.unfenced(),
+            _ => targets,
+        })
+    }
+}
+
+/// Which jobs a bulk delete removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stored {
+    /// Not started yet (`created`, `retry`).
+    Queued,
+    /// Finished (`completed`, `cancelled`, `failed`).
+    Finished,
+    All,
+}
+
+/// pg-boss's answer to complete/fail/cancel and friends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResponse {
+    pub jobs: Vec<Uuid>,
+    pub affected: i64,
+    pub settled: Vec<Uuid>,
+}
+
+impl CommandResponse {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "jobs": self.jobs,
+            "requested": self.jobs.len(),
+            "affected": self.affected,
+            "settled": self.settled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "6f0b1a52-3f55-4f3c-9c44-3a4de37d3f10";
+
+    #[test]
+    fn targets_are_ids_or_attempts_never_a_mix() {
+        let plain = JobTargets::from_value(&json!(ID), "complete").unwrap();
+        assert!(!plain.fenced());
+        let fenced = JobTargets::from_value(&json!([{"id": ID, "retryCount": 2}]), "fail").unwrap();
+        assert_eq!(fenced.attempts, Some(vec![format!("{ID}:2")]));
+        assert_eq!(
+            JobTargets::from_value(&json!([ID, {"id": ID, "retryCount": 2}]), "fail")
+                .unwrap_err()
+                .message,
+            "fail() requires either ids or jobs with an id and an integer retryCount, not a mix"
+        );
+        assert_eq!(
+            JobTargets::from_value(&json!(""), "cancel")
+                .unwrap_err()
+                .message,
+            "cancel() requires an id"
+        );
+        let bad = JobTargets::from_value(&json!("nope"), "complete").unwrap_err();
+        assert_eq!(bad.sql_state.as_deref(), Some("22P02"));
+        let retry = JobCommand::Retry
+            .targets(&json!([{"id": ID, "retryCount": 1}]))
+            .unwrap();
+        assert!(!retry.fenced());
+        assert_eq!(
+            JobCommand::from_method("deleteJob"),
+            Some(JobCommand::Delete)
+        );
+    }
+}
