@@ -17,7 +17,7 @@ pub mod worker;
 pub use boss::{Boss, StopOptions};
 pub use config::BossConfig;
 pub use error::{Error, ErrorCode, Result};
-pub use ops::jobs::JobResultStatus;
+pub use model::settle::JobResultStatus;
 pub use worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 /// A boxed, sendable future: used where sqlx's executor lifetimes would otherwise leak into

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::job::{JobId, NewJob};
+use crate::ops::insert::{insert_jobs, run_insert};
 use crate::ops::queues::Queue;
-use crate::ops::send::{insert_jobs, run_insert};
 use crate::sql::insert::{records_json, InsertShape};
 use crate::sql::job_statements::JobStatement;
 use crate::sql::Db;

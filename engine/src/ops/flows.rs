@@ -24,10 +24,11 @@ use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::flow::{DependencyQuery, Direction, FlowJob};
-use crate::ops::jobs::{insert_error, insert_sql_by_key};
+use crate::ops::insert::insert_error;
 use crate::ops::queues::{self, Queue, QueueCache};
 use crate::sql::exec::{Exec, Param, StatementMode, Tx};
 use crate::sql::flows::{EdgeSide, FlowSql, CLEANUP_BATCH};
+use crate::sql::insert::insert_sql_by_key;
 use crate::sql::{Db, QueueStatement};
 
 const NOT_CREATED: &str =

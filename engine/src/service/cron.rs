@@ -22,6 +22,7 @@ use crate::config::Scheduling;
 use crate::error::{Error, Result};
 use crate::event::{EventSink, Warning};
 use crate::ops::clock::DbClock;
+use crate::ops::insert::insert_slotted;
 use crate::ops::occurrences::{
     due_occurrences, missed_occurrence, occurrence_key, throttle_slot, ScheduleRow,
     OCCURRENCE_WINDOW_MS,
@@ -129,15 +130,8 @@ impl CronPass {
                 .await;
         }
         if !plan.occurrences.is_empty() && !stop.is_raised() {
-            let queue =
-                queues::cached(&self.db.pool, self.db.schema(), &self.queues, SEND_IT).await?;
-            crate::ops::jobs::insert_slotted(
-                &self.db.pool,
-                self.db.schema(),
-                &queue,
-                &plan.occurrences,
-            )
-            .await?;
+            let queue = queues::cached_in(&self.db, &self.queues, SEND_IT).await?;
+            insert_slotted(&self.db, &queue, &plan.occurrences).await?;
         }
         // After the sends, so a failed relabel cannot cost an occurrence.
         if !plan.relabelled.is_empty() && !stop.is_raised() {

@@ -76,7 +76,7 @@ impl Statements {
 /// The statements kept with a queue's cache entry: their text depends on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueueStatement {
-    /// A flow's jobs of this queue, answering their ids (`ops::jobs::insert_sql_by_key`).
+    /// A flow's jobs of this queue, answering their ids (`sql::insert::insert_sql_by_key`).
     FlowInsert,
     /// `redrive()` from this dead letter queue (`sql::redrive::redrive`).
     Redrive,

@@ -12,11 +12,13 @@ use crate::config::js::{to_js_string, truthy};
 use crate::ensure;
 use crate::error::{Error, Result};
 use crate::event::EventSink;
+use crate::model::send::SendOptions;
 use crate::ops::clock::DbClock;
 use crate::ops::coalesce::SendCoalescer;
 use crate::ops::occurrences::throttle_slot;
 use crate::ops::queues::{self, QueueCache};
 use crate::ops::schedules::record_last_jobs;
+use crate::ops::send;
 use crate::sql::Db;
 
 /// Sends the jobs the cron pass forwarded, and records each schedule's latest one.
@@ -117,19 +119,9 @@ impl SendIt {
             "boss requires all jobs to have a queue name"
         );
         let name = to_js_string(&name);
-        let (payload, options) = crate::ops::jobs::prepare_send(data, Some(options))?;
-        let schema = self.db.schema();
-        let queue = queues::cached(&self.db.pool, schema, &self.queues, &name).await?;
-        crate::ops::jobs::send(
-            &self.db.pool,
-            None,
-            schema,
-            &queue,
-            &self.sends,
-            payload,
-            options,
-        )
-        .await
+        let options = SendOptions::from_json(&options)?;
+        let queue = queues::cached_in(&self.db, &self.queues, &name).await?;
+        send::send(&self.db, None, &queue, &self.sends, data, options).await
     }
 
     /// Records each schedule's latest job; a failure is reported, never retried.

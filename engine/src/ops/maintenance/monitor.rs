@@ -10,12 +10,12 @@ use super::{claim, PassReport};
 use crate::config::{Observability, SupervisorSettings};
 use crate::error::Result;
 use crate::ops::counts::{refresh_counts_with, CountLock, Counted};
-use crate::ops::jobs::fail_sql;
 use crate::ops::stats::record::record_counts;
 use crate::ops::warnings::{self, note_statement};
 use crate::sql::counting::Throughput;
 use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::maintenance::{Expiry, BATCH};
+use crate::sql::settle::fail_sql;
 use crate::sql::Db;
 
 pub(super) async fn monitor(
