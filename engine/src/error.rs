@@ -117,7 +117,6 @@ impl From<serde_json::Error> for Error {
 
 /// `ensure!(cond, "message")` rejects bad input with pg-boss's assertion semantics.
 /// The condition is read as a plain bool so that a NaN comparison fails the check, as in JS.
-#[macro_export]
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
         let holds: bool = $cond;
@@ -126,3 +125,4 @@ macro_rules! ensure {
         }
     };
 }
+pub(crate) use ensure;

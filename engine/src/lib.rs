@@ -6,6 +6,7 @@ pub mod boss;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod future;
 pub mod model;
 pub mod ops;
 pub mod schedule;
@@ -20,6 +21,4 @@ pub use error::{Error, ErrorCode, Result};
 pub use model::settle::JobResultStatus;
 pub use worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
-/// A boxed, sendable future: used where sqlx's executor lifetimes would otherwise leak into
-/// callers' `Send` bounds.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub use future::BoxFuture;

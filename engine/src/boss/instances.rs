@@ -1,6 +1,6 @@
 //! The instance registry: registering this instance, and `getInstances()`.
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use std::sync::Arc;
 

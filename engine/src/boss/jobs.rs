@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 pub use crate::model::targets::JobCommand;
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use crate::event::{ErrorEvent, Event};
 use crate::model::fetch::FetchRequest;

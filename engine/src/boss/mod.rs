@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::config::connection as db;
 use crate::config::BamSettings;
 use crate::config::BossConfig;
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::EventSink;
 use crate::ops::clock::DbClock;

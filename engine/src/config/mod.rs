@@ -7,7 +7,7 @@ pub mod services;
 
 use serde_json::{Map, Value};
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 pub use connection::{ConnectionOptions, SslOptions};
 use js::{bool_opt, int_opt, number_opt, truthy};

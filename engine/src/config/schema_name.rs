@@ -1,6 +1,6 @@
 //! pg-boss's rules for the `schema` option, and how PostgreSQL resolves the name.
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_SCHEMA: &str = "pgboss";

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::js::truthy;
 use super::{BossConfig, MAX_RETENTION_DAYS};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// The constructor options of flow resolution.

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::group::{ignore_groups, GroupLimit};
 use crate::config::js::{as_int, at_least, bool_opt, int_opt, is_integer, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 
 pub fn validate_priority_range(options: &Options) -> Result<()> {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::names::{assert_object_name, assert_queue_name, is_uuid_input};
 use super::send::normalize_send_options;
 use crate::config::js::{is_integer, truthy, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// One job of a checked flow.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::config::js::{is_integer, present, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// Where a fetch's group limit comes from: `groupConcurrency` as a number, or as

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::job::{JobOptions, NewJob};
 use super::send::{pin_zoneless_date_time, validate_group};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// Reads `insert()`'s list of jobs.

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::BoxFuture;
+use crate::future::BoxFuture;
 
 /// What the row says about the process the instance lives in.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::config::js::{at_least, is_integer, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 
 const MAX_EXPIRATION_HOURS: f64 = 24.0;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// Queue, job and key names: pg-boss allows letters, digits, `_`, `-`, `.` and `/`.

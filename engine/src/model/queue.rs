@@ -8,7 +8,7 @@ use super::job_settings::{
 };
 use super::names::{assert_object_name, assert_queue_name};
 use crate::config::js::Options;
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 
 /// What sending, fetching and settling need to know about a queue.

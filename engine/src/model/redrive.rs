@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::names::assert_queue_name;
 use crate::config::js::{is_integer, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 /// Which dead-lettered jobs a redrive or preview considers.

@@ -8,7 +8,7 @@ use super::job_settings::{
     validate_deletion, validate_expiration, validate_heartbeat, validate_retention, validate_retry,
 };
 use crate::config::js::{is_integer, present, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 pub fn validate_group(options: &Options) -> Result<()> {

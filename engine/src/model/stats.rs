@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::names::assert_queue_name;
 use crate::config::js::{is_integer, truthy, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 const LIMIT_DEFAULT: i64 = 1000;

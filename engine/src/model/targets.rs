@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::fetch::ClaimedJob;
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 
 /// Which jobs a settle addresses: plain ids, or ids with the attempt (`retryCount`) that was

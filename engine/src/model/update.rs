@@ -12,7 +12,7 @@ use super::names::assert_queue_name;
 use super::send::{pin_zoneless_date_time, validate_group};
 use super::unchecked;
 use crate::config::js::{is_integer, truthy, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 const MATCHES: [&str; 3] = ["newest", "oldest", "all"];

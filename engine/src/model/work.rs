@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::fetch::{validate_batch_and_flags, validate_priority_range, FetchRequest};
 use super::group::{local_limits, validate_work_options, GroupLimit, GroupLimits};
 use crate::config::js::{at_least, bool_opt, int_opt, is_integer, number_opt, present, Options};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 
 const MIN_POLLING_INTERVAL_SECONDS: f64 = 0.5;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::config::resolve_schema_name;
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::Db;

@@ -111,8 +111,8 @@ impl SendCoalescer {
     }
 }
 
-fn closed() -> crate::Error {
-    crate::Error::new(
+fn closed() -> crate::error::Error {
+    crate::error::Error::new(
         crate::ErrorCode::NotStarted,
         "pg-boss is stopped: call start() to use it again",
     )

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use crate::ops::warnings::note_statement;
 use crate::sql::exec::Param;

@@ -1,6 +1,6 @@
 //! Reading jobs back: `getJobById()` and `findJobs()`, as pg-boss's JSON.
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use crate::model::find::FindJobsRequest;
 use crate::model::targets::parse_uuid;

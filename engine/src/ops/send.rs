@@ -4,7 +4,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use crate::model::job::{JobOptions, NewJob};
 use crate::model::send::SendOptions;

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::Result;
 use crate::model::update::{UpdateRequest, UpdateResponse};
 use crate::ops::insert::insert_error;

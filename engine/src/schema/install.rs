@@ -20,7 +20,7 @@ async fn installed_on(db: &Db, exec: Exec<'_>) -> Result<bool> {
 
 /// Runs the install script in one transaction under pg-boss's install lock. Whoever gets the lock
 /// second finds the schema installed and does nothing.
-pub fn install<'a>(db: &'a Db, config: &'a BossConfig) -> crate::BoxFuture<'a, Result<()>> {
+pub fn install<'a>(db: &'a Db, config: &'a BossConfig) -> crate::future::BoxFuture<'a, Result<()>> {
     // Boxed: the transaction's executor lifetimes otherwise defeat the Send proof of callers.
     Box::pin(async move {
         let sql = &db.sql.install;

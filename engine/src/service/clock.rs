@@ -9,10 +9,10 @@ use super::busy::Busy;
 use super::{Service, Stop};
 use crate::config::Scheduling;
 use crate::error::{Error, Result};
+use crate::future::BoxFuture;
 use crate::ops::clock::{measure_clock_skew, DbClock};
 use crate::ops::warnings::WarningSink;
 use crate::sql::Db;
-use crate::BoxFuture;
 
 pub struct ClockCheck {
     pub db: Db,

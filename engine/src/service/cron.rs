@@ -21,6 +21,7 @@ use super::{Service, Stop};
 use crate::config::Scheduling;
 use crate::error::{Error, Result};
 use crate::event::{EventSink, Warning};
+use crate::future::BoxFuture;
 use crate::ops::clock::DbClock;
 use crate::ops::insert::insert_slotted;
 use crate::ops::occurrences::{
@@ -32,7 +33,6 @@ use crate::ops::schedules::{self as schedules, SEND_IT};
 use crate::ops::warnings::WarningSink;
 use crate::schedule::cron::ParseCache;
 use crate::sql::Db;
-use crate::BoxFuture;
 
 pub const INVALID_SCHEDULE: &str = "invalid_schedule";
 

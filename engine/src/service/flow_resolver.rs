@@ -19,10 +19,10 @@ use super::{Service, Stop};
 use crate::config::FlowSettings;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSink};
+use crate::future::BoxFuture;
 use crate::ops::flows::{self, Resolved};
 use crate::sql::flows::RESOLVE_BATCH;
 use crate::sql::Db;
-use crate::BoxFuture;
 
 /// Batches per queue chunk in one pass, so a large backlog cannot hold a pass forever; what is
 /// left is picked up by the next pass.

@@ -20,8 +20,8 @@ use super::registry::Registrant;
 use super::{Service, Stop};
 use crate::error::{Error, Result};
 use crate::event::EventSink;
+use crate::future::BoxFuture;
 use crate::ops::instances;
-use crate::BoxFuture;
 
 /// A crash recount never comes sooner than this, so rows on the edge of quiet are not re-read in a
 /// tight loop.

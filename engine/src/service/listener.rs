@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use super::{Service, Stop};
 use crate::error::{Error, Result};
 use crate::event::EventSink;
+use crate::future::BoxFuture;
 use crate::sql::Db;
-use crate::BoxFuture;
 
 /// The longest a reconnect waits before its next try.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

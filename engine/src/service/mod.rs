@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::event::EventSink;
-use crate::BoxFuture;
+use crate::future::BoxFuture;
 
 /// One background service.
 pub trait Service: Send + Sync + 'static {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{Service, Stop};
 use crate::error::Result;
+use crate::future::BoxFuture;
 use crate::ops::queues::QueueCache;
-use crate::BoxFuture;
 
 pub struct QueueCacheRefresh {
     pub queues: Arc<QueueCache>,

@@ -8,9 +8,9 @@ use super::{Service, Stop};
 use crate::config::SupervisorSettings;
 use crate::error::Result;
 use crate::event::EventSink;
+use crate::future::BoxFuture;
 use crate::ops::maintenance;
 use crate::sql::Db;
-use crate::BoxFuture;
 
 /// The background supervision pass. A `supervise()` call already running covers a pass that falls
 /// due meanwhile, as in pg-boss.

@@ -268,7 +268,7 @@ async fn run(
 }
 
 /// A failed turn: an `error` event naming the queue and worker, kept as the worker's last error.
-fn report_error(ctx: &WorkerContext, shared: &WorkerShared, err: &crate::Error) {
+fn report_error(ctx: &WorkerContext, shared: &WorkerShared, err: &crate::error::Error) {
     let mut error = ErrorEvent::of(err).in_queue(&shared.name, Some(shared.id));
     error.message = format!(
         "{} (Queue: {}, Worker: {})",

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{HandlerFuture, HandlerOutcome, JobHandler};
 use crate::config::js::{to_js_string, truthy};
-use crate::ensure;
+use crate::error::ensure;
 use crate::error::{Error, Result};
 use crate::event::EventSink;
 use crate::model::send::SendOptions;

@@ -79,7 +79,7 @@ async fn stored(
     db: &Db,
     queue: &Queue,
     jobs: &[ClaimedJob],
-) -> crate::Result<HashMap<Uuid, (String, Value)>> {
+) -> crate::error::Result<HashMap<Uuid, (String, Value)>> {
     let sql = JobStatement::StoredOutcomes.cached(&queue.statements, db.schema(), queue);
     let params = vec![
         Param::text(queue.name.as_str()),
@@ -108,7 +108,7 @@ async fn entries(
     queue: &Queue,
     jobs: &[ClaimedJob],
     settle: Settle<'_>,
-) -> crate::Result<Vec<Value>> {
+) -> crate::error::Result<Vec<Value>> {
     let entries: Vec<Map<String, Value>> = match settle {
         Settle::Unknown => jobs.iter().map(|j| entry(j, None)).collect(),
         // Every job completed as answered.

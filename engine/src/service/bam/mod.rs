@@ -29,9 +29,9 @@ use uuid::Uuid;
 use super::{Service, Stop};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSink};
+use crate::future::BoxFuture;
 use crate::ops::bam::{self, stored_error_text, ClaimedCommand};
 use crate::sql::Db;
-use crate::BoxFuture;
 use execute::Failure;
 
 /// After a cancel, the longest stop() waits for the runner before abandoning it (a backstop for a
