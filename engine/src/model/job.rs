@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::names::is_uuid_input;
 use super::unchecked;
-use crate::config::js::Options;
+use crate::config::js::{truthy, Options};
 use crate::error::Result;
 
 /// A job's id as the caller gave it (pg-boss does not check it).
@@ -46,6 +46,9 @@ pub struct JobOptions {
     pub priority: Option<i32>,
     pub start_after: Option<String>,
     pub singleton_key: Option<String>,
+    /// Whether the key as given is truthy in JavaScript, which is what pg-boss asks of a
+    /// `key_strict_fifo` job's key (`0` is stored as "0", yet counts as no key).
+    pub singleton_key_truthy: bool,
     pub singleton_seconds: Option<i32>,
     pub singleton_offset: Option<i32>,
     pub group_id: Option<String>,
@@ -80,6 +83,7 @@ impl JobOptions {
             priority: int("priority")?,
             start_after,
             singleton_key: text("singletonKey"),
+            singleton_key_truthy: truthy(options.get("singletonKey")),
             singleton_seconds: int("singletonSeconds")?,
             singleton_offset: int("singletonOffset")?,
             group_id,
@@ -100,7 +104,7 @@ impl JobOptions {
 
     /// Whether the job names a key (a `key_strict_fifo` queue requires one).
     pub fn has_singleton_key(&self) -> bool {
-        self.singleton_key.as_deref().is_some_and(|k| !k.is_empty())
+        self.singleton_key_truthy
     }
 }
 
@@ -153,5 +157,22 @@ mod tests {
             (read.group_id.as_deref(), read.group_tier.as_deref()),
             (Some("a"), Some("b"))
         );
+    }
+
+    #[test]
+    fn a_key_counts_as_given_when_javascript_finds_it_truthy() {
+        let key = |value: Value| {
+            let options = value.as_object().unwrap().clone();
+            JobOptions::read(&options, None)
+                .unwrap()
+                .has_singleton_key()
+        };
+        assert!(key(json!({ "singletonKey": "k" })));
+        assert!(key(json!({ "singletonKey": 5 })));
+        assert!(key(json!({ "singletonKey": "0" })));
+        assert!(!key(json!({ "singletonKey": 0 })));
+        assert!(!key(json!({ "singletonKey": "" })));
+        assert!(!key(json!({ "singletonKey": false })));
+        assert!(!key(json!({})));
     }
 }
