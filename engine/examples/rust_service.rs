@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use pg_boss_engine::config::js::Options;
 use pg_boss_engine::event::NoEvents;
 use pg_boss_engine::model::queue::CreateQueue;
 use pg_boss_engine::model::work::WorkOptions;
@@ -72,13 +71,11 @@ pub async fn run(
     }
 
     let (seen, mut heard) = mpsc::unbounded_channel();
-    let mut work_options = Options::new();
-    work_options.insert("pollingIntervalSeconds".into(), json!(0.5));
-    boss.work(
-        "greetings",
-        WorkOptions::from_options(&work_options)?,
-        Arc::new(Greeter { seen }),
-    )?;
+    let work_options = WorkOptions {
+        polling_interval_seconds: 0.5,
+        ..WorkOptions::default()
+    };
+    boss.work("greetings", work_options, Arc::new(Greeter { seen }))?;
 
     let mut greeted = Vec::new();
     while greeted.len() < names.len() {

@@ -35,6 +35,30 @@ pub struct WorkOptions {
     pub raw: Value,
 }
 
+/// pg-boss's defaults: one job at a time, one loop, a poll every 2 seconds (30 while a notify
+/// queue's listener is up). A Rust caller changes what it needs:
+/// `WorkOptions { batch_size: 10, ..WorkOptions::default() }`.
+impl Default for WorkOptions {
+    fn default() -> Self {
+        WorkOptions {
+            batch_size: 1,
+            local_concurrency: 1,
+            polling_interval_seconds: 2.0,
+            include_metadata: false,
+            min_priority: None,
+            max_priority: None,
+            burst_when_batch_full: false,
+            burst_when_ready_exceeds: None,
+            notify_polling_interval_seconds: 30.0,
+            heartbeat_refresh_seconds: None,
+            per_job_results: false,
+            group_concurrency: None,
+            local_group_concurrency: None,
+            raw: Value::Object(wip_options(&Options::new())),
+        }
+    }
+}
+
 impl WorkOptions {
     /// Checks the options in pg-boss's order and reads them, with its defaults.
     pub fn from_options(options: &Options) -> Result<WorkOptions> {
@@ -225,5 +249,36 @@ mod tests {
             err.message,
             "transactional cannot be combined with perJobResults"
         );
+    }
+
+    #[test]
+    fn the_rust_default_is_what_empty_options_read_as() {
+        let read = WorkOptions::from_options(&Options::new()).unwrap();
+        let default = WorkOptions::default();
+        assert_eq!(
+            (
+                read.batch_size,
+                read.local_concurrency,
+                read.include_metadata
+            ),
+            (
+                default.batch_size,
+                default.local_concurrency,
+                default.include_metadata
+            )
+        );
+        assert_eq!(
+            read.polling_interval_seconds,
+            default.polling_interval_seconds
+        );
+        assert_eq!(
+            read.notify_polling_interval_seconds,
+            default.notify_polling_interval_seconds
+        );
+        assert_eq!(
+            (read.burst_when_batch_full, read.per_job_results),
+            (default.burst_when_batch_full, default.per_job_results)
+        );
+        assert_eq!(read.raw, default.raw);
     }
 }
