@@ -172,69 +172,79 @@ pub fn worker_entries(wip: &[Value]) -> Value {
     let mut entries: Vec<Map<String, Value>> = Vec::new();
     for loop_wip in wip {
         let work_id = loop_wip.get("workId").cloned().unwrap_or(Value::Null);
-        let options = loop_wip
-            .get("options")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
         let index = match entries.iter().position(|e| e.get("id") == Some(&work_id)) {
             Some(index) => index,
             None => {
-                let given = |key: &str| options.get(key).filter(|v| !v.is_null()).cloned();
-                let recorded: Map<String, Value> = RECORDED_WORK_OPTIONS
-                    .iter()
-                    .filter_map(|key| options.get(*key).map(|v| (key.to_string(), v.clone())))
-                    .collect();
-                let mut entry = Map::new();
-                entry.insert("id".into(), work_id.clone());
-                entry.insert(
-                    "queue".into(),
-                    loop_wip.get("name").cloned().unwrap_or(Value::Null),
-                );
-                entry.insert("localConcurrency".into(), json!(0));
-                entry.insert("batchSize".into(), given("batchSize").unwrap_or(json!(1)));
-                entry.insert(
-                    "pollingIntervalSeconds".into(),
-                    given("pollingIntervalSeconds").unwrap_or(Value::Null),
-                );
-                entry.insert("active".into(), json!(0));
-                for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
-                    entry.insert(key.into(), Value::Null);
-                }
-                entry.insert("options".into(), Value::Object(recorded));
-                entries.push(entry);
+                entries.push(new_worker_entry(work_id, loop_wip));
                 entries.len() - 1
             }
         };
-        let entry = &mut entries[index];
-        let bump = |entry: &mut Map<String, Value>, key: &str, by: i64| {
-            let now = entry.get(key).and_then(Value::as_i64).unwrap_or(0);
-            entry.insert(key.into(), json!(now + by));
-        };
-        bump(entry, "localConcurrency", 1);
-        bump(
-            entry,
-            "active",
-            loop_wip.get("count").and_then(Value::as_i64).unwrap_or(0),
-        );
-        for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
-            if let Some(at) = loop_wip
+        fold_loop_into(&mut entries[index], loop_wip);
+    }
+    Value::Array(entries.into_iter().map(Value::Object).collect())
+}
+
+/// The entry of a `work()` call as its first loop describes it, before any loop is folded in.
+fn new_worker_entry(work_id: Value, loop_wip: &Value) -> Map<String, Value> {
+    let options = loop_wip
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let given = |key: &str| options.get(key).filter(|v| !v.is_null()).cloned();
+    let recorded: Map<String, Value> = RECORDED_WORK_OPTIONS
+        .iter()
+        .filter_map(|key| options.get(*key).map(|v| (key.to_string(), v.clone())))
+        .collect();
+    let mut entry = Map::new();
+    entry.insert("id".into(), work_id);
+    entry.insert(
+        "queue".into(),
+        loop_wip.get("name").cloned().unwrap_or(Value::Null),
+    );
+    entry.insert("localConcurrency".into(), json!(0));
+    entry.insert("batchSize".into(), given("batchSize").unwrap_or(json!(1)));
+    entry.insert(
+        "pollingIntervalSeconds".into(),
+        given("pollingIntervalSeconds").unwrap_or(Value::Null),
+    );
+    entry.insert("active".into(), json!(0));
+    for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
+        entry.insert(key.into(), Value::Null);
+    }
+    entry.insert("options".into(), Value::Object(recorded));
+    entry
+}
+
+/// Counts one polling loop into its call's entry: one more loop, its jobs in hand, and its times
+/// where they are later than the entry's.
+fn fold_loop_into(entry: &mut Map<String, Value>, loop_wip: &Value) {
+    let bump = |entry: &mut Map<String, Value>, key: &str, by: i64| {
+        let now = entry.get(key).and_then(Value::as_i64).unwrap_or(0);
+        entry.insert(key.into(), json!(now + by));
+    };
+    bump(entry, "localConcurrency", 1);
+    bump(
+        entry,
+        "active",
+        loop_wip.get("count").and_then(Value::as_i64).unwrap_or(0),
+    );
+    for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
+        if let Some(at) = loop_wip
+            .get(key)
+            .and_then(Value::as_i64)
+            .and_then(iso_millis)
+        {
+            // ISO text with a fixed width compares in time order.
+            if entry
                 .get(key)
-                .and_then(Value::as_i64)
-                .and_then(iso_millis)
+                .and_then(Value::as_str)
+                .is_none_or(|kept| at.as_str() > kept)
             {
-                // ISO text with a fixed width compares in time order.
-                if entry
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .is_none_or(|kept| at.as_str() > kept)
-                {
-                    entry.insert(key.into(), Value::String(at));
-                }
+                entry.insert(key.into(), Value::String(at));
             }
         }
     }
-    Value::Array(entries.into_iter().map(Value::Object).collect())
 }
 
 /// Epoch milliseconds as `Date#toISOString()` writes them.
