@@ -13,8 +13,6 @@
 mod catalog;
 mod expected;
 mod report;
-#[cfg(test)]
-mod split_check;
 mod text;
 
 use std::collections::{HashMap, HashSet};
