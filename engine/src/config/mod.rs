@@ -220,49 +220,4 @@ mod tests {
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
     }
-
-    #[test]
-    fn bam_interval_has_pg_boss_floor_and_default() {
-        let base = |extra: Value| {
-            let mut options = json!({ "connectionString": "postgres://x@h/db" });
-            options
-                .as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
-            BossConfig::from_value(&options)
-        };
-        assert_eq!(base(json!({})).unwrap().bam_interval_seconds, 60.0);
-        assert_eq!(
-            base(json!({ "bamIntervalSeconds": 10 }))
-                .unwrap()
-                .bam_interval_seconds,
-            10.0
-        );
-        assert_eq!(
-            base(json!({ "bamIntervalSeconds": 12.5 }))
-                .unwrap()
-                .bam_interval_seconds,
-            12.5
-        );
-        let err = base(json!({ "bamIntervalSeconds": 9 })).unwrap_err();
-        assert_eq!(
-            err.message,
-            "configuration assert: bamIntervalSeconds must be at least 10 seconds"
-        );
-        assert!(base(json!({ "bamIntervalSeconds": null })).is_err());
-        assert!(base(json!({ "bamIntervalSeconds": "20" })).is_err());
-        assert_eq!(
-            base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true }))
-                .unwrap()
-                .bam_interval_seconds,
-            1.0
-        );
-        let err =
-            base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true }))
-                .unwrap_err();
-        assert_eq!(
-            err.message,
-            "configuration assert: bamIntervalSeconds must be at least 1 seconds"
-        );
-    }
 }
