@@ -203,6 +203,7 @@ fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use serde_json::json;
 
     #[test]
@@ -219,5 +220,84 @@ mod tests {
         assert!(BossConfig::from_value(&json!(null)).is_err());
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn bad_schema_names_are_rejected() {
+        let url = "postgres://x@h/db";
+        let err = BossConfig::new(url, "my-schema").unwrap_err();
+        assert!(
+            err.message
+                .contains("can only contain alphanumeric characters or underscores when unquoted"),
+            "{}",
+            err.message
+        );
+        let err = BossConfig::new(url, "1abc").unwrap_err();
+        assert!(
+            err.message.contains("cannot start with a number"),
+            "{}",
+            err.message
+        );
+        let err = BossConfig::new(url, &"a".repeat(51)).unwrap_err();
+        assert_eq!(err.message, "Name cannot exceed 50 bytes");
+        let err = BossConfig::new(url, "\"a.b\"").unwrap_err();
+        assert_eq!(err.message, "Quoted name cannot contain periods");
+        let err =
+            BossConfig::from_value(&json!({"connectionString": url, "schema": 5})).unwrap_err();
+        assert_eq!(err.message, "Name must be a string");
+        for err in [
+            BossConfig::new(url, "my-schema").unwrap_err(),
+            BossConfig::new(url, "1abc").unwrap_err(),
+        ] {
+            assert_eq!(err.code, ErrorCode::InvalidArgument);
+        }
+        assert!(BossConfig::new(url, "\"My-Schema\"").is_ok());
+        assert_eq!(BossConfig::new(url, "").unwrap().schema, "pgboss");
+    }
+
+    #[test]
+    fn bad_constructor_options_are_rejected() {
+        let url = "postgres://x@h/db";
+        let with = |extra: serde_json::Value| {
+            let mut o = json!({"connectionString": url});
+            o.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            BossConfig::from_value(&o)
+        };
+        let message = |extra| with(extra).unwrap_err().message;
+        assert_eq!(
+            message(json!({"superviseIntervalSeconds": 0.5})),
+            "configuration assert: superviseIntervalSeconds must be at least every second"
+        );
+        assert_eq!(
+            message(json!({"maintenanceIntervalSeconds": 90000})),
+            "configuration assert: maintenanceIntervalSeconds cannot exceed 24 hours"
+        );
+        assert_eq!(
+            message(json!({"max": 0})),
+            "configuration assert: max must be an integer >= 1"
+        );
+        assert_eq!(
+            message(json!({"migrate": "yes"})),
+            "migrate must be a boolean"
+        );
+        assert_eq!(
+            message(json!({"warningQueueSize": 0})),
+            "configuration assert: warningQueueSize must be at least 1"
+        );
+        assert_eq!(
+            message(json!({"queueStatRetentionDays": 400})),
+            "configuration assert: queueStatRetentionDays cannot exceed 365 days"
+        );
+        assert!(message(json!({"backend": "mysql"}))
+            .starts_with("configuration assert: backend must be one of"));
+        assert_eq!(
+            BossConfig::from_value(&json!(42)).unwrap_err().message,
+            "configuration assert: string or config object is required to connect to postgres"
+        );
+        let ok = with(json!({"max": 3, "supervise": false})).unwrap();
+        assert_eq!(ok.connection.max, 3);
+        assert!(!ok.supervise);
     }
 }
