@@ -89,47 +89,10 @@ pub struct SslOptions {
 
 impl ConnectionOptions {
     pub(crate) fn from_options(options: &Map<String, Value>) -> Result<ConnectionOptions> {
-        let port = match int_opt(options, "port")? {
-            None => None,
-            Some(p) if (1..=65535).contains(&p) => Some(p as u16),
-            Some(_) => {
-                return Err(Error::invalid(
-                    "configuration assert: port must be between 1 and 65535",
-                ))
-            }
-        };
-        let ssl = match options.get("ssl") {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
-            Some(Value::Bool(true)) => Some(SslOptions {
-                reject_unauthorized: true,
-            }),
-            Some(Value::Object(ssl)) => Some(SslOptions {
-                reject_unauthorized: bool_opt(ssl, "rejectUnauthorized")?.unwrap_or(true),
-            }),
-            Some(_) => {
-                return Err(Error::invalid(
-                    "configuration assert: ssl must be a boolean or an object",
-                ))
-            }
-        };
-        let max = match int_opt(options, "max")? {
-            None => 10,
-            Some(m) if m >= 1 => m as u32,
-            Some(_) => {
-                return Err(Error::invalid(
-                    "configuration assert: max must be an integer >= 1",
-                ))
-            }
-        };
-        let connection_timeout_ms = match int_opt(options, "connectionTimeoutMillis")? {
-            None | Some(0) => 10_000,
-            Some(ms) if ms > 0 => ms as u64,
-            Some(_) => {
-                return Err(Error::invalid(
-                    "configuration assert: connectionTimeoutMillis must be >= 0",
-                ))
-            }
-        };
+        let port = port_option(options)?;
+        let ssl = ssl_option(options)?;
+        let max = max_option(options)?;
+        let connection_timeout_ms = connection_timeout_option(options)?;
         Ok(ConnectionOptions {
             connection_string: string_opt(options, "connectionString")?,
             host: string_opt(options, "host")?,
@@ -147,6 +110,53 @@ impl ConnectionOptions {
                 Some(text) => parse_server_settings(&text)?,
             },
         })
+    }
+}
+
+fn port_option(options: &Map<String, Value>) -> Result<Option<u16>> {
+    match int_opt(options, "port")? {
+        None => Ok(None),
+        Some(p) if (1..=65535).contains(&p) => Ok(Some(p as u16)),
+        Some(_) => Err(Error::invalid(
+            "configuration assert: port must be between 1 and 65535",
+        )),
+    }
+}
+
+fn ssl_option(options: &Map<String, Value>) -> Result<Option<SslOptions>> {
+    match options.get("ssl") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::Bool(true)) => Ok(Some(SslOptions {
+            reject_unauthorized: true,
+        })),
+        Some(Value::Object(ssl)) => Ok(Some(SslOptions {
+            reject_unauthorized: bool_opt(ssl, "rejectUnauthorized")?.unwrap_or(true),
+        })),
+        Some(_) => Err(Error::invalid(
+            "configuration assert: ssl must be a boolean or an object",
+        )),
+    }
+}
+
+/// `max`: the pool size.
+fn max_option(options: &Map<String, Value>) -> Result<u32> {
+    match int_opt(options, "max")? {
+        None => Ok(10),
+        Some(m) if m >= 1 => Ok(m as u32),
+        Some(_) => Err(Error::invalid(
+            "configuration assert: max must be an integer >= 1",
+        )),
+    }
+}
+
+/// `connectionTimeoutMillis`; absent or 0 is ten seconds.
+fn connection_timeout_option(options: &Map<String, Value>) -> Result<u64> {
+    match int_opt(options, "connectionTimeoutMillis")? {
+        None | Some(0) => Ok(10_000),
+        Some(ms) if ms > 0 => Ok(ms as u64),
+        Some(_) => Err(Error::invalid(
+            "configuration assert: connectionTimeoutMillis must be >= 0",
+        )),
     }
 }
 

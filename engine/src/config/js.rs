@@ -173,6 +173,7 @@ mod tests {
         assert_eq!(number_to_string(1e21), "1e+21");
         assert_eq!(number_to_string(1e-7), "1e-7");
         assert_eq!(number_to_string(-2.5), "-2.5");
+        assert_eq!(number_to_string(1.5), "1.5");
         assert_eq!(to_js_string(&json!([1, null, "a"])), "1,,a");
         assert_eq!(to_js_string(&json!({"a": 1})), "[object Object]");
     }

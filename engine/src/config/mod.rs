@@ -5,6 +5,8 @@ pub mod js;
 pub mod schema_name;
 pub mod services;
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::ensure;
@@ -59,46 +61,9 @@ pub struct BossConfig {
 impl BossConfig {
     /// Accepts what `new PgBoss(value)` accepts: a connection string or an options object.
     pub fn from_value(value: &Value) -> Result<BossConfig> {
-        let owned;
-        let options: &Map<String, Value> = match value {
-            Value::String(s) if !s.is_empty() => {
-                owned =
-                    Map::from_iter([("connectionString".to_string(), Value::String(s.clone()))]);
-                &owned
-            }
-            Value::Object(map) => map,
-            _ => return Err(Error::invalid(
-                "configuration assert: string or config object is required to connect to postgres",
-            )),
-        };
-
-        let schema = match options.get("schema") {
-            None | Some(Value::Null) => DEFAULT_SCHEMA.to_string(),
-            Some(Value::String(s)) if s.is_empty() => DEFAULT_SCHEMA.to_string(),
-            Some(Value::String(s)) => {
-                assert_schema_name(s)?;
-                s.clone()
-            }
-            Some(_) => return Err(Error::invalid("Name must be a string")),
-        };
-
-        let interval = |key: &str, default: f64| -> Result<f64> {
-            match number_opt(options, key)? {
-                None => Ok(default),
-                Some(v) => {
-                    ensure!(
-                        v >= 1.0,
-                        "configuration assert: {key} must be at least every second"
-                    );
-                    ensure!(
-                        v / 3600.0 <= MAX_INTERVAL_HOURS,
-                        "configuration assert: {key} cannot exceed {MAX_INTERVAL_HOURS} hours"
-                    );
-                    Ok(v)
-                }
-            }
-        };
-
+        let options = options_of(value)?;
+        let options = options.as_ref();
+        let schema = schema_option(options)?;
         let config = BossConfig {
             connection: ConnectionOptions::from_options(options)?,
             schema,
@@ -107,15 +72,15 @@ impl BossConfig {
             allow_schema_case_variant: truthy(options.get("allowSchemaCaseVariant")),
             supervise: bool_opt(options, "supervise")?.unwrap_or(true),
             schedule: bool_opt(options, "schedule")?.unwrap_or(true),
-            supervise_interval_seconds: interval("superviseIntervalSeconds", 60.0)?,
-            maintenance_interval_seconds: interval("maintenanceIntervalSeconds", 86_400.0)?,
-            monitor_interval_seconds: interval("monitorIntervalSeconds", 60.0)?,
-            queue_cache_interval_seconds: interval("queueCacheIntervalSeconds", 60.0)?,
-            handler_overrun_window_ms: options
-                .get("__test__handlerOverrunWindowMs")
-                .and_then(Value::as_f64)
-                .filter(|ms| *ms > 0.0)
-                .map_or(60 * 60 * 1000, |ms| ms as u64),
+            supervise_interval_seconds: interval(options, "superviseIntervalSeconds", 60.0)?,
+            maintenance_interval_seconds: interval(
+                options,
+                "maintenanceIntervalSeconds",
+                86_400.0,
+            )?,
+            monitor_interval_seconds: interval(options, "monitorIntervalSeconds", 60.0)?,
+            queue_cache_interval_seconds: interval(options, "queueCacheIntervalSeconds", 60.0)?,
+            handler_overrun_window_ms: handler_overrun_window_ms(options),
             use_listen_notify: truthy(options.get("useListenNotify")),
             listener: ListenerSettings {
                 heartbeat_interval: millis(options, "notifyHeartbeatIntervalMs", 10_000),
@@ -142,6 +107,60 @@ impl BossConfig {
     pub fn resolved_schema(&self) -> String {
         resolve_schema_name(&self.schema)
     }
+}
+
+/// The options object; a connection string stands for `{ connectionString }`.
+fn options_of(value: &Value) -> Result<Cow<'_, Map<String, Value>>> {
+    match value {
+        Value::String(s) if !s.is_empty() => Ok(Cow::Owned(Map::from_iter([(
+            "connectionString".to_string(),
+            Value::String(s.clone()),
+        )]))),
+        Value::Object(map) => Ok(Cow::Borrowed(map)),
+        _ => Err(Error::invalid(
+            "configuration assert: string or config object is required to connect to postgres",
+        )),
+    }
+}
+
+/// `schema`: absent, null or empty is the default.
+fn schema_option(options: &Map<String, Value>) -> Result<String> {
+    match options.get("schema") {
+        None | Some(Value::Null) => Ok(DEFAULT_SCHEMA.to_string()),
+        Some(Value::String(s)) if s.is_empty() => Ok(DEFAULT_SCHEMA.to_string()),
+        Some(Value::String(s)) => {
+            assert_schema_name(s)?;
+            Ok(s.clone())
+        }
+        Some(_) => Err(Error::invalid("Name must be a string")),
+    }
+}
+
+/// A service interval in seconds: from a second to a day.
+fn interval(options: &Map<String, Value>, key: &str, default: f64) -> Result<f64> {
+    match number_opt(options, key)? {
+        None => Ok(default),
+        Some(v) => {
+            ensure!(
+                v >= 1.0,
+                "configuration assert: {key} must be at least every second"
+            );
+            ensure!(
+                v / 3600.0 <= MAX_INTERVAL_HOURS,
+                "configuration assert: {key} cannot exceed {MAX_INTERVAL_HOURS} hours"
+            );
+            Ok(v)
+        }
+    }
+}
+
+/// pg-boss's test hook `__test__handlerOverrunWindowMs`; an hour otherwise.
+fn handler_overrun_window_ms(options: &Map<String, Value>) -> u64 {
+    options
+        .get("__test__handlerOverrunWindowMs")
+        .and_then(Value::as_f64)
+        .filter(|ms| *ms > 0.0)
+        .map_or(60 * 60 * 1000, |ms| ms as u64)
 }
 
 /// Options that we accept but whose features live elsewhere still get pg-boss's validation, so a
@@ -184,6 +203,7 @@ fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use serde_json::json;
 
     #[test]
@@ -203,47 +223,81 @@ mod tests {
     }
 
     #[test]
-    fn bam_interval_has_pg_boss_floor_and_default() {
-        let base = |extra: Value| {
-            let mut options = json!({ "connectionString": "postgres://x@h/db" });
-            options
-                .as_object_mut()
+    fn bad_schema_names_are_rejected() {
+        let url = "postgres://x@h/db";
+        let err = BossConfig::new(url, "my-schema").unwrap_err();
+        assert!(
+            err.message
+                .contains("can only contain alphanumeric characters or underscores when unquoted"),
+            "{}",
+            err.message
+        );
+        let err = BossConfig::new(url, "1abc").unwrap_err();
+        assert!(
+            err.message.contains("cannot start with a number"),
+            "{}",
+            err.message
+        );
+        let err = BossConfig::new(url, &"a".repeat(51)).unwrap_err();
+        assert_eq!(err.message, "Name cannot exceed 50 bytes");
+        let err = BossConfig::new(url, "\"a.b\"").unwrap_err();
+        assert_eq!(err.message, "Quoted name cannot contain periods");
+        let err =
+            BossConfig::from_value(&json!({"connectionString": url, "schema": 5})).unwrap_err();
+        assert_eq!(err.message, "Name must be a string");
+        for err in [
+            BossConfig::new(url, "my-schema").unwrap_err(),
+            BossConfig::new(url, "1abc").unwrap_err(),
+        ] {
+            assert_eq!(err.code, ErrorCode::InvalidArgument);
+        }
+        assert!(BossConfig::new(url, "\"My-Schema\"").is_ok());
+        assert_eq!(BossConfig::new(url, "").unwrap().schema, "pgboss");
+    }
+
+    #[test]
+    fn bad_constructor_options_are_rejected() {
+        let url = "postgres://x@h/db";
+        let with = |extra: serde_json::Value| {
+            let mut o = json!({"connectionString": url});
+            o.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
-            BossConfig::from_value(&options)
+            BossConfig::from_value(&o)
         };
-        assert_eq!(base(json!({})).unwrap().bam_interval_seconds, 60.0);
+        let message = |extra| with(extra).unwrap_err().message;
         assert_eq!(
-            base(json!({ "bamIntervalSeconds": 10 }))
-                .unwrap()
-                .bam_interval_seconds,
-            10.0
+            message(json!({"superviseIntervalSeconds": 0.5})),
+            "configuration assert: superviseIntervalSeconds must be at least every second"
         );
         assert_eq!(
-            base(json!({ "bamIntervalSeconds": 12.5 }))
-                .unwrap()
-                .bam_interval_seconds,
-            12.5
+            message(json!({"maintenanceIntervalSeconds": 90000})),
+            "configuration assert: maintenanceIntervalSeconds cannot exceed 24 hours"
         );
-        let err = base(json!({ "bamIntervalSeconds": 9 })).unwrap_err();
         assert_eq!(
-            err.message,
-            "configuration assert: bamIntervalSeconds must be at least 10 seconds"
+            message(json!({"max": 0})),
+            "configuration assert: max must be an integer >= 1"
         );
-        assert!(base(json!({ "bamIntervalSeconds": null })).is_err());
-        assert!(base(json!({ "bamIntervalSeconds": "20" })).is_err());
         assert_eq!(
-            base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true }))
-                .unwrap()
-                .bam_interval_seconds,
-            1.0
+            message(json!({"migrate": "yes"})),
+            "migrate must be a boolean"
         );
-        let err =
-            base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true }))
-                .unwrap_err();
         assert_eq!(
-            err.message,
-            "configuration assert: bamIntervalSeconds must be at least 1 seconds"
+            message(json!({"warningQueueSize": 0})),
+            "configuration assert: warningQueueSize must be at least 1"
         );
+        assert_eq!(
+            message(json!({"queueStatRetentionDays": 400})),
+            "configuration assert: queueStatRetentionDays cannot exceed 365 days"
+        );
+        assert!(message(json!({"backend": "mysql"}))
+            .starts_with("configuration assert: backend must be one of"));
+        assert_eq!(
+            BossConfig::from_value(&json!(42)).unwrap_err().message,
+            "configuration assert: string or config object is required to connect to postgres"
+        );
+        let ok = with(json!({"max": 3, "supervise": false})).unwrap();
+        assert_eq!(ok.connection.max, 3);
+        assert!(!ok.supervise);
     }
 }

@@ -366,3 +366,146 @@ const MIN_BAM_INTERVAL_SECONDS: f64 = 10.0;
 /// ...unless its test switch `__test__bypass_bam_interval_check` lowers the floor to this.
 const MIN_BAM_INTERVAL_SECONDS_BYPASSED: f64 = 1.0;
 const DEFAULT_BAM_INTERVAL_SECONDS: f64 = 60.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: Value) -> Result<InstanceSettings> {
+        InstanceSettings::from_options(options.as_object().unwrap())
+    }
+
+    #[test]
+    fn instance_options_are_checked_as_pg_boss_checks_them() {
+        let defaults = settings(json!({})).unwrap();
+        assert!(defaults.register);
+        assert_eq!(defaults.heartbeat_seconds, 30);
+        assert_eq!(defaults.name, None);
+        assert!(
+            !settings(json!({ "registerInstance": false }))
+                .unwrap()
+                .register
+        );
+        // Anything but false registers, as pg-boss reads it.
+        assert!(settings(json!({ "registerInstance": 0 })).unwrap().register);
+        assert_eq!(
+            settings(json!({ "instanceHeartbeatSeconds": 3600.0 }))
+                .unwrap()
+                .heartbeat_seconds,
+            3600
+        );
+        for bad in [json!(0), json!(3601), json!(1.5), json!("5"), json!(null)] {
+            let err = settings(json!({ "instanceHeartbeatSeconds": bad })).unwrap_err();
+            assert_eq!(
+                err.message,
+                "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"
+            );
+        }
+        for bad in [json!(""), json!(null), json!(7)] {
+            let err = settings(json!({ "instanceName": bad })).unwrap_err();
+            assert_eq!(
+                err.message,
+                "configuration assert: instanceName must be a non-empty string"
+            );
+        }
+        assert_eq!(
+            settings(json!({ "instanceName": "api" }))
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("api")
+        );
+    }
+
+    #[test]
+    fn recorded_config_has_pg_boss_defaults_and_never_connection_details() {
+        let recorded = settings(json!({
+            "password": "secret", "connectionString": "postgres://u:p@h/db", "max": 4,
+            "superviseIntervalSeconds": 0, "useListenNotify": null, "persistWarnings": true
+        }))
+        .unwrap()
+        .recorded;
+        assert_eq!(recorded["adapter"], "pg");
+        assert_eq!(recorded["max"], 4);
+        // `0` falls back to the default, as pg-boss's `||` does; a given null stays.
+        assert_eq!(recorded["superviseIntervalSeconds"], 60);
+        assert_eq!(recorded["useListenNotify"], Value::Null);
+        assert_eq!(recorded["persistWarnings"], true);
+        assert!(!recorded.contains_key("persistQueueStats"));
+        assert!(!recorded.contains_key("password") && !recorded.contains_key("connectionString"));
+        assert_eq!(recorded.len(), 23);
+    }
+
+    #[test]
+    fn connections_carry_the_instance_name_unless_named_or_unregistered() {
+        let id = Uuid::parse_str("0123abcd-0000-4000-8000-000000000000").unwrap();
+        assert_eq!(
+            settings(json!({})).unwrap().connection_name(id).as_deref(),
+            Some("pgboss:0123abcd")
+        );
+        assert_eq!(
+            settings(json!({ "application_name": "" }))
+                .unwrap()
+                .connection_name(id)
+                .as_deref(),
+            Some("pgboss:0123abcd")
+        );
+        assert_eq!(
+            settings(json!({ "application_name": "mine" }))
+                .unwrap()
+                .connection_name(id),
+            None
+        );
+        assert_eq!(
+            settings(json!({ "registerInstance": false }))
+                .unwrap()
+                .connection_name(id),
+            None
+        );
+    }
+
+    #[test]
+    fn bam_interval_has_pg_boss_floor_and_default() {
+        let base = |extra: Value| {
+            let mut options = json!({ "connectionString": "postgres://x@h/db" });
+            options
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            BossConfig::from_value(&options)
+        };
+        assert_eq!(base(json!({})).unwrap().bam_interval_seconds, 60.0);
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 10 }))
+                .unwrap()
+                .bam_interval_seconds,
+            10.0
+        );
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 12.5 }))
+                .unwrap()
+                .bam_interval_seconds,
+            12.5
+        );
+        let err = base(json!({ "bamIntervalSeconds": 9 })).unwrap_err();
+        assert_eq!(
+            err.message,
+            "configuration assert: bamIntervalSeconds must be at least 10 seconds"
+        );
+        assert!(base(json!({ "bamIntervalSeconds": null })).is_err());
+        assert!(base(json!({ "bamIntervalSeconds": "20" })).is_err());
+        assert_eq!(
+            base(json!({ "bamIntervalSeconds": 1, "__test__bypass_bam_interval_check": true }))
+                .unwrap()
+                .bam_interval_seconds,
+            1.0
+        );
+        let err =
+            base(json!({ "bamIntervalSeconds": 0.5, "__test__bypass_bam_interval_check": true }))
+                .unwrap_err();
+        assert_eq!(
+            err.message,
+            "configuration assert: bamIntervalSeconds must be at least 1 seconds"
+        );
+    }
+}

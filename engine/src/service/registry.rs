@@ -172,69 +172,79 @@ pub fn worker_entries(wip: &[Value]) -> Value {
     let mut entries: Vec<Map<String, Value>> = Vec::new();
     for loop_wip in wip {
         let work_id = loop_wip.get("workId").cloned().unwrap_or(Value::Null);
-        let options = loop_wip
-            .get("options")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
         let index = match entries.iter().position(|e| e.get("id") == Some(&work_id)) {
             Some(index) => index,
             None => {
-                let given = |key: &str| options.get(key).filter(|v| !v.is_null()).cloned();
-                let recorded: Map<String, Value> = RECORDED_WORK_OPTIONS
-                    .iter()
-                    .filter_map(|key| options.get(*key).map(|v| (key.to_string(), v.clone())))
-                    .collect();
-                let mut entry = Map::new();
-                entry.insert("id".into(), work_id.clone());
-                entry.insert(
-                    "queue".into(),
-                    loop_wip.get("name").cloned().unwrap_or(Value::Null),
-                );
-                entry.insert("localConcurrency".into(), json!(0));
-                entry.insert("batchSize".into(), given("batchSize").unwrap_or(json!(1)));
-                entry.insert(
-                    "pollingIntervalSeconds".into(),
-                    given("pollingIntervalSeconds").unwrap_or(Value::Null),
-                );
-                entry.insert("active".into(), json!(0));
-                for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
-                    entry.insert(key.into(), Value::Null);
-                }
-                entry.insert("options".into(), Value::Object(recorded));
-                entries.push(entry);
+                entries.push(new_worker_entry(work_id, loop_wip));
                 entries.len() - 1
             }
         };
-        let entry = &mut entries[index];
-        let bump = |entry: &mut Map<String, Value>, key: &str, by: i64| {
-            let now = entry.get(key).and_then(Value::as_i64).unwrap_or(0);
-            entry.insert(key.into(), json!(now + by));
-        };
-        bump(entry, "localConcurrency", 1);
-        bump(
-            entry,
-            "active",
-            loop_wip.get("count").and_then(Value::as_i64).unwrap_or(0),
-        );
-        for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
-            if let Some(at) = loop_wip
+        fold_loop_into(&mut entries[index], loop_wip);
+    }
+    Value::Array(entries.into_iter().map(Value::Object).collect())
+}
+
+/// The entry of a `work()` call as its first loop describes it, before any loop is folded in.
+fn new_worker_entry(work_id: Value, loop_wip: &Value) -> Map<String, Value> {
+    let options = loop_wip
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let given = |key: &str| options.get(key).filter(|v| !v.is_null()).cloned();
+    let recorded: Map<String, Value> = RECORDED_WORK_OPTIONS
+        .iter()
+        .filter_map(|key| options.get(*key).map(|v| (key.to_string(), v.clone())))
+        .collect();
+    let mut entry = Map::new();
+    entry.insert("id".into(), work_id);
+    entry.insert(
+        "queue".into(),
+        loop_wip.get("name").cloned().unwrap_or(Value::Null),
+    );
+    entry.insert("localConcurrency".into(), json!(0));
+    entry.insert("batchSize".into(), given("batchSize").unwrap_or(json!(1)));
+    entry.insert(
+        "pollingIntervalSeconds".into(),
+        given("pollingIntervalSeconds").unwrap_or(Value::Null),
+    );
+    entry.insert("active".into(), json!(0));
+    for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
+        entry.insert(key.into(), Value::Null);
+    }
+    entry.insert("options".into(), Value::Object(recorded));
+    entry
+}
+
+/// Counts one polling loop into its call's entry: one more loop, its jobs in hand, and its times
+/// where they are later than the entry's.
+fn fold_loop_into(entry: &mut Map<String, Value>, loop_wip: &Value) {
+    let bump = |entry: &mut Map<String, Value>, key: &str, by: i64| {
+        let now = entry.get(key).and_then(Value::as_i64).unwrap_or(0);
+        entry.insert(key.into(), json!(now + by));
+    };
+    bump(entry, "localConcurrency", 1);
+    bump(
+        entry,
+        "active",
+        loop_wip.get("count").and_then(Value::as_i64).unwrap_or(0),
+    );
+    for key in ["lastFetchedOn", "lastJobEndedOn", "lastErrorOn"] {
+        if let Some(at) = loop_wip
+            .get(key)
+            .and_then(Value::as_i64)
+            .and_then(iso_millis)
+        {
+            // ISO text with a fixed width compares in time order.
+            if entry
                 .get(key)
-                .and_then(Value::as_i64)
-                .and_then(iso_millis)
+                .and_then(Value::as_str)
+                .is_none_or(|kept| at.as_str() > kept)
             {
-                // ISO text with a fixed width compares in time order.
-                if entry
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .is_none_or(|kept| at.as_str() > kept)
-                {
-                    entry.insert(key.into(), Value::String(at));
-                }
+                entry.insert(key.into(), Value::String(at));
             }
         }
     }
-    Value::Array(entries.into_iter().map(Value::Object).collect())
 }
 
 /// Epoch milliseconds as `Date#toISOString()` writes them.
@@ -247,100 +257,6 @@ fn iso_millis(ms: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Result;
-
-    fn settings(options: Value) -> Result<InstanceSettings> {
-        InstanceSettings::from_options(options.as_object().unwrap())
-    }
-
-    #[test]
-    fn instance_options_are_checked_as_pg_boss_checks_them() {
-        let defaults = settings(json!({})).unwrap();
-        assert!(defaults.register);
-        assert_eq!(defaults.heartbeat_seconds, 30);
-        assert_eq!(defaults.name, None);
-        assert!(
-            !settings(json!({ "registerInstance": false }))
-                .unwrap()
-                .register
-        );
-        // Anything but false registers, as pg-boss reads it.
-        assert!(settings(json!({ "registerInstance": 0 })).unwrap().register);
-        assert_eq!(
-            settings(json!({ "instanceHeartbeatSeconds": 3600.0 }))
-                .unwrap()
-                .heartbeat_seconds,
-            3600
-        );
-        for bad in [json!(0), json!(3601), json!(1.5), json!("5"), json!(null)] {
-            let err = settings(json!({ "instanceHeartbeatSeconds": bad })).unwrap_err();
-            assert_eq!(
-                err.message,
-                "configuration assert: instanceHeartbeatSeconds must be an integer from 1 to 3600"
-            );
-        }
-        for bad in [json!(""), json!(null), json!(7)] {
-            let err = settings(json!({ "instanceName": bad })).unwrap_err();
-            assert_eq!(
-                err.message,
-                "configuration assert: instanceName must be a non-empty string"
-            );
-        }
-        assert_eq!(
-            settings(json!({ "instanceName": "api" }))
-                .unwrap()
-                .name
-                .as_deref(),
-            Some("api")
-        );
-    }
-
-    #[test]
-    fn recorded_config_has_pg_boss_defaults_and_never_connection_details() {
-        let recorded = settings(json!({
-            "password": "secret", "connectionString": "postgres://u:p@h/db", "max": 4,
-            "superviseIntervalSeconds": 0, "useListenNotify": null, "persistWarnings": true
-        }))
-        .unwrap()
-        .recorded;
-        assert_eq!(recorded["adapter"], "pg");
-        assert_eq!(recorded["max"], 4);
-        // `0` falls back to the default, as pg-boss's `||` does; a given null stays.
-        assert_eq!(recorded["superviseIntervalSeconds"], 60);
-        assert_eq!(recorded["useListenNotify"], Value::Null);
-        assert_eq!(recorded["persistWarnings"], true);
-        assert!(!recorded.contains_key("persistQueueStats"));
-        assert!(!recorded.contains_key("password") && !recorded.contains_key("connectionString"));
-        assert_eq!(recorded.len(), 23);
-    }
-
-    #[test]
-    fn connections_carry_the_instance_name_unless_named_or_unregistered() {
-        let id = Uuid::parse_str("0123abcd-0000-4000-8000-000000000000").unwrap();
-        assert_eq!(
-            settings(json!({})).unwrap().connection_name(id).as_deref(),
-            Some("pgboss:0123abcd")
-        );
-        assert_eq!(
-            settings(json!({ "application_name": "" }))
-                .unwrap()
-                .connection_name(id)
-                .as_deref(),
-            Some("pgboss:0123abcd")
-        );
-        assert_eq!(
-            settings(json!({ "application_name": "mine" }))
-                .unwrap()
-                .connection_name(id),
-            None
-        );
-        assert_eq!(
-            settings(json!({ "registerInstance": false }))
-                .unwrap()
-                .connection_name(id),
-            None
-        );
-    }
 
     #[test]
     fn loops_of_one_work_call_fold_into_one_entry() {

@@ -207,118 +207,66 @@ pub fn true_up_reach(schema: &str) -> String {
 /// `monitor` passes also add a ready-count sample to `ready_history`; reads of a stale cache
 /// (getQueueStats) only refresh the counts. Only a monitor pass with `throughput` touches the
 /// throughput columns: without it they keep whatever the last counting pass left.
+///
+/// The aggregate is materialized before the first queue row is locked (the count in `locked`),
+/// so no queue row stays locked through the job table scan; rows are locked in name order.
 pub fn count_sql(
     schema: &str,
     table: &str,
     monitor: bool,
     throughput: Option<Throughput>,
 ) -> String {
-    let now = format!("{schema}.job_now()");
-    let end = window_end(schema);
-    let queued = "j.state < 'active'";
-    let ready = format!("{queued} AND NOT j.blocked AND j.start_after <= {now}");
-    let deferred = format!("{queued} AND NOT j.blocked AND j.start_after > {now}");
-
-    let (throughput_columns, throughput_join, throughput_set, true_up) = match throughput {
-        None => (String::new(), String::new(), String::new(), "NULL::bool"),
-        Some(Throughput { reset_max_seconds }) => {
-            let reset = format!("interval '{reset_max_seconds} seconds'");
-            let columns = "tp.created AS created_delta, tp.completed AS completed_delta, tp.failed AS failed_delta, tp.wait_bins, tp.run_bins, tp.ready_oldest, tp.true_up,".to_string();
-            // The window runs from the queue's delta_on (unless too far back) to the lagged end.
-            // created counts every job stamped inside it; completed and failed the jobs that
-            // finished inside it, which is the only way a table of current state tells how many
-            // went through. Beside them, the recount of the windows already recorded.
-            let join = format!(
-                "
-               LEFT JOIN LATERAL (
-                 SELECT created.n AS created, done.completed, done.failed,
-                   {wait_histogram} AS wait_bins, {run_histogram} AS run_bins,
-                   oldest.secs AS ready_oldest,
-                   COALESCE(recount.n > w.settled, false) AS true_up
-                 FROM (
-                   SELECT qw.name, CASE WHEN qw.delta_on > {end} - {reset} THEN qw.delta_on END AS w_start, {end} AS w_end,
-                     a.h, t.top, t.settled
-                   FROM {schema}.queue qw
-                   {anchor}
-                   LEFT JOIN LATERAL (
-                     SELECT max(s.delta_on) AS top, sum(s.created_delta + s.completed_delta + s.failed_delta) AS settled
-                     FROM {schema}.queue_stats s
-                     WHERE s.name = qw.name AND {reach} AND s.delta_on > a.h
-                   ) t ON true
-                   WHERE qw.name = n.name
-                 ) w
-                 CROSS JOIN LATERAL (
-                   SELECT count(*)::int AS n FROM {schema}.{table} j
-                   WHERE j.name = w.name AND j.created_on >= w.w_start AND j.created_on < w.w_end
-                 ) created
-                 CROSS JOIN LATERAL (
-                   SELECT count(*) FILTER (WHERE j.state = 'completed')::int AS completed,
-                     count(*) FILTER (WHERE j.state = 'failed')::int AS failed,
-                     array_agg({wait_slot}) FILTER (WHERE j.started_on IS NOT NULL) AS wait_slots,
-                     array_agg({run_slot}) FILTER (WHERE j.started_on IS NOT NULL) AS run_slots
-                   FROM {schema}.{table} j
-                   WHERE j.name = w.name AND j.completed_on >= w.w_start AND j.completed_on < w.w_end AND j.{FINISHED_STATES}
-                 ) done
-                 CROSS JOIN LATERAL (
-                   SELECT round(extract(epoch FROM ({now} - min(GREATEST(j.created_on, j.start_after)))))::int AS secs
-                   FROM {schema}.{table} j
-                   WHERE j.name = w.name AND {ready}
-                 ) oldest
-                 CROSS JOIN LATERAL (
-                   SELECT (SELECT count(*)::int FROM {schema}.{table} j
-                           WHERE j.name = w.name AND j.created_on >= w.h AND j.created_on < w.top)
-                        + (SELECT count(*)::int FROM {schema}.{table} j
-                           WHERE j.name = w.name AND j.completed_on >= w.h AND j.completed_on < w.top AND j.{FINISHED_STATES}) AS n
-                 ) recount
-               ) tp ON true",
-                wait_histogram = histogram("done.wait_slots"),
-                run_histogram = histogram("done.run_slots"),
-                wait_slot = latency_slot(WAIT_SECONDS),
-                run_slot = latency_slot(RUN_SECONDS),
-                anchor = true_up_anchor(schema, "qw"),
-                reach = true_up_reach(schema),
-            );
-            // The right-hand sides read the row as it was, so delta_seconds measures the window the
-            // counts used. A pass with no window start records null seconds (CASE, not GREATEST,
-            // which would skip the null), and the window never moves backwards.
-            let seconds = format!("round(extract(epoch FROM ({end} - (CASE WHEN q.delta_on > {end} - {reset} THEN q.delta_on END))))::int");
-            let set = format!(
-                "created_delta = COALESCE(s.created_delta, 0),
-                 completed_delta = COALESCE(s.completed_delta, 0),
-                 failed_delta = COALESCE(s.failed_delta, 0),
-                 delta_seconds = CASE WHEN {seconds} < 0 THEN 0 ELSE {seconds} END,
-                 delta_on = GREATEST(q.delta_on, {end}),
-                 wait_bins = COALESCE(s.wait_bins, array_fill(NULL::int, ARRAY[{LATENCY_SLOTS}])),
-                 run_bins = COALESCE(s.run_bins, array_fill(NULL::int, ARRAY[{LATENCY_SLOTS}])),
-                 ready_oldest_seconds = COALESCE(s.ready_oldest, 0),"
-            );
-            (columns, join, set, "s.true_up")
-        }
+    let terms = CountTerms::new(schema, table);
+    let measured = match throughput {
+        None => ThroughputParts::unmeasured(),
+        Some(throughput) => ThroughputParts::measured(&terms, throughput),
     };
-
-    // The finished jobs count into retained_count only while retained_on is still the watermark
-    // they were counted from: a maintenance pass (or another count) that moved it meanwhile has
-    // counted them already. A queue no maintenance pass has reached yet has no retained_count;
-    // its total is then the larger of its live jobs and the total it had.
-    let counted = "q.retained_on IS NOT DISTINCT FROM s.retained_from";
-    let retained = format!("CASE WHEN {counted} THEN q.retained_count + COALESCE(s.since, 0) ELSE q.retained_count END");
-    let ready_history = if monitor {
-        // Newest sample first, at most 60.
-        ",
-           ready_history = (SELECT COALESCE(array_agg(v ORDER BY ord), '{}'::int[]) FROM (
-             SELECT v, ord FROM (
-               SELECT s.ready AS v, 0::bigint AS ord
-               UNION ALL
-               SELECT h.v, h.ord FROM unnest(q.ready_history) WITH ORDINALITY AS h(v, ord)
-             ) merged ORDER BY ord LIMIT 60) capped)"
-    } else {
-        ""
-    };
-
-    // The aggregate is materialized before the first queue row is locked (the count in `locked`),
-    // so no queue row stays locked through the job table scan; rows are locked in name order.
     format!(
-        "WITH stats AS MATERIALIZED (
+        "WITH {stats},
+         {locked}
+         {update}",
+        stats = stats_cte(&terms, &measured),
+        locked = locked_queues_cte(schema),
+        update = update_queue_rows(&terms, &measured, monitor),
+    )
+}
+
+/// What every part of a count is written in: the job table, the clock and the kinds of queued job.
+struct CountTerms<'a> {
+    schema: &'a str,
+    table: &'a str,
+    /// The clock jobs are stamped by.
+    now: String,
+    /// See [`window_end`].
+    end: String,
+    /// A queued job that may run now, and one whose start_after is still ahead.
+    ready: String,
+    deferred: String,
+}
+
+/// A job (`j`) that has not started.
+const QUEUED: &str = "j.state < 'active'";
+
+impl CountTerms<'_> {
+    fn new<'a>(schema: &'a str, table: &'a str) -> CountTerms<'a> {
+        let now = format!("{schema}.job_now()");
+        CountTerms {
+            schema,
+            table,
+            end: window_end(schema),
+            ready: format!("{QUEUED} AND NOT j.blocked AND j.start_after <= {now}"),
+            deferred: format!("{QUEUED} AND NOT j.blocked AND j.start_after > {now}"),
+            now,
+        }
+    }
+}
+
+/// `stats`: one row per queue in `$1`, whatever the queue's row says, with its live counts, the
+/// retained jobs finished since its watermark, its active singleton keys and, when measured, its
+/// throughput.
+fn stats_cte(terms: &CountTerms, measured: &ThroughputParts) -> String {
+    format!(
+        "stats AS MATERIALIZED (
            SELECT n.name,
              COALESCE(live.deferred, 0) AS deferred, COALESCE(live.blocked, 0) AS blocked, COALESCE(live.ready, 0) AS ready,
              COALESCE(live.queued, 0) AS queued, COALESCE(live.active, 0) AS active, COALESCE(live.failed, 0) AS failed,
@@ -327,20 +275,56 @@ pub fn count_sql(
              {throughput_columns}
              singletons.keys AS singletons
            FROM unnest($1::text[]) AS n(name)
-           LEFT JOIN (
+           {live}
+           {since}
+           {singletons}{throughput_join}
+         )",
+        throughput_columns = measured.columns,
+        live = live_counts_join(terms),
+        since = retained_since_join(terms),
+        singletons = active_singletons_join(terms),
+        throughput_join = measured.join,
+    )
+}
+
+/// The gauges, from the live jobs alone.
+fn live_counts_join(terms: &CountTerms) -> String {
+    let CountTerms {
+        schema,
+        table,
+        ready,
+        deferred,
+        ..
+    } = terms;
+    format!(
+        "LEFT JOIN (
              SELECT j.name,
                count(*) FILTER (WHERE {deferred})::int AS deferred,
-               count(*) FILTER (WHERE {queued} AND j.blocked)::int AS blocked,
+               count(*) FILTER (WHERE {QUEUED} AND j.blocked)::int AS blocked,
                count(*) FILTER (WHERE {ready})::int AS ready,
-               count(*) FILTER (WHERE {queued})::int AS queued,
+               count(*) FILTER (WHERE {QUEUED})::int AS queued,
                count(*) FILTER (WHERE j.state = 'active')::int AS active,
                count(*) FILTER (WHERE j.state = 'failed')::int AS failed,
                count(*)::int AS live
              FROM {schema}.{table} j
              WHERE j.name = ANY($1::text[]) AND j.{LIVE_STATES}
              GROUP BY j.name
-           ) live ON live.name = n.name
-           LEFT JOIN LATERAL (
+           ) live ON live.name = n.name"
+    )
+}
+
+/// The queue's retained watermark as this count read it, the retained jobs finished between it
+/// and the window's end (`since`), and those finished after the end (`recent`).
+fn retained_since_join(terms: &CountTerms) -> String {
+    let CountTerms {
+        schema,
+        table,
+        now,
+        end,
+        ..
+    } = terms;
+    format!(
+        "LEFT JOIN LATERAL (
              SELECT qr.retained_on AS retained_from,
                (SELECT count(*)::int FROM {schema}.{table} j
                 WHERE j.name = qr.name AND j.completed_on > qr.retained_on AND j.completed_on <= {end} AND j.{RETAINED_STATES}) AS since,
@@ -349,36 +333,247 @@ pub fn count_sql(
                   AND j.{RETAINED_STATES}) AS recent
              FROM {schema}.queue qr
              WHERE qr.name = n.name
-           ) since ON true
-           LEFT JOIN (
+           ) since ON true"
+    )
+}
+
+/// The singleton keys the queue's active singleton and stately jobs hold.
+fn active_singletons_join(terms: &CountTerms) -> String {
+    let CountTerms { schema, table, .. } = terms;
+    format!(
+        "LEFT JOIN (
              SELECT j.name, array_agg(j.singleton_key) AS keys
              FROM {schema}.{table} j
              WHERE j.name = ANY($1::text[]) AND j.state = 'active' AND j.policy IN ('singleton', 'stately')
              GROUP BY j.name
-           ) singletons ON singletons.name = n.name{throughput_join}
-         ),
-         locked AS (
+           ) singletons ON singletons.name = n.name"
+    )
+}
+
+/// `locked`: the queue rows to write, locked in name order once `stats` is complete.
+fn locked_queues_cte(schema: &str) -> String {
+    format!(
+        "locked AS (
            SELECT name FROM {schema}.queue
            WHERE name = ANY($1::text[]) AND (SELECT count(*) FROM stats) >= 0
            ORDER BY name FOR NO KEY UPDATE
-         )
-         UPDATE {schema}.queue q SET
+         )"
+    )
+}
+
+/// Writes `stats` onto the locked queue rows and answers what [`count_sql`] answers.
+fn update_queue_rows(terms: &CountTerms, measured: &ThroughputParts, monitor: bool) -> String {
+    let CountTerms { schema, now, .. } = terms;
+    format!(
+        "UPDATE {schema}.queue q SET
            deferred_count = s.deferred, blocked_count = s.blocked, queued_count = s.queued, ready_count = s.ready,
            active_count = s.active, failed_count = s.failed,
-           retained_count = {retained},
-           retained_on = CASE WHEN {counted} AND q.retained_on IS NOT NULL THEN GREATEST(q.retained_on, {end}) ELSE q.retained_on END,
-           total_count = CASE
-             WHEN q.retained_count IS NULL THEN GREATEST(q.total_count, s.live)
-             WHEN {counted} THEN s.live + {retained} + COALESCE(s.recent, 0)
-             ELSE q.total_count
-           END,
+           {retained}
            {throughput_set}
            singletons_active = s.singletons,
            monitor_on = {now}{ready_history}
          FROM locked l JOIN stats s ON s.name = l.name
          WHERE q.name = l.name
          RETURNING q.name, q.queued_count, q.warning_queued, {true_up},
-           EXTRACT(EPOCH FROM (clock_timestamp() - transaction_timestamp()))::float8"
+           EXTRACT(EPOCH FROM (clock_timestamp() - transaction_timestamp()))::float8",
+        retained = retained_assignments(terms),
+        throughput_set = measured.set,
+        ready_history = ready_history_assignment(monitor),
+        true_up = measured.true_up,
+    )
+}
+
+/// The finished jobs count into retained_count only while retained_on is still the watermark
+/// they were counted from: a maintenance pass (or another count) that moved it meanwhile has
+/// counted them already.
+const COUNTED: &str = "q.retained_on IS NOT DISTINCT FROM s.retained_from";
+
+/// retained_count, retained_on and total_count. A queue no maintenance pass has reached yet has no
+/// retained_count; its total is then the larger of its live jobs and the total it had.
+fn retained_assignments(terms: &CountTerms) -> String {
+    let end = &terms.end;
+    let retained = format!("CASE WHEN {COUNTED} THEN q.retained_count + COALESCE(s.since, 0) ELSE q.retained_count END");
+    format!(
+        "retained_count = {retained},
+           retained_on = CASE WHEN {COUNTED} AND q.retained_on IS NOT NULL THEN GREATEST(q.retained_on, {end}) ELSE q.retained_on END,
+           total_count = CASE
+             WHEN q.retained_count IS NULL THEN GREATEST(q.total_count, s.live)
+             WHEN {COUNTED} THEN s.live + {retained} + COALESCE(s.recent, 0)
+             ELSE q.total_count
+           END,"
+    )
+}
+
+/// A monitor pass's ready-count sample: newest first, at most 60.
+fn ready_history_assignment(monitor: bool) -> &'static str {
+    if !monitor {
+        return "";
+    }
+    ",
+           ready_history = (SELECT COALESCE(array_agg(v ORDER BY ord), '{}'::int[]) FROM (
+             SELECT v, ord FROM (
+               SELECT s.ready AS v, 0::bigint AS ord
+               UNION ALL
+               SELECT h.v, h.ord FROM unnest(q.ready_history) WITH ORDINALITY AS h(v, ord)
+             ) merged ORDER BY ord LIMIT 60) capped)"
+}
+
+/// What measuring throughput adds to a count: columns of `stats`, the join computing them, the
+/// assignments writing them, and the true-up flag answered. All empty (and the flag null) for a
+/// count that does not measure it.
+struct ThroughputParts {
+    columns: &'static str,
+    join: String,
+    set: String,
+    true_up: &'static str,
+}
+
+impl ThroughputParts {
+    fn unmeasured() -> ThroughputParts {
+        ThroughputParts {
+            columns: "",
+            join: String::new(),
+            set: String::new(),
+            true_up: "NULL::bool",
+        }
+    }
+
+    fn measured(terms: &CountTerms, throughput: Throughput) -> ThroughputParts {
+        let reset = format!("interval '{} seconds'", throughput.reset_max_seconds);
+        ThroughputParts {
+            columns: "tp.created AS created_delta, tp.completed AS completed_delta, tp.failed AS failed_delta, tp.wait_bins, tp.run_bins, tp.ready_oldest, tp.true_up,",
+            join: throughput_join(terms, &reset),
+            set: throughput_assignments(terms, &reset),
+            true_up: "s.true_up",
+        }
+    }
+}
+
+/// The window runs from the queue's delta_on (unless further back than `reset`) to the lagged
+/// end. created counts every job stamped inside it; completed and failed the jobs that finished
+/// inside it, which is the only way a table of current state tells how many went through. Beside
+/// them, the recount of the windows already recorded.
+fn throughput_join(terms: &CountTerms, reset: &str) -> String {
+    format!(
+        "
+               LEFT JOIN LATERAL (
+                 SELECT created.n AS created, done.completed, done.failed,
+                   {wait_histogram} AS wait_bins, {run_histogram} AS run_bins,
+                   oldest.secs AS ready_oldest,
+                   COALESCE(recount.n > w.settled, false) AS true_up
+                 FROM (
+                   {window}
+                 ) w
+                 {created}
+                 {done}
+                 {oldest}
+                 {recount}
+               ) tp ON true",
+        wait_histogram = histogram("done.wait_slots"),
+        run_histogram = histogram("done.run_slots"),
+        window = throughput_window(terms, reset),
+        created = created_in_window(terms),
+        done = finished_in_window(terms),
+        oldest = oldest_ready(terms),
+        recount = recount_recorded_windows(terms),
+    )
+}
+
+/// `w`: the queue's window, its true-up anchor, and the end and sum of the recorded windows past
+/// the anchor.
+fn throughput_window(terms: &CountTerms, reset: &str) -> String {
+    let CountTerms { schema, end, .. } = terms;
+    format!(
+        "SELECT qw.name, CASE WHEN qw.delta_on > {end} - {reset} THEN qw.delta_on END AS w_start, {end} AS w_end,
+                     a.h, t.top, t.settled
+                   FROM {schema}.queue qw
+                   {anchor}
+                   LEFT JOIN LATERAL (
+                     SELECT max(s.delta_on) AS top, sum(s.created_delta + s.completed_delta + s.failed_delta) AS settled
+                     FROM {schema}.queue_stats s
+                     WHERE s.name = qw.name AND {reach} AND s.delta_on > a.h
+                   ) t ON true
+                   WHERE qw.name = n.name",
+        anchor = true_up_anchor(schema, "qw"),
+        reach = true_up_reach(schema),
+    )
+}
+
+/// `created`: the jobs stamped inside the window.
+fn created_in_window(terms: &CountTerms) -> String {
+    let CountTerms { schema, table, .. } = terms;
+    format!(
+        "CROSS JOIN LATERAL (
+                   SELECT count(*)::int AS n FROM {schema}.{table} j
+                   WHERE j.name = w.name AND j.created_on >= w.w_start AND j.created_on < w.w_end
+                 ) created"
+    )
+}
+
+/// `done`: the jobs that finished inside the window, and the wait and run slots of those that ran.
+fn finished_in_window(terms: &CountTerms) -> String {
+    let CountTerms { schema, table, .. } = terms;
+    format!(
+        "CROSS JOIN LATERAL (
+                   SELECT count(*) FILTER (WHERE j.state = 'completed')::int AS completed,
+                     count(*) FILTER (WHERE j.state = 'failed')::int AS failed,
+                     array_agg({wait_slot}) FILTER (WHERE j.started_on IS NOT NULL) AS wait_slots,
+                     array_agg({run_slot}) FILTER (WHERE j.started_on IS NOT NULL) AS run_slots
+                   FROM {schema}.{table} j
+                   WHERE j.name = w.name AND j.completed_on >= w.w_start AND j.completed_on < w.w_end AND j.{FINISHED_STATES}
+                 ) done",
+        wait_slot = latency_slot(WAIT_SECONDS),
+        run_slot = latency_slot(RUN_SECONDS),
+    )
+}
+
+/// `oldest`: how long the oldest ready job has waited, in whole seconds.
+fn oldest_ready(terms: &CountTerms) -> String {
+    let CountTerms {
+        schema,
+        table,
+        now,
+        ready,
+        ..
+    } = terms;
+    format!(
+        "CROSS JOIN LATERAL (
+                   SELECT round(extract(epoch FROM ({now} - min(GREATEST(j.created_on, j.start_after)))))::int AS secs
+                   FROM {schema}.{table} j
+                   WHERE j.name = w.name AND {ready}
+                 ) oldest"
+    )
+}
+
+/// `recount`: the jobs now stamped inside the recorded windows past the anchor, to hold against
+/// what those windows recorded.
+fn recount_recorded_windows(terms: &CountTerms) -> String {
+    let CountTerms { schema, table, .. } = terms;
+    format!(
+        "CROSS JOIN LATERAL (
+                   SELECT (SELECT count(*)::int FROM {schema}.{table} j
+                           WHERE j.name = w.name AND j.created_on >= w.h AND j.created_on < w.top)
+                        + (SELECT count(*)::int FROM {schema}.{table} j
+                           WHERE j.name = w.name AND j.completed_on >= w.h AND j.completed_on < w.top AND j.{FINISHED_STATES}) AS n
+                 ) recount"
+    )
+}
+
+/// The right-hand sides read the row as it was, so delta_seconds measures the window the counts
+/// used. A pass with no window start records null seconds (CASE, not GREATEST, which would skip
+/// the null), and the window never moves backwards.
+fn throughput_assignments(terms: &CountTerms, reset: &str) -> String {
+    let end = &terms.end;
+    let seconds = format!("round(extract(epoch FROM ({end} - (CASE WHEN q.delta_on > {end} - {reset} THEN q.delta_on END))))::int");
+    format!(
+        "created_delta = COALESCE(s.created_delta, 0),
+                 completed_delta = COALESCE(s.completed_delta, 0),
+                 failed_delta = COALESCE(s.failed_delta, 0),
+                 delta_seconds = CASE WHEN {seconds} < 0 THEN 0 ELSE {seconds} END,
+                 delta_on = GREATEST(q.delta_on, {end}),
+                 wait_bins = COALESCE(s.wait_bins, array_fill(NULL::int, ARRAY[{LATENCY_SLOTS}])),
+                 run_bins = COALESCE(s.run_bins, array_fill(NULL::int, ARRAY[{LATENCY_SLOTS}])),
+                 ready_oldest_seconds = COALESCE(s.ready_oldest, 0),"
     )
 }
 

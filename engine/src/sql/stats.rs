@@ -218,36 +218,63 @@ fn aggregate_of(aggregate: Aggregate, column: &str) -> String {
 /// bucket before it (the first one when none precedes it), so every bucket returned has gauges
 /// behind it. Histograms add up slot by slot over the passes placed in each returned bucket.
 fn bucketed_sql(schema: &str, mode: BucketMode, aggregate: Aggregate) -> String {
-    let from = "($2::text IS NULL OR {col} >= $2::text::timestamptz)";
-    let to = "($3::text IS NULL OR {col} <= $3::text::timestamptz)";
-    let in_range = |col: &str| {
-        format!(
-            "{} AND {}",
-            from.replace("{col}", col),
-            to.replace("{col}", col)
-        )
-    };
-    let width = bucket_width(schema, mode);
-    // An epoch-aligned span can straddle one boundary more than asked for; the newest N are kept.
-    let limit = match mode {
-        BucketMode::Seconds => "$4",
-        BucketMode::MaxPoints => "least($4::bigint, $5::bigint)",
-    };
-    let bucket = |col: &str| {
-        format!("to_timestamp(floor(extract(epoch FROM {col})::float8 / width.secs::float8) * width.secs::float8)")
-    };
-    let gauge = |col: &str| aggregate_of(aggregate, col);
     format!(
         "WITH {width},
-         gauges AS (
+         {gauges},
+         {counters},
+         {PLACED_CTE},
+         {measured},
+         {SLOT_SUMS_CTE},
+         {HISTOGRAMS_CTE},
+         {FOLDED_CTE}
+         {select}",
+        width = bucket_width(schema, mode),
+        gauges = gauges_cte(schema, aggregate),
+        counters = counters_cte(schema),
+        measured = measured_cte(schema),
+        select = select_buckets(mode),
+    )
+}
+
+/// Whether `column` lies between $2 and $3, either of which may be left out.
+fn in_range(column: &str) -> String {
+    format!(
+        "($2::text IS NULL OR {column} >= $2::text::timestamptz) AND ($3::text IS NULL OR {column} <= $3::text::timestamptz)"
+    )
+}
+
+/// The start of the bucket `column` falls in.
+fn bucket_of(column: &str) -> String {
+    format!("to_timestamp(floor(extract(epoch FROM {column})::float8 / width.secs::float8) * width.secs::float8)")
+}
+
+/// `gauges`: the counts captured in each bucket, collapsed with `aggregate`.
+fn gauges_cte(schema: &str, aggregate: Aggregate) -> String {
+    let gauge = |column: &str| aggregate_of(aggregate, column);
+    format!(
+        "gauges AS (
            SELECT {captured_bucket} AS bucket,
              {deferred} AS deferred_count, {queued} AS queued_count, {ready} AS ready_count,
              {active} AS active_count, {failed} AS failed_count, {total} AS total_count
            FROM {schema}.queue_stats, width
            WHERE name = $1 AND {captured_range}
            GROUP BY 1
-         ),
-         counters AS (
+         )",
+        captured_bucket = bucket_of("captured_on"),
+        captured_range = in_range("captured_on"),
+        deferred = gauge("deferred_count"),
+        queued = gauge("queued_count"),
+        ready = gauge("ready_count"),
+        active = gauge("active_count"),
+        failed = gauge("failed_count"),
+        total = gauge("total_count"),
+    )
+}
+
+/// `counters`: the deltas of the windows ending in each bucket, added up.
+fn counters_cte(schema: &str) -> String {
+    format!(
+        "counters AS (
            SELECT {delta_bucket} AS bucket,
              sum(created_delta)::int AS created_delta, sum(completed_delta)::int AS completed_delta,
              sum(failed_delta)::int AS failed_delta, sum(delta_seconds)::int AS delta_seconds,
@@ -255,8 +282,14 @@ fn bucketed_sql(schema: &str, mode: BucketMode, aggregate: Aggregate) -> String 
            FROM {schema}.queue_stats, width
            WHERE name = $1 AND delta_on IS NOT NULL AND {delta_range}
            GROUP BY 1
-         ),
-         placed AS (
+         )",
+        delta_bucket = bucket_of("delta_on"),
+        delta_range = in_range("delta_on"),
+    )
+}
+
+/// `placed`: each counter bucket beside the gauge bucket it is returned in.
+const PLACED_CTE: &str = "placed AS (
            SELECT coalesce(
                     max(g.bucket) OVER (ORDER BY coalesce(g.bucket, c.bucket) ROWS UNBOUNDED PRECEDING),
                     min(g.bucket) OVER ()
@@ -265,24 +298,38 @@ fn bucketed_sql(schema: &str, mode: BucketMode, aggregate: Aggregate) -> String 
                   g.deferred_count, g.queued_count, g.ready_count, g.active_count, g.failed_count, g.total_count,
                   c.created_delta, c.completed_delta, c.failed_delta, c.delta_seconds, c.delta_on, c.ready_oldest_seconds
            FROM gauges g FULL JOIN counters c ON c.bucket = g.bucket
-         ),
-         measured AS (
+         )";
+
+/// `measured`: the histograms of each pass that carries them, by counter bucket.
+fn measured_cte(schema: &str) -> String {
+    format!(
+        "measured AS (
            SELECT {delta_bucket} AS counter_bucket, wait_bins, run_bins
            FROM {schema}.queue_stats, width
            WHERE name = $1 AND delta_on IS NOT NULL AND wait_bins IS NOT NULL AND {delta_range}
-         ),
-         slot_sums AS (
+         )",
+        delta_bucket = bucket_of("delta_on"),
+        delta_range = in_range("delta_on"),
+    )
+}
+
+/// `slot_sums`: each returned bucket's histograms added up, one row per slot.
+const SLOT_SUMS_CTE: &str = "slot_sums AS (
            SELECT p.bucket, s.slot, coalesce(sum(s.w), 0)::int AS w, coalesce(sum(s.r), 0)::int AS r
            FROM (SELECT DISTINCT bucket, counter_bucket FROM placed) p
            JOIN measured m ON m.counter_bucket = p.counter_bucket,
            unnest(m.wait_bins, m.run_bins) WITH ORDINALITY AS s(w, r, slot)
            GROUP BY 1, 2
-         ),
-         histograms AS (
+         )";
+
+/// `histograms`: the slot sums folded back into arrays.
+const HISTOGRAMS_CTE: &str = "histograms AS (
            SELECT bucket, array_agg(w ORDER BY slot) AS wait_bins, array_agg(r ORDER BY slot) AS run_bins
            FROM slot_sums GROUP BY 1
-         ),
-         folded AS (
+         )";
+
+/// `folded`: one row per returned bucket, gauges and counters together.
+const FOLDED_CTE: &str = "folded AS (
            SELECT bucket,
              max(deferred_count)::int AS deferred_count, max(queued_count)::int AS queued_count,
              max(ready_count)::int AS ready_count, max(active_count)::int AS active_count,
@@ -292,23 +339,22 @@ fn bucketed_sql(schema: &str, mode: BucketMode, aggregate: Aggregate) -> String 
              max(delta_on) AS delta_on, max(ready_oldest_seconds)::int AS ready_oldest_seconds
            FROM placed WHERE bucket IS NOT NULL
            GROUP BY 1
-         )
-         SELECT f.deferred_count, f.queued_count, f.ready_count, f.active_count, f.failed_count, f.total_count,
+         )";
+
+/// The buckets as stats rows, newest first. An epoch-aligned span can straddle one boundary more
+/// than asked for; the newest N are kept.
+fn select_buckets(mode: BucketMode) -> String {
+    let limit = match mode {
+        BucketMode::Seconds => "$4",
+        BucketMode::MaxPoints => "least($4::bigint, $5::bigint)",
+    };
+    format!(
+        "SELECT f.deferred_count, f.queued_count, f.ready_count, f.active_count, f.failed_count, f.total_count,
            f.created_delta, f.completed_delta, f.failed_delta, f.delta_seconds, f.delta_on,
            h.wait_bins, h.run_bins, f.ready_oldest_seconds, f.bucket AS captured_on
          FROM folded f LEFT JOIN histograms h ON h.bucket = f.bucket
          ORDER BY f.bucket DESC
-         LIMIT {limit}",
-        captured_bucket = bucket("captured_on"),
-        delta_bucket = bucket("delta_on"),
-        captured_range = in_range("captured_on"),
-        delta_range = in_range("delta_on"),
-        deferred = gauge("deferred_count"),
-        queued = gauge("queued_count"),
-        ready = gauge("ready_count"),
-        active = gauge("active_count"),
-        failed = gauge("failed_count"),
-        total = gauge("total_count"),
+         LIMIT {limit}"
     )
 }
 

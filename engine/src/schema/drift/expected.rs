@@ -65,9 +65,34 @@ impl Expected {
         templates: &HashMap<String, String>,
         queues: &[QueueTable],
     ) -> Expected {
-        let rename = |text: &str| text.replace(scratch_name, live_name);
-        let template_tables: HashSet<&str> = templates.values().map(String::as_str).collect();
+        let scratch = Scratch {
+            catalog: scratch,
+            name: scratch_name,
+            live_name,
+        };
+        let managed = ManagedTables::of(scratch.catalog, templates);
+        Expected {
+            tables: managed.with_queue_tables(queues),
+            indexes: scratch.indexes(&managed, templates, queues),
+            functions: scratch.functions(),
+            columns: scratch.columns(&managed, queues),
+            constraints: scratch.constraints(&managed),
+            job_states: scratch.catalog.job_states.clone(),
+        }
+    }
+}
 
+/// The scratch install's tables the live schema must hold too, each list in catalog order.
+struct ManagedTables<'a> {
+    /// The tables outside the job tree (`queue`, `queue_stats`, ...).
+    fixed: Vec<&'a str>,
+    /// `job` and its partitions that are not queue templates: `job_common`.
+    job_tree: Vec<&'a str>,
+}
+
+impl<'a> ManagedTables<'a> {
+    fn of(scratch: &'a Catalog, templates: &HashMap<String, String>) -> ManagedTables<'a> {
+        let template_tables: HashSet<&str> = templates.values().map(String::as_str).collect();
         let mut fixed: Vec<&str> = Vec::new();
         let mut job_tree: Vec<&str> = Vec::new();
         for table in &scratch.tables {
@@ -83,34 +108,55 @@ impl Expected {
         }
         fixed.sort_by(|a, b| catalog_order(a, b, true));
         job_tree.sort_by(|a, b| catalog_order(a, b, false));
-        let managed: HashSet<&str> = fixed.iter().chain(&job_tree).copied().collect();
+        ManagedTables { fixed, job_tree }
+    }
 
-        let mut tables: Vec<String> = managed.iter().map(|t| t.to_string()).collect();
+    fn names(&self) -> HashSet<&'a str> {
+        self.fixed.iter().chain(&self.job_tree).copied().collect()
+    }
+
+    /// Every managed table in catalog order, then the live queues' tables.
+    fn with_queue_tables(&self, queues: &[QueueTable]) -> Vec<String> {
+        let mut tables: Vec<String> = self.names().iter().map(|t| t.to_string()).collect();
         tables.sort_by(|a, b| catalog_order(a, b, false));
         tables.extend(queues.iter().map(|q| q.table.clone()));
+        tables
+    }
+}
 
-        let by_name = |mut indexes: Vec<ExpectedIndex>| {
-            indexes.sort_by(|a, b| catalog_order(&a.name, &b.name, false));
-            indexes
-        };
-        let own_indexes = |table: &str| -> Vec<ExpectedIndex> {
-            scratch
-                .indexes
+/// The scratch install's catalog, read in the live schema's name.
+struct Scratch<'a> {
+    catalog: &'a Catalog,
+    name: &'a str,
+    live_name: &'a str,
+}
+
+impl Scratch<'_> {
+    fn rename(&self, text: &str) -> String {
+        text.replace(self.name, self.live_name)
+    }
+
+    /// The managed tables' own indexes, then each live queue's restated from its policy's
+    /// template; each group in catalog order.
+    fn indexes(
+        &self,
+        managed: &ManagedTables,
+        templates: &HashMap<String, String>,
+        queues: &[QueueTable],
+    ) -> Vec<ExpectedIndex> {
+        let mut indexes = by_name(
+            managed
+                .names()
                 .iter()
-                .filter(|i| i.table == table && !i.constraint_backed)
-                .map(|i| ExpectedIndex {
-                    name: i.name.clone(),
-                    table: i.table.clone(),
-                    def: rename(&i.def),
-                })
-                .collect()
-        };
-        let mut indexes = by_name(managed.iter().flat_map(|t| own_indexes(t)).collect());
+                .flat_map(|t| self.own_indexes(t))
+                .collect(),
+        );
         for queue in queues {
             let Some(template) = templates.get(&queue.policy) else {
                 continue;
             };
-            let restated = own_indexes(template)
+            let restated = self
+                .own_indexes(template)
                 .into_iter()
                 .map(|i| ExpectedIndex {
                     name: i.name.replace(template.as_str(), &queue.table),
@@ -120,31 +166,37 @@ impl Expected {
                 .collect();
             indexes.extend(by_name(restated));
         }
+        indexes
+    }
 
-        let columns_of = |table: &str| -> Vec<Column> {
-            let mut columns: Vec<Column> = scratch
-                .columns
-                .iter()
-                .filter(|c| c.table == table)
-                .map(|c| Column {
-                    r#type: rename(&c.r#type),
-                    default: c.default.as_deref().map(rename),
-                    ..c.clone()
-                })
-                .collect();
-            columns.sort_by(|a, b| catalog_order(&a.column, &b.column, false));
-            columns
-        };
-        let mut columns: Vec<ExpectedColumns> = fixed
+    /// `table`'s indexes that are not a constraint's.
+    fn own_indexes(&self, table: &str) -> Vec<ExpectedIndex> {
+        self.catalog
+            .indexes
+            .iter()
+            .filter(|i| i.table == table && !i.constraint_backed)
+            .map(|i| ExpectedIndex {
+                name: i.name.clone(),
+                table: i.table.clone(),
+                def: self.rename(&i.def),
+            })
+            .collect()
+    }
+
+    /// The fixed tables' columns in detail; every job table's by name, as `job` has them.
+    fn columns(&self, managed: &ManagedTables, queues: &[QueueTable]) -> Vec<ExpectedColumns> {
+        let mut columns: Vec<ExpectedColumns> = managed
+            .fixed
             .iter()
             .map(|t| ExpectedColumns {
                 table: t.to_string(),
-                columns: columns_of(t),
+                columns: self.columns_of(t),
                 detailed: true,
             })
             .collect();
-        let job_columns = columns_of(JOB_TABLE);
-        let job_tables = job_tree
+        let job_columns = self.columns_of(JOB_TABLE);
+        let job_tables = managed
+            .job_tree
             .iter()
             .map(|t| t.to_string())
             .chain(queues.iter().map(|q| q.table.clone()));
@@ -153,15 +205,37 @@ impl Expected {
             columns: job_columns.clone(),
             detailed: false,
         }));
+        columns
+    }
 
-        let constraints = fixed
+    fn columns_of(&self, table: &str) -> Vec<Column> {
+        let mut columns: Vec<Column> = self
+            .catalog
+            .columns
+            .iter()
+            .filter(|c| c.table == table)
+            .map(|c| Column {
+                r#type: self.rename(&c.r#type),
+                default: c.default.as_deref().map(|d| self.rename(d)),
+                ..c.clone()
+            })
+            .collect();
+        columns.sort_by(|a, b| catalog_order(&a.column, &b.column, false));
+        columns
+    }
+
+    /// The fixed tables' constraints, for the tables that have any.
+    fn constraints(&self, managed: &ManagedTables) -> Vec<ExpectedConstraints> {
+        managed
+            .fixed
             .iter()
             .filter_map(|t| {
-                let mut defs: Vec<String> = scratch
+                let mut defs: Vec<String> = self
+                    .catalog
                     .constraints
                     .iter()
                     .filter(|c| c.table == *t)
-                    .map(|c| rename(&c.def))
+                    .map(|c| self.rename(&c.def))
                     .collect();
                 defs.sort_by(|a, b| catalog_order(a, b, false));
                 (!defs.is_empty()).then(|| ExpectedConstraints {
@@ -169,29 +243,30 @@ impl Expected {
                     defs,
                 })
             })
-            .collect();
+            .collect()
+    }
 
-        let mut functions: Vec<Function> = scratch
+    /// Every function, ordered by name and then arguments.
+    fn functions(&self) -> Vec<Function> {
+        let mut functions: Vec<Function> = self
+            .catalog
             .functions
             .iter()
             .map(|f| Function {
-                arguments: rename(&f.arguments),
-                result: f.result.as_deref().map(rename),
-                def: f.def.as_deref().map(rename),
+                arguments: self.rename(&f.arguments),
+                result: f.result.as_deref().map(|r| self.rename(r)),
+                def: f.def.as_deref().map(|d| self.rename(d)),
                 ..f.clone()
             })
             .collect();
         functions.sort_by(|a, b| {
             catalog_order(&a.name, &b.name, false).then_with(|| a.arguments.cmp(&b.arguments))
         });
-
-        Expected {
-            tables,
-            indexes,
-            functions,
-            columns,
-            constraints,
-            job_states: scratch.job_states.clone(),
-        }
+        functions
     }
+}
+
+fn by_name(mut indexes: Vec<ExpectedIndex>) -> Vec<ExpectedIndex> {
+    indexes.sort_by(|a, b| catalog_order(&a.name, &b.name, false));
+    indexes
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::catalog::{Catalog, Column, Function, Index};
-use super::expected::{Expected, ExpectedIndex};
+use super::expected::{Expected, ExpectedColumns, ExpectedIndex};
 use super::text;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -215,78 +215,85 @@ fn functions_drift(
 }
 
 fn columns_drift(expected: &Expected, live: &Catalog) -> Vec<TableColumnDrift> {
-    let mut drift = Vec::new();
-    for table in &expected.columns {
-        if !live.has_table(&table.table) {
-            continue; // reported as a missing table
-        }
-        let live_columns: Vec<(String, &Column)> = live
-            .columns
-            .iter()
-            .filter(|c| c.table == table.table)
-            .map(|c| (c.column.to_lowercase(), c))
-            .collect();
-        let live_by_name: HashMap<&str, &Column> =
-            live_columns.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-        let expected_names: HashSet<&str> =
-            table.columns.iter().map(|c| c.column.as_str()).collect();
+    expected
+        .columns
+        .iter()
+        .filter(|table| live.has_table(&table.table)) // else reported as a missing table
+        .filter_map(|table| table_columns_drift(table, live))
+        .collect()
+}
 
-        let mut entry = TableColumnDrift {
-            table: table.table.clone(),
-            missing_columns: Vec::new(),
-            unexpected_columns: live_columns
-                .iter()
-                .filter(|(n, _)| !expected_names.contains(n.as_str()))
-                .map(|(n, _)| n.clone())
-                .collect(),
-            default_mismatches: Vec::new(),
-            type_mismatches: Vec::new(),
-            nullability_mismatches: Vec::new(),
-        };
-        for column in &table.columns {
-            let Some(actual) = live_by_name.get(column.column.as_str()) else {
-                entry.missing_columns.push(column.column.clone());
-                continue;
-            };
-            if !table.detailed {
-                continue;
-            }
-            // A column expected without a default is not checked for one, as in pg-boss.
-            if let Some(default) = &column.default {
-                let actual_default = actual.default.clone().unwrap_or_default();
-                if text::comparable_default(default) != text::comparable_default(&actual_default) {
-                    entry.default_mismatches.push(Mismatch {
-                        column: column.column.clone(),
-                        expected: default.clone(),
-                        actual: actual_default,
-                    });
-                }
-            }
-            if column.r#type != actual.r#type {
-                entry.type_mismatches.push(Mismatch {
-                    column: column.column.clone(),
-                    expected: column.r#type.clone(),
-                    actual: actual.r#type.clone(),
-                });
-            }
-            if column.not_null != actual.not_null {
-                entry.nullability_mismatches.push(Mismatch {
-                    column: column.column.clone(),
-                    expected: column.not_null,
-                    actual: actual.not_null,
-                });
-            }
-        }
-        let differs = !(entry.missing_columns.is_empty()
-            && entry.unexpected_columns.is_empty()
-            && entry.default_mismatches.is_empty()
-            && entry.type_mismatches.is_empty()
-            && entry.nullability_mismatches.is_empty());
-        if differs {
-            drift.push(entry);
+/// How the live columns of a table that exists differ from `table`'s, if they do.
+fn table_columns_drift(table: &ExpectedColumns, live: &Catalog) -> Option<TableColumnDrift> {
+    let live_columns: Vec<(String, &Column)> = live
+        .columns
+        .iter()
+        .filter(|c| c.table == table.table)
+        .map(|c| (c.column.to_lowercase(), c))
+        .collect();
+    let live_by_name: HashMap<&str, &Column> =
+        live_columns.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    let expected_names: HashSet<&str> = table.columns.iter().map(|c| c.column.as_str()).collect();
+
+    let mut entry = TableColumnDrift {
+        table: table.table.clone(),
+        missing_columns: Vec::new(),
+        unexpected_columns: live_columns
+            .iter()
+            .filter(|(n, _)| !expected_names.contains(n.as_str()))
+            .map(|(n, _)| n.clone())
+            .collect(),
+        default_mismatches: Vec::new(),
+        type_mismatches: Vec::new(),
+        nullability_mismatches: Vec::new(),
+    };
+    for column in &table.columns {
+        match live_by_name.get(column.column.as_str()) {
+            None => entry.missing_columns.push(column.column.clone()),
+            Some(actual) if table.detailed => entry.note_mismatches(column, actual),
+            Some(_) => {}
         }
     }
-    drift
+    entry.differs().then_some(entry)
+}
+
+impl TableColumnDrift {
+    /// Records where a present column's default, type or nullability is not the expected one.
+    fn note_mismatches(&mut self, expected: &Column, actual: &Column) {
+        // A column expected without a default is not checked for one, as in pg-boss.
+        if let Some(default) = &expected.default {
+            let actual_default = actual.default.clone().unwrap_or_default();
+            if text::comparable_default(default) != text::comparable_default(&actual_default) {
+                self.default_mismatches.push(Mismatch {
+                    column: expected.column.clone(),
+                    expected: default.clone(),
+                    actual: actual_default,
+                });
+            }
+        }
+        if expected.r#type != actual.r#type {
+            self.type_mismatches.push(Mismatch {
+                column: expected.column.clone(),
+                expected: expected.r#type.clone(),
+                actual: actual.r#type.clone(),
+            });
+        }
+        if expected.not_null != actual.not_null {
+            self.nullability_mismatches.push(Mismatch {
+                column: expected.column.clone(),
+                expected: expected.not_null,
+                actual: actual.not_null,
+            });
+        }
+    }
+
+    fn differs(&self) -> bool {
+        !(self.missing_columns.is_empty()
+            && self.unexpected_columns.is_empty()
+            && self.default_mismatches.is_empty()
+            && self.type_mismatches.is_empty()
+            && self.nullability_mismatches.is_empty())
+    }
 }
 
 /// Constraints compare as sets of normalised definitions. Unlike pg-boss, a table that exists but
@@ -354,29 +361,91 @@ pub fn compare(
     live: &Catalog,
     building: &HashSet<String>,
 ) -> SchemaDriftReport {
-    let live_indexes: HashMap<&str, &Index> =
-        live.indexes.iter().map(|i| (i.name.as_str(), i)).collect();
-    let mut missing = Vec::new();
-    let mut still_building = Vec::new();
-    let mut invalid = Vec::new();
-    let mut mismatched = Vec::new();
-    for index in &expected.indexes {
-        let managed = managed_index(index);
-        match live_indexes.get(index.name.as_str()) {
-            None if building.contains(&index.name) => still_building.push(managed),
-            None => missing.push(managed),
-            Some(found) if !found.valid => invalid.push(InvalidIndex {
-                index: managed,
-                building: building.contains(&index.name),
-            }),
-            Some(found) => mismatched.extend(index_mismatch(managed, found)),
-        }
-    }
+    let indexes = IndexDrift::of(expected, live, building);
+    let (missing_functions, mismatched_functions) =
+        functions_drift(&expected.functions, &live.functions);
+    let mut report = SchemaDriftReport {
+        ok: false,
+        missing_tables: missing_tables(expected, live),
+        missing: indexes.missing,
+        building: indexes.building,
+        invalid: indexes.invalid,
+        extra_indexes: extra_indexes(expected, live),
+        mismatched: indexes.mismatched,
+        missing_functions,
+        mismatched_functions,
+        column_drift: columns_drift(expected, live),
+        constraint_drift: constraints_drift(expected, live),
+        enum_drift: enum_drift(&expected.job_states, &live.job_states),
+    };
+    report.ok = report.nothing_wrong();
+    report
+}
 
+impl SchemaDriftReport {
+    /// What `ok` says: `building` and `extra_indexes` do not count.
+    fn nothing_wrong(&self) -> bool {
+        self.missing_tables.is_empty()
+            && self.missing.is_empty()
+            && self.invalid.is_empty()
+            && self.mismatched.is_empty()
+            && self.missing_functions.is_empty()
+            && self.mismatched_functions.is_empty()
+            && self.column_drift.is_empty()
+            && self.constraint_drift.is_empty()
+            && self.enum_drift.is_none()
+    }
+}
+
+fn missing_tables(expected: &Expected, live: &Catalog) -> Vec<String> {
+    expected
+        .tables
+        .iter()
+        .filter(|t| !live.has_table(t))
+        .cloned()
+        .collect()
+}
+
+/// What became of each expected index.
+struct IndexDrift {
+    missing: Vec<ManagedIndex>,
+    /// Missing, but an unfinished background migration is building it.
+    building: Vec<ManagedIndex>,
+    invalid: Vec<InvalidIndex>,
+    mismatched: Vec<MismatchedIndex>,
+}
+
+impl IndexDrift {
+    fn of(expected: &Expected, live: &Catalog, building: &HashSet<String>) -> IndexDrift {
+        let live_indexes: HashMap<&str, &Index> =
+            live.indexes.iter().map(|i| (i.name.as_str(), i)).collect();
+        let mut drift = IndexDrift {
+            missing: Vec::new(),
+            building: Vec::new(),
+            invalid: Vec::new(),
+            mismatched: Vec::new(),
+        };
+        for index in &expected.indexes {
+            let managed = managed_index(index);
+            match live_indexes.get(index.name.as_str()) {
+                None if building.contains(&index.name) => drift.building.push(managed),
+                None => drift.missing.push(managed),
+                Some(found) if !found.valid => drift.invalid.push(InvalidIndex {
+                    index: managed,
+                    building: building.contains(&index.name),
+                }),
+                Some(found) => drift.mismatched.extend(index_mismatch(managed, found)),
+            }
+        }
+        drift
+    }
+}
+
+/// The live indexes on managed tables that nothing expects (and no constraint owns).
+fn extra_indexes(expected: &Expected, live: &Catalog) -> Vec<ExtraIndex> {
     let managed_tables: HashSet<&str> = expected.tables.iter().map(String::as_str).collect();
     let expected_names: HashSet<&str> = expected.indexes.iter().map(|i| i.name.as_str()).collect();
-    let extra_indexes = live
-        .indexes
+    live.indexes
         .iter()
         .filter(|i| {
             managed_tables.contains(i.table.as_str())
@@ -387,40 +456,5 @@ pub fn compare(
             name: i.name.clone(),
             table: i.table.clone(),
         })
-        .collect();
-
-    let missing_tables: Vec<String> = expected
-        .tables
-        .iter()
-        .filter(|t| !live.has_table(t))
-        .cloned()
-        .collect();
-    let (missing_functions, mismatched_functions) =
-        functions_drift(&expected.functions, &live.functions);
-    let column_drift = columns_drift(expected, live);
-    let constraint_drift = constraints_drift(expected, live);
-    let enum_drift = enum_drift(&expected.job_states, &live.job_states);
-
-    SchemaDriftReport {
-        ok: missing_tables.is_empty()
-            && missing.is_empty()
-            && invalid.is_empty()
-            && mismatched.is_empty()
-            && missing_functions.is_empty()
-            && mismatched_functions.is_empty()
-            && column_drift.is_empty()
-            && constraint_drift.is_empty()
-            && enum_drift.is_none(),
-        missing_tables,
-        missing,
-        building: still_building,
-        invalid,
-        extra_indexes,
-        mismatched,
-        missing_functions,
-        mismatched_functions,
-        column_drift,
-        constraint_drift,
-        enum_drift,
-    }
+        .collect()
 }
