@@ -14,7 +14,7 @@
 //!   whether jobs committed into them late (the true-up check; `ops::stats::record::true_up`
 //!   does the fix).
 //!
-//! Both watermarks trail the pass by [`LAG`]: job stamps come from `job_now()`, the start of the
+//! Both watermarks trail the pass by [`LAG_SECONDS`]: job stamps come from `job_now()`, the start of the
 //! transaction that wrote them, so a job committed just after a pass can carry a stamp from before
 //! it. A window that ends ten seconds back still has that job ahead of it.
 

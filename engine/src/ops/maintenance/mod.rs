@@ -2,10 +2,10 @@
 //! service and on demand by `supervise()` — one operation for both.
 //!
 //! A pass covers its queues a job table at a time, a chunk of queues per statement:
-//! * the monitor ([`monitor`]) counts the queues onto their rows (recording snapshots with
+//! * the monitor (`monitor.rs`) counts the queues onto their rows (recording snapshots with
 //!   `persistQueueStats`), warns about backlogs, and fails active jobs past their expiration or
 //!   heartbeat;
-//! * maintenance ([`retention`]) deletes jobs past retention and counts the finished jobs kept.
+//! * maintenance (`retention.rs`) deletes jobs past retention and counts the finished jobs kept.
 //!
 //! Each claims its queues through the same `monitor_claim_on` / `maintain_on` stamps and advisory
 //! locks pg-boss uses, so pg-boss instances and ours never run one twice at once. Around them the
