@@ -113,7 +113,7 @@ impl SendCoalescer {
 
 fn closed() -> crate::error::Error {
     crate::error::Error::new(
-        crate::ErrorCode::NotStarted,
+        crate::error::ErrorCode::NotStarted,
         "pg-boss is stopped: call start() to use it again",
     )
 }
