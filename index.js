@@ -430,7 +430,7 @@ class PgBoss extends EventEmitter {
   async offWork (name, options = { wait: true }) {
     assert(name, 'queue name is required')
     assert(typeof name === 'string', 'queue name must be a string')
-    return call(this.#native.offWork(json(name), options?.id ?? null, !!options?.wait))
+    return call(this.#native.offWork(name, options?.id ?? null, !!options?.wait))
   }
 
   notifyWorker (workerId) {

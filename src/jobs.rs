@@ -94,7 +94,12 @@ impl NativeBoss {
         let name = queue_name(&name_json)?;
         let jobs = match parse(&jobs_json)? {
             Value::Array(jobs) => jobs_from_json(&jobs).map_err(to_js)?,
-            _ => return Err(to_js(Error::invalid("jobs argument should be an array"))),
+            // index.js has refused anything else, with pg-boss's message.
+            _ => {
+                return Err(to_js(Error::internal(
+                    "insert: the JS entry sends jobs as an array",
+                )))
+            }
         };
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let ids = run(async move {

@@ -6,7 +6,6 @@ use napi::bindgen_prelude::{within_runtime_if_available, Function, Promise};
 use napi_derive::napi;
 use serde_json::Value;
 
-use pg_boss_engine::error::Error;
 use pg_boss_engine::model::names::assert_queue_name;
 use pg_boss_engine::model::work::WorkOptions;
 
@@ -23,11 +22,10 @@ impl NativeBoss {
         options_json: String,
         handler: Function<String, Promise<String>>,
     ) -> napi::Result<String> {
-        let name = parse(&name_json)?;
-        if matches!(name, Value::Null) || name.as_str() == Some("") {
-            return Err(to_js(Error::invalid("queue name is required")));
-        }
-        let name = assert_queue_name(&name).map_err(to_js)?.to_string();
+        // The JS entry has refused a missing name; what a name may hold is the engine's rule.
+        let name = assert_queue_name(&parse(&name_json)?)
+            .map_err(to_js)?
+            .to_string();
         let options = WorkOptions::from_options(&parse_options(&options_json)?).map_err(to_js)?;
         let tsfn: HandlerFn = handler
             .build_threadsafe_function()
@@ -40,20 +38,8 @@ impl NativeBoss {
     }
 
     #[napi]
-    pub async fn off_work(
-        &self,
-        name_json: String,
-        id: Option<String>,
-        wait: bool,
-    ) -> napi::Result<()> {
-        let name = match parse(&name_json)? {
-            Value::Null => return Err(to_js(Error::invalid("queue name is required"))),
-            Value::String(name) if name.is_empty() => {
-                return Err(to_js(Error::invalid("queue name is required")))
-            }
-            Value::String(name) => name,
-            _ => return Err(to_js(Error::invalid("queue name must be a string"))),
-        };
+    /// `name` is a non-empty string: the JS entry checks it, as pg-boss does, before calling.
+    pub async fn off_work(&self, name: String, id: Option<String>, wait: bool) -> napi::Result<()> {
         let boss = self.inner.clone();
         run(async move { boss.off_work(&name, id.as_deref(), wait).await }).await
     }
