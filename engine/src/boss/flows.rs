@@ -38,6 +38,7 @@ impl Boss {
         self.flow_resolver.resolve_now(&self.started_db()?).await
     }
 
+    /// `isResolvingFlow()`: whether a flow resolution pass is running right now.
     pub fn is_resolving_flow(&self) -> bool {
         self.flow_resolver.is_working()
     }

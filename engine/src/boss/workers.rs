@@ -90,6 +90,7 @@ impl Boss {
         Ok(())
     }
 
+    /// `notifyWorker(id)`: the worker with this id fetches now instead of waiting out its poll.
     pub fn notify_worker(&self, id: &str) {
         for worker in self.workers.lock().unwrap().iter() {
             if worker.id().to_string() == id {
