@@ -244,8 +244,8 @@ impl Boss {
         Ok(self.db())
     }
 
-    /// The test signals of a running background service (see [`crate::service::Signals`]): how
-    /// many passes it has finished, to wait for the next one instead of sleeping.
+    /// The test signals of background service `name` while it runs (see [`Signals`]): how many
+    /// passes it has finished, to wait for the next one instead of sleeping.
     pub async fn service_signals(&self, name: &str) -> Option<Signals> {
         let early = self.services.lock().await.signals(name);
         match early {
@@ -317,9 +317,10 @@ impl Boss {
         Ok(())
     }
 
-    /// Stops the workers; a graceful stop lets running handlers finish for up to `timeout`, then
-    /// fails the jobs still held ("pg-boss shut down while active") and drops their handlers.
-    /// Returns true when it stopped something (and `stopped` should be emitted).
+    /// `stop(options)`: stops the background services and the workers; a graceful stop lets
+    /// running handlers finish for up to `timeout`, then fails the jobs still held ("pg-boss shut
+    /// down while active") and drops their handlers. Returns true when it stopped something (and
+    /// pg-boss's `stopped` event is due).
     pub async fn stop(&self, options: StopOptions) -> Result<bool> {
         let was_started = {
             let mut state = self.lifecycle.lock().unwrap();

@@ -23,7 +23,8 @@ impl Boss {
         migrate::schema_version(&self.db()).await
     }
 
-    /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` as JSON (see drift/mod.rs).
+    /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` (what the schema lacks or has
+    /// changed against what schema 46 should hold) as JSON text.
     pub async fn detect_schema_drift(&self) -> Result<String> {
         let report = crate::schema::drift::detect(&self.started_pool()?, self.schema()).await?;
         serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
