@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+/// What kind of failure an [`Error`] is. Stable: callers branch on it, and the binding maps it to
+/// the `code` a JavaScript caller sees ([`ErrorCode::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Bad input from the caller; pg-boss raises these as assertion errors.
@@ -49,17 +51,22 @@ impl ErrorCode {
     }
 }
 
+/// Every failure the engine reports, to a caller or in an `error` event.
 #[derive(Debug, Clone)]
 pub struct Error {
+    /// What kind of failure it is.
     pub code: ErrorCode,
+    /// The message, word for word as pg-boss (or PostgreSQL) words it.
     pub message: String,
     /// The SQLSTATE when PostgreSQL raised the error.
     pub sql_state: Option<String>,
 }
 
+/// The engine's `Result`: its error is [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `code` with `message` and no SQLSTATE.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error {
             code,
@@ -68,10 +75,12 @@ impl Error {
         }
     }
 
+    /// Bad input from the caller ([`ErrorCode::InvalidArgument`]), as pg-boss's assertions.
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::InvalidArgument, message)
     }
 
+    /// A failure inside the engine ([`ErrorCode::Internal`]).
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Internal, message)
     }

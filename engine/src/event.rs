@@ -14,8 +14,12 @@ pub enum Event {
     Error(ErrorEvent),
     /// pg-boss's `warning` event.
     Warning(Warning),
-    /// A worker's batch started or ended; the JS entry throttles these into `wip` events.
-    Wip { queue: String },
+    /// A worker's batch started or ended; the JS entry throttles these into `wip` events. Sent
+    /// only while [`Boss::set_wip_listening`](crate::Boss::set_wip_listening) is on.
+    Wip {
+        /// The worker's queue.
+        queue: String,
+    },
     /// pg-boss's `bam` event: a background migration command changed status.
     Bam(Value),
     /// pg-boss's `flow` event: a resolution pass released dependent jobs.
@@ -23,9 +27,17 @@ pub enum Event {
     /// What a settle did to jobs that job spies watch (`{ queue, jobs }` or `{ queue, active }`).
     Spy(Value),
     /// A handler outran its batch's expiration: its jobs are being failed, its signals aborted.
-    BatchExpired { ids: Vec<Uuid> },
+    BatchExpired {
+        /// The jobs of the batch.
+        ids: Vec<Uuid>,
+    },
     /// A heartbeat found these jobs no longer held by the worker.
-    ClaimLost { queue: String, ids: Vec<Uuid> },
+    ClaimLost {
+        /// The worker's queue.
+        queue: String,
+        /// The jobs it lost.
+        ids: Vec<Uuid>,
+    },
 }
 
 impl Event {
@@ -61,13 +73,18 @@ impl Event {
 /// code; a worker's error also names its queue and worker, as pg-boss's do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorEvent {
+    /// The error's message.
     pub message: String,
+    /// The SQLSTATE, or the engine's code ([`Error::js_code`]).
     pub code: String,
+    /// The queue whose work failed, for a worker's or a settle's error.
     pub queue: Option<String>,
+    /// The worker that failed (its id, as `work()` and `getWipData()` name it).
     pub worker: Option<Uuid>,
 }
 
 impl ErrorEvent {
+    /// The event of `err`, not tied to a queue.
     pub fn of(err: &Error) -> ErrorEvent {
         ErrorEvent {
             message: err.message.clone(),
@@ -105,8 +122,12 @@ impl From<&Error> for Event {
 /// One warning: its type (the warning table's `type` column), message and data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
+    /// pg-boss's warning type: `slow_query`, `queue_backlog`, `clock_skew`,
+    /// `listen_notify_unavailable`, `invalid_schedule`, `handler_overrun` and the others it names.
     pub kind: &'static str,
+    /// The message, as pg-boss words it.
     pub message: String,
+    /// The details, a JSON object in pg-boss's shape for that type.
     pub data: Value,
 }
 
@@ -117,8 +138,10 @@ impl Warning {
     }
 }
 
-/// Where the engine reports events.
+/// Where the engine reports events. Called from the engine's tasks: keep `emit` quick and
+/// non-blocking (hand the event to a channel if there is more to do).
 pub trait EventSink: Send + Sync + 'static {
+    /// Takes one event.
     fn emit(&self, event: Event);
 
     /// Reports a failure that has no caller to return to.
@@ -127,7 +150,7 @@ pub trait EventSink: Send + Sync + 'static {
     }
 }
 
-/// For callers that do not listen.
+/// An [`EventSink`] that drops every event, for callers that do not listen.
 pub struct NoEvents;
 
 impl EventSink for NoEvents {

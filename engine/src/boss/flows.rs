@@ -23,8 +23,9 @@ impl Boss {
         }
     }
 
-    /// `flow()`: inserts a checked graph of jobs at once (see `model::flow::check_flow`); answers
-    /// each ref's job id, in input order.
+    /// `flow(jobs)`: inserts a graph of jobs at once, each waiting for the ones it `dependsOn`
+    /// (checked by [`check_flow`](crate::model::flow::check_flow)); answers each `(ref, job id)`,
+    /// in input order.
     pub async fn flow(&self, jobs: &[FlowJob]) -> Result<Vec<(String, String)>> {
         let db = self.started_db()?;
         crate::ops::flows::insert_flow(&db, &self.queues, jobs).await
@@ -38,11 +39,13 @@ impl Boss {
         self.flow_resolver.resolve_now(&self.started_db()?).await
     }
 
+    /// `isResolvingFlow()`: whether a flow resolution pass is running right now.
     pub fn is_resolving_flow(&self) -> bool {
         self.flow_resolver.is_working()
     }
 
-    /// `getDependencies()` and `getDependents()`.
+    /// `getDependencies()` and `getDependents()`: one page of a job's parents or children, as the
+    /// query's direction says.
     pub async fn dependencies(&self, query: &DependencyQuery) -> Result<Vec<DependencyRef>> {
         let db = self.started_db()?;
         crate::ops::flows::edges(&db, query).await
@@ -55,7 +58,8 @@ impl Boss {
         crate::ops::redrive::redrive(&db, &queue, request).await
     }
 
-    /// `previewRedrive()` of a dead letter queue.
+    /// `previewRedrive()` of a dead letter queue: what `redrive()` with the same request would
+    /// move, and where.
     pub async fn preview_redrive(&self, request: &RedriveRequest) -> Result<RedrivePreview> {
         let db = self.started_db()?;
         let queue = self.queue(&db.pool, &request.name).await?;

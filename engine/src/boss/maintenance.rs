@@ -38,7 +38,8 @@ impl Boss {
         self.maintenance.try_lock().is_err()
     }
 
-    /// `getQueueStats(name, options)`: an array of datapoints, newest first (see ops/stats).
+    /// `getQueueStats(name, options)`: pg-boss's `QueueStats[]` as JSON text, newest first: the
+    /// recorded snapshots with `persistQueueStats`, else one datapoint of the current counts.
     pub async fn get_queue_stats(&self, request: &QueueStatsRequest) -> Result<String> {
         let db = self.started_db()?;
         crate::ops::stats::get_queue_stats(&db, &self.config, &self.queues, request).await

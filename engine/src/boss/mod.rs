@@ -15,6 +15,10 @@ use workers::WorkerWakeup;
 
 pub use jobs::JobCommand;
 pub use pubsub::PublishReport;
+// What some calls answer; the types live with the operations that produce them.
+pub use crate::ops::flows::{DependencyRef, Resolved};
+pub use crate::ops::maintenance::PassReport;
+pub use crate::ops::redrive::RedrivePreview;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,9 +58,14 @@ enum Lifecycle {
     Stopped,
 }
 
+/// `stop(options)`. `Default` is pg-boss's defaults.
 pub struct StopOptions {
+    /// `graceful`, default true: running handlers get until `timeout` to finish before their jobs
+    /// are failed ("pg-boss shut down while active").
     pub graceful: bool,
+    /// `close`, default true: close the connection pool once stopped.
     pub close: bool,
+    /// `timeout`, default 30 seconds: how long a graceful stop waits.
     pub timeout: Duration,
 }
 
@@ -70,6 +79,11 @@ impl Default for StopOptions {
     }
 }
 
+/// One pg-boss instance: `new PgBoss(options)`. Its methods are pg-boss's, named in snake case;
+/// most need [`Boss::start`] first and fail with [`ErrorCode::NotStarted`] otherwise.
+///
+/// The instance's workers and background services are tasks spawned on the Tokio runtime it is
+/// created and started in: they run only while that runtime does.
 pub struct Boss {
     config: BossConfig,
     pool: Mutex<PgPool>,
@@ -118,6 +132,8 @@ pub struct Boss {
 }
 
 impl Boss {
+    /// An instance for `config`, reporting to `events` ([`NoEvents`](crate::event::NoEvents)
+    /// to drop them). Nothing connects before [`Boss::start`].
     pub fn new(mut config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
@@ -168,6 +184,7 @@ impl Boss {
         self.instance_id
     }
 
+    /// The configuration it was created with.
     pub fn config(&self) -> &BossConfig {
         &self.config
     }
@@ -227,8 +244,8 @@ impl Boss {
         Ok(self.db())
     }
 
-    /// The test signals of a running background service (see [`crate::service::Signals`]): how
-    /// many passes it has finished, to wait for the next one instead of sleeping.
+    /// The test signals of background service `name` while it runs (see [`Signals`]): how many
+    /// passes it has finished, to wait for the next one instead of sleeping.
     pub async fn service_signals(&self, name: &str) -> Option<Signals> {
         let early = self.services.lock().await.signals(name);
         match early {
@@ -258,6 +275,10 @@ impl Boss {
         }
     }
 
+    /// `start()`: installs the schema when it is missing (with `migrate`), checks its version,
+    /// and starts the background services `config` asks for (supervision, the timekeeper,
+    /// the listener, background migrations, the registry heartbeat). Starting a started instance
+    /// does nothing; a stopped one can start again.
     pub async fn start(&self) -> Result<()> {
         self.start_attempt(1).await
     }
@@ -296,9 +317,10 @@ impl Boss {
         Ok(())
     }
 
-    /// Stops the workers; a graceful stop lets running handlers finish for up to `timeout`, then
-    /// fails the jobs still held ("pg-boss shut down while active") and drops their handlers.
-    /// Returns true when it stopped something (and `stopped` should be emitted).
+    /// `stop(options)`: stops the background services and the workers; a graceful stop lets
+    /// running handlers finish for up to `timeout`, then fails the jobs still held ("pg-boss shut
+    /// down while active") and drops their handlers. Returns true when it stopped something (and
+    /// pg-boss's `stopped` event is due).
     pub async fn stop(&self, options: StopOptions) -> Result<bool> {
         let was_started = {
             let mut state = self.lifecycle.lock().unwrap();

@@ -17,17 +17,21 @@ use super::Boss;
 
 /// What `publish()` did: how many queues it sent to, the sends that failed and the jobs created.
 pub struct PublishReport {
+    /// How many queues are subscribed to the event.
     pub subscribers: usize,
+    /// The queues whose send failed, with why, by queue name.
     pub failures: Vec<(String, Error)>,
     /// The jobs created, by queue (a queue's policy may have refused its job).
     pub sent: Vec<(String, Uuid)>,
 }
 
 impl Boss {
+    /// `subscribe(event, name)`: jobs published under `event` are sent to queue `name` too.
     pub async fn subscribe(&self, event: &str, name: &str) -> Result<()> {
         ops::pubsub::subscribe(&self.started_db()?, event, name).await
     }
 
+    /// `unsubscribe(event, name)`.
     pub async fn unsubscribe(&self, event: &str, name: &str) -> Result<()> {
         ops::pubsub::unsubscribe(&self.started_db()?, event, name).await
     }

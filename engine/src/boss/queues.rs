@@ -17,20 +17,26 @@ impl Boss {
         ops::queues::cached(pool, self.schema(), &self.queues, name).await
     }
 
+    /// `createQueue(name, options)`. Creating a queue that exists does nothing (its options are
+    /// not changed); a dead letter queue must exist first.
     pub async fn create_queue(&self, queue: &CreateQueue) -> Result<()> {
         ops::queues::create_queue(&self.started_db()?, &self.queues, queue).await
     }
 
+    /// `updateQueue(name, options)`: changes the settings given.
     pub async fn update_queue(&self, update: &UpdateQueue) -> Result<()> {
         ops::queues::update_queue(&self.started_db()?, &self.queues, update).await
     }
 
-    /// `name` as `deleteQueue()` checks it (see [`assert_queue_name`]).
+    /// `deleteQueue(name)`: the queue and its jobs; a missing queue is no error, one that is
+    /// another's dead letter queue is refused. `name` is checked as pg-boss checks it
+    /// ([`assert_queue_name`]).
     pub async fn delete_queue(&self, name: &str) -> Result<()> {
         ops::queues::delete_queue(&self.started_db()?, &self.queues, name).await
     }
 
-    /// Queues as JSON text. `names` filters; `limit`/`after` page.
+    /// `getQueues(names, { limit, after })`: pg-boss's queue objects (settings and counts) as
+    /// JSON text of an array. `names` filters; `limit`/`after` (a queue name) page.
     pub async fn get_queues(
         &self,
         names: Option<Vec<String>>,

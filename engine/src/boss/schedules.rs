@@ -75,12 +75,13 @@ impl Boss {
         self.checking_skew.is_raised()
     }
 
-    /// `schedule()`.
+    /// `schedule(name, cron, data, options)`: creates the schedule of queue `name` under its key,
+    /// or replaces it; each occurrence sends `data` with the stored send options.
     pub async fn schedule(&self, request: &ScheduleRequest) -> Result<()> {
         ops::schedules::schedule(&self.started_db()?, request).await
     }
 
-    /// `unschedule(name, key)`.
+    /// `unschedule(name, key)`: removes the schedule.
     pub async fn unschedule(&self, target: &ScheduleTarget) -> Result<()> {
         ops::schedules::unschedule(&self.started_db()?, target).await
     }

@@ -9,10 +9,13 @@ use uuid::Uuid;
 use super::Boss;
 
 impl Boss {
+    /// `isInstalled()`: whether the schema holds pg-boss. Needs no `start()`.
     pub async fn is_installed(&self) -> Result<bool> {
         install::is_installed(&self.db()).await
     }
 
+    /// `schemaVersion()`: the installed schema's version (46 for pg-boss 12.38), `None` when not
+    /// installed. Needs no `start()`.
     pub async fn schema_version(&self) -> Result<Option<i32>> {
         if !self.is_installed().await? {
             return Ok(None);
@@ -20,7 +23,8 @@ impl Boss {
         migrate::schema_version(&self.db()).await
     }
 
-    /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` as JSON (see drift/mod.rs).
+    /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` (what the schema lacks or has
+    /// changed against what schema 46 should hold) as JSON text.
     pub async fn detect_schema_drift(&self) -> Result<String> {
         let report = crate::schema::drift::detect(&self.started_pool()?, self.schema()).await?;
         serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
@@ -35,10 +39,14 @@ impl Boss {
             .is_some_and(BamService::is_working)
     }
 
+    /// `getBamStatus()`: pg-boss's `BamStatusSummary[]` (count of background-migration commands
+    /// by status) as JSON text.
     pub async fn get_bam_status(&self) -> Result<String> {
         bam::status(&self.started_db()?).await
     }
 
+    /// `getBamEntries({ limit, after })`: pg-boss's `BamEntry[]` as JSON text, `limit` per page
+    /// after the command id `after`.
     pub async fn get_bam_entries(&self, limit: i64, after: Option<String>) -> Result<String> {
         let db = self.started_db()?;
         let after = match after {

@@ -68,7 +68,8 @@ impl Boss {
         Ok(first.expect("localConcurrency is at least 1"))
     }
 
-    /// Stops the workers of a queue (or the ones started by one `work()` call, or one worker).
+    /// `offWork(name, { id, wait })`: stops the workers of a queue (or, with `id`, the ones started
+    /// by one `work()` call, or one worker); with `wait`, returns once they have stopped.
     pub async fn off_work(&self, name: &str, id: Option<&str>, wait: bool) -> Result<()> {
         let matching: Vec<Arc<WorkerHandle>> = {
             let mut workers = self.workers.lock().unwrap();
@@ -90,6 +91,7 @@ impl Boss {
         Ok(())
     }
 
+    /// `notifyWorker(id)`: the worker with this id fetches now instead of waiting out its poll.
     pub fn notify_worker(&self, id: &str) {
         for worker in self.workers.lock().unwrap().iter() {
             if worker.id().to_string() == id {

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use super::js::{bool_opt, int_opt, string_opt};
 use crate::error::{Error, Result};
 
+/// sqlx's connect options for `options`.
+#[doc(hidden)]
 pub fn connect_options(options: &ConnectionOptions) -> Result<PgConnectOptions> {
     let mut connect = match &options.connection_string {
         Some(url) => PgConnectOptions::from_str(url).map_err(|e| {
@@ -55,6 +57,7 @@ pub fn connect_options(options: &ConnectionOptions) -> Result<PgConnectOptions> 
 }
 
 /// A lazily connecting pool: nothing touches the network until the first statement.
+#[doc(hidden)]
 pub fn pool(options: &ConnectionOptions) -> Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(options.max)
@@ -64,26 +67,44 @@ pub fn pool(options: &ConnectionOptions) -> Result<PgPool> {
         .connect_lazy_with(connect_options(options)?))
 }
 
-/// How to reach PostgreSQL.
+/// How to reach PostgreSQL: pg-boss's `DatabaseOptions`. The separate fields override what the
+/// connection string says. The defaults named below are the ones [`BossConfig::new`] and
+/// [`BossConfig::from_value`] fill in; `ConnectionOptions::default()` leaves everything empty.
+///
+/// [`BossConfig::new`]: crate::BossConfig::new
+/// [`BossConfig::from_value`]: crate::BossConfig::from_value
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionOptions {
+    /// `connectionString`: a `postgres://` URL.
     pub connection_string: Option<String>,
+    /// `host`.
     pub host: Option<String>,
+    /// `port`.
     pub port: Option<u16>,
+    /// `database`.
     pub database: Option<String>,
+    /// `user`.
     pub user: Option<String>,
+    /// `password` (a password pg-boss would get from a function is set with
+    /// [`Boss::set_password`](crate::Boss::set_password)).
     pub password: Option<String>,
     /// `ssl: true` or an object: require TLS. `rejectUnauthorized: false` skips verification.
     pub ssl: Option<SslOptions>,
+    /// `max`, default 10: the pool's most connections.
     pub max: u32,
+    /// `application_name`, default `pgboss` (`pgboss:<id>` for a registered instance, so its
+    /// sessions can be found in `pg_stat_activity`).
     pub application_name: String,
+    /// `connectionTimeoutMillis`, default 10000: how long to wait for a connection.
     pub connection_timeout_ms: u64,
     /// `options`: run-time settings sent with every connection (`-c name=value`, as libpq takes them).
     pub server_settings: Vec<(String, String)>,
 }
 
+/// `ssl` as an object.
 #[derive(Debug, Clone)]
 pub struct SslOptions {
+    /// `rejectUnauthorized`, default true: verify the server's certificate and name.
     pub reject_unauthorized: bool,
 }
 

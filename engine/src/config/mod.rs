@@ -1,6 +1,7 @@
 //! Constructor options: parsed from the caller's object, defaulted and validated as pg-boss does.
 
 pub mod connection;
+#[doc(hidden)]
 pub mod js;
 pub mod schema_name;
 pub mod services;
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::error::ensure;
 use crate::error::{Error, Result};
 pub use connection::{ConnectionOptions, SslOptions};
+pub use js::Options;
 use js::{bool_opt, int_opt, number_opt, truthy};
 pub use schema_name::{
     assert_schema_name, normalize_schema_name, resolve_schema_name, DEFAULT_SCHEMA,
@@ -23,38 +25,61 @@ pub use services::{
 };
 const MAX_INTERVAL_HOURS: f64 = 24.0;
 pub(crate) const MAX_RETENTION_DAYS: i64 = 365;
+/// What `new PgBoss(options)` is given, read and checked: build it with [`BossConfig::new`] (a
+/// connection string and a schema, every other option at pg-boss's default) or
+/// [`BossConfig::from_value`] (pg-boss's options object as JSON), then change fields as needed.
 #[derive(Debug, Clone)]
 pub struct BossConfig {
+    /// Where the database is and how to connect to it.
     pub connection: ConnectionOptions,
-    /// The schema exactly as configured (it may be quoted); it is written into SQL verbatim.
+    /// `schema`, default `pgboss`: the schema exactly as configured (it may be quoted); it is
+    /// written into SQL verbatim.
     pub schema: String,
+    /// `migrate`, default true: `start()` installs the schema when it is missing and runs
+    /// background migrations. Off, `start()` fails unless the schema is installed and current.
     pub migrate: bool,
+    /// `createSchema`, default true: an install runs `CREATE SCHEMA IF NOT EXISTS` first.
     pub create_schema: bool,
-    /// `allowSchemaCaseVariant`: install even beside a pg-boss schema whose name differs only in case.
+    /// `allowSchemaCaseVariant`, default false: install even beside a pg-boss schema whose name
+    /// differs only in case.
     pub allow_schema_case_variant: bool,
+    /// `supervise`, default true: this instance runs supervision (the monitor: queue counts,
+    /// backlog warnings, failing active jobs past their expiration; maintenance: deleting jobs
+    /// past retention) and background flow resolution.
     pub supervise: bool,
+    /// `schedule`, default true: this instance runs the timekeeper (cron schedules and the
+    /// clock-skew check).
     pub schedule: bool,
+    /// `superviseIntervalSeconds`, default 60: how often a supervision pass looks for queues
+    /// whose monitor or maintenance is due.
     pub supervise_interval_seconds: f64,
+    /// `maintenanceIntervalSeconds`, default 86400 (a day): how often each queue's jobs past
+    /// retention are deleted.
     pub maintenance_interval_seconds: f64,
+    /// `monitorIntervalSeconds`, default 60: how often each queue is counted and its active jobs
+    /// past expiration are failed.
     pub monitor_interval_seconds: f64,
+    /// `queueCacheIntervalSeconds`, default 60: how often cached queues are forgotten, so changes
+    /// other instances make to a queue reach this one.
     pub queue_cache_interval_seconds: f64,
     /// How long a queue's handler_overrun rows are tallied before one is written (pg-boss's test
     /// hook `__test__handlerOverrunWindowMs`; an hour otherwise).
     pub handler_overrun_window_ms: u64,
-    /// `useListenNotify`: wake workers of `notify` queues through LISTEN/NOTIFY.
+    /// `useListenNotify`, default false: wake workers of `notify` queues through LISTEN/NOTIFY
+    /// (one connection held for listening; polling goes on as a backstop).
     pub use_listen_notify: bool,
     /// The listener's liveness checks (`notifyHeartbeatIntervalMs`, `notifyHeartbeatTimeoutMs`).
     pub listener: ListenerSettings,
-    /// `bamIntervalSeconds`: how often the background-migration runner looks for pending commands.
+    /// `bamIntervalSeconds`, default 60: how often the background-migration runner looks for
+    /// pending commands.
     pub bam_interval_seconds: f64,
-    /// `flowIntervalSeconds` and its test hooks (see `flows.rs`).
+    /// `flowIntervalSeconds` and its test hooks.
     pub flow: FlowSettings,
-    /// Warnings and stats history (see `warnings.rs` and `stats.rs`).
+    /// Warnings and the queue stats history.
     pub observability: Observability,
-    /// The instance registry (see `registry.rs`).
+    /// The instance registry (`registerInstance`, `instanceName`, `instanceHeartbeatSeconds`).
     pub instance: InstanceSettings,
-    /// The timekeeper's intervals and pg-boss's test switches for it (see `service/cron.rs` and
-    /// `service/clock.rs`).
+    /// The timekeeper's intervals and pg-boss's test switches for it.
     pub scheduling: Scheduling,
 }
 

@@ -3,6 +3,7 @@
 use crate::error::ensure;
 use crate::error::{Error, Result};
 
+/// The schema pg-boss uses when none is configured.
 pub const DEFAULT_SCHEMA: &str = "pgboss";
 
 /// pg-boss's rules for the `schema` option: 50 bytes at most; bare names are identifiers

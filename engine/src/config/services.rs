@@ -15,12 +15,12 @@ use crate::error::{Error, Result};
 /// The constructor options of flow resolution.
 #[derive(Debug, Clone)]
 pub struct FlowSettings {
-    /// `flowIntervalSeconds`: the time between two background passes.
+    /// `flowIntervalSeconds`, default 5: the time between two background passes.
     pub interval: Duration,
-    /// pg-boss's test hooks `__test__delay_flow_ms` and `__test__throw_flow`: a background pass
-    /// waits this long before its stamp, or fails with this message, so tests can watch a pass
-    /// that is under way or one that fails.
+    /// pg-boss's test hook `__test__delay_flow_ms`: a background pass waits this long before its
+    /// stamp, so tests can watch a pass that is under way.
     pub delay: Option<Duration>,
+    /// pg-boss's test hook `__test__throw_flow`: a background pass fails with this message.
     pub fail_with: Option<String>,
 }
 
@@ -74,7 +74,9 @@ impl FlowSettings {
 /// must answer within `heartbeat_timeout` and find the channel still registered.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerSettings {
+    /// `notifyHeartbeatIntervalMs`, default 10000.
     pub heartbeat_interval: Duration,
+    /// `notifyHeartbeatTimeoutMs`, default 5000: a check slower than this reconnects the listener.
     pub heartbeat_timeout: Duration,
 }
 
@@ -125,8 +127,13 @@ fn recorded_options() -> Vec<(&'static str, Recorded)> {
 /// `registerInstance`, `instanceName`, `instanceHeartbeatSeconds`, read and checked as pg-boss does.
 #[derive(Debug, Clone)]
 pub struct InstanceSettings {
+    /// `registerInstance`, default true: record this instance in the registry `getInstances()`
+    /// reads.
     pub register: bool,
+    /// `instanceName`: a name for the registry row, such as `billing-worker`.
     pub name: Option<String>,
+    /// `instanceHeartbeatSeconds`, default 30 (1 to 3600): how often the row is refreshed; it
+    /// reads as quiet after three missed heartbeats.
     pub heartbeat_seconds: u32,
     /// The options recorded on the row (`config`), before the start attempt is added.
     pub(crate) recorded: Map<String, Value>,
@@ -135,6 +142,7 @@ pub struct InstanceSettings {
 }
 
 impl InstanceSettings {
+    /// Reads the three options (and the ones recorded on the row) from the constructor options.
     pub fn from_options(options: &Map<String, Value>) -> Result<InstanceSettings> {
         let register = options.get("registerInstance") != Some(&Value::Bool(false));
         let name = match options.get("instanceName") {
@@ -193,6 +201,8 @@ impl InstanceSettings {
     }
 }
 
+/// The background-migration runner's settings, from [`BossConfig`].
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct BamSettings {
     /// `bamIntervalSeconds`: the pause between two polls.
@@ -207,6 +217,8 @@ impl BamSettings {
     }
 }
 
+/// The supervisor's settings, from [`BossConfig`].
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct SupervisorSettings {
     pub monitor_interval: Duration,
@@ -229,14 +241,21 @@ impl SupervisorSettings {
 /// reads in its timekeeper, so one suite can drive either implementation.
 #[derive(Debug, Clone, Default)]
 pub struct Scheduling {
-    /// How often an instance tries to claim the cron pass.
+    /// `cronMonitorIntervalSeconds`, default 30 (1 to 45): how often an instance tries to claim
+    /// the cron pass.
     pub cron_monitor_interval_seconds: f64,
-    /// The polling interval of the `__pgboss__send-it` worker.
+    /// `cronWorkerIntervalSeconds`, default 5 (1 to 45): the polling interval of the
+    /// `__pgboss__send-it` worker, which sends the jobs the cron pass schedules.
     pub cron_worker_interval_seconds: f64,
+    /// pg-boss's test hook `__test__delay_cron_ms`: a cron pass waits this long first.
     pub delay_cron_ms: u64,
+    /// pg-boss's test hook `__test__force_cron_monitoring_error`: a cron pass fails with it.
     pub force_cron_error: Option<String>,
+    /// pg-boss's test hook `__test__delay_clock_skew_ms`: a clock reading waits this long first.
     pub delay_clock_skew_ms: u64,
+    /// pg-boss's test hook `__test__force_clock_monitoring_error`: a clock reading fails with it.
     pub force_clock_error: Option<String>,
+    /// pg-boss's test hook `__test__force_clock_skew_warning`: every clock reading warns.
     pub force_clock_skew_warning: bool,
 }
 
@@ -283,15 +302,22 @@ impl Scheduling {
 /// The constructor options behind the `warning` event and the stats history, with pg-boss's defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct Observability {
-    /// `warningQueueSize`: the instance's queue_backlog threshold (a queue's own one wins).
+    /// `warningQueueSize`, default 10000: the instance's queue_backlog threshold (a queue's own
+    /// one wins).
     pub warning_queue_size: f64,
-    /// `warningSlowQuerySeconds`: a supervision statement slower than this is a slow_query warning.
+    /// `warningSlowQuerySeconds`, default 30: a supervision statement slower than this is a
+    /// slow_query warning.
     pub warning_slow_query_seconds: f64,
+    /// `persistWarnings`, default false: warnings are also written to the warning table.
     pub persist_warnings: bool,
+    /// `warningRetentionDays`, default 365: how long persisted warnings are kept.
     pub warning_retention_days: i64,
+    /// `persistQueueStats`, default false: each monitor pass records a snapshot of every queue's
+    /// counts, which `getQueueStats()` reads.
     pub persist_queue_stats: bool,
+    /// `queueStatRetentionDays`, default 7: how long those snapshots are kept.
     pub queue_stat_retention_days: i64,
-    /// `clockMonitorIntervalSeconds`: how often the clock_skew check repeats.
+    /// `clockMonitorIntervalSeconds`, default 600: how often the clock_skew check repeats.
     pub clock_monitor_interval_seconds: f64,
 }
 

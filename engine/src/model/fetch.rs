@@ -8,6 +8,8 @@ use crate::config::js::{as_int, at_least, bool_opt, int_opt, is_integer, Options
 use crate::error::ensure;
 use crate::error::Result;
 
+/// `minPriority`/`maxPriority`: integers, the first no greater than the second.
+#[doc(hidden)]
 pub fn validate_priority_range(options: &Options) -> Result<()> {
     let min = options.get("minPriority").filter(|v| !v.is_null());
     let max = options.get("maxPriority").filter(|v| !v.is_null());
@@ -42,6 +44,8 @@ pub(crate) fn validate_batch_and_flags(options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// pg-boss's checks of `fetch()`'s options, in its order.
+#[doc(hidden)]
 pub fn validate_fetch_options(options: &Options) -> Result<()> {
     validate_batch_and_flags(options)?;
     if let Some(v) = options.get("ignoreStartAfter") {
@@ -50,13 +54,19 @@ pub fn validate_fetch_options(options: &Options) -> Result<()> {
     validate_priority_range(options)
 }
 
-/// What a fetch asks for.
+/// What a fetch asks for: `fetch(name, options)`'s options. `Default` is pg-boss's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRequest {
+    /// `batchSize`, default 1: the most jobs to claim.
     pub batch_size: i64,
+    /// `includeMetadata`, default false: each job carries all its columns (state, priority,
+    /// retry settings, dates, output, dead-letter source, ...), not only id, name and data.
     pub include_metadata: bool,
+    /// `ignoreStartAfter`, default false: claim jobs whose `startAfter` is still ahead too.
     pub ignore_start_after: bool,
+    /// `minPriority`: only jobs of at least this priority.
     pub min_priority: Option<i64>,
+    /// `maxPriority`: only jobs of at most this priority.
     pub max_priority: Option<i64>,
     /// Group ids not to claim from (`ignoreGroups`).
     pub ignore_groups: Option<Vec<String>>,
@@ -80,6 +90,8 @@ impl Default for FetchRequest {
 }
 
 impl FetchRequest {
+    /// Checks pg-boss's `fetch()` options (a JSON object) with its rules and messages, and reads
+    /// them with its defaults.
     pub fn from_options(options: &Options) -> Result<FetchRequest> {
         validate_fetch_options(options)?;
         Ok(FetchRequest {
@@ -97,6 +109,7 @@ impl FetchRequest {
 }
 
 /// A claimed job as the engine tracks it; its full JSON goes to the handler.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: Uuid,
@@ -110,6 +123,7 @@ pub struct ClaimedJob {
 }
 
 /// The jobs one fetch claimed.
+#[doc(hidden)]
 #[derive(Debug, Clone, Default)]
 pub struct FetchedBatch {
     pub jobs: Vec<ClaimedJob>,

@@ -8,15 +8,18 @@ use crate::config::js::{bool_opt, is_integer, present, string_opt, Options};
 use crate::error::{Error, Result};
 
 /// What `findJobs()` looks for: jobs of a queue by id, singleton key, data containment and/or
-/// queued state, oldest first, a page at a time.
+/// queued state, oldest first, a page at a time. `Default` matches every job of the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindJobsRequest {
+    /// `limit`, default 1000 (1 to 100000): the most jobs to answer.
     pub limit: i64,
+    /// `id`: only this job.
     pub id: Option<Uuid>,
     /// An id was given that no job can have (not a uuid): nothing matches.
     pub matches_nothing: bool,
+    /// `key`: only jobs with this `singletonKey`.
     pub key: Option<String>,
-    /// JSON text the job's data must contain.
+    /// `data`: JSON text the job's data must contain (PostgreSQL's `@>`).
     pub data: Option<String>,
     /// Only jobs that have not started.
     pub queued: bool,

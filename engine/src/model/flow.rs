@@ -15,8 +15,11 @@ use crate::error::{Error, Result};
 /// One job of a checked flow.
 #[derive(Debug, Clone)]
 pub struct FlowJob {
+    /// `ref`: the name `dependsOn` knows the job by within the flow.
     pub reference: String,
+    /// `name`: the job's queue.
     pub name: String,
+    /// `data`.
     pub data: Value,
     /// The id the caller chose (`options.id`), as the text the insert casts to a uuid.
     pub id: Option<String>,
@@ -269,16 +272,20 @@ const LIST_LIMIT_MAX: i64 = 100_000;
 /// `getDependencies(name, id, { limit, after })` or `getDependents(...)`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DependencyQuery {
+    /// Parents or children.
     pub direction: Direction,
+    /// The job's queue.
     pub name: String,
     /// Not checked: a malformed id fails as the statement's uuid cast fails, as in pg-boss.
     pub id: Option<String>,
+    /// `limit`, default 1000 (1 to 100000).
     pub limit: i64,
     /// Where the page starts: after this `(name, id)`, the previous page's last row.
     pub after: Option<(String, String)>,
 }
 
 impl DependencyQuery {
+    /// `getDependencies(name, id, options)` (or `getDependents`), checked as pg-boss checks it.
     pub fn from_json(
         direction: Direction,
         name: &Value,

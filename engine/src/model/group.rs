@@ -83,7 +83,9 @@ pub fn ignore_groups(options: &Options) -> Result<Option<Vec<String>>> {
 /// A validated group limit of this instance: a default and optional per-tier limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupLimits {
+    /// The limit of a group whose tier has none of its own.
     pub default: i64,
+    /// Limits by tier.
     pub tiers: HashMap<String, i64>,
 }
 

@@ -11,7 +11,9 @@ use crate::future::BoxFuture;
 /// What the row says about the process the instance lives in.
 #[derive(Debug, Clone)]
 pub struct ProcessInfo {
+    /// `host`: the machine's host name.
     pub host: String,
+    /// `pid`: the process id.
     pub pid: u32,
     /// `node_version`: the host runtime (Node's `process.version` under the binding).
     pub runtime_version: String,
@@ -75,6 +77,7 @@ fn hostname() -> String {
 /// them out (the column stays null). `baseline` is true at registration: rates are measured from
 /// there, so that sample has none.
 pub trait Vitals: Send + Sync + 'static {
+    /// One sample: pg-boss's `InstanceMetrics` as a JSON object, or `None` when there is none.
     fn sample(&self, baseline: bool) -> BoxFuture<'static, Option<Value>>;
 }
 
@@ -82,7 +85,9 @@ pub trait Vitals: Send + Sync + 'static {
 /// resources are sampled (none for a plain Rust host).
 #[derive(Clone)]
 pub struct Host {
+    /// The process.
     pub process: ProcessInfo,
+    /// Where its resources are sampled; `None` leaves `metrics` null.
     pub vitals: Option<Arc<dyn Vitals>>,
 }
 

@@ -12,6 +12,7 @@ use crate::error::Result;
 /// A job's id as the caller gave it (pg-boss does not check it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobId {
+    /// A uuid, in any spelling PostgreSQL accepts.
     Uuid(Uuid),
     /// Not a uuid: left to PostgreSQL's cast, which refuses it in pg-boss's words.
     Text(String),
@@ -30,6 +31,7 @@ impl JobId {
         }
     }
 
+    /// The id, when it is a uuid.
     pub fn as_uuid(&self) -> Option<Uuid> {
         match self {
             JobId::Uuid(id) => Some(*id),
@@ -38,29 +40,49 @@ impl JobId {
     }
 }
 
-/// A job's options. Numbers are what the job's columns hold; `start_after` is the text the insert
-/// reads: a date time (that instant) or a number of seconds from now.
+/// A job's options (pg-boss's `JobOptions` and `JobInsert`). Numbers are what the job's columns
+/// hold; `start_after` is the text the insert reads: a date time (that instant) or a number of
+/// seconds from now. An option left `None` comes from the queue, else from pg-boss's default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobOptions {
+    /// `id`: the job's id; a new uuid when left out.
     pub id: Option<JobId>,
+    /// `priority`, default 0: higher is fetched first.
     pub priority: Option<i32>,
+    /// `startAfter`: not fetched before then (an ISO date time, or seconds from now).
     pub start_after: Option<String>,
+    /// `singletonKey`: what the queue's policy, throttling and `key_strict_fifo` key on.
     pub singleton_key: Option<String>,
     /// Whether the key as given is truthy in JavaScript, which is what pg-boss asks of a
     /// `key_strict_fifo` job's key (`0` is stored as "0", yet counts as no key).
     pub singleton_key_truthy: bool,
+    /// `singletonSeconds`: throttle to one job per slot of this many seconds (per key).
     pub singleton_seconds: Option<i32>,
+    /// Shifts the throttle slot by this many seconds (set by a send into the next slot).
     pub singleton_offset: Option<i32>,
+    /// `group.id`: the group the job counts against for group concurrency.
     pub group_id: Option<String>,
+    /// `group.tier`: the group's tier, for per-tier limits.
     pub group_tier: Option<String>,
+    /// `expireInSeconds`, default 900: how long the job may stay active before it is failed.
     pub expire_in_seconds: Option<i32>,
+    /// `deleteAfterSeconds`, default 604800 (7 days): how long a finished job is kept; 0 keeps it.
     pub delete_after_seconds: Option<i32>,
+    /// `retentionSeconds`, default 1209600 (14 days): how long the job may wait to start before it
+    /// is deleted.
     pub retention_seconds: Option<i32>,
+    /// `retryLimit`, default 2: retries after a failure before the job fails for good.
     pub retry_limit: Option<i32>,
+    /// `retryDelay`, default 0: seconds between retries.
     pub retry_delay: Option<i32>,
+    /// `retryBackoff`, default false: exponential backoff from `retryDelay`.
     pub retry_backoff: Option<bool>,
+    /// `retryDelayMax`: the longest backoff delay; no limit when left out.
     pub retry_delay_max: Option<i32>,
+    /// `deadLetter`: the queue a job that fails for good is copied to.
     pub dead_letter: Option<String>,
+    /// `heartbeatSeconds` (at least 10): an active job not heartbeated for this long is failed;
+    /// no heartbeat is expected when left out.
     pub heartbeat_seconds: Option<i32>,
 }
 
@@ -108,10 +130,12 @@ impl JobOptions {
     }
 }
 
-/// One job to insert.
+/// One job of an `insert()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
+    /// `data`: the job's payload (null when left out).
     pub data: Value,
+    /// Its options.
     pub options: JobOptions,
 }
 

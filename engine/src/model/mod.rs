@@ -7,6 +7,7 @@ pub mod group;
 pub mod insert;
 pub mod instance;
 pub mod job;
+#[doc(hidden)]
 pub mod job_settings;
 pub mod names;
 pub mod queue;
@@ -16,6 +17,7 @@ pub mod send;
 pub mod settle;
 pub mod stats;
 pub mod targets;
+#[doc(hidden)]
 pub mod unchecked;
 pub mod update;
 pub mod work;

@@ -14,6 +14,8 @@ pub fn assert_object_name(value: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A queue name as pg-boss checks it: present, a string, and made of the characters
+/// [`assert_object_name`] allows.
 pub fn assert_queue_name(name: &Value) -> Result<&str> {
     ensure!(
         !matches!(name, Value::Null | Value::Bool(false)) && name.as_str() != Some(""),

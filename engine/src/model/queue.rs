@@ -12,6 +12,7 @@ use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 
 /// What sending, fetching and settling need to know about a queue.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct QueueInfo {
     pub name: String,
@@ -23,6 +24,8 @@ pub struct QueueInfo {
     pub ready_count: i64,
 }
 
+/// pg-boss's error for a queue that does not exist.
+#[doc(hidden)]
 pub fn queue_not_found(name: &str) -> Error {
     Error::new(
         ErrorCode::QueueNotFound,
@@ -30,6 +33,10 @@ pub fn queue_not_found(name: &str) -> Error {
     )
 }
 
+/// The queue policies pg-boss knows (`policy` of `createQueue()`): `standard` (no limit), `short`
+/// (one job queued), `singleton` (one job active), `stately` (one per state, queued and active),
+/// `exclusive` (one queued or active) and `key_strict_fifo` (FIFO per `singletonKey`, which every
+/// job must have). The four limits in between count per `singletonKey` when jobs have one.
 pub const POLICIES: [&str; 6] = [
     "standard",
     "short",
@@ -43,13 +50,17 @@ pub const POLICIES: [&str; 6] = [
 /// from a key left out (keep it), as pg-boss does. At creation both mean "none".
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Patch<T> {
+    /// Left out: keep what is stored.
     #[default]
     Keep,
+    /// Given as null: clear the stored value.
     Clear,
+    /// Given: store this.
     Set(T),
 }
 
 impl<T> Patch<T> {
+    /// The value, when one is given.
     pub fn as_set(&self) -> Option<&T> {
         match self {
             Patch::Set(value) => Some(value),
@@ -63,24 +74,40 @@ impl<T> Patch<T> {
 /// not one).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unchecked {
+    /// A number.
     Number(f64),
+    /// Anything else, as text.
     Text(String),
 }
 
 /// The options `createQueue()` and `updateQueue()` share. Numbers stay JavaScript numbers: the
 /// database casts them, and refuses a fraction where it wants an integer, as it does for pg-boss.
+/// A queue's settings are the defaults of its jobs; a job's own options win.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueOptions {
+    /// `retryLimit`, default 2: retries after a failure before a job fails for good.
     pub retry_limit: Option<f64>,
+    /// `retryDelay`, default 0: seconds between retries.
     pub retry_delay: Option<f64>,
+    /// `retryBackoff`, default false: exponential backoff from `retryDelay`.
     pub retry_backoff: Option<bool>,
+    /// `retryDelayMax`: the longest backoff delay (only with `retryBackoff`); no limit by default.
     pub retry_delay_max: Patch<f64>,
+    /// `expireInSeconds`, default 900: how long a job may stay active before it is failed.
     pub expire_in_seconds: Option<f64>,
+    /// `retentionSeconds`, default 1209600 (14 days): how long a job may wait to start before it
+    /// is deleted.
     pub retention_seconds: Option<f64>,
+    /// `deleteAfterSeconds`, default 604800 (7 days): how long a finished job is kept; 0 keeps it.
     pub delete_after_seconds: Option<f64>,
+    /// `warningQueueSize`: this queue's backlog warning threshold (else the instance's).
     pub warning_queue_size: Option<Unchecked>,
+    /// `heartbeatSeconds` (at least 10): an active job not heartbeated for this long is failed;
+    /// none expected by default.
     pub heartbeat_seconds: Patch<f64>,
+    /// `notify`, default false: creating a job sends a NOTIFY that wakes listening workers.
     pub notify: Option<bool>,
+    /// `deadLetter`: the queue a job that fails for good is copied to.
     pub dead_letter: Patch<String>,
 }
 
@@ -140,10 +167,13 @@ fn unchecked(value: &Value) -> Option<Unchecked> {
 /// `createQueue(name, options)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateQueue {
+    /// `name`.
     pub name: String,
+    /// `policy`, default `standard`: one of [`POLICIES`].
     pub policy: String,
-    /// Whether the queue gets its own job table.
+    /// `partition`, default false: the queue gets its own job table.
     pub partition: bool,
+    /// Its job settings.
     pub options: QueueOptions,
 }
 
@@ -208,11 +238,15 @@ impl CreateQueue {
 /// `updateQueue(name, options)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateQueue {
+    /// The queue.
     pub name: String,
+    /// The settings to change: a field left `None` or [`Patch::Keep`] keeps its value.
     pub options: QueueOptions,
 }
 
 impl UpdateQueue {
+    /// pg-boss's checks of `updateQueue(name, options)`, in its order (the policy and
+    /// partitioning cannot change).
     pub fn from_json(name: &Value, options: &Options) -> Result<UpdateQueue> {
         let name = assert_queue_name(name)?.to_string();
         ensure!(!options.is_empty(), "no properties found to update");

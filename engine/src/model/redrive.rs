@@ -13,16 +13,20 @@ use crate::error::{Error, Result};
 /// Which dead-lettered jobs a redrive or preview considers.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RedriveFilter {
-    /// Where the jobs go; by default each goes back to the queue it came from.
+    /// `destination`: where the jobs go; by default each goes back to the queue it came from.
     pub destination: Option<String>,
+    /// `sourceName`: only jobs that came from this queue.
     pub source_name: Option<String>,
-    /// A JSON object the job's data must contain, as text.
+    /// `data`: a JSON object the job's data must contain, as text.
     pub data: Option<String>,
+    /// `createdBefore`: only jobs that arrived in the dead letter queue before then.
     pub created_before: Option<DateTime<Utc>>,
+    /// `ids`: only these jobs (their ids in the dead letter queue).
     pub ids: Option<Vec<Uuid>>,
 }
 
 impl RedriveFilter {
+    /// The filter options of `redrive()`/`previewRedrive()`, checked with pg-boss's messages.
     pub fn from_options(options: &Options) -> Result<RedriveFilter> {
         let name_opt = |key: &str| -> Result<Option<String>> {
             match options.get(key).filter(|v| !v.is_null()) {
@@ -85,8 +89,9 @@ const DEFAULT_LIMIT: i64 = 1000;
 pub struct RedriveRequest {
     /// The dead letter queue.
     pub name: String,
+    /// Which of its jobs.
     pub filter: RedriveFilter,
-    /// At most this many jobs, oldest first.
+    /// `limit`, default 1000: at most this many jobs, oldest first.
     pub limit: i64,
 }
 

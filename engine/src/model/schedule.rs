@@ -16,6 +16,7 @@ use crate::schedule::cron::{is_rrule, CronExpression, Zone};
 pub const RRULE_UNSUPPORTED: &str =
     "RRULE schedules (kind 'rrule') are not supported by pg-boss-native yet; use a cron expression (see docs/COMPATIBILITY.md)";
 
+/// The most occurrences `previewSchedule()` answers.
 pub const PREVIEW_MAX_COUNT: i64 = 1000;
 const PREVIEW_DEFAULT_COUNT: i64 = 5;
 const MISSED_POLICIES: [&str; 2] = ["skip", "once"];
@@ -23,11 +24,14 @@ const MISSED_POLICIES: [&str; 2] = ["skip", "once"];
 /// The format a schedule's expression is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleKind {
+    /// A cron expression.
     Cron,
+    /// An RFC 5545 recurrence rule (refused by this engine for now).
     Rrule,
 }
 
 impl ScheduleKind {
+    /// Its name in pg-boss (`cron`, `rrule`), as the schedule row's `kind` stores it.
     pub fn as_str(self) -> &'static str {
         match self {
             ScheduleKind::Cron => "cron",
@@ -99,17 +103,22 @@ impl MissedPolicy {
 /// `schedule(name, cron, data, options)`, validated in pg-boss's order.
 #[derive(Debug, Clone)]
 pub struct ScheduleRequest {
+    /// The queue each occurrence sends to.
     pub name: String,
     /// The key as stored: its text, `''` when left out, NULL for a null one.
     pub key: Option<String>,
+    /// The expression's format.
     pub kind: ScheduleKind,
+    /// The expression, as given.
     pub cron: String,
+    /// `tz`, default `UTC`: the zone the expression is evaluated in.
     pub timezone: String,
     /// The job data every occurrence sends.
     pub data: Value,
     /// The options as given (the caller's `db` already removed), stored verbatim as JSON text and
     /// handed to `send()` with each occurrence; never read again below this point.
     pub options_json: String,
+    /// `missed`, default skip: what is owed for occurrences no cron pass saw.
     pub missed: Option<MissedPolicy>,
 }
 
@@ -173,11 +182,14 @@ fn queue_name(name: Option<&Value>) -> Result<String> {
 /// Nothing is validated, as in pg-boss.
 #[derive(Debug, Clone)]
 pub struct ScheduleTarget {
+    /// The queue.
     pub name: Option<String>,
+    /// The schedule's key.
     pub key: Option<String>,
 }
 
 impl ScheduleTarget {
+    /// `name` and `key` as the caller passed them, as PostgreSQL will read them (see [`pg_text`]).
     pub fn from_json(name: &Value, key: &Value) -> ScheduleTarget {
         ScheduleTarget {
             name: pg_text(name),
@@ -190,12 +202,20 @@ impl ScheduleTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScheduleQuery {
     /// One schedule: a truthy name and a key given.
-    One { name: String, key: Option<String> },
+    One {
+        /// The queue.
+        name: String,
+        /// The schedule's key.
+        key: Option<String>,
+    },
     /// A queue's schedules (`name` given) or every one, in (name, key) order, from after the
     /// `after` pair, at most `limit` of them.
     List {
+        /// The queue, or `None` for every queue.
         name: Option<String>,
+        /// The most schedules to answer; `None` for all.
         limit: Option<i64>,
+        /// The `(name, key)` of the previous page's last schedule.
         after: Option<(String, String)>,
     },
 }
@@ -224,12 +244,16 @@ impl ScheduleQuery {
 pub struct PreviewRequest {
     /// The expression as written, for the message of a preview that gives up.
     pub expression: String,
+    /// The parsed expression.
     pub cron: CronExpression,
+    /// `tz`, default UTC.
     pub zone: Zone,
+    /// `count`, default 5 (1 to [`PREVIEW_MAX_COUNT`]): how many occurrences.
     pub count: usize,
 }
 
 impl PreviewRequest {
+    /// `previewSchedule(cron, options)`'s expression and options, checked as pg-boss checks them.
     pub fn from_options(cron: &Value, options: &Options) -> Result<PreviewRequest> {
         let timezone = zone_or_utc(options);
         let (_, parsed, zone) = assert_recurrence(cron, &timezone)?;

@@ -11,6 +11,8 @@ use crate::config::js::{is_integer, present, Options};
 use crate::error::ensure;
 use crate::error::{Error, Result};
 
+/// `group`: an object with a non-empty `id` and, if given, a non-empty `tier`.
+#[doc(hidden)]
 pub fn validate_group(options: &Options) -> Result<()> {
     let Some(group) = present(options, "group") else {
         return Ok(());
@@ -34,11 +36,14 @@ pub fn validate_group(options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// The options of one `send()`, checked with pg-boss's rules and messages and typed.
+/// The options of one `send()`, checked with pg-boss's rules and messages and typed. `Default` is
+/// none: every setting comes from the queue.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SendOptions {
+    /// The job's options.
     pub job: JobOptions,
-    /// With `singletonSeconds`: when the current throttle slot is taken, send into the next one.
+    /// `singletonNextSlot`, default false: with `singletonSeconds`, when the current throttle slot
+    /// is taken, send into the next one (debouncing).
     pub singleton_next_slot: bool,
 }
 
@@ -89,6 +94,7 @@ fn start_after(value: Option<&Value>) -> Option<String> {
 
 /// Checks send options kept as a map (flows and schedules store them so), and writes `startAfter`
 /// back in the form the insert reads.
+#[doc(hidden)]
 pub fn normalize_send_options(options: &mut Options) -> Result<()> {
     check(options)?;
     match start_after(options.get("startAfter")) {
@@ -99,6 +105,7 @@ pub fn normalize_send_options(options: &mut Options) -> Result<()> {
 }
 
 /// A date time with no zone is taken as UTC, so every instance schedules the same instant.
+#[doc(hidden)]
 pub fn pin_zoneless_date_time(value: &str) -> String {
     let bytes = value.as_bytes();
     let is_date = bytes.len() >= 10

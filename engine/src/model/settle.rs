@@ -17,6 +17,7 @@ pub fn output_from_value(data: &Value) -> Option<String> {
 /// What a `perJobResults` handler said of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobResultStatus {
+    /// Completes the job, with the result's output.
     Completed,
     /// Fails the job as any failure does: a retry while it has retries left.
     Failed,
@@ -34,6 +35,7 @@ impl JobResultStatus {
         }
     }
 
+    /// The status pg-boss names so (`completed`, `failed`, `deadletter`).
     pub fn from_name(name: &str) -> Option<JobResultStatus> {
         match name {
             "completed" => Some(JobResultStatus::Completed),
@@ -46,6 +48,7 @@ impl JobResultStatus {
 
 /// One job of a batch settled on its own: the attempt it was fetched at, how, and its output
 /// (JSON text).
+#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSettle {
     pub id: Uuid,

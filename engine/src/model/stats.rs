@@ -15,6 +15,7 @@ const LIMIT_MAX: i64 = 100_000;
 /// `getQueueStats(name, options)`.
 #[derive(Debug, Clone)]
 pub struct QueueStatsRequest {
+    /// The queue.
     pub name: String,
     /// Percents from 1 to 100, each once, in the order first asked for.
     pub percentiles: Option<Vec<f64>>,
@@ -26,6 +27,8 @@ pub struct QueueStatsRequest {
 }
 
 impl QueueStatsRequest {
+    /// pg-boss's checks of `getQueueStats(name, options)`; the history options' verdict is kept
+    /// for [`QueueStatsRequest::history`], as pg-boss checks them only when it reads a history.
     pub fn from_json(name: &Value, options: &Options) -> Result<QueueStatsRequest> {
         let name = assert_queue_name(name)?.to_string();
         Ok(QueueStatsRequest {
@@ -45,20 +48,25 @@ impl QueueStatsRequest {
 /// A reading of the recorded history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRequest {
-    /// `from`/`to` as the text PostgreSQL parses into the timestamptz pg-boss would have sent (a
-    /// Date arrives as its ISO text).
+    /// `from`: only snapshots captured at or after then. `from`/`to` are the text PostgreSQL
+    /// parses into the timestamptz pg-boss would have sent (a Date arrives as its ISO text).
     pub from: Option<String>,
+    /// `to`: only snapshots captured at or before then.
     pub to: Option<String>,
+    /// `limit`, default 1000 (1 to 100000): the most snapshots (or buckets), newest first.
     pub limit: i64,
+    /// `bucketSeconds` or `maxDataPoints`: fold the snapshots into time buckets.
     pub buckets: Option<Bucketing>,
 }
 
 /// Snapshots folded into time buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucketing {
+    /// Which option set the width.
     pub mode: BucketMode,
     /// Seconds per bucket, or the number of points to fit the series in.
     pub width: i64,
+    /// `aggregate`, default max.
     pub aggregate: Aggregate,
 }
 
@@ -66,15 +74,20 @@ pub struct Bucketing {
 /// points (`maxDataPoints`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BucketMode {
+    /// `bucketSeconds`: buckets this many seconds wide.
     Seconds,
+    /// `maxDataPoints`: buckets wide enough for the series to fit in this many.
     MaxPoints,
 }
 
 /// How a bucket collapses its gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Aggregate {
+    /// `max`: the peak (the default).
     Max,
+    /// `min`: the trough.
     Min,
+    /// `avg`: the rounded mean.
     Avg,
 }
 

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 /// fetched, which fences the settle to that attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobTargets {
+    /// The jobs.
     pub ids: Vec<Uuid>,
     /// `id:retryCount` of each job, when the settle is fenced to the attempts.
     pub attempts: Option<Vec<String>>,
@@ -70,6 +71,7 @@ impl JobTargets {
     }
 
     /// The jobs a worker claimed, each at the attempt it claimed.
+    #[doc(hidden)]
     pub fn for_claimed(jobs: &[ClaimedJob]) -> JobTargets {
         JobTargets {
             ids: jobs.iter().map(|j| j.id).collect(),
@@ -105,14 +107,20 @@ pub fn parse_uuid(s: &str) -> Result<Uuid> {
 /// The commands that act on jobs by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobCommand {
+    /// `cancel()`: unfinished jobs (created, retry, active) become `cancelled`.
     Cancel,
+    /// `resume()`: cancelled jobs go back to `created`.
     Resume,
+    /// `retry()`: failed jobs go back to `retry`, with one more retry allowed.
     Retry,
+    /// `deleteJob()`: the jobs are deleted.
     Delete,
+    /// `touch()`: active jobs record a heartbeat now.
     Touch,
 }
 
 impl JobCommand {
+    /// pg-boss's method name (`cancel`, `resume`, `retry`, `deleteJob`, `touch`).
     pub fn method(self) -> &'static str {
         match self {
             JobCommand::Cancel => "cancel",
@@ -123,6 +131,7 @@ impl JobCommand {
         }
     }
 
+    /// The command pg-boss's method `method` runs.
     pub fn from_method(method: &str) -> Option<JobCommand> {
         [
             JobCommand::Cancel,
@@ -153,18 +162,23 @@ pub enum Stored {
     Queued,
     /// Finished (`completed`, `cancelled`, `failed`).
     Finished,
+    /// Every job.
     All,
 }
 
 /// pg-boss's answer to complete/fail/cancel and friends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandResponse {
+    /// `jobs`: the ids the call named (`requested` is their count).
     pub jobs: Vec<Uuid>,
+    /// `affected`: how many of them the command changed.
     pub affected: i64,
+    /// `settled`: the ids of the jobs it changed.
     pub settled: Vec<Uuid>,
 }
 
 impl CommandResponse {
+    /// pg-boss's shape: `{ jobs, requested, affected, settled }`.
     pub fn to_json(&self) -> Value {
         json!({
             "jobs": self.jobs,

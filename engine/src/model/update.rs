@@ -26,10 +26,14 @@ pub enum UpdateTarget {
     Key(Match),
 }
 
+/// `match`: which of the queued jobs sharing a `singletonKey` an edit overwrites (by `createdOn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Match {
+    /// `newest` (the default): the most recently created.
     Newest,
+    /// `oldest`: the earliest created.
     Oldest,
+    /// `all`: every one.
     All,
 }
 
@@ -37,25 +41,43 @@ pub enum Match {
 /// may be null. `upsert()` inserts the same columns when nothing matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateRequest {
+    /// The queue.
     pub name: String,
+    /// Which jobs it edits.
     pub target: UpdateTarget,
+    /// `id`: the job, when targeted by id.
     pub id: Option<String>,
+    /// `singletonKey`: the key the jobs share, when targeted by key (and the new job's, for an
+    /// upsert that inserts).
     pub singleton_key: Option<String>,
     /// The job's data; `Some(Value::Null)` stores null.
     pub data: Option<Value>,
+    /// `priority`.
     pub priority: Option<i32>,
-    /// A date time (that instant) or a number of seconds from now, as the statement reads it.
+    /// `startAfter`: a date time (that instant) or a number of seconds from now, as the statement
+    /// reads it.
     pub start_after: Option<String>,
+    /// `retentionSeconds`.
     pub retention_seconds: Option<i32>,
+    /// `expireInSeconds`.
     pub expire_in_seconds: Option<i32>,
+    /// `deleteAfterSeconds`.
     pub delete_after_seconds: Option<i32>,
+    /// `retryLimit`.
     pub retry_limit: Option<i32>,
+    /// `retryDelay`.
     pub retry_delay: Option<i32>,
+    /// `retryBackoff`.
     pub retry_backoff: Option<bool>,
+    /// `retryDelayMax`; `Some(None)` removes the limit.
     pub retry_delay_max: Option<Option<i32>>,
+    /// `deadLetter`; `Some(None)` removes the dead letter queue.
     pub dead_letter: Option<Option<String>>,
+    /// `heartbeatSeconds`; `Some(None)` stops expecting heartbeats.
     pub heartbeat_seconds: Option<Option<i32>>,
+    /// `group.id`.
     pub group_id: Option<String>,
+    /// `group.tier`.
     pub group_tier: Option<String>,
 }
 
@@ -92,11 +114,14 @@ impl UpdateRequest {
 /// What an edit did: pg-boss's UpdateResponse, or with `inserted` its UpsertResponse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateResponse {
+    /// `jobs`: the ids of the jobs edited or inserted.
     pub jobs: Vec<Uuid>,
+    /// `inserted`: for an upsert, how many of `jobs` are new (`None` for an update).
     pub inserted: Option<usize>,
 }
 
 impl UpdateResponse {
+    /// An update's answer: every one of `jobs` was edited.
     pub fn updated(jobs: Vec<Uuid>) -> UpdateResponse {
         UpdateResponse {
             jobs,
@@ -112,6 +137,7 @@ impl UpdateResponse {
         }
     }
 
+    /// pg-boss's shape: `{ jobs, updated }`, and `inserted` for an upsert.
     pub fn to_json(&self) -> Value {
         let updated = self.jobs.len() - self.inserted.unwrap_or(0);
         match self.inserted {

@@ -13,25 +13,38 @@ const MIN_POLLING_INTERVAL_SECONDS: f64 = 0.5;
 /// The options of `work()`, validated.
 #[derive(Debug, Clone)]
 pub struct WorkOptions {
+    /// `batchSize`, default 1: the most jobs per fetch, handed to the handler together.
     pub batch_size: i64,
+    /// `localConcurrency`, default 1: how many polling loops this `work()` starts.
     pub local_concurrency: i64,
+    /// `pollingIntervalSeconds`, default 2 (at least 0.5): the wait between fetches.
     pub polling_interval_seconds: f64,
+    /// `includeMetadata`, default false: jobs carry all their columns.
     pub include_metadata: bool,
+    /// `minPriority`: only jobs of at least this priority.
     pub min_priority: Option<i64>,
+    /// `maxPriority`: only jobs of at most this priority.
     pub max_priority: Option<i64>,
+    /// `burstWhenBatchFull`, default false: after a full batch, fetch again at once.
     pub burst_when_batch_full: bool,
-    /// Fetch again at once while the queue's cached ready count exceeds this (after a full batch).
+    /// `burstWhenReadyExceeds`: fetch again at once while the queue's cached ready count exceeds
+    /// this (after a full batch).
     pub burst_when_ready_exceeds: Option<i64>,
-    /// The backstop poll while LISTEN/NOTIFY wakes the worker (at least `polling_interval_seconds`).
+    /// `notifyPollingIntervalSeconds`, default 30 (or `pollingIntervalSeconds` when longer): the
+    /// backstop poll while LISTEN/NOTIFY wakes the worker.
     pub notify_polling_interval_seconds: f64,
+    /// `heartbeatRefreshSeconds`, default half the job's `heartbeatSeconds`: how often a job
+    /// that expects heartbeats gets one while its handler runs.
     pub heartbeat_refresh_seconds: Option<f64>,
-    /// Whether the handler answers with one result per job (`perJobResults`).
+    /// `perJobResults`, default false: the handler answers with one result per job
+    /// ([`HandlerOutcome::PerJob`](crate::HandlerOutcome::PerJob)).
     pub per_job_results: bool,
     /// `groupConcurrency`: enforced by the fetch, across every instance.
     pub group_concurrency: Option<GroupLimit>,
     /// `localGroupConcurrency`: enforced in this instance after each fetch.
     pub local_group_concurrency: Option<GroupLimits>,
-    /// The options as given, for `getWipData()`.
+    /// The options as given, for `getWipData()` (JSON; [`WorkOptions::default`] and
+    /// [`WorkOptions::from_options`] fill it in, a field changed afterwards is not reflected).
     pub raw: Value,
 }
 

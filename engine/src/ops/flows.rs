@@ -186,7 +186,9 @@ fn commit_error(err: sqlx::Error, names: &[&str]) -> Error {
 /// One end of an edge, as `getDependencies()` and `getDependents()` answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DependencyRef {
+    /// The job's queue.
     pub name: String,
+    /// The job.
     pub id: Uuid,
 }
 
@@ -221,7 +223,9 @@ pub async fn edges(db: &Db, query: &DependencyQuery) -> Result<Vec<DependencyRef
 /// What one resolution statement did: parents resolved in one job table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
+    /// The job table (pg-boss's `FlowEvent.table`).
     pub table: String,
+    /// How many parents were resolved in it.
     pub resolved: i64,
 }
 

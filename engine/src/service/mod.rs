@@ -72,7 +72,10 @@ impl Stop {
     }
 }
 
-/// What a service's loop has done so far: passes finished and passes failed. Tests wait on these.
+/// What a service's loop has done so far: passes finished and passes failed. Tests wait on these
+/// instead of sleeping ([`Boss::service_signals`](crate::Boss::service_signals)); the services are
+/// `supervisor`, `queue-cache`, `flow-resolver`, `cron`, `clock-skew`, `listener`, `bam` and
+/// `instance-heartbeat`, each while it runs.
 #[derive(Clone)]
 pub struct Signals {
     passes: watch::Receiver<u64>,
@@ -85,6 +88,7 @@ impl Signals {
         *self.passes.borrow()
     }
 
+    /// How many passes have failed.
     pub fn failures(&self) -> u64 {
         *self.failures.borrow()
     }

@@ -21,19 +21,33 @@ use crate::error::{Error, ErrorCode};
 /// How a caller's statement failed, as its driver said it.
 #[derive(Debug, Clone, Default)]
 pub struct CallerFailure {
+    /// The driver's message; it becomes the [`Error`]'s.
     pub message: String,
     /// The SQLSTATE, when the driver reports one.
     pub code: Option<String>,
+    /// The constraint that was violated, when the driver reports one.
     pub constraint: Option<String>,
+    /// PostgreSQL's detail line, when the driver reports one.
     pub detail: Option<String>,
 }
 
+/// What [`CallerDb::execute`] answers: the rows, or how the statement failed.
 pub type CallerFuture =
     Pin<Box<dyn Future<Output = Result<Vec<Vec<Value>>, CallerFailure>> + Send>>;
 
 /// A database handle owned by the caller: runs one statement with positional parameters and
-/// answers its rows, each as its column values in order.
+/// answers its rows, each as its column values in order. pg-boss's `db` option (`executeSql`):
+/// pass one to a job call (`send`, `insert`, `fetch`, `complete`, `fail`, the commands, ...) and
+/// the call's statements run on it, so inside the caller's own transaction and committed or
+/// rolled back with it.
+///
+/// Parameters are JSON: numbers, booleans, strings (uuids, timestamps in RFC 3339, `jsonb`
+/// values as their text), arrays, and null; bind them as node-postgres does (untyped, arrays as
+/// array literals) and let PostgreSQL cast them. Rows come back as JSON too: `bigint` as a number
+/// or a string, `uuid` and `timestamptz` as strings, arrays as arrays (or their literal text),
+/// `json` as a value or its text.
 pub trait CallerDb: Send + Sync {
+    /// Runs `sql` (`$1`, `$2`, ... name `params`) and answers its rows.
     fn execute(&self, sql: &str, params: Vec<Value>) -> CallerFuture;
 }
 

@@ -28,18 +28,28 @@ pub enum HandlerOutcome {
 /// One job's outcome in a `HandlerOutcome::PerJob` answer (pg-boss's `JobResult`).
 #[derive(Debug, Clone)]
 pub struct JobResult {
+    /// `id`: the job, one of the batch.
     pub id: Uuid,
+    /// `status`: how it is settled.
     pub status: JobResultStatus,
     /// JSON text stored as the job's output: the completion result or the failure detail.
     pub output: Option<String>,
 }
 
+/// What [`JobHandler::handle`] answers: a boxed future of the outcome.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerOutcome> + Send>>;
 
 /// What `work()` calls for every fetched batch. The engine never knows what is behind it: the
 /// Node binding calls a JavaScript function, a Rust service can implement it directly.
+///
+/// The batch's jobs are settled with the outcome once the future resolves. A handler that runs
+/// past the jobs' expiration (`expireInSeconds`) is given up on: its jobs are failed at once
+/// ("handler execution exceeded ...s"), its outcome is ignored, and the worker fetches nothing
+/// more until the future ends (or the worker stops).
 pub trait JobHandler: Send + Sync + 'static {
-    /// `jobs_json` is the JSON text of the batch (an array of jobs).
+    /// Handles one batch. `jobs_json` is the JSON text of an array of jobs in pg-boss's shape:
+    /// `{ id, name, data, retryCount, expireInSeconds, heartbeatSeconds, groupId, groupTier }`,
+    /// plus every other column with `includeMetadata`.
     fn handle(&self, jobs_json: String) -> HandlerFuture;
 }
 
@@ -58,11 +68,14 @@ pub fn error_output(message: &str) -> String {
 /// the handler answered for (the rest fail with `NO_DISPOSITION`).
 #[derive(Debug)]
 pub struct PerJobPlan {
+    /// One settle per job of the batch.
     pub settles: Vec<JobSettle>,
+    /// Whether the handler answered for each job.
     pub answered: Vec<bool>,
 }
 
 impl PerJobPlan {
+    /// The plan for `results` over the batch `jobs`.
     pub fn new(jobs: &[ClaimedJob], results: Vec<JobResult>) -> PerJobPlan {
         let position: HashMap<Uuid, usize> =
             jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();

@@ -4,15 +4,18 @@
 mod batch;
 mod handler;
 mod heartbeat;
+#[doc(hidden)]
 pub mod local_groups;
+#[doc(hidden)]
 pub mod overrun;
+#[doc(hidden)]
 pub mod send_it;
+#[doc(hidden)]
 pub mod spies;
 
-pub use handler::{
-    error_output, HandlerFuture, HandlerOutcome, JobHandler, JobResult, PerJobPlan,
-    NOT_A_RESULT_LIST, NO_DISPOSITION,
-};
+#[doc(hidden)]
+pub use handler::{error_output, PerJobPlan, NOT_A_RESULT_LIST, NO_DISPOSITION};
+pub use handler::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,6 +66,7 @@ struct WorkerShared {
     last_error: Mutex<Option<Value>>,
 }
 
+#[doc(hidden)]
 pub struct WorkerHandle {
     shared: Arc<WorkerShared>,
     /// Held across awaits by `join()`, so a join that is given up on (a stop's timeout) leaves the
@@ -150,6 +154,7 @@ impl WorkerHandle {
     }
 }
 
+#[doc(hidden)]
 pub struct WorkerContext {
     pub db: Db,
     pub queues: Arc<QueueCache>,
@@ -178,6 +183,7 @@ impl WorkerContext {
 }
 
 /// Starts one polling loop.
+#[doc(hidden)]
 pub fn spawn_worker(
     ctx: Arc<WorkerContext>,
     name: String,

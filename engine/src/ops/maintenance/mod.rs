@@ -32,10 +32,15 @@ const CHUNK: usize = 100;
 /// What a pass did, for tests and for whoever asked for it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
+    /// The queues this pass monitored (those whose monitor was due and not claimed elsewhere).
     pub monitored: Vec<String>,
+    /// The queues this pass maintained.
     pub maintained: Vec<String>,
+    /// Active jobs failed for outliving their expiration.
     pub expired: i64,
+    /// Active jobs failed for missing their heartbeat.
     pub heartbeat_failed: i64,
+    /// Jobs deleted past their retention.
     pub deleted: i64,
 }
 
