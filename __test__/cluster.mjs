@@ -16,6 +16,12 @@ export function postgresVersion () {
   return readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)
 }
 
+/** Stops and removes a cluster createCluster() made, by name (one a child process kept). */
+export function dropCluster (name) {
+  if (!/^pgbn_\d+_\d+$/.test(name)) throw new Error(`not a throwaway cluster: ${name}`)
+  run('pg_dropcluster', ['--stop', postgresVersion(), name])
+}
+
 /** A port nothing listens on now. */
 export async function freePort () {
   return new Promise((resolve, reject) => {
@@ -101,7 +107,7 @@ export async function createCluster ({ settings = {} } = {}) {
     drop () {
       if (dropped) return
       dropped = true
-      run('pg_dropcluster', ['--stop', version, name])
+      dropCluster(name)
     }
   }
   try {
