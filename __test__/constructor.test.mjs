@@ -15,10 +15,11 @@ const schema = freshSchema('ctor')
 const database = `t_ctor_db_${randomBytes(4).toString('hex')}`
 const url = new URL(connectionString)
 
+// DROP DATABASE waits for a checkpoint, which can take a while on a server busy with other work.
 afterAll(async () => {
   await sql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
   await teardown()
-})
+}, 120000)
 
 /**
  * A TCP proxy in front of the test server that does what a server with password authentication

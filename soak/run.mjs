@@ -148,7 +148,7 @@ async function chaos (cluster, fleet, url, from, to) {
     }
     turn++
     // Deliberate: the spacing of the faults is the chaos schedule, not a wait for a condition.
-    await sleep(Math.max(2000, span / 12) * (0.5 + Math.random()))
+    await sleep(Math.min(Math.max(2000, span / 12), 8000) * (0.5 + Math.random()))
   }
 }
 
