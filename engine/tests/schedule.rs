@@ -323,3 +323,74 @@ async fn a_slow_pass_reads_as_timekeeping_until_it_ends() {
     boss.stop(Default::default()).await.unwrap();
     assert!(!boss.is_timekeeping());
 }
+
+#[tokio::test]
+async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it() {
+    let schema = TestSchema::new("sched_rule");
+    let (boss, events) = fast_boss(&schema);
+    boss.start().await.unwrap();
+    let pool = db().await;
+    let s = schema.as_str();
+    boss.create_queue(&queue("by_rule", no_opts()))
+        .await
+        .unwrap();
+    boss.create_queue(&queue("by_cron", no_opts()))
+        .await
+        .unwrap();
+    boss.schedule(&request(
+        json!({ "name": "by_cron", "cron": "* * * * * *" }),
+    ))
+    .await
+    .unwrap();
+    // As pg-boss stores a rule it was given.
+    sqlx::query(&format!(
+        "INSERT INTO {s}.schedule (name, key, kind, cron) VALUES ('by_rule', '', 'rrule', 'FREQ=SECONDLY')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(&format!("UPDATE {s}.version SET cron_on = NULL"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let cron = boss.service_signals("cron").await.unwrap();
+    let seen = cron.passes();
+    cron.wait_for_passes(seen + 3, Duration::from_secs(15))
+        .await
+        .unwrap();
+    // Not one pass claimed: the cron schedule waits for the pass too rather than the rule losing
+    // its occurrences to this instance.
+    let stamp: Option<String> =
+        sqlx::query_scalar(&format!("SELECT cron_on::text FROM {s}.version"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stamp, None);
+    let rules: Vec<Value> = events
+        .named("warning")
+        .into_iter()
+        .filter(|w| w["data"]["cron"] == "FREQ=SECONDLY")
+        .collect();
+    assert_eq!(
+        rules.len(),
+        1,
+        "one warning, not one per attempt: {rules:?}"
+    );
+    assert!(rules[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("the cron pass is left to an instance that can"));
+    // Once the rule is gone the instance runs the pass again.
+    sqlx::query(&format!("DELETE FROM {s}.schedule WHERE name = 'by_rule'"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            jobs_in(&pool, s, "by_cron").await > 0
+        })
+        .await,
+        "the cron schedule never fired once the rule was gone"
+    );
+    boss.stop(Default::default()).await.unwrap();
+}

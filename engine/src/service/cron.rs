@@ -6,7 +6,8 @@
 //! occurrences each owes (`ops/occurrences.rs`) and files them in the `__pgboss__send-it` queue,
 //! whose worker (`worker/send_it.rs`) sends them on. Rows a pass cannot evaluate are skipped with
 //! one `invalid_schedule` warning per (name, key, expression, zone), never costing the other
-//! schedules their jobs.
+//! schedules their jobs. While a recurrence rule is stored (pg-boss reads them; this engine not
+//! yet) the instance does not claim the pass at all, so a pg-boss instance on the schema runs it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use crate::config::Scheduling;
 use crate::error::{Error, Result};
 use crate::event::{EventSink, Warning};
 use crate::future::BoxFuture;
+use crate::model::schedule::{ScheduleKind, RRULE_UNSUPPORTED};
 use crate::ops::clock::DbClock;
 use crate::ops::insert::insert_slotted;
 use crate::ops::occurrences::{
@@ -102,6 +104,11 @@ impl CronPass {
             return Ok(None);
         }
         let interval_seconds = self.settings.cron_monitor_interval_seconds;
+        // Read before the claim: a pass that would skip another instance's rule must not be won.
+        let rows = schedules::read_schedules(&self.db).await?;
+        if self.leaves_pass_to_others(&rows).await {
+            return Ok(Some(self.interval()));
+        }
         let claim = schedules::claim_pass(&self.db, interval_seconds).await?;
         let interval_ms = interval_seconds * 1000.0;
         let wait_ms = if claim.won {
@@ -112,17 +119,47 @@ impl CronPass {
         let next = Instant::now() + Duration::from_secs_f64(wait_ms / 1000.0);
         if claim.won && !stop.is_raised() {
             // Reported here rather than returned, so the next attempt stays anchored to the claim.
-            if let Err(err) = self.run_pass(claim.prior_ms, stop).await {
+            if let Err(err) = self.run_pass(&rows, claim.prior_ms, stop).await {
                 self.events.error(&err);
             }
         }
         Ok(Some(next.saturating_duration_since(Instant::now())))
     }
 
+    /// Whether a stored schedule is a recurrence rule, which this engine cannot evaluate yet. A
+    /// pass that skipped it would lose occurrences a pg-boss instance on the same schema would
+    /// have sent, so the pass is left to such an instance (said once per row, as a warning).
+    async fn leaves_pass_to_others(&self, rows: &[ScheduleRow]) -> bool {
+        let rules: Vec<&ScheduleRow> = rows.iter().filter(|row| is_rule(row)).collect();
+        if rules.is_empty() {
+            return false;
+        }
+        let warned = self.warned.lock().unwrap().clone();
+        let mut plan = Plan::default();
+        for row in rules {
+            let message = format!(
+                "Warning: schedule for queue \"{}\" (key \"{}\") is a recurrence rule, which this instance cannot evaluate yet ({RRULE_UNSUPPORTED}); the cron pass is left to an instance that can, such as pg-boss 12.38",
+                row.name, row.key
+            );
+            plan.warn(&warned, row, message);
+        }
+        self.warned.lock().unwrap().extend(plan.broken);
+        for warning in &plan.warnings {
+            self.sink
+                .publish(&self.db.pool, self.db.schema(), warning)
+                .await;
+        }
+        true
+    }
+
     /// Evaluates every schedule against one reading of database time and forwards what is due.
-    async fn run_pass(&self, prior_pass_ms: Option<f64>, stop: &Stop) -> Result<()> {
-        let rows = schedules::read_schedules(&self.db).await?;
-        let plan = self.plan(&rows, self.clock.now_ms(), prior_pass_ms);
+    async fn run_pass(
+        &self,
+        rows: &[ScheduleRow],
+        prior_pass_ms: Option<f64>,
+        stop: &Stop,
+    ) -> Result<()> {
+        let plan = self.plan(rows, self.clock.now_ms(), prior_pass_ms);
         *self.warned.lock().unwrap() = plan.broken;
         for warning in &plan.warnings {
             self.sink
@@ -216,6 +253,12 @@ impl Plan {
             data: json!({ "queue": row.name, "key": row.key, "cron": row.cron, "timezone": row.timezone }),
         });
     }
+}
+
+/// Whether a row is a recurrence rule, by its `kind` column or by how its expression is written.
+fn is_rule(row: &ScheduleRow) -> bool {
+    ScheduleKind::stored(&row.kind) == ScheduleKind::Rrule
+        || ScheduleKind::of(&row.cron) == ScheduleKind::Rrule
 }
 
 /// How long a refused claimer waits: until the winner's stamp is an interval old, plus a beat (a
