@@ -462,8 +462,8 @@ function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
   return callSync(() => constructionPlans(schema, options?.createSchema !== false))
 }
 
-function getUninstallPlans (schema = DEFAULT_SCHEMA) {
-  return callSync(() => uninstallPlans(schema))
+function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {
+  return callSync(() => uninstallPlans(schema, json(options?.backend ?? null)))
 }
 
 function unavailable (name) {

@@ -188,6 +188,25 @@ fn handler_overrun_window_ms(options: &Map<String, Value>) -> u64 {
         .map_or(60 * 60 * 1000, |ms| ms as u64)
 }
 
+/// The backends pg-boss has a profile for.
+const BACKENDS: &[&str] = &["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
+
+/// Whether the plans printed for `backend` (the plan functions' `options.backend`: falsy is
+/// `postgres`) use table partitioning; pg-boss's CockroachDB and YugabyteDB profiles do not.
+pub fn backend_partitions(backend: &Value) -> Result<bool> {
+    if !truthy(Some(backend)) {
+        return Ok(true);
+    }
+    match backend.as_str() {
+        Some("cockroachdb" | "yugabytedb") => Ok(false),
+        Some(name) if BACKENDS.contains(&name) => Ok(true),
+        _ => Err(Error::invalid(format!(
+            "configuration assert: backend must be one of {}",
+            BACKENDS.join(", ")
+        ))),
+    }
+}
+
 /// Options that we accept but whose features live elsewhere still get pg-boss's validation, so a
 /// configuration pg-boss refuses is refused here too.
 fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
@@ -218,8 +237,9 @@ fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
     }
     if let Some(backend) = options.get("backend") {
         ensure!(
-            matches!(backend.as_str(), Some("postgres" | "cockroachdb" | "yugabytedb" | "citus" | "pglite")),
-            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
+            matches!(backend.as_str(), Some(name) if BACKENDS.contains(&name)),
+            "configuration assert: backend must be one of {}",
+            BACKENDS.join(", ")
         );
     }
     Ok(())
@@ -245,6 +265,20 @@ mod tests {
         assert!(BossConfig::from_value(&json!(null)).is_err());
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn plan_backends_are_read_as_pg_boss_reads_them() {
+        assert!(backend_partitions(&json!(null)).unwrap());
+        assert!(backend_partitions(&json!("")).unwrap());
+        assert!(backend_partitions(&json!("postgres")).unwrap());
+        assert!(backend_partitions(&json!("citus")).unwrap());
+        assert!(!backend_partitions(&json!("cockroachdb")).unwrap());
+        assert!(!backend_partitions(&json!("yugabytedb")).unwrap());
+        assert_eq!(
+            backend_partitions(&json!("mysql")).unwrap_err().message,
+            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
+        );
     }
 
     #[test]
