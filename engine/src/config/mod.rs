@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ensure;
 use crate::error::{Error, Result};
-pub use connection::{ConnectionOptions, SslOptions};
+pub use connection::{ConnectionOptions, Pem, Ssl, SslOptions, Verify};
 pub use js::Options;
 use js::{bool_opt, int_opt, number_opt, truthy};
 pub use schema_name::{
