@@ -72,6 +72,9 @@ class PgBoss extends EventEmitter {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
+    // pg-boss runs on a given `db` in place of its own pool; until that is built it is refused,
+    // never left unused while the instance connects elsewhere.
+    if (typeof value === 'object' && value.db) throw notImplemented('the db constructor option (a Db in place of the built-in pool)')
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password

@@ -88,6 +88,12 @@ impl BossConfig {
     pub fn from_value(value: &Value) -> Result<BossConfig> {
         let options = options_of(value)?;
         let options = options.as_ref();
+        if truthy(options.get("db")) {
+            return Err(Error::new(
+                crate::error::ErrorCode::NotImplemented,
+                "the db constructor option (a Db in place of the built-in pool) is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+            ));
+        }
         let schema = schema_option(options)?;
         let config = BossConfig {
             connection: ConnectionOptions::from_options(options)?,
@@ -265,6 +271,21 @@ mod tests {
         assert!(BossConfig::from_value(&json!(null)).is_err());
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn a_db_is_refused_until_it_is_built() {
+        let err = BossConfig::from_value(&json!({"db": {}})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotImplemented);
+        assert!(
+            err.message.starts_with("the db constructor option"),
+            "{}",
+            err.message
+        );
+        // Falsy, as pg-boss reads it: no db.
+        for db in [json!(null), json!(false), json!(0)] {
+            assert!(BossConfig::from_value(&json!({ "db": db })).is_ok());
+        }
     }
 
     #[test]
