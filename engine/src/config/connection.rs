@@ -118,8 +118,9 @@ pub struct ConnectionOptions {
     /// `password` (a password pg-boss would get from a function is set with
     /// [`Boss::set_password`](crate::Boss::set_password)).
     pub password: Option<String>,
-    /// `ssl`: `None` when not given (then the connection string, or else `PGSSLMODE`, decides;
-    /// with none of them the connection is plain text, as pg's).
+    /// `ssl`: `None` when not given. TLS parameters in the connection string replace it, as in
+    /// pg; with neither, `PGSSLMODE` decides as pg reads it; with none of them the connection is
+    /// plain text, as pg's.
     pub ssl: Option<Ssl>,
     /// `max`, default 10: the pool's most connections.
     pub max: u32,
