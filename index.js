@@ -45,6 +45,20 @@ function listAfter (method, after) {
   return after
 }
 
+// pg's `ssl` object as JSON carries it: PEM Buffers (or arrays of them) become text. A function
+// (checkServerIdentity and the like) cannot cross, so it is refused rather than dropped.
+function sslOption (ssl) {
+  const pem = value => ArrayBuffer.isView(value)
+    ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
+    : Array.isArray(value) ? value.map(pem) : value
+  const out = {}
+  for (const [key, value] of Object.entries(ssl)) {
+    assert(typeof value !== 'function', `configuration assert: ssl.${key} is not supported by pg-boss-native (its TLS takes ca, cert, key, servername, rejectUnauthorized)`)
+    out[key] = pem(value)
+  }
+  return out
+}
+
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
@@ -58,11 +72,15 @@ class PgBoss extends EventEmitter {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
+    // pg-boss runs on a given `db` in place of its own pool; until that is built it is refused,
+    // never left unused while the instance connects elsewhere.
+    if (typeof value === 'object' && value.db) throw notImplemented('the db constructor option (a Db in place of the built-in pool)')
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     // The engine's callbacks run later, from the event loop: #events is set by then.
-    const native = callSync(() => new NativeBoss(json(value), ([event, payload]) => this.#events.deliver(event, payload)))
+    const config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
+    const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload)))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
@@ -462,8 +480,8 @@ function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
   return callSync(() => constructionPlans(schema, options?.createSchema !== false))
 }
 
-function getUninstallPlans (schema = DEFAULT_SCHEMA) {
-  return callSync(() => uninstallPlans(schema))
+function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {
+  return callSync(() => uninstallPlans(schema, json(options?.backend ?? null)))
 }
 
 function unavailable (name) {

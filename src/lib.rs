@@ -166,7 +166,12 @@ pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<S
 // Only JavaScript calls these: a unit-test build of the crate does not register them.
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
-pub fn uninstall_plans(schema: String) -> napi::Result<String> {
+pub fn uninstall_plans(schema: String, backend: String) -> napi::Result<String> {
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::sql::install::uninstall_plans(&schema))
+    let partitioned =
+        pg_boss_engine::config::backend_partitions(&parse(&backend)?).map_err(to_js)?;
+    Ok(pg_boss_engine::sql::install::uninstall_plans(
+        &schema,
+        partitioned,
+    ))
 }

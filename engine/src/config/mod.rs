@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ensure;
 use crate::error::{Error, Result};
-pub use connection::{ConnectionOptions, SslOptions};
+pub use connection::{ConnectionOptions, Pem, Ssl, SslOptions, Verify};
 pub use js::Options;
 use js::{bool_opt, int_opt, number_opt, truthy};
 pub use schema_name::{
@@ -88,6 +88,12 @@ impl BossConfig {
     pub fn from_value(value: &Value) -> Result<BossConfig> {
         let options = options_of(value)?;
         let options = options.as_ref();
+        if truthy(options.get("db")) {
+            return Err(Error::new(
+                crate::error::ErrorCode::NotImplemented,
+                "the db constructor option (a Db in place of the built-in pool) is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
+            ));
+        }
         let schema = schema_option(options)?;
         let config = BossConfig {
             connection: ConnectionOptions::from_options(options)?,
@@ -188,6 +194,25 @@ fn handler_overrun_window_ms(options: &Map<String, Value>) -> u64 {
         .map_or(60 * 60 * 1000, |ms| ms as u64)
 }
 
+/// The backends pg-boss has a profile for.
+const BACKENDS: &[&str] = &["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
+
+/// Whether the plans printed for `backend` (the plan functions' `options.backend`: falsy is
+/// `postgres`) use table partitioning; pg-boss's CockroachDB and YugabyteDB profiles do not.
+pub fn backend_partitions(backend: &Value) -> Result<bool> {
+    if !truthy(Some(backend)) {
+        return Ok(true);
+    }
+    match backend.as_str() {
+        Some("cockroachdb" | "yugabytedb") => Ok(false),
+        Some(name) if BACKENDS.contains(&name) => Ok(true),
+        _ => Err(Error::invalid(format!(
+            "configuration assert: backend must be one of {}",
+            BACKENDS.join(", ")
+        ))),
+    }
+}
+
 /// Options that we accept but whose features live elsewhere still get pg-boss's validation, so a
 /// configuration pg-boss refuses is refused here too.
 fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
@@ -218,8 +243,9 @@ fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
     }
     if let Some(backend) = options.get("backend") {
         ensure!(
-            matches!(backend.as_str(), Some("postgres" | "cockroachdb" | "yugabytedb" | "citus" | "pglite")),
-            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
+            matches!(backend.as_str(), Some(name) if BACKENDS.contains(&name)),
+            "configuration assert: backend must be one of {}",
+            BACKENDS.join(", ")
         );
     }
     Ok(())
@@ -245,6 +271,35 @@ mod tests {
         assert!(BossConfig::from_value(&json!(null)).is_err());
         assert!(BossConfig::from_value(&json!({"superviseIntervalSeconds": 0.5})).is_err());
         assert!(BossConfig::from_value(&json!({"max": "ten"})).is_err());
+    }
+
+    #[test]
+    fn a_db_is_refused_until_it_is_built() {
+        let err = BossConfig::from_value(&json!({"db": {}})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotImplemented);
+        assert!(
+            err.message.starts_with("the db constructor option"),
+            "{}",
+            err.message
+        );
+        // Falsy, as pg-boss reads it: no db.
+        for db in [json!(null), json!(false), json!(0)] {
+            assert!(BossConfig::from_value(&json!({ "db": db })).is_ok());
+        }
+    }
+
+    #[test]
+    fn plan_backends_are_read_as_pg_boss_reads_them() {
+        assert!(backend_partitions(&json!(null)).unwrap());
+        assert!(backend_partitions(&json!("")).unwrap());
+        assert!(backend_partitions(&json!("postgres")).unwrap());
+        assert!(backend_partitions(&json!("citus")).unwrap());
+        assert!(!backend_partitions(&json!("cockroachdb")).unwrap());
+        assert!(!backend_partitions(&json!("yugabytedb")).unwrap());
+        assert_eq!(
+            backend_partitions(&json!("mysql")).unwrap_err().message,
+            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
+        );
     }
 
     #[test]

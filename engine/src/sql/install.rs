@@ -146,9 +146,57 @@ pub fn construction_plans(schema: &str, create_schema: bool) -> String {
     )
 }
 
-/// Drops everything the install created.
-pub fn uninstall_plans(schema: &str) -> String {
-    format!("DROP SCHEMA IF EXISTS {schema} CASCADE")
+/// The functions the install creates, with the argument types `DROP FUNCTION` names them by, and
+/// whether a schema without table partitioning has them too.
+const INSTALLED_FUNCTIONS: &[(&str, bool)] = &[
+    ("create_queue(text, jsonb)", true),
+    ("delete_queue(text)", true),
+    ("job_now()", true),
+    ("job_table_format(text, text)", false),
+    ("job_table_run(text, text, text)", false),
+    (
+        "job_table_run_async(text, integer, text, text, text)",
+        false,
+    ),
+];
+
+/// The tables the install creates (a queue's own table is a partition of `job`, and the stats'
+/// daily partitions belong to `queue_stats`, so they go with them), and whether a schema without
+/// table partitioning has them too.
+const INSTALLED_TABLES: &[(&str, bool)] = &[
+    ("bam", true),
+    ("instance", true),
+    ("job", true),
+    ("job_common", false),
+    ("job_dependency", true),
+    ("queue", true),
+    ("queue_stats", true),
+    ("schedule", true),
+    ("subscription", true),
+    ("version", true),
+    ("warning", true),
+];
+
+/// Drops what the install created and nothing else, as pg-boss's `getUninstallPlans()` does: the
+/// schema may hold the caller's own objects, so neither it nor anything in it that pg-boss did not
+/// make is touched. `partitioned` is false for the backends pg-boss installs without table
+/// partitioning (CockroachDB, YugabyteDB), which lack the job-table helpers and `job_common`.
+pub fn uninstall_plans(schema: &str, partitioned: bool) -> String {
+    let names = |objects: &[(&str, bool)]| {
+        objects
+            .iter()
+            .filter(|(_, everywhere)| partitioned || *everywhere)
+            .map(|(name, _)| format!("{schema}.{name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Functions first, as pg-boss orders them: CockroachDB records a function as depending on the
+    // tables its body names.
+    format!(
+        "DROP FUNCTION IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP TYPE IF EXISTS {schema}.job_state;",
+        names(INSTALLED_FUNCTIONS),
+        names(INSTALLED_TABLES)
+    )
 }
 
 /// The SQL expression of an advisory lock key, computed exactly as pg-boss does so that both
@@ -178,6 +226,43 @@ mod tests {
         assert!(sql.contains("CREATE INDEX job_common_i11 ON my_schema.job_common"));
         assert!(sql.contains("IF options->>'policy' = 'stately' THEN EXECUTE my_schema.job_table_format($cmd$CREATE UNIQUE INDEX job_i3 ON my_schema.job"));
         assert!(!install_script("s", false).contains("CREATE SCHEMA"));
+    }
+
+    #[test]
+    fn uninstall_drops_only_what_the_install_made() {
+        let plan = uninstall_plans("s", true);
+        assert_eq!(
+            plan,
+            "DROP FUNCTION IF EXISTS s.create_queue(text, jsonb), s.delete_queue(text), s.job_now(), s.job_table_format(text, text), s.job_table_run(text, text, text), s.job_table_run_async(text, integer, text, text, text);\n\
+             DROP TABLE IF EXISTS s.bam, s.instance, s.job, s.job_common, s.job_dependency, s.queue, s.queue_stats, s.schedule, s.subscription, s.version, s.warning;\n\
+             DROP TYPE IF EXISTS s.job_state;"
+        );
+        assert!(!plan.contains("SCHEMA"));
+        let flat = uninstall_plans("\"My\"", false);
+        assert!(flat.starts_with("DROP FUNCTION IF EXISTS \"My\".create_queue(text, jsonb), \"My\".delete_queue(text), \"My\".job_now();\n"));
+        assert!(!flat.contains("job_common") && !flat.contains("job_table_run"));
+        // Every table and function the install script creates is named in the plan.
+        let script = install_script("s", false);
+        for line in script.lines() {
+            let line = line.trim_start();
+            for (kind, objects) in [
+                ("CREATE TABLE s.", INSTALLED_TABLES),
+                ("CREATE FUNCTION s.", INSTALLED_FUNCTIONS),
+            ] {
+                if let Some(rest) = line.strip_prefix(kind) {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        objects
+                            .iter()
+                            .any(|(o, _)| o.split('(').next() == Some(name.as_str())),
+                        "{name} is installed but not uninstalled"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
