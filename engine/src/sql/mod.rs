@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod literal;
 pub mod maintenance;
 pub mod param;
+pub mod pooler;
 pub mod pubsub;
 pub mod queues;
 pub mod redrive;
