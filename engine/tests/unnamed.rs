@@ -242,14 +242,12 @@ async fn a_pooler_is_seen_by_the_port_the_server_reports() {
         .await
         .unwrap();
     let port: u16 = port.parse().unwrap();
+    let direct = pooler::detect(&db, port).await.unwrap();
     assert_eq!(
-        pooler::statement_mode(&db, port).await.unwrap(),
-        StatementMode::Prepared
+        (direct.mode, direct.pooler),
+        (StatementMode::Prepared, None)
     );
-    assert_eq!(
-        pooler::statement_mode(&db, port.wrapping_add(1))
-            .await
-            .unwrap(),
-        StatementMode::Unnamed
-    );
+    let pooled = pooler::detect(&db, port.wrapping_add(1)).await.unwrap();
+    assert_eq!(pooled.mode, StatementMode::Unnamed);
+    assert!(pooled.pooler.is_some());
 }

@@ -96,6 +96,8 @@ pub struct Boss {
     /// [`crate::sql::pooler`]). Until then statements go unnamed, which works on any connection.
     statements: Arc<Statements>,
     statement_mode: Mutex<Option<StatementMode>>,
+    /// What gave a pooler away, when the check found one (LISTEN/NOTIFY is not tried then).
+    pooler: Mutex<Option<String>>,
     /// The background services while started, stopped in the order they were started, in two
     /// groups: the ones that end before the workers do, and the ones that outlive them.
     services: tokio::sync::Mutex<Services>,
@@ -165,6 +167,7 @@ impl Boss {
                     StatementMode::Unnamed
                 }
             })),
+            pooler: Mutex::new(None),
             services: Default::default(),
             late_services: Default::default(),
             bam: Mutex::new(None),
@@ -336,8 +339,9 @@ impl Boss {
             return Ok(());
         }
         let dialed = db::connect_options(&self.connection())?.get_port();
-        let mode = crate::sql::pooler::statement_mode(&self.db(), dialed).await?;
-        *self.statement_mode.lock().unwrap() = Some(mode);
+        let found = crate::sql::pooler::detect(&self.db(), dialed).await?;
+        *self.pooler.lock().unwrap() = found.pooler;
+        *self.statement_mode.lock().unwrap() = Some(found.mode);
         Ok(())
     }
 
@@ -401,14 +405,23 @@ impl Boss {
     }
 
     /// Starts listening for notifications; when that fails the instance polls only, and says so
-    /// with pg-boss's `listen_notify_unavailable` warning.
+    /// with pg-boss's `listen_notify_unavailable` warning. Through a pooler the check on start
+    /// found, it is not tried: a LISTEN there registers on a server connection the pooler lends to
+    /// others, whose statements would then receive the notifications.
     async fn start_listener(&self) {
         let db = self.db();
         let wakeup = Arc::new(WorkerWakeup {
             workers: self.workers.clone(),
             queues: self.queues.clone(),
         });
+        let pooler = self.pooler.lock().unwrap().clone();
         let started = async {
+            if let Some(seen) = pooler {
+                return Err(Error::new(
+                    ErrorCode::Internal,
+                    format!("LISTEN/NOTIFY cannot work through a connection pooler ({seen}); set preparedStatements: true if there is none"),
+                ));
+            }
             let channel = crate::service::listener::channel(&db).await?;
             let connect = db::connect_options(&self.connection())?;
             Listener::connect(

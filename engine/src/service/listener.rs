@@ -14,11 +14,11 @@
 //! they are sent as the instance sends its own (see [`StatementMode`]).
 //!
 //! Through a pooler in transaction mode the listening session has no server of its own: LISTEN
-//! runs on whichever server connection the pooler lends, and notifications reach no one. So when
-//! the instance sends unnamed statements (a pooler was found, or `preparedStatements: false`),
-//! the listener first checks that a notification sent from the instance's pool arrives; when
-//! none does, it fails to start, and the instance polls only (pg-boss's
-//! `listen_notify_unavailable` warning).
+//! runs on whichever server connection the pooler lends, and notifications reach no one. When
+//! `start()` found a pooler the listener is not started at all; when the instance sends unnamed
+//! statements because `preparedStatements: false` says so, the listener first checks that a
+//! notification sent from the instance's pool arrives, and when none does it fails to start. The
+//! instance then polls only (pg-boss's `listen_notify_unavailable` warning).
 
 use crate::config::ListenerSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +114,9 @@ impl Listener {
         let mut session = listen(&pool, &channel).await?;
         if db.mode == StatementMode::Unnamed {
             if let Err(err) = delivery_check(db, &mut session, &channel, &*wakeup).await {
+                // Best effort: through a pooler this reaches the server connection that took
+                // the LISTEN only if the pooler lends that one again.
+                let _ = session.unlisten_all().await;
                 drop(session);
                 pool.close().await;
                 return Err(err);
@@ -234,16 +237,27 @@ async fn delivery_check(
 ) -> Result<()> {
     // A space keeps the payload apart from every queue name.
     let payload = format!("pg-boss-native delivery check {}", Uuid::new_v4());
-    db.exec()
+    let lost = || {
+        Error::internal(
+            "LISTEN/NOTIFY notifications do not arrive on this connection (a pooler in transaction mode?)",
+        )
+    };
+    let sent = db
+        .exec()
         .execute(NOTIFY, vec![Param::text(channel), Param::text(&payload)])
-        .await?;
+        .await;
+    match sent {
+        Ok(_) => {}
+        // The pool's statement ran on the very server connection the LISTEN went to, and was
+        // handed the notification itself: the listening session has no server of its own.
+        Err(err) if format!("{err:?}").contains("NotificationResponse") => return Err(lost()),
+        Err(err) => return Err(err.into()),
+    }
     let deadline = tokio::time::sleep(DELIVERY_PATIENCE);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            _ = &mut deadline => return Err(Error::internal(
-                "LISTEN/NOTIFY notifications do not arrive on this connection (a pooler in transaction mode?)",
-            )),
+            _ = &mut deadline => return Err(lost()),
             received = listener.try_recv() => match received {
                 Ok(Some(notification)) if notification.payload() == payload => return Ok(()),
                 Ok(Some(notification)) => wakeup.queue(notification.payload()),

@@ -16,21 +16,38 @@ use crate::error::Result;
 /// Asks, without a parameter (a simple query, safe through any pooler).
 const SERVER_PORT: &str = "SELECT current_setting('port')";
 
-/// How statements are sent through `db`'s pool, whose connections dial port `dialed`.
-pub async fn statement_mode(db: &Db, dialed: u16) -> Result<StatementMode> {
+/// What the check found: how to send statements, and what gave a pooler away, if one did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub mode: StatementMode,
+    /// Set when a pooler was seen: the ports, as words for a warning.
+    pub pooler: Option<String>,
+}
+
+/// Checks `db`'s pool, whose connections dial port `dialed`.
+pub async fn detect(db: &Db, dialed: u16) -> Result<Finding> {
     let (port,): (String,) = db
         .exec()
         .with_mode(StatementMode::Unnamed)
         .fetch_one(SERVER_PORT, Vec::new())
         .await?;
-    Ok(mode_for(dialed, &port))
+    Ok(finding(dialed, &port))
 }
 
-fn mode_for(dialed: u16, server_port: &str) -> StatementMode {
+fn finding(dialed: u16, server_port: &str) -> Finding {
     if server_port.trim().parse::<u16>().ok() == Some(dialed) {
-        StatementMode::Prepared
+        Finding {
+            mode: StatementMode::Prepared,
+            pooler: None,
+        }
     } else {
-        StatementMode::Unnamed
+        Finding {
+            mode: StatementMode::Unnamed,
+            pooler: Some(format!(
+                "the server listens on port {}, not on port {dialed} as dialed",
+                server_port.trim()
+            )),
+        }
     }
 }
 
@@ -40,8 +57,14 @@ mod tests {
 
     #[test]
     fn prepared_only_when_the_server_listens_on_the_port_dialed() {
-        assert_eq!(mode_for(5432, "5432"), StatementMode::Prepared);
-        assert_eq!(mode_for(6432, "5432"), StatementMode::Unnamed);
-        assert_eq!(mode_for(5432, "not a port"), StatementMode::Unnamed);
+        assert_eq!(finding(5432, "5432").mode, StatementMode::Prepared);
+        assert_eq!(finding(5432, "5432").pooler, None);
+        let pooled = finding(6432, "5432");
+        assert_eq!(pooled.mode, StatementMode::Unnamed);
+        assert_eq!(
+            pooled.pooler.as_deref(),
+            Some("the server listens on port 5432, not on port 6432 as dialed")
+        );
+        assert_eq!(finding(5432, "not a port").mode, StatementMode::Unnamed);
     }
 }
