@@ -363,14 +363,18 @@ impl Tx {
     }
 }
 
-/// How statements are sent on the engine's own connections. Named prepared statements are parsed
-/// once per connection and reused; a pooler in transaction mode (PgBouncer) hands a session's
-/// statements to different servers, where a named statement is unknown or already taken, so there
-/// every statement goes unnamed.
+/// How statements are sent on the engine's own connections. A pooler in transaction mode
+/// (PgBouncer) hands a session's statements to different servers, where a named statement is
+/// unknown or already taken, so there every statement goes unnamed. Chosen per instance (see
+/// [`super::pooler`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatementMode {
+    /// Named prepared statements, parsed once per connection and reused; rows come back binary.
     #[default]
     Prepared,
+    /// Each statement written out whole, its parameters as typed literals ([`super::literal`]),
+    /// and sent over the simple query protocol: one message, answered by one server. Rows come
+    /// back as text.
     Unnamed,
 }
 
