@@ -215,6 +215,13 @@ export interface ConstructorOptions
   clock?: Clock;
   /** Hold a LISTEN connection so `notify` queues wake workers immediately. */
   useListenNotify?: boolean;
+  /**
+   * pg-boss-native's own option, not pg-boss's. `true`: named prepared statements. `false`: every
+   * statement sent whole over the simple query protocol, as a pooler in transaction mode
+   * (PgBouncer's `pool_mode = transaction`) needs. Left out, `start()` chooses: prepared unless
+   * the server reports another port than the one dialed (a pooler in between).
+   */
+  preparedStatements?: boolean;
   openTelemetry?: OpenTelemetryOptions;
   /** Turn on job spies (`getSpy`). Test use only. */
   __test__enableSpies?: boolean;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use pg_boss_engine::model::insert::jobs_from_json;
 use pg_boss_engine::model::settle::JobSettle;
-use pg_boss_engine::ops::queues::{cached, Queue, QueueCache};
+use pg_boss_engine::ops::queues::{cached_in, Queue, QueueCache};
 use pg_boss_engine::ops::settle::{settle_each, SettledEach};
 use pg_boss_engine::sql::{Db, Statements};
 use pg_boss_engine::worker::{NOT_A_RESULT_LIST, NO_DISPOSITION};
@@ -42,7 +42,7 @@ fn jobs_db(pool: &PgPool, schema: &str) -> Db {
 }
 
 async fn queue_info(pool: &PgPool, schema: &str, queue: &str) -> std::sync::Arc<Queue> {
-    cached(pool, schema, &QueueCache::default(), queue)
+    cached_in(&jobs_db(pool, schema), &QueueCache::default(), queue)
         .await
         .expect("queue")
 }

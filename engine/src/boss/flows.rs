@@ -54,7 +54,7 @@ impl Boss {
     /// `redrive()` from a dead letter queue; answers how many jobs moved.
     pub async fn redrive(&self, request: &RedriveRequest) -> Result<i64> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, &request.name).await?;
+        let queue = self.queue(&db, &request.name).await?;
         crate::ops::redrive::redrive(&db, &queue, request).await
     }
 
@@ -62,7 +62,7 @@ impl Boss {
     /// move, and where.
     pub async fn preview_redrive(&self, request: &RedriveRequest) -> Result<RedrivePreview> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, &request.name).await?;
+        let queue = self.queue(&db, &request.name).await?;
         crate::ops::redrive::preview(&db, &queue, request).await
     }
 }

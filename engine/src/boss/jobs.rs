@@ -32,7 +32,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<Option<Uuid>> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::send::send(&db, caller, &queue, &self.sends, data, options).await
     }
 
@@ -45,7 +45,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<Option<Vec<Uuid>>> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::send::insert(&db, caller, &queue, jobs, return_id).await
     }
 
@@ -57,7 +57,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<String> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         let batch = ops::fetch::fetch(&db, caller, &queue, request).await?;
         Ok(batch.json())
     }
@@ -72,7 +72,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<CommandResponse> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::settle::complete(&db, caller, &queue, targets, output, include_queued).await
     }
 
@@ -85,7 +85,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<CommandResponse> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::settle::fail(&db, caller, &queue, targets, output).await
     }
 
@@ -99,7 +99,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<CommandResponse> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         let outcome = ops::commands::run(&db, caller, &queue, command, targets).await?;
         // Counts are adjusted only for our own connection. Inside a caller's transaction the
         // queue row would stay locked for as long as the caller takes to commit, stalling the
@@ -143,7 +143,7 @@ impl Boss {
             ops::commands::truncate(&db, None).await?;
             return Ok(None);
         };
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         if matches!(which, Stored::All) && queue.partition {
             ops::commands::truncate(&db, Some(&queue)).await?;
             return Ok(None);
@@ -162,7 +162,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<Option<String>> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::read::get_job_by_id(&db, caller, &queue, id).await
     }
 
@@ -174,7 +174,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<String> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::read::find_jobs(&db, caller, &queue, request).await
     }
 
@@ -186,7 +186,7 @@ impl Boss {
         caller: Option<&dyn CallerDb>,
     ) -> Result<UpdateResponse> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, &request.name).await?;
+        let queue = self.queue(&db, &request.name).await?;
         if upsert {
             ops::updates::upsert(&db, caller, &queue, request).await
         } else {
@@ -202,7 +202,7 @@ impl Boss {
         after: Option<String>,
     ) -> Result<Vec<String>> {
         let db = self.started_db()?;
-        let queue = self.queue(&db.pool, name).await?;
+        let queue = self.queue(&db, name).await?;
         ops::updates::blocked_keys(&db, &queue, limit, after).await
     }
 }

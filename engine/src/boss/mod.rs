@@ -91,9 +91,13 @@ pub struct Boss {
     workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
     lifecycle: Mutex<Lifecycle>,
     events: Arc<dyn EventSink>,
-    /// The schema's statements, rendered once; and how they are sent on our connections.
+    /// The schema's statements, rendered once; and how they are sent on our connections: as
+    /// `preparedStatements` says, else as the first `start()` finds out (see
+    /// [`crate::sql::pooler`]). Until then statements go unnamed, which works on any connection.
     statements: Arc<Statements>,
-    statement_mode: StatementMode,
+    statement_mode: Mutex<Option<StatementMode>>,
+    /// What gave a pooler away, when the check found one (LISTEN/NOTIFY is not tried then).
+    pooler: Mutex<Option<String>>,
     /// The background services while started, stopped in the order they were started, in two
     /// groups: the ones that end before the workers do, and the ones that outlive them.
     services: tokio::sync::Mutex<Services>,
@@ -147,7 +151,6 @@ impl Boss {
         let overruns = OverrunLog::new(
             instance_id,
             WarningSink::new(events.clone(), &config.observability),
-            config.schema.clone(),
             Duration::from_millis(config.handler_overrun_window_ms),
         );
         Ok(Boss {
@@ -157,7 +160,14 @@ impl Boss {
             lifecycle: Mutex::new(Lifecycle::Created),
             events,
             statements: Arc::new(Statements::new(&config.schema)),
-            statement_mode: StatementMode::default(),
+            statement_mode: Mutex::new(config.prepared_statements.map(|prepared| {
+                if prepared {
+                    StatementMode::Prepared
+                } else {
+                    StatementMode::Unnamed
+                }
+            })),
+            pooler: Mutex::new(None),
             services: Default::default(),
             late_services: Default::default(),
             bam: Mutex::new(None),
@@ -233,7 +243,11 @@ impl Boss {
     fn db(&self) -> Db {
         Db {
             pool: self.pool(),
-            mode: self.statement_mode,
+            mode: self
+                .statement_mode
+                .lock()
+                .unwrap()
+                .unwrap_or(StatementMode::Unnamed),
             sql: self.statements.clone(),
         }
     }
@@ -291,6 +305,7 @@ impl Boss {
         if self.pool().is_closed() {
             *self.pool.lock().unwrap() = db::pool(&self.connection())?;
         }
+        self.choose_statement_mode().await?;
         migrate::prepare(&self.db(), &self.config).await?;
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
         if self.config.use_listen_notify {
@@ -314,6 +329,19 @@ impl Boss {
         }
         // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
+        Ok(())
+    }
+
+    /// Unless `preparedStatements` decided it, finds out (once) whether a pooler stands between
+    /// this instance and PostgreSQL, and so how statements are sent.
+    async fn choose_statement_mode(&self) -> Result<()> {
+        if self.statement_mode.lock().unwrap().is_some() {
+            return Ok(());
+        }
+        let dialed = db::connect_options(&self.connection())?.get_port();
+        let found = crate::sql::pooler::detect(&self.db(), dialed).await?;
+        *self.pooler.lock().unwrap() = found.pooler;
+        *self.statement_mode.lock().unwrap() = Some(found.mode);
         Ok(())
     }
 
@@ -360,35 +388,45 @@ impl Boss {
             let all_done = futures_join_all(workers.iter().map(|w| w.join()));
             let _ = tokio::time::timeout(options.timeout, all_done).await;
         }
-        let pool = self.pool();
+        let db = self.db();
         self.fail_abandoned(&workers).await;
         for worker in &workers {
             worker.join().await;
         }
-        self.overruns.flush(&pool).await;
+        self.overruns.flush(&db).await;
         self.sends.close();
         // The background migration's command in hand gets until the deadline; the registry
         // heartbeat ends last, so a graceful stop reads as live until its workers are done.
         self.late_services.lock().await.stop_all(deadline).await;
         if options.close {
-            pool.close().await;
+            db.pool.close().await;
         }
         Ok(true)
     }
 
     /// Starts listening for notifications; when that fails the instance polls only, and says so
-    /// with pg-boss's `listen_notify_unavailable` warning.
+    /// with pg-boss's `listen_notify_unavailable` warning. Through a pooler the check on start
+    /// found, it is not tried: a LISTEN there registers on a server connection the pooler lends to
+    /// others, whose statements would then receive the notifications.
     async fn start_listener(&self) {
-        let pool = self.pool();
+        let db = self.db();
         let wakeup = Arc::new(WorkerWakeup {
             workers: self.workers.clone(),
             queues: self.queues.clone(),
         });
+        let pooler = self.pooler.lock().unwrap().clone();
         let started = async {
-            let channel = crate::service::listener::channel(&self.db()).await?;
+            if let Some(seen) = pooler {
+                return Err(Error::new(
+                    ErrorCode::Internal,
+                    format!("LISTEN/NOTIFY cannot work through a connection pooler ({seen}); set preparedStatements: true if there is none"),
+                ));
+            }
+            let channel = crate::service::listener::channel(&db).await?;
             let connect = db::connect_options(&self.connection())?;
             Listener::connect(
                 connect,
+                &db,
                 channel,
                 self.config.listener,
                 wakeup,
@@ -408,7 +446,7 @@ impl Boss {
                     data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "instance": self.instance_id, "error": err.message }),
                 };
                 WarningSink::new(self.events.clone(), &self.config.observability)
-                    .publish(&pool, self.schema(), &warning)
+                    .publish(&db, &warning)
                     .await;
             }
         }

@@ -124,6 +124,6 @@ async fn send_owned(
     data: Value,
     options: SendOptions,
 ) -> Result<Option<Uuid>> {
-    let queue = ops::queues::cached(&db.pool, db.schema(), &cache, &name).await?;
+    let queue = ops::queues::cached_in(&db, &cache, &name).await?;
     ops::send::send(&db, None, &queue, &sends, data, options).await
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::sql::Db;
 use serde_json::Value;
-use sqlx::PgPool;
 
 use super::Boss;
 use crate::error::Result;
@@ -13,8 +13,8 @@ use crate::ops;
 use crate::ops::queues::Queue;
 
 impl Boss {
-    pub(super) async fn queue(&self, pool: &PgPool, name: &str) -> Result<Arc<Queue>> {
-        ops::queues::cached(pool, self.schema(), &self.queues, name).await
+    pub(super) async fn queue(&self, db: &Db, name: &str) -> Result<Arc<Queue>> {
+        ops::queues::cached_in(db, &self.queues, name).await
     }
 
     /// `createQueue(name, options)`. Creating a queue that exists does nothing (its options are

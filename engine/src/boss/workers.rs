@@ -128,7 +128,7 @@ impl Boss {
             if !abandoned.is_empty() && !worker.is_finished() {
                 let targets = JobTargets::for_claimed(&abandoned);
                 let failed = async {
-                    let queue = self.queue(&db.pool, worker.name()).await.ok()?;
+                    let queue = self.queue(&db, worker.name()).await.ok()?;
                     Some(ops::settle::fail(&db, None, &queue, &targets, Some(&output)).await)
                 };
                 if let Some(Err(err)) = failed.await {

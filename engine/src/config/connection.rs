@@ -80,7 +80,11 @@ fn connect_options_with_env(
                 .map(|(k, v)| (escape(k), escape(v))),
         );
     }
-    Ok(connect.application_name(&options.application_name))
+    // Like node-postgres, no extra_float_digits: PgBouncer refuses startup parameters it does
+    // not track, and PostgreSQL 12 and later write floats exactly without it.
+    Ok(connect
+        .application_name(&options.application_name)
+        .extra_float_digits(None))
 }
 
 /// A lazily connecting pool: nothing touches the network until the first statement.

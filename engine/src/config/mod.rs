@@ -81,6 +81,13 @@ pub struct BossConfig {
     pub instance: InstanceSettings,
     /// The timekeeper's intervals and pg-boss's test switches for it.
     pub scheduling: Scheduling,
+    /// `preparedStatements` (ours, not pg-boss's): `Some(true)` sends named prepared statements,
+    /// `Some(false)` sends every statement whole over the simple query protocol, as a pooler in
+    /// transaction mode (PgBouncer's `pool_mode = transaction`) needs, and keeps LISTEN/NOTIFY
+    /// off unless a notification is seen to arrive. Absent, `start()` chooses: prepared
+    /// statements unless the server listens on another port than the one dialed (a pooler is in
+    /// between).
+    pub prepared_statements: Option<bool>,
 }
 
 impl BossConfig {
@@ -122,6 +129,7 @@ impl BossConfig {
             observability: Observability::from_options(options)?,
             scheduling: Scheduling::from_options(options)?,
             instance: InstanceSettings::from_options(options)?,
+            prepared_statements: prepared_statements_option(options)?,
         };
         validate_other_options(options)?;
         Ok(config)
@@ -165,6 +173,12 @@ fn schema_option(options: &Map<String, Value>) -> Result<String> {
         }
         Some(_) => Err(Error::invalid("Name must be a string")),
     }
+}
+
+/// `preparedStatements`: a boolean; absent (or null) leaves the choice to `start()`.
+fn prepared_statements_option(options: &Map<String, Value>) -> Result<Option<bool>> {
+    bool_opt(options, "preparedStatements")
+        .map_err(|_| Error::invalid("configuration assert: preparedStatements must be a boolean"))
 }
 
 /// A service interval in seconds: from a second to a day.

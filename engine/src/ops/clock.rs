@@ -67,7 +67,7 @@ pub async fn measure_clock_skew(db: &Db, sink: &WarningSink, force: bool) -> Res
     let skew = database_ms - local_now_ms() as f64;
     let warning = skew_warning(skew).or_else(|| force.then(|| clock_skew(skew)));
     if let Some(warning) = warning {
-        sink.publish(&db.pool, db.schema(), &warning).await;
+        sink.publish(db, &warning).await;
     }
     Ok(skew)
 }

@@ -114,7 +114,7 @@ pub async fn insert_flow(
     // Every queue is looked up before anything is written, so a missing one writes nothing.
     let mut targets: Vec<(Arc<Queue>, Vec<Value>)> = Vec::with_capacity(rows.by_queue.len());
     for (name, queue_rows) in rows.by_queue {
-        let queue = queues::cached(&db.pool, db.schema(), cache, &name).await?;
+        let queue = queues::cached_in(db, cache, &name).await?;
         targets.push((queue, queue_rows));
     }
     write_flow(db, &targets, rows.edges).await?;

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sqlx::PgPool;
-
 use crate::error::{Error, Result};
 use crate::model::queue::{queue_not_found, CreateQueue, QueueInfo, UpdateQueue};
 use crate::sql::exec::{Exec, Param, Tx};
@@ -94,17 +92,8 @@ impl QueueCache {
     }
 }
 
-/// The cached queue, loaded on first use; a missing queue is an error.
-pub async fn cached(
-    pool: &PgPool,
-    schema: &str,
-    cache: &QueueCache,
-    name: &str,
-) -> Result<Arc<Queue>> {
-    cached_via(Exec::pool(pool), schema, cache, name).await
-}
-
-/// [`cached`], reading a missing entry the way `db` sends statements.
+/// The cached queue, loaded on first use (the way `db` sends statements); a missing queue is an
+/// error.
 pub async fn cached_in(db: &Db, cache: &QueueCache, name: &str) -> Result<Arc<Queue>> {
     cached_via(db.exec(), db.schema(), cache, name).await
 }

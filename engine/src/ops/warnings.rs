@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
 
 use crate::config::Observability;
 use crate::error::Result;
@@ -61,18 +60,18 @@ impl WarningSink {
         }
     }
 
-    /// [`WarningSink::publish_in`] for callers that hold a pool rather than a [`Db`] (the
-    /// timekeeper, the listener): the insert is rendered per warning, and warnings are rare.
-    pub async fn publish(&self, pool: &PgPool, schema: &str, warning: &Warning) {
+    /// Emits `warning` and, with `persistWarnings`, writes its row (the timekeeper, the
+    /// listener).
+    pub async fn publish(&self, db: &Db, warning: &Warning) {
         self.events.emit(Event::Warning(warning.clone()));
-        self.store(pool, schema, warning).await;
+        self.store(db, warning).await;
     }
 
     /// Only the write, for a warning whose rows are kept on another cadence than it is emitted.
-    pub async fn store(&self, pool: &PgPool, schema: &str, warning: &Warning) {
+    pub async fn store(&self, db: &Db, warning: &Warning) {
         if self.persist {
-            let sql = crate::sql::warnings::insert(schema);
-            self.insert(Exec::pool(pool), &sql, warning).await;
+            self.insert(db.exec(), &db.sql.warnings.insert, warning)
+                .await;
         }
     }
 

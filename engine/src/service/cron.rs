@@ -162,9 +162,7 @@ impl CronPass {
         let plan = self.plan(rows, self.clock.now_ms(), prior_pass_ms);
         *self.warned.lock().unwrap() = plan.broken;
         for warning in &plan.warnings {
-            self.sink
-                .publish(&self.db.pool, self.db.schema(), warning)
-                .await;
+            self.sink.publish(&self.db, warning).await;
         }
         if !plan.occurrences.is_empty() && !stop.is_raised() {
             let queue = queues::cached_in(&self.db, &self.queues, SEND_IT).await?;

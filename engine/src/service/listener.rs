@@ -10,7 +10,15 @@
 //!
 //! As a service, one pass listens until the next liveness heartbeat is due and then checks it; a
 //! pass after the connection was lost tries to listen again, backing off up to 30 seconds between
-//! tries. The statements here run on the listening connection itself, which `Exec` cannot reach.
+//! tries. The statements here run on the listening connection itself, which `Exec` cannot reach;
+//! they are sent as the instance sends its own (see [`StatementMode`]).
+//!
+//! Through a pooler in transaction mode the listening session has no server of its own: LISTEN
+//! runs on whichever server connection the pooler lends, and notifications reach no one. When
+//! `start()` found a pooler the listener is not started at all; when the instance sends unnamed
+//! statements because `preparedStatements: false` says so, the listener first checks that a
+//! notification sent from the instance's pool arrives, and when none does it fails to start. The
+//! instance then polls only (pg-boss's `listen_notify_unavailable` warning).
 
 use crate::config::ListenerSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,13 +26,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row as _};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{Service, Stop};
 use crate::error::{Error, Result};
 use crate::event::EventSink;
 use crate::future::BoxFuture;
+use crate::sql::exec::{Param, StatementMode};
+use crate::sql::literal;
 use crate::sql::Db;
 
 /// The longest a reconnect waits before its next try.
@@ -36,6 +47,13 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 const LISTENING_CHECK: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_listening_channels() AS c(name) WHERE c.name = $1)";
+
+/// Sends the delivery check's notification: $1 channel, $2 payload.
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+/// How long the delivery check waits for its notification (delivered in milliseconds on a
+/// session of its own; never through a pooler in transaction mode).
+const DELIVERY_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What the listener wakes: the workers of one queue, or those of every notify queue.
 pub trait Wakeup: Send + Sync + 'static {
@@ -56,6 +74,8 @@ pub struct Listener {
     /// Its own one-connection pool, so listening never takes a connection from the instance's.
     pool: PgPool,
     channel: String,
+    /// How the heartbeat's statement is sent.
+    mode: StatementMode,
     settings: ListenerSettings,
     wakeup: Arc<dyn Wakeup>,
     events: Arc<dyn EventSink>,
@@ -76,9 +96,11 @@ enum Session {
 impl Listener {
     /// Connects and starts listening. A failure here is returned (the caller falls back to
     /// polling); once established, a lost connection is re-established with capped backoff and
-    /// reported as an `error` event.
+    /// reported as an `error` event. When `db` sends unnamed statements, a notification sent on
+    /// its pool must arrive first.
     pub async fn connect(
         connect: PgConnectOptions,
+        db: &Db,
         channel: String,
         settings: ListenerSettings,
         wakeup: Arc<dyn Wakeup>,
@@ -89,11 +111,22 @@ impl Listener {
             .max_connections(1)
             .min_connections(0)
             .connect_lazy_with(connect);
-        let session = listen(&pool, &channel).await?;
+        let mut session = listen(&pool, &channel).await?;
+        if db.mode == StatementMode::Unnamed {
+            if let Err(err) = delivery_check(db, &mut session, &channel, &*wakeup).await {
+                // Best effort: through a pooler this reaches the server connection that took
+                // the LISTEN only if the pooler lends that one again.
+                let _ = session.unlisten_all().await;
+                drop(session);
+                pool.close().await;
+                return Err(err);
+            }
+        }
         listening.store(true, Ordering::SeqCst);
         Ok(Listener {
             pool,
             channel,
+            mode: db.mode,
             settings,
             wakeup,
             events,
@@ -154,9 +187,23 @@ impl Listener {
 
     /// The session is alive and still registered on the channel.
     async fn heartbeat(&self, listener: &mut PgListener) -> Result<()> {
-        let check = sqlx::query_scalar::<_, bool>(LISTENING_CHECK)
-            .bind(&self.channel)
-            .fetch_one(&mut *listener);
+        let check = async {
+            match self.mode {
+                StatementMode::Prepared => {
+                    sqlx::query_scalar::<_, bool>(LISTENING_CHECK)
+                        .bind(&self.channel)
+                        .fetch_one(&mut *listener)
+                        .await
+                }
+                StatementMode::Unnamed => {
+                    let text = literal::render(LISTENING_CHECK, &[Param::text(&self.channel)])
+                        .map_err(|err| sqlx::Error::Protocol(err.message))?;
+                    sqlx::Executor::fetch_one(&mut *listener, text.as_str())
+                        .await?
+                        .try_get::<bool, _>(0)
+                }
+            }
+        };
         match tokio::time::timeout(self.settings.heartbeat_timeout, check).await {
             Err(_) => Err(Error::internal("LISTEN/NOTIFY heartbeat timed out")),
             Ok(Err(err)) => Err(err.into()),
@@ -178,6 +225,47 @@ impl Listener {
 /// The wait before reconnect try `tries + 1`: a second, doubling, at most 30 seconds.
 fn backoff(tries: u32) -> Duration {
     Duration::from_millis(1000u64 << tries.min(5)).min(MAX_BACKOFF)
+}
+
+/// Sends a notification from the instance's pool and waits for it on the listening session;
+/// notifications for queues that arrive meanwhile wake their workers.
+async fn delivery_check(
+    db: &Db,
+    listener: &mut PgListener,
+    channel: &str,
+    wakeup: &dyn Wakeup,
+) -> Result<()> {
+    // A space keeps the payload apart from every queue name.
+    let payload = format!("pg-boss-native delivery check {}", Uuid::new_v4());
+    let lost = || {
+        Error::internal(
+            "LISTEN/NOTIFY notifications do not arrive on this connection (a pooler in transaction mode?)",
+        )
+    };
+    let sent = db
+        .exec()
+        .execute(NOTIFY, vec![Param::text(channel), Param::text(&payload)])
+        .await;
+    match sent {
+        Ok(_) => {}
+        // The pool's statement ran on the very server connection the LISTEN went to, and was
+        // handed the notification itself: the listening session has no server of its own.
+        Err(err) if format!("{err:?}").contains("NotificationResponse") => return Err(lost()),
+        Err(err) => return Err(err.into()),
+    }
+    let deadline = tokio::time::sleep(DELIVERY_PATIENCE);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return Err(lost()),
+            received = listener.try_recv() => match received {
+                Ok(Some(notification)) if notification.payload() == payload => return Ok(()),
+                Ok(Some(notification)) => wakeup.queue(notification.payload()),
+                Ok(None) => return Err(Error::internal("LISTEN/NOTIFY connection ended")),
+                Err(err) => return Err(err.into()),
+            },
+        }
+    }
 }
 
 async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {

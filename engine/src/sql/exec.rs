@@ -11,11 +11,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
+use super::literal::{self, LiteralError};
+pub use super::param::Param;
 use crate::error::{Error, ErrorCode};
 
 /// How a caller's statement failed, as its driver said it.
@@ -51,65 +53,13 @@ pub trait CallerDb: Send + Sync {
     fn execute(&self, sql: &str, params: Vec<Value>) -> CallerFuture;
 }
 
-/// A statement parameter. Each has one PostgreSQL type on the pool and one JSON form for a caller.
-#[derive(Debug, Clone)]
-pub enum Param {
-    /// An int[] (added for the supervision pass's per-queue tallies).
-    Int4s(Vec<i32>),
-    Text(Option<String>),
-    Int8(i64),
-    Int4(i32),
-    Bool(bool),
-    Uuid(Option<Uuid>),
-    Uuids(Vec<Uuid>),
-    Texts(Option<Vec<String>>),
-    Float8(f64),
-    Timestamptz(Option<DateTime<Utc>>),
-    /// A uuid[] that may be null (a filter left out).
-    UuidsOrNull(Option<Vec<Uuid>>),
-    /// Added for the instance registry and the background migrations.
-    MaybeInt4(Option<i32>),
-    /// A jsonb value; a caller's driver gets its text.
-    Json(Option<Value>),
-    /// An int[] (the job path's per-job attempts and counts).
-    Int4Array(Vec<i32>),
-    /// A text[] whose items may be null (the job path's per-job outputs).
-    NullableTexts(Vec<Option<String>>),
-}
-
-impl Param {
-    pub fn text(s: impl Into<String>) -> Param {
-        Param::Text(Some(s.into()))
-    }
-
-    fn to_json(&self) -> Value {
-        match self {
-            Param::Int4s(list) => json!(list),
-            Param::Text(s) => json!(s),
-            Param::Int8(n) => json!(n),
-            Param::Int4(n) => json!(n),
-            Param::Bool(b) => json!(b),
-            Param::Uuid(id) => json!(id),
-            Param::Uuids(ids) => json!(ids),
-            Param::Texts(list) => json!(list),
-            Param::Float8(n) => json!(n),
-            Param::Timestamptz(at) => json!(at.map(|at| at.to_rfc3339())),
-            Param::UuidsOrNull(ids) => json!(ids),
-            Param::MaybeInt4(n) => json!(n),
-            Param::Json(value) => value
-                .as_ref()
-                .map_or(Value::Null, |v| Value::String(v.to_string())),
-            Param::Int4Array(list) => json!(list),
-            Param::NullableTexts(list) => json!(list),
-        }
-    }
-}
-
 /// A failed statement, from either side.
 #[derive(Debug)]
 pub enum ExecError {
     Pool(sqlx::Error),
     Caller(CallerFailure),
+    /// A statement that could not be written out for the simple query protocol.
+    Unsendable(LiteralError),
 }
 
 impl ExecError {
@@ -118,6 +68,7 @@ impl ExecError {
             ExecError::Pool(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
             ExecError::Pool(_) => None,
             ExecError::Caller(failure) => failure.code.clone(),
+            ExecError::Unsendable(err) => Some(err.sql_state.to_string()),
         }
     }
 
@@ -128,6 +79,7 @@ impl ExecError {
                 .and_then(|db| db.constraint())
                 .map(str::to_string),
             ExecError::Caller(failure) => failure.constraint.clone(),
+            ExecError::Unsendable(_) => None,
         }
     }
 
@@ -142,6 +94,7 @@ impl ExecError {
                 .detail
                 .clone()
                 .or_else(|| Some(failure.message.clone())),
+            ExecError::Unsendable(_) => None,
         }
     }
 
@@ -157,6 +110,12 @@ impl From<sqlx::Error> for ExecError {
     }
 }
 
+impl From<LiteralError> for ExecError {
+    fn from(err: LiteralError) -> Self {
+        ExecError::Unsendable(err)
+    }
+}
+
 impl From<ExecError> for Error {
     fn from(err: ExecError) -> Self {
         match err {
@@ -165,6 +124,11 @@ impl From<ExecError> for Error {
                 code: ErrorCode::CallerDb,
                 message: failure.message,
                 sql_state: failure.code,
+            },
+            ExecError::Unsendable(err) => Error {
+                code: ErrorCode::Database,
+                message: err.message,
+                sql_state: Some(err.sql_state.to_string()),
             },
         }
     }
@@ -399,14 +363,18 @@ impl Tx {
     }
 }
 
-/// How statements are sent on the engine's own connections. Named prepared statements are parsed
-/// once per connection and reused; a pooler in transaction mode (PgBouncer) hands a session's
-/// statements to different servers, where a named statement is unknown or already taken, so there
-/// every statement goes unnamed.
+/// How statements are sent on the engine's own connections. A pooler in transaction mode
+/// (PgBouncer) hands a session's statements to different servers, where a named statement is
+/// unknown or already taken, so there every statement goes unnamed. Chosen per instance (see
+/// [`super::pooler`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatementMode {
+    /// Named prepared statements, parsed once per connection and reused; rows come back binary.
     #[default]
     Prepared,
+    /// Each statement written out whole, its parameters as typed literals ([`super::literal`]),
+    /// and sent over the simple query protocol: one message, answered by one server. Rows come
+    /// back as text.
     Unnamed,
 }
 
@@ -474,13 +442,21 @@ impl<'a> Exec<'a> {
         sql: &'q str,
         params: Vec<Param>,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        params
-            .into_iter()
-            .fold(sqlx::query(sql), bind)
-            .persistent(self.mode == StatementMode::Prepared)
+        params.into_iter().fold(sqlx::query(sql), bind)
     }
 
     async fn rows(self, sql: &str, params: Vec<Param>) -> Result<Vec<PgRow>, ExecError> {
+        if self.mode == StatementMode::Unnamed {
+            let text = literal::render(sql, &params)?;
+            return Ok(match self.target {
+                Target::Pool(pool) => sqlx::Executor::fetch_all(pool, text.as_str()).await?,
+                Target::Tx(tx) => {
+                    let mut tx = tx.0.lock().await;
+                    sqlx::Executor::fetch_all(&mut **tx, text.as_str()).await?
+                }
+                Target::Caller(_) => unreachable!("a caller's rows are read as JSON"),
+            });
+        }
         Ok(match self.target {
             Target::Pool(pool) => self.query(sql, params).fetch_all(pool).await?,
             Target::Tx(tx) => {
@@ -554,6 +530,20 @@ impl<'a> Exec<'a> {
     /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does
     /// not say, and answers 0).
     pub async fn execute(self, sql: &str, params: Vec<Param>) -> Result<u64, ExecError> {
+        if self.mode == StatementMode::Unnamed && !self.is_caller() {
+            let text = literal::render(sql, &params)?;
+            let done = match self.target {
+                Target::Tx(tx) => {
+                    let mut tx = tx.0.lock().await;
+                    sqlx::Executor::execute(&mut **tx, text.as_str()).await?
+                }
+                _ => match self.target {
+                    Target::Pool(pool) => sqlx::Executor::execute(pool, text.as_str()).await?,
+                    _ => unreachable!("a caller's statements go as its driver sends them"),
+                },
+            };
+            return Ok(done.rows_affected());
+        }
         match self.target {
             Target::Pool(pool) => Ok(self.query(sql, params).execute(pool).await?.rows_affected()),
             Target::Tx(tx) => {
@@ -578,6 +568,7 @@ impl<'a> Exec<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn uuid_arrays_are_read_as_arrays_or_as_their_literal() {

@@ -28,7 +28,7 @@ pub(super) async fn fetch_and_handle(
     options: &WorkOptions,
 ) -> Result<usize> {
     let db = &ctx.db;
-    let queue = queues::cached(&db.pool, db.schema(), &ctx.queues, &shared.name).await?;
+    let queue = queues::cached_in(db, &ctx.queues, &shared.name).await?;
     let turn = Turn {
         ctx,
         shared,
@@ -242,7 +242,7 @@ impl Turn<'_> {
         self.forget_jobs();
         let name = &self.shared.name;
         ctx.overruns
-            .record(&ctx.db.pool, name, &targets.ids, i64::from(max_expire))
+            .record(&ctx.db, name, &targets.ids, i64::from(max_expire))
             .await;
         // As in pg-boss, spies hear of the failure now, not once the handler gives up.
         self.report_settle(jobs, &settled).await;

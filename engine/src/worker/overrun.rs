@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
-use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::ops::warnings::WarningSink;
+use crate::sql::Db;
 
 pub const HANDLER_OVERRUN: &str = "handler_overrun";
 /// How many job ids a persisted row names.
@@ -49,7 +49,6 @@ struct Tally {
 struct Shared {
     instance: Uuid,
     sink: WarningSink,
-    schema: String,
     window: Duration,
     tallies: Mutex<HashMap<String, Tally>>,
 }
@@ -61,12 +60,11 @@ pub struct OverrunLog {
 }
 
 impl OverrunLog {
-    pub fn new(instance: Uuid, sink: WarningSink, schema: String, window: Duration) -> OverrunLog {
+    pub fn new(instance: Uuid, sink: WarningSink, window: Duration) -> OverrunLog {
         OverrunLog {
             shared: Arc::new(Shared {
                 instance,
                 sink,
-                schema,
                 window,
                 tallies: Mutex::new(HashMap::new()),
             }),
@@ -75,7 +73,7 @@ impl OverrunLog {
 
     /// A batch of `queue` whose handler outran `expire_seconds`: warns now, and writes or tallies
     /// the row.
-    pub async fn record(&self, pool: &PgPool, queue: &str, jobs: &[Uuid], expire_seconds: i64) {
+    pub async fn record(&self, db: &Db, queue: &str, jobs: &[Uuid], expire_seconds: i64) {
         let shared = &self.shared;
         let data = json!({
             "type": HANDLER_OVERRUN,
@@ -110,24 +108,24 @@ impl OverrunLog {
                     count: 0,
                     expire_seconds: 0,
                     jobs: Vec::new(),
-                    closer: self.closer(pool, queue),
+                    closer: self.closer(db, queue),
                 },
             );
         }
         let now = Utc::now();
-        self.write(pool, queue, now, now, 1, expire_seconds, jobs)
+        self.write(db, queue, now, now, 1, expire_seconds, jobs)
             .await;
     }
 
     /// Writes what every open window has tallied and closes them all (at `stop()`, while the pool
     /// is still open).
-    pub async fn flush(&self, pool: &PgPool) {
+    pub async fn flush(&self, db: &Db) {
         let open: Vec<(String, Tally)> = self.shared.tallies.lock().unwrap().drain().collect();
         for (queue, tally) in open {
             tally.closer.abort();
             if tally.count > 0 {
                 self.write(
-                    pool,
+                    db,
                     &queue,
                     tally.since,
                     Utc::now(),
@@ -142,9 +140,9 @@ impl OverrunLog {
 
     /// The task that closes `queue`'s window when it has run its length: a window that tallied
     /// nothing ends there, one that did is written and a new one opens.
-    fn closer(&self, pool: &PgPool, queue: &str) -> JoinHandle<()> {
+    fn closer(&self, db: &Db, queue: &str) -> JoinHandle<()> {
         let log = self.clone();
-        let pool = pool.clone();
+        let db = db.clone();
         let queue = queue.to_string();
         tokio::spawn(async move {
             tokio::time::sleep(log.shared.window).await;
@@ -160,7 +158,7 @@ impl OverrunLog {
                                 count: 0,
                                 expire_seconds: 0,
                                 jobs: Vec::new(),
-                                closer: log.closer(&pool, &queue),
+                                closer: log.closer(&db, &queue),
                             },
                         );
                         Some((tally, until))
@@ -170,7 +168,7 @@ impl OverrunLog {
             };
             if let Some((tally, until)) = closed {
                 log.write(
-                    &pool,
+                    &db,
                     &queue,
                     tally.since,
                     until,
@@ -186,7 +184,7 @@ impl OverrunLog {
     #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
-        pool: &PgPool,
+        db: &Db,
         queue: &str,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -214,8 +212,7 @@ impl OverrunLog {
         shared
             .sink
             .store(
-                pool,
-                &shared.schema,
+                db,
                 &Warning {
                     kind: HANDLER_OVERRUN,
                     message,

@@ -128,6 +128,7 @@ SELECT json_build_object(
 pub async fn read(conn: &mut PgConnection, schema: &str) -> Result<Catalog> {
     let text: String = sqlx::query_scalar(READ)
         .bind(schema)
+        .persistent(false)
         .fetch_one(conn)
         .await?;
     serde_json::from_str(&text)

@@ -38,9 +38,12 @@ pub async fn detect(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport> {
 
     // A scratch transaction straight on sqlx rather than through Exec: it is always rolled back,
     // and the catalog reads must run on its connection, under its settings.
+    // Its statements go unnamed: the transaction holds one server connection even through a
+    // pooler, and leaves no named statement behind on it.
     let mut tx = pool.begin().await?;
     let spelled: String = sqlx::query_scalar("SELECT quote_ident($1)")
         .bind(&live_name)
+        .persistent(false)
         .fetch_one(&mut *tx)
         .await?;
     let queues = partitioned_queues(&mut tx, &spelled).await?;
@@ -88,6 +91,7 @@ fn scratch_failed(err: sqlx::Error) -> Error {
 async fn partitioned_queues(conn: &mut PgConnection, schema: &str) -> Result<Vec<QueueTable>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(format!("{schema}.queue"))
+        .persistent(false)
         .fetch_one(&mut *conn)
         .await?;
     if !exists {
@@ -95,6 +99,7 @@ async fn partitioned_queues(conn: &mut PgConnection, schema: &str) -> Result<Vec
     }
     let rows: Vec<(String, String, String)> =
         sqlx::query_as(&format!("SELECT name, policy, table_name FROM {schema}.queue WHERE partition ORDER BY created_on, name"))
+            .persistent(false)
             .fetch_all(&mut *conn)
             .await?;
     Ok(rows
@@ -115,6 +120,7 @@ async fn building_indexes(conn: &mut PgConnection, schema: &str) -> Result<HashS
     let read = sqlx::query_scalar::<_, String>(&format!(
         "SELECT command FROM {schema}.bam WHERE status <> 'completed'"
     ))
+    .persistent(false)
     .fetch_all(&mut *savepoint)
     .await;
     let Ok(commands) = read else {
@@ -138,12 +144,14 @@ async fn template_queue(
     sqlx::query(&format!("SELECT {scratch}.create_queue($1, jsonb_build_object('policy', $2::text, 'partition', true))"))
         .bind(&queue.queue)
         .bind(&queue.policy)
+        .persistent(false)
         .execute(&mut *conn)
         .await?;
     sqlx::query_scalar(&format!(
         "SELECT table_name FROM {scratch}.queue WHERE name = $1"
     ))
     .bind(&queue.queue)
+    .persistent(false)
     .fetch_one(&mut *conn)
     .await
 }

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, PgConnection, Row as _};
 use tokio::sync::watch;
 
 use super::command::{concurrent_build, is_concurrent_index_statement, BuiltIndex};
 use super::{BamRunner, Phase};
 use crate::error::Error;
 use crate::ops::bam::{self, ClaimedCommand};
+use crate::sql::exec::StatementMode;
 
 /// While stop() is cancelling a command, how often it asks again: a cancel that reaches the
 /// backend before the statement does is discarded by PostgreSQL.
@@ -61,10 +62,15 @@ impl BamRunner {
         index: Option<&BuiltIndex>,
     ) -> Result<(), Failure> {
         // Straight on the command's own connection, not through Exec: this is the backend that a
-        // cancel must reach.
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *conn)
-            .await?;
+        // cancel must reach. Through a pooler (unnamed statements) the backend that answers is
+        // only lent for the one statement, so there is none to cancel: a statement is let go.
+        let pid = match self.db.mode {
+            StatementMode::Prepared => {
+                let row = conn.fetch_one("SELECT pg_backend_pid()").await?;
+                Some(row.try_get::<i32, _>(0)?)
+            }
+            StatementMode::Unnamed => None,
+        };
         if let (true, Some(index)) = (claim.reattempt, index) {
             if self.heal(conn, pid, index).await? {
                 return Ok(());
@@ -97,7 +103,7 @@ impl BamRunner {
     async fn heal(
         &self,
         conn: &mut PgConnection,
-        pid: i32,
+        pid: Option<i32>,
         index: &BuiltIndex,
     ) -> Result<bool, Failure> {
         match bam::index_validity(&self.db, &index.stored).await? {
@@ -116,7 +122,12 @@ impl BamRunner {
 
     /// Runs one statement of a command, watching for stop()'s deadline: a concurrent index
     /// statement is let go (the server completes it), any other is cancelled.
-    async fn statement(&self, conn: &mut PgConnection, pid: i32, sql: &str) -> Result<(), Failure> {
+    async fn statement(
+        &self,
+        conn: &mut PgConnection,
+        pid: Option<i32>,
+        sql: &str,
+    ) -> Result<(), Failure> {
         if self.phase() == Phase::Cancelling {
             return Err(Failure::Failed {
                 error: Error::internal("stop() ended the command before it ran"),
@@ -137,13 +148,17 @@ impl BamRunner {
                     return done.map(|_| ()).map_err(|err| Failure::Failed { error: err.into(), stopped: cancelled });
                 }
                 _ = reached(&mut phase, Phase::Cancelling), if !cancelled => {
-                    if concurrent {
+                    let Some(pid) = pid.filter(|_| !concurrent) else {
                         return Err(Failure::Abandoned);
-                    }
+                    };
                     cancelled = true;
                     self.cancel(pid).await;
                 }
-                _ = tokio::time::sleep(CANCEL_RETRY), if cancelled => self.cancel(pid).await,
+                _ = tokio::time::sleep(CANCEL_RETRY), if cancelled => {
+                    if let Some(pid) = pid {
+                        self.cancel(pid).await;
+                    }
+                }
             }
         }
     }
