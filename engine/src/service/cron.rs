@@ -145,9 +145,7 @@ impl CronPass {
         }
         self.warned.lock().unwrap().extend(plan.broken);
         for warning in &plan.warnings {
-            self.sink
-                .publish(&self.db.pool, self.db.schema(), warning)
-                .await;
+            self.sink.publish(&self.db, warning).await;
         }
         true
     }
