@@ -56,14 +56,43 @@ pub fn connect_options(options: &ConnectionOptions) -> Result<PgConnectOptions> 
     Ok(connect.application_name(&options.application_name))
 }
 
-/// A lazily connecting pool: nothing touches the network until the first statement.
+/// Told about a pooled connection found dead when it was about to be used (the server restarted,
+/// the session was terminated, the network stopped answering): pg-boss's pool `error` event.
+pub type LostConnection = std::sync::Arc<dyn Fn(Error) + Send + Sync>;
+
+/// A lazily connecting pool: nothing touches the network until the first statement. An idle
+/// connection is checked before it is handed out, and one that fails the check, or does not answer
+/// it within half the connection timeout (5 seconds at most), is dropped and reported to `lost`.
 #[doc(hidden)]
-pub fn pool(options: &ConnectionOptions) -> Result<PgPool> {
+pub fn pool(options: &ConnectionOptions, lost: Option<LostConnection>) -> Result<PgPool> {
+    let check =
+        Duration::from_millis(options.connection_timeout_ms / 2).min(Duration::from_secs(5));
     Ok(PgPoolOptions::new()
         .max_connections(options.max)
         .min_connections(0)
         .acquire_timeout(Duration::from_millis(options.connection_timeout_ms))
         .idle_timeout(Some(Duration::from_secs(10)))
+        .test_before_acquire(false)
+        .before_acquire(move |conn, _| {
+            let lost = lost.clone();
+            Box::pin(async move {
+                use sqlx::Connection;
+                let failure = match tokio::time::timeout(check, conn.ping()).await {
+                    Ok(Ok(())) => return Ok(true),
+                    Ok(Err(err)) => Error::from(err),
+                    Err(_) => Error::new(
+                        crate::error::ErrorCode::Database,
+                        format!("Connection lost: no answer from the server within {check:?}"),
+                    ),
+                };
+                let message = failure.message.clone();
+                if let Some(lost) = &lost {
+                    lost(failure);
+                }
+                // An error drops the connection without a goodbye it may never deliver.
+                Err(sqlx::Error::Protocol(message))
+            })
+        })
         .connect_lazy_with(connect_options(options)?))
 }
 
