@@ -117,6 +117,21 @@ test('every session is terminated mid-work: errors, then every job completes', a
   await boss.stop({ timeout: 5000 })
 }, 120000)
 
+test('stop() while the server is down settles within its timeout and the cleanup allowance', async () => {
+  const boss = instance({ connectionTimeoutMillis: 10000 })
+  await boss.start()
+  const work = await workload(boss, 'down_stop', { total: 40, holdAfter: 5 })
+  cluster.stop()
+  try {
+    const began = Date.now()
+    await boss.stop({ timeout: 1000 })
+    expect(Date.now() - began).toBeLessThan(1000 + 5000 + 1500)
+  } finally {
+    work.release()
+    await cluster.start()
+  }
+}, 60000)
+
 test('the server is down at start(): start({ attempts }) starts once it is back', async () => {
   const boss = instance()
   cluster.stop()
