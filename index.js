@@ -32,6 +32,8 @@ const systemClock = Object.freeze({
 })
 
 const DEFAULT_SCHEMA = 'pgboss'
+// start({ attempts }) waits 1 s after the first failure, doubling the wait up to this.
+const START_RETRY_MAX_SECONDS = 30
 const LIST_LIMIT_DEFAULT = 1000
 const LIST_LIMIT_MAX = 100000
 
@@ -67,6 +69,9 @@ class PgBoss extends EventEmitter {
   #callerDb = new CallerDbBridge()
   #spies
   #password = null
+  #starting = null
+  #stopping = null
+  #startRetry = null
 
   constructor (value) {
     super()
@@ -94,29 +99,83 @@ class PgBoss extends EventEmitter {
   async start (options = {}) {
     const { attempts = 1 } = options || {}
     assert(Number.isInteger(attempts) && attempts >= 1, 'start() attempts must be an integer of 1 or more')
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#startAttempt(attempt)
-        return this
-      } catch (err) {
-        if (attempt >= attempts || err instanceof AssertionError) throw err
-        await new Promise(resolve => setTimeout(resolve, Math.min(2 ** (attempt - 1), 30) * 1000))
-      }
+    // A stop() in flight finishes first; then concurrent start()s share one start and its outcome.
+    if (this.#stopping) await this.#stopping.catch(() => {})
+    if (this.#starting) return this.#starting
+    this.#starting = this.#startAttempts(attempts)
+    try {
+      return await this.#starting
+    } finally {
+      this.#starting = null
     }
   }
 
-  async #startAttempt (attempt) {
+  // start({ attempts }): after a failure, wait min(2^(n-1), 30) s and try again, warning once (on
+  // the first failure); an AssertionError is a refusal that would repeat, and stop() ends the wait.
+  async #startAttempts (attempts) {
+    const retry = { cancelled: false, wake: null }
+    this.#startRetry = retry
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#startAttempt(attempt, retry)
+          return this
+        } catch (err) {
+          if (attempt >= attempts || retry.cancelled || err instanceof AssertionError) throw err
+          if (attempt === 1) {
+            this.emit(events.warning, {
+              message: `start() failed and will try again, up to ${attempts - 1} more times: ${err?.message}`,
+              data: { type: 'start_retry', attempts, error: err?.message }
+            })
+          }
+          await new Promise(resolve => {
+            const timer = setTimeout(resolve, Math.min(2 ** (attempt - 1), START_RETRY_MAX_SECONDS) * 1000)
+            retry.wake = () => { clearTimeout(timer); resolve() }
+          })
+          retry.wake = null
+          if (retry.cancelled) throw err
+        }
+      }
+    } finally {
+      if (this.#startRetry === retry) this.#startRetry = null
+    }
+  }
+
+  async #startAttempt (attempt, retry) {
     if (this.#password) {
       const password = await this.#password()
       assert(typeof password === 'string', 'configuration assert: the password function must return a string')
       callSync(() => this.#native.setPassword(password))
     }
+    if (retry.cancelled) throw new Error('start() was cancelled by stop()')
     await call(this.#native.start(attempt))
     this.#events.startWipTimer()
     await this.#events.delivered()
   }
 
   async stop (options = {}) {
+    // A start() in flight is finished first: one waiting between attempts or for the database
+    // gives up (it rejects), one further along completes, and is then stopped.
+    const retry = this.#startRetry
+    if (retry) {
+      retry.cancelled = true
+      retry.wake?.()
+    }
+    if (this.#starting) {
+      this.#native.cancelStart()
+      await this.#starting.catch(() => {})
+    }
+    // Concurrent stop()s share one.
+    if (this.#stopping) return this.#stopping
+    this.#stopping = this.#stopNow(options)
+    try {
+      return await this.#stopping
+    } finally {
+      this.#stopping = null
+    }
+  }
+
+  async #stopNow (options) {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
     this.#events.stopWipTimer()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))

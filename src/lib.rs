@@ -122,6 +122,12 @@ impl NativeBoss {
         run(async move { boss.start_attempt(attempt.unwrap_or(1).max(1)).await }).await
     }
 
+    /// Ends a `start()` that is waiting for the database (`stop()` while starting).
+    #[napi]
+    pub fn cancel_start(&self) {
+        self.inner.cancel_start();
+    }
+
     /// Resolves true when the instance was running (so `stopped` is due).
     #[napi]
     pub async fn stop(&self, graceful: bool, close: bool, timeout_ms: f64) -> napi::Result<bool> {

@@ -13,6 +13,10 @@ pub enum ErrorCode {
     QueueNotFound,
     /// A method was called before `start()` or after `stop()`.
     NotStarted,
+    /// A call that needs the database came before `start()` opened the pool or after `stop()`
+    /// closed it (pg-boss's "Database not opened" assertion; after `stop({ close: false })` the
+    /// pool stays open and such calls still work).
+    NotOpened,
     /// The database holds a schema this engine cannot run on (missing, or of another version).
     SchemaVersion,
     /// A write was refused as a whole because part of it collided with existing jobs or a queue
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "ERR_ASSERTION",
             ErrorCode::QueueNotFound => "PGBOSS_QUEUE_NOT_FOUND",
             ErrorCode::NotStarted => "ERR_NOT_STARTED",
+            // pg-boss raises it as an assertion.
+            ErrorCode::NotOpened => "ERR_ASSERTION",
             ErrorCode::SchemaVersion => "ERR_SCHEMA_VERSION",
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::Database => "ERR_DATABASE",

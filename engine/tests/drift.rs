@@ -193,7 +193,7 @@ async fn needs_a_started_instance() {
         .detect_schema_drift()
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::NotStarted);
+    assert_eq!(err.code, ErrorCode::NotOpened);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

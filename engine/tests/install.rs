@@ -204,7 +204,7 @@ async fn a_newer_schema_version_is_refused_and_left_alone() {
         .send("q", json!({}), Default::default(), None)
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::NotStarted);
+    assert_eq!(err.code, ErrorCode::NotOpened);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

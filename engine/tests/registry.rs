@@ -240,7 +240,7 @@ async fn register_instance_false_writes_nothing_and_get_instances_checks_its_inp
     assert_eq!(err.message, "getInstances: after must be a uuid");
     assert_eq!(
         boss.get_instances(10, None).await.unwrap_err().code,
-        ErrorCode::NotStarted
+        ErrorCode::NotOpened
     );
     boss.start().await.unwrap();
     assert!(instances(&boss).await.is_empty());

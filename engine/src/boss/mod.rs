@@ -19,7 +19,7 @@ pub use pubsub::PublishReport;
 pub use crate::ops::flows::{DependencyRef, Resolved};
 pub use crate::ops::maintenance::PassReport;
 pub use crate::ops::redrive::RedrivePreview;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +50,18 @@ use crate::worker::overrun::OverrunLog;
 use crate::worker::WorkerHandle;
 
 const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
+
+/// pg-boss's words for a call that needs the database while the pool is not open.
+const NOT_OPENED: &str =
+    "Database not opened. Call start() before using pg-boss, or again after stop().";
+
+/// How long a start waits for its first connection before a `stop()` may cancel it.
+const START_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// What a stop may spend past its `timeout` on the statements that end the instance (failing
+/// abandoned jobs, flushing overrun warnings, marking the registry row, closing the pool): what is
+/// still waiting then is given up on, so a database that does not answer cannot hold `stop()`.
+const STOP_CLEANUP: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lifecycle {
@@ -90,6 +102,13 @@ pub struct Boss {
     queues: Arc<QueueCache>,
     workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
     lifecycle: Mutex<Lifecycle>,
+    /// Held by `start()` and `stop()` from beginning to end, so one waits for the other.
+    transition: tokio::sync::Mutex<()>,
+    /// Raised by `stop()` and [`Boss::cancel_start`], lowered once the stop holds `transition`:
+    /// a start waiting for the database meanwhile gives up.
+    start_cancel: tokio::sync::watch::Sender<bool>,
+    /// Whether the pool is open for calls: from `start()` until a `stop()` that closes it.
+    opened: AtomicBool,
     events: Arc<dyn EventSink>,
     /// The schema's statements, rendered once; and how they are sent on our connections: as
     /// `preparedStatements` says, else as the first `start()` finds out (see
@@ -143,7 +162,7 @@ impl Boss {
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
         }
-        let pool = db::pool(&config.connection)?;
+        let pool = db::pool(&config.connection, Some(lost_connections(&events)))?;
         let flow_resolver = Arc::new(crate::service::flow_resolver::FlowResolver::new(
             config.flow.clone(),
             events.clone(),
@@ -158,6 +177,9 @@ impl Boss {
             queues: Arc::new(QueueCache::default()),
             workers: Arc::default(),
             lifecycle: Mutex::new(Lifecycle::Created),
+            transition: tokio::sync::Mutex::new(()),
+            start_cancel: tokio::sync::watch::channel(false).0,
+            opened: AtomicBool::new(false),
             events,
             statements: Arc::new(Statements::new(&config.schema)),
             statement_mode: Mutex::new(config.prepared_statements.map(|prepared| {
@@ -216,13 +238,15 @@ impl Boss {
             "the password can only change while pg-boss is not started"
         );
         *self.password.lock().unwrap() = Some(password);
-        let replaced = std::mem::replace(
-            &mut *self.pool.lock().unwrap(),
-            db::pool(&self.connection())?,
-        );
+        let replaced = std::mem::replace(&mut *self.pool.lock().unwrap(), self.new_pool()?);
         // Idle connections of the old pool go; nothing else uses it before start().
         tokio::spawn(async move { replaced.close().await });
         Ok(())
+    }
+
+    /// A pool for the current connection options, reporting lost connections as `error` events.
+    fn new_pool(&self) -> Result<PgPool> {
+        db::pool(&self.connection(), Some(lost_connections(&self.events)))
     }
 
     /// Where this instance reports what happens in the background.
@@ -252,7 +276,8 @@ impl Boss {
         }
     }
 
-    /// [`Boss::db`], for the calls that need a started instance.
+    /// [`Boss::db`], for the calls that need the pool `start()` opens (still open after
+    /// `stop({ close: false })`, as in pg-boss).
     fn started_db(&self) -> Result<Db> {
         self.started_pool()?;
         Ok(self.db())
@@ -274,18 +299,13 @@ impl Boss {
         self.services.lock().await.push(running);
     }
 
-    /// The pool, for the calls that need a started instance.
+    /// The pool, for the calls that need it open: from `start()` until a `stop()` that closes it.
     fn started_pool(&self) -> Result<PgPool> {
-        match *self.lifecycle.lock().unwrap() {
-            Lifecycle::Started => Ok(self.pool()),
-            Lifecycle::Created => Err(Error::new(
-                ErrorCode::NotStarted,
-                "pg-boss is not started: call start() first",
-            )),
-            Lifecycle::Stopped => Err(Error::new(
-                ErrorCode::NotStarted,
-                "pg-boss is stopped: call start() to use it again",
-            )),
+        let pool = self.pool();
+        if self.opened.load(Ordering::SeqCst) && !pool.is_closed() {
+            Ok(pool)
+        } else {
+            Err(Error::new(ErrorCode::NotOpened, NOT_OPENED))
         }
     }
 
@@ -298,15 +318,42 @@ impl Boss {
     }
 
     /// `start()` as try number `attempt` of `start({ attempts })`, which the registry records.
+    ///
+    /// Concurrent calls run one after the other (the later ones find the instance started), and a
+    /// start waits for a `stop()` in flight. While the database cannot be reached the start keeps
+    /// trying to connect for up to `connectionTimeoutMillis`, then fails with the pool's error;
+    /// [`Boss::stop`] or [`Boss::cancel_start`] ends that wait at once.
     pub async fn start_attempt(&self, attempt: u32) -> Result<()> {
+        let mut cancelled = self.start_cancel.subscribe();
+        let _turn = self.transition.lock().await;
         if *self.lifecycle.lock().unwrap() == Lifecycle::Started {
             return Ok(());
         }
         if self.pool().is_closed() {
-            *self.pool.lock().unwrap() = db::pool(&self.connection())?;
+            *self.pool.lock().unwrap() = self.new_pool()?;
+        }
+        // The wait for a first connection is what a stop() may cut short: nothing has begun then.
+        // A database that answers connects well within the grace, so a stop right after start()
+        // finds the instance started, as in pg-boss; one that does not is given up on.
+        let pool = self.pool();
+        let waiting_since = tokio::time::Instant::now();
+        let given_up = async move {
+            let _ = cancelled.wait_for(|raised| *raised).await;
+            tokio::time::sleep_until(waiting_since + START_CANCEL_GRACE).await;
+        };
+        tokio::select! {
+            connection = pool.acquire() => drop(connection?),
+            _ = given_up => {
+                return Err(Error::new(
+                    ErrorCode::NotStarted,
+                    "start() was cancelled by stop() while waiting for the database",
+                ))
+            }
         }
         self.choose_statement_mode().await?;
         migrate::prepare(&self.db(), &self.config).await?;
+        // A start refused before this point leaves the instance refusing calls, as pg-boss does.
+        self.opened.store(true, Ordering::SeqCst);
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
         if self.config.use_listen_notify {
             self.start_listener().await;
@@ -345,11 +392,28 @@ impl Boss {
         Ok(())
     }
 
+    /// Ends a `start()` that is waiting for the database (it fails once it has waited a second
+    /// for its first connection), until the next `stop()` has begun; a start past that point is
+    /// not interrupted. `stop()` does this itself before it
+    /// waits for the start.
+    pub fn cancel_start(&self) {
+        self.start_cancel.send_replace(true);
+    }
+
     /// `stop(options)`: stops the background services and the workers; a graceful stop lets
     /// running handlers finish for up to `timeout`, then fails the jobs still held ("pg-boss shut
     /// down while active") and drops their handlers. Returns true when it stopped something (and
     /// pg-boss's `stopped` event is due).
+    ///
+    /// A `start()` in flight is waited for (one still waiting for the database is cancelled first),
+    /// and stopped. The stop settles within `timeout` plus five seconds even when the database
+    /// stops answering: background passes and handlers get until `timeout`, and the statements
+    /// that end the instance are given up on five seconds after that.
     pub async fn stop(&self, options: StopOptions) -> Result<bool> {
+        self.cancel_start();
+        let _turn = self.transition.lock().await;
+        // The starts in flight when this stop was asked for have ended; later ones go ahead.
+        self.start_cancel.send_replace(false);
         let was_started = {
             let mut state = self.lifecycle.lock().unwrap();
             let started = *state == Lifecycle::Started;
@@ -360,48 +424,64 @@ impl Boss {
         };
         if !was_started {
             if options.close {
-                self.pool().close().await;
+                self.close_pool(tokio::time::Instant::now() + STOP_CLEANUP)
+                    .await;
             }
             return Ok(false);
         }
+        let began = tokio::time::Instant::now();
+        let grace_end = began + options.timeout;
+        let cleanup_end = grace_end + STOP_CLEANUP;
         // A running background migration gets until `timeout` after stop() began, as in pg-boss;
         // it claims nothing new from here on.
-        let deadline = tokio::time::Instant::now()
-            + if options.graceful {
-                options.timeout
-            } else {
-                Duration::ZERO
-            };
+        let deadline = if options.graceful { grace_end } else { began };
         let bam = self.bam.lock().unwrap().take();
         if let Some(bam) = bam {
             bam.drain();
         }
-        // A pass in flight finishes, so nothing is cut off halfway through a batch.
-        let passes_deadline = tokio::time::Instant::now() + options.timeout;
-        self.services.lock().await.stop_all(passes_deadline).await;
-        self.flow_resolver.stop().await;
+        // The workers stop claiming now; a pass in flight finishes (until the grace ends), so
+        // nothing is cut off halfway through a batch.
         let workers: Vec<Arc<WorkerHandle>> = std::mem::take(&mut *self.workers.lock().unwrap());
         for worker in &workers {
             worker.request_stop();
         }
+        self.services
+            .lock()
+            .await
+            .stop_all_within(grace_end, cleanup_end)
+            .await;
+        let _ = tokio::time::timeout_at(cleanup_end, self.flow_resolver.stop()).await;
         if options.graceful {
             let all_done = futures_join_all(workers.iter().map(|w| w.join()));
-            let _ = tokio::time::timeout(options.timeout, all_done).await;
+            let _ = tokio::time::timeout_at(grace_end, all_done).await;
         }
         let db = self.db();
-        self.fail_abandoned(&workers).await;
+        self.fail_abandoned(&workers, cleanup_end).await;
         for worker in &workers {
             worker.join().await;
         }
-        self.overruns.flush(&db).await;
+        let _ = tokio::time::timeout_at(cleanup_end, self.overruns.flush(&db)).await;
         self.sends.close();
         // The background migration's command in hand gets until the deadline; the registry
         // heartbeat ends last, so a graceful stop reads as live until its workers are done.
-        self.late_services.lock().await.stop_all(deadline).await;
+        self.late_services
+            .lock()
+            .await
+            .stop_all_within(deadline, cleanup_end)
+            .await;
         if options.close {
-            db.pool.close().await;
+            self.close_pool(cleanup_end).await;
         }
         Ok(true)
+    }
+
+    /// Closes the pool: no statement starts on it from here on; connections still out (one stuck
+    /// on a connection that no longer answers) are waited for until `until`, then left to close as
+    /// they come back.
+    async fn close_pool(&self, until: tokio::time::Instant) {
+        self.opened.store(false, Ordering::SeqCst);
+        let pool = self.pool();
+        let _ = tokio::time::timeout_at(until, pool.close()).await;
     }
 
     /// Starts listening for notifications; when that fails the instance polls only, and says so
@@ -470,6 +550,12 @@ impl Boss {
         })
         .await;
     }
+}
+
+/// Reports connections the pool finds dead as `error` events, as pg-boss's pool reports them.
+fn lost_connections(events: &Arc<dyn EventSink>) -> db::LostConnection {
+    let events = events.clone();
+    Arc::new(move |err| events.error(&err))
 }
 
 /// Awaits every future (the std library has no join_all; this is small enough not to add a crate).

@@ -120,7 +120,13 @@ impl Boss {
 impl Boss {
     /// At a stop, after the grace period: fails the jobs the workers still hold ("pg-boss shut
     /// down while active") and drops their handlers.
-    pub(super) async fn fail_abandoned(&self, workers: &[Arc<WorkerHandle>]) {
+    /// Fails the batches stopped workers still hold and drops the workers; a fail the database
+    /// has not answered by `until` is given up on (the jobs expire and are retried instead).
+    pub(super) async fn fail_abandoned(
+        &self,
+        workers: &[Arc<WorkerHandle>],
+        until: tokio::time::Instant,
+    ) {
         let db = self.db();
         let output = json!({ "value": "pg-boss shut down while active" }).to_string();
         for worker in workers {
@@ -131,7 +137,15 @@ impl Boss {
                     let queue = self.queue(&db, worker.name()).await.ok()?;
                     Some(ops::settle::fail(&db, None, &queue, &targets, Some(&output)).await)
                 };
-                if let Some(Err(err)) = failed.await {
+                let failed = tokio::time::timeout_at(until, failed)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Some(Err(Error::new(
+                            ErrorCode::Database,
+                            "the database did not answer in time to fail the jobs abandoned by stop()",
+                        )))
+                    });
+                if let Some(Err(err)) = failed {
                     self.events.emit(Event::Error(
                         ErrorEvent::of(&err).in_queue(worker.name(), Some(worker.id())),
                     ));

@@ -87,14 +87,48 @@ fn connect_options_with_env(
         .extra_float_digits(None))
 }
 
-/// A lazily connecting pool: nothing touches the network until the first statement.
+/// The longest an idle connection's check before use may take before the connection counts as lost.
+const CHECK_LIMIT: Duration = Duration::from_secs(5);
+
+/// Told about a pooled connection found dead when it was about to be used (the server restarted,
+/// the session was terminated, the network stopped answering): pg-boss's pool `error` event.
+pub type LostConnection = std::sync::Arc<dyn Fn(Error) + Send + Sync>;
+
+/// A lazily connecting pool: nothing touches the network until the first statement. An idle
+/// connection is checked before it is handed out, and one that fails the check, or does not answer
+/// it within half the connection timeout (5 seconds at most), is dropped and reported to `lost`.
 #[doc(hidden)]
-pub fn pool(options: &ConnectionOptions) -> Result<PgPool> {
+pub fn pool(options: &ConnectionOptions, lost: Option<LostConnection>) -> Result<PgPool> {
+    let check = options
+        .connection_timeout
+        .map_or(CHECK_LIMIT, |timeout| timeout / 2)
+        .min(CHECK_LIMIT);
     Ok(PgPoolOptions::new()
         .max_connections(options.max)
         .min_connections(0)
         .acquire_timeout(options.connection_timeout.unwrap_or(NO_TIMEOUT))
         .idle_timeout(Some(Duration::from_secs(10)))
+        .test_before_acquire(false)
+        .before_acquire(move |conn, _| {
+            let lost = lost.clone();
+            Box::pin(async move {
+                use sqlx::Connection;
+                let failure = match tokio::time::timeout(check, conn.ping()).await {
+                    Ok(Ok(())) => return Ok(true),
+                    Ok(Err(err)) => Error::from(err),
+                    Err(_) => Error::new(
+                        crate::error::ErrorCode::Database,
+                        format!("Connection lost: no answer from the server within {check:?}"),
+                    ),
+                };
+                let message = failure.message.clone();
+                if let Some(lost) = &lost {
+                    lost(failure);
+                }
+                // An error drops the connection without a goodbye it may never deliver.
+                Err(sqlx::Error::Protocol(message))
+            })
+        })
         .connect_lazy_with(connect_options(options)?))
 }
 
@@ -863,7 +897,7 @@ mod tests {
         );
         assert!(timeout(json!({"connectionTimeoutMillis": -1})).is_err());
         let waits = |value: Value| {
-            pool(&options(value).unwrap())
+            pool(&options(value).unwrap(), None)
                 .unwrap()
                 .options()
                 .get_acquire_timeout()

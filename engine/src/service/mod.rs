@@ -128,15 +128,16 @@ impl Running {
     }
 
     /// Raises the stop, waits for the pass in flight until `deadline` (dropping it then), and
-    /// runs the service's own end.
-    pub async fn stop(self, deadline: Instant) {
+    /// runs the service's own end, which is dropped at `until` (a database that stopped answering
+    /// must not hold the stop).
+    pub async fn stop(self, deadline: Instant, until: Instant) {
         let _ = self.stop.send(true);
         let mut task = self.task;
         if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
             task.abort();
             let _ = task.await;
         }
-        self.service.stopped(deadline).await;
+        let _ = tokio::time::timeout_at(until.max(deadline), self.service.stopped(deadline)).await;
     }
 }
 
@@ -209,10 +210,17 @@ impl Services {
             .map(Running::signals)
     }
 
-    /// Stops every service, one after the other in declared order.
+    /// Stops every service, one after the other in declared order: passes in flight get until
+    /// `deadline`, and so does each service's own end.
     pub async fn stop_all(&mut self, deadline: Instant) {
+        self.stop_all_within(deadline, deadline).await;
+    }
+
+    /// [`Services::stop_all`], where each service's own end (`Service::stopped`) may run on
+    /// until `until`.
+    pub async fn stop_all_within(&mut self, deadline: Instant, until: Instant) {
         for running in self.running.drain(..) {
-            running.stop(deadline).await;
+            running.stop(deadline, until).await;
         }
     }
 }
