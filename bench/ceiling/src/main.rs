@@ -1,7 +1,8 @@
 //! The ceiling: what PostgreSQL does on this machine with the statements a bench workload sends,
 //! with no Node and no queue engine in between. The statements are the engine's own renderings
 //! (`JobStatement::render`, the text `StatementCache` keeps per queue), bound with the values the
-//! engine binds, over a pool of as many connections as the workload uses. Prints one JSON object.
+//! engine binds, on as many connections as the workload uses, each lane holding its own
+//! connection throughout (no pool acquire per statement). Prints one JSON object.
 //!
 //! The schema and its queues are made beforehand (bench/run.mjs does it with a child of ours), so
 //! the queue rows, partitions and indexes are the ones a real run has.
@@ -200,6 +201,9 @@ async fn insert_all(
             sql.to_string(),
         );
         lanes.push(tokio::spawn(async move {
+            // Each lane keeps one connection: no pool acquire (and its health-check ping) per
+            // statement, only the statements themselves.
+            let mut conn = pool.acquire().await?;
             loop {
                 let from = next.fetch_add(per, Ordering::Relaxed);
                 if from >= total {
@@ -209,7 +213,7 @@ async fn insert_all(
                 sqlx::query(&sql)
                     .bind(json)
                     .bind(&queue.name)
-                    .fetch_all(&pool)
+                    .fetch_all(&mut *conn)
                     .await?;
             }
         }));
@@ -239,6 +243,9 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
         );
         let (batch, fenced) = (args.batch, args.fenced);
         lanes.push(tokio::spawn(async move {
+            // Each lane keeps one connection: no pool acquire (and its health-check ping) per
+            // statement, only the statements themselves.
+            let mut conn = pool.acquire().await?;
             loop {
                 if done.load(Ordering::Relaxed) >= limit {
                     return Ok::<(), BoxError>(());
@@ -260,7 +267,7 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                     .bind(None::<Vec<String>>)
                     .bind(None::<String>)
                     .bind(None::<String>)
-                    .fetch_all(&pool)
+                    .fetch_all(&mut *conn)
                     .await?;
                 if rows.is_empty() {
                     empty[k].store(true, Ordering::Relaxed);
@@ -287,7 +294,7 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                 if fenced {
                     query = query.bind(&attempts);
                 }
-                let row = query.fetch_one(&pool).await?;
+                let row = query.fetch_one(&mut *conn).await?;
                 let affected: i64 = row.try_get(0)?;
                 if affected != ids.len() as i64 {
                     return Err(
