@@ -24,7 +24,7 @@ const CEILING_BIN = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(proces
 const USAGE = `usage: node bench/run.mjs [options]
   --jobs N           jobs per throughput workload (default 50000)
   --single-jobs N    jobs for work-single / cpu (default: min(--jobs, 2000); see README)
-  --payload-jobs N   jobs for payload-64k (default: min(--jobs, 2000))
+  --payload-jobs N   jobs for payload-64k (default: min(--jobs, 10000))
   --backlog N        queued jobs loaded by SQL for backlog (default 1000000)
   --queues K         queues of queues-1000 (default 1000; --jobs spread over them)
   --mixed-rate R     jobs/s sent by mixed (default 500)
@@ -84,7 +84,7 @@ function options () {
   return {
     jobs,
     singleJobs: parsed['single-jobs'] ? int('single-jobs', parsed['single-jobs']) : Math.min(jobs, 2000),
-    payloadJobs: parsed['payload-jobs'] ? int('payload-jobs', parsed['payload-jobs']) : Math.min(jobs, 2000),
+    payloadJobs: parsed['payload-jobs'] ? int('payload-jobs', parsed['payload-jobs']) : Math.min(jobs, 10000),
     backlog: int('backlog', parsed.backlog),
     queues: int('queues', parsed.queues),
     mixedRate,
@@ -298,6 +298,7 @@ async function runCeiling (opts, workloadName) {
   if (spec.queues) args.push('--queues', String(spec.queues))
   if (spec.payloadBytes) args.push('--payload-bytes', String(spec.payloadBytes))
   if (spec.backlog) args.push('--backlog', String(spec.backlog))
+  if (spec.warmup) args.push('--warmup', String(spec.warmup))
   outcome.args = args.slice(2)
   outcome.loadStart = os.loadavg()[0]
   const started = Date.now()

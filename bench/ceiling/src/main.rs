@@ -12,8 +12,9 @@
 //! - `claim-complete`: `--jobs` jobs per queue pre-loaded (not timed), then claim `--batch` and
 //!   complete them (`--fenced`: the worker's attempt-fenced complete) until every queue is empty.
 //! - `send-work`: the pre-load is timed too, one job per insert statement, as `send()` does.
-//! - `backlog`: `claim-complete` on an empty table, then `--backlog` more jobs loaded with
-//!   `INSERT ... SELECT generate_series` and `--jobs` of them claimed and completed again.
+//! - `backlog`: `claim-complete` on an empty table (after `--warmup` jobs, untimed), then
+//!   `--backlog` more jobs loaded with `INSERT ... SELECT generate_series` and `--jobs` of them
+//!   claimed and completed again.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,12 +47,13 @@ struct Args {
     fenced: bool,
     payload_bytes: usize,
     backlog: usize,
+    warmup: usize,
 }
 
 const USAGE: &str =
     "usage: pg-boss-ceiling --schema S --mode insert|claim-complete|send-work|backlog \
 [--url URL] [--queue NAME] [--queues K] [--jobs N] [--connections C] [--batch B] [--chunk K] \
-[--fenced] [--payload-bytes P] [--backlog N]";
+[--fenced] [--payload-bytes P] [--backlog N] [--warmup N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -68,6 +70,7 @@ fn parse_args() -> Res<Args> {
         fenced: false,
         payload_bytes: 0,
         backlog: 0,
+        warmup: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -94,6 +97,7 @@ fn parse_args() -> Res<Args> {
             "--chunk" => args.chunk = num(&value)?.max(1),
             "--payload-bytes" => args.payload_bytes = num(&value)?,
             "--backlog" => args.backlog = num(&value)?,
+            "--warmup" => args.warmup = num(&value)?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
         }
     }
@@ -175,8 +179,17 @@ fn records(from: usize, to: usize, payload: &Option<String>) -> String {
     Value::Array(jobs).to_string()
 }
 
+/// Random hex (uuid v4 digits), the same for every job, as bench/workloads.mjs makes it: it does
+/// not compress, so PostgreSQL stores and moves every byte.
 fn payload(args: &Args) -> Option<String> {
-    (args.payload_bytes > 0).then(|| "x".repeat(args.payload_bytes))
+    (args.payload_bytes > 0).then(|| {
+        let mut text = String::with_capacity(args.payload_bytes + 32);
+        while text.len() < args.payload_bytes {
+            text.push_str(&Uuid::new_v4().simple().to_string());
+        }
+        text.truncate(args.payload_bytes);
+        text
+    })
 }
 
 /// Runs `count` insert statements of `per` jobs on `queue` over the pool's lanes; `sql` is the
@@ -389,6 +402,9 @@ async fn run(args: Args) -> Res<Value> {
             let q = &queues[0];
             let mut preload = args.clone();
             preload.connections = 1;
+            // Untimed warm-up, as the workload's children do.
+            insert_all(&pool, &preload, q, &q.insert, args.warmup, 1000).await?;
+            drain(&pool, &args, &queues, usize::MAX).await?;
             insert_all(&pool, &preload, q, &q.insert, per_queue, 1000).await?;
             let t0 = Instant::now();
             let done = drain(&pool, &args, &queues, usize::MAX).await?;
