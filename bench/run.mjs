@@ -3,30 +3,40 @@
 // database, same machine. Every (workload, implementation) pair runs in its own child process
 // (bench/child.mjs) on its own fresh schema, which is dropped afterwards. See bench/README.md.
 
-import { fork } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { fork, spawn, spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
-import { WORKLOADS, DERIVED, ALL_NAMES, QUEUE, POLLING_INTERVAL_SECONDS, LATENCY_WARMUP } from './workloads.mjs'
+import { WORKLOADS, DERIVED, ALL_NAMES, QUEUE, POLLING_INTERVAL_SECONDS, LATENCY_WARMUP, PAYLOAD_BYTES } from './workloads.mjs'
+import { renderSvg } from './plot.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CHILD = path.join(here, 'child.mjs')
 const IMPLS = ['pg-boss', 'native']
-const LABEL = { 'pg-boss': 'pg-boss', native: 'ours' }
+const LABEL = { 'pg-boss': 'pg-boss', native: 'ours', ceiling: 'ceiling' }
 const EXIT_GRACE_MS = 60_000
+const ROOT = path.resolve(here, '..')
+const CEILING_BIN = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), 'release', 'pg-boss-ceiling')
 
 const USAGE = `usage: node bench/run.mjs [options]
-  --jobs N           jobs per throughput workload (default 10000)
+  --jobs N           jobs per throughput workload (default 50000)
   --single-jobs N    jobs for work-single / cpu (default: min(--jobs, 2000); see README)
+  --payload-jobs N   jobs for payload-64k (default: min(--jobs, 10000))
+  --backlog N        queued jobs loaded by SQL for backlog (default 1000000)
+  --queues K         queues of queues-1000 (default 1000; --jobs spread over them)
+  --mixed-rate R     jobs/s sent by mixed (default 500)
+  --mixed-seconds S  how long mixed sends (default 20)
   --samples N        latency samples (default 200, plus ${LATENCY_WARMUP} warm-up)
   --only a,b         workloads: ${ALL_NAMES.join(', ')}
   --impl X           pg-boss | native | both (default both)
   --timeout S        per-child time limit in seconds (default 300)
-  --repeat R         run every child R times (order alternating), report the median run (default 1)
+  --repeat R         run every child R times (order alternating), report the median run (default 3)
+  --no-ceiling       skip the ceiling (bench/ceiling: the same SQL with no Node)
   --json FILE        also write the results as JSON
+  --plot FILE        also write the figures as an SVG plot
   --verbose          forward the children's stderr
   env DATABASE_URL   default postgres://postgres@127.0.0.1:5432/postgres
   env PG_BOSS_NATIVE_ENTRY  CommonJS entry loaded as "ours" (default ./index.js)`
@@ -36,13 +46,20 @@ function options () {
   try {
     parsed = parseArgs({
       options: {
-        jobs: { type: 'string', default: '10000' },
+        jobs: { type: 'string', default: '50000' },
         'single-jobs': { type: 'string' },
+        'payload-jobs': { type: 'string' },
+        backlog: { type: 'string', default: '1000000' },
+        queues: { type: 'string', default: '1000' },
+        'mixed-rate': { type: 'string', default: '500' },
+        'mixed-seconds': { type: 'string', default: '20' },
+        'no-ceiling': { type: 'boolean', default: false },
+        plot: { type: 'string' },
         samples: { type: 'string', default: '200' },
         only: { type: 'string' },
         impl: { type: 'string', default: 'both' },
         timeout: { type: 'string', default: '300' },
-        repeat: { type: 'string', default: '1' },
+        repeat: { type: 'string', default: '3' },
         json: { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
@@ -62,9 +79,19 @@ function options () {
   const unknown = only.filter(n => !ALL_NAMES.includes(n))
   if (unknown.length) fail(`unknown workload(s): ${unknown.join(', ')}`)
   if (!['pg-boss', 'native', 'both'].includes(parsed.impl)) fail('--impl must be pg-boss, native or both')
+  const mixedRate = int('mixed-rate', parsed['mixed-rate'])
+  const mixedSeconds = int('mixed-seconds', parsed['mixed-seconds'])
   return {
     jobs,
     singleJobs: parsed['single-jobs'] ? int('single-jobs', parsed['single-jobs']) : Math.min(jobs, 2000),
+    payloadJobs: parsed['payload-jobs'] ? int('payload-jobs', parsed['payload-jobs']) : Math.min(jobs, 10000),
+    backlog: int('backlog', parsed.backlog),
+    queues: int('queues', parsed.queues),
+    mixedRate,
+    mixedSeconds,
+    mixedJobs: mixedRate * mixedSeconds,
+    ceiling: !parsed['no-ceiling'],
+    plot: parsed.plot,
     samples: int('samples', parsed.samples),
     only,
     impls: parsed.impl === 'both' ? IMPLS : [parsed.impl],
@@ -104,16 +131,16 @@ async function dropSchema (url, schema, applicationName) {
 }
 
 // Counts the benchmark queue's jobs by state, straight from the table both implementations share.
-async function jobCounts (url, schema) {
+async function jobCounts (url, schema, queues) {
   return withClient(url, async client => {
-    const { rows } = await client.query(`SELECT state::text AS state, count(*)::int AS n FROM ${ident(schema)}.job WHERE name = $1 GROUP BY 1`, [QUEUE])
+    const { rows } = await client.query(`SELECT state::text AS state, count(*)::int AS n FROM ${ident(schema)}.job WHERE name = ANY($1::text[]) GROUP BY 1`, [queues])
     return Object.fromEntries(rows.map(r => [r.state, r.n]))
   })
 }
 
-async function verify (url, schema, expected) {
+async function verify (url, schema, expected, queues = [QUEUE]) {
   try {
-    const counts = await jobCounts(url, schema)
+    const counts = await jobCounts(url, schema, queues)
     const total = Object.values(counts).reduce((a, b) => a + b, 0)
     const problems = []
     for (const [state, n] of Object.entries(expected)) {
@@ -130,17 +157,40 @@ async function verify (url, schema, expected) {
 
 // ---------------------------------------------------------------- one child
 
-function runChild (opts, workloadName, impl) {
+// The child's configuration: what the workload reads from cfg.
+function childConfig (opts, workloadName, impl, schema, applicationName) {
   const workload = WORKLOADS[workloadName]
-  const tag = `${workloadName.replace(/-/g, '_')}_${impl === 'pg-boss' ? 'pgboss' : 'native'}`
+  const jobs = workload.jobsKey ? opts[workload.jobsKey] : opts.jobs
+  return {
+    impl,
+    nativeEntry: opts.nativeEntry,
+    workload: workloadName,
+    schema,
+    applicationName,
+    databaseUrl: opts.databaseUrl,
+    jobs,
+    samples: opts.samples,
+    backlog: opts.backlog,
+    queues: opts.queues,
+    mixedRate: opts.mixedRate
+  }
+}
+
+const queuesOf = (workload, cfg) => workload.queues ? workload.queues(cfg) : [QUEUE]
+
+// `setupOnly`: the child only makes the schema and the workload's queues, and the schema is kept
+// (the ceiling runs on it; the caller drops it).
+function runChild (opts, workloadName, impl, { setupOnly = false, suffix = '' } = {}) {
+  const workload = WORKLOADS[workloadName]
+  const tag = `${workloadName.replace(/-/g, '_')}_${impl === 'pg-boss' ? 'pgboss' : 'native'}${suffix}`
   const schema = `bench_${process.pid}_${tag}`
   const applicationName = `pg-boss-bench-${process.pid}-${tag}`
-  const jobs = workload.jobsKey ? opts[workload.jobsKey] : opts.jobs
-  const cfg = { impl, nativeEntry: opts.nativeEntry, workload: workloadName, schema, applicationName, databaseUrl: opts.databaseUrl, jobs, samples: opts.samples }
-  const outcome = { impl, workload: workloadName, schema, jobs: workloadName === 'latency' ? undefined : jobs, status: 'pending', notes: [] }
+  const cfg = { ...childConfig(opts, workloadName, impl, schema, applicationName), setupOnly }
+  const outcome = { impl, workload: workloadName, schema, applicationName, jobs: workloadName === 'latency' ? undefined : cfg.jobs, status: 'pending', notes: [] }
 
   return (async () => {
     await dropSchema(opts.databaseUrl, schema, applicationName)
+    outcome.loadStart = os.loadavg()[0]
     const child = fork(CHILD, [JSON.stringify(cfg)], { cwd: path.resolve(here, '..'), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     let stderrTail = ''
     child.stdout.on('data', d => { if (opts.verbose) process.stderr.write(d) })
@@ -174,6 +224,7 @@ function runChild (opts, workloadName, impl) {
     })
 
     const exit = await new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal })))
+    outcome.loadEnd = os.loadavg()[0]
     clearTimeout(limitTimer)
     clearTimeout(graceTimer)
     outcome.childSeconds = (Date.now() - started) / 1000
@@ -193,8 +244,9 @@ function runChild (opts, workloadName, impl) {
     if (outcome.status === 'ok' && exit.code !== 0 && !lingering && !timedOut) outcome.notes.push(`exit code ${exit.code}`)
     if (outcome.result?.errors?.length) outcome.notes.push(`'error' events: ${outcome.result.errors.slice(0, 3).join(' | ')}`)
 
+    if (setupOnly) return outcome
     if (outcome.status === 'ok') {
-      outcome.verification = await verify(opts.databaseUrl, schema, workload.expect(cfg))
+      outcome.verification = await verify(opts.databaseUrl, schema, workload.expect(cfg), queuesOf(workload, cfg))
       if (!outcome.verification.ok) {
         outcome.status = 'invalid'
         outcome.error = outcome.verification.problems.join('; ')
@@ -208,6 +260,81 @@ function runChild (opts, workloadName, impl) {
     }
     return outcome
   })()
+}
+
+// ---------------------------------------------------------------- the ceiling
+
+// Builds the ceiling binary when it is missing (cargo, release); answers an error text or null.
+function ensureCeilingBinary () {
+  if (existsSync(CEILING_BIN)) return null
+  log('building the ceiling binary (cargo build --release -p pg-boss-ceiling) ...')
+  const r = spawnSync('cargo', ['build', '--release', '-p', 'pg-boss-ceiling'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
+  if (r.status !== 0 || !existsSync(CEILING_BIN)) return `could not build the ceiling binary: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-2).join(' | ')}`
+  return null
+}
+
+// The workload's statements on a schema of its own with no Node: the schema and queues are made by
+// a setup child (ours; pg-boss's if ours cannot), then bench/ceiling drives the SQL, and the job
+// table is checked as for any child.
+async function runCeiling (opts, workloadName) {
+  const workload = WORKLOADS[workloadName]
+  const outcome = { impl: 'ceiling', workload: workloadName, status: 'pending', notes: [] }
+  let setup
+  for (const impl of ['native', 'pg-boss']) {
+    setup = await runChild(opts, workloadName, impl, { setupOnly: true, suffix: '_ceiling' })
+    if (setup.status === 'ok') break
+    outcome.notes.push(`setup with ${LABEL[impl]} failed: ${setup.error}`)
+    await dropSchema(opts.databaseUrl, setup.schema, setup.applicationName).catch(() => {})
+  }
+  if (setup.status !== 'ok') return { ...outcome, status: 'error', error: 'no implementation could make the schema' }
+  const { schema, applicationName } = setup
+  const cfg = childConfig(opts, workloadName, setup.impl, schema, applicationName)
+  const spec = workload.ceiling(cfg)
+  const args = ['--url', opts.databaseUrl, '--schema', schema, '--mode', spec.mode, '--jobs', String(spec.jobs),
+    '--connections', String(spec.connections)]
+  if (spec.batch) args.push('--batch', String(spec.batch))
+  if (spec.chunk) args.push('--chunk', String(spec.chunk))
+  if (spec.fenced) args.push('--fenced')
+  if (spec.queues) args.push('--queues', String(spec.queues))
+  if (spec.payloadBytes) args.push('--payload-bytes', String(spec.payloadBytes))
+  if (spec.backlog) args.push('--backlog', String(spec.backlog))
+  if (spec.warmup) args.push('--warmup', String(spec.warmup))
+  outcome.args = args.slice(2)
+  outcome.loadStart = os.loadavg()[0]
+  const started = Date.now()
+  try {
+    const { code, stdout, stderr } = await new Promise(resolve => {
+      const child = spawn(CEILING_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
+      child.stdout.on('data', d => { stdout += d })
+      child.stderr.on('data', d => { stderr = (stderr + d).slice(-4000) })
+      child.on('error', err => { stderr += err.message })
+      child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    })
+    outcome.childSeconds = (Date.now() - started) / 1000
+    outcome.loadEnd = os.loadavg()[0]
+    if (code !== 0) {
+      outcome.status = 'error'
+      outcome.error = `ceiling exited ${code}: ${stderr.trim().split('\n').slice(-2).join(' | ')}`
+    } else {
+      outcome.result = JSON.parse(stdout)
+      outcome.status = 'ok'
+      outcome.verification = await verify(opts.databaseUrl, schema, workload.expect(cfg), queuesOf(workload, cfg))
+      if (!outcome.verification.ok) {
+        outcome.status = 'invalid'
+        outcome.error = outcome.verification.problems.join('; ')
+      }
+    }
+  } finally {
+    try {
+      await dropSchema(opts.databaseUrl, schema, applicationName)
+    } catch (err) {
+      outcome.notes.push(`could not drop schema ${schema}: ${err.message}`)
+    }
+  }
+  return outcome
 }
 
 // ---------------------------------------------------------------- report
@@ -236,26 +363,62 @@ function format (v) {
   return v.toFixed(2)
 }
 
+// One summary row: a figure of a workload for pg-boss, ours and (for throughput) the ceiling.
+// `ceilingPick` reads the same figure from the ceiling binary's result.
 function buildRows (opts, results) {
   const rows = []
-  const add = (workload, name, unit, better, pick, source = workload) => {
+  const add = (workload, name, unit, better, pick, { source = workload, ceilingPick } = {}) => {
     const cells = Object.fromEntries(IMPLS.map(impl => [impl, metric(results[source]?.[impl], pick)]))
+    if (ceilingPick && results[source]?.ceiling) cells.ceiling = metric(results[source].ceiling, ceilingPick)
     const a = cells['pg-boss'].value
     const b = cells.native.value
+    const c = cells.ceiling?.value
     const ratio = a > 0 && b !== undefined ? b / a : undefined
-    rows.push({ workload, metric: name, unit, better, 'pg-boss': a ?? cells['pg-boss'].text, native: b ?? cells.native.text, ratio, cells })
+    // A ratio row (backlog / empty) has a ceiling of its own but no percentage of it.
+    const ofCeiling = v => (c > 0 && v !== undefined && unit !== 'x' ? v / c : undefined)
+    rows.push({
+      workload,
+      metric: name,
+      unit,
+      better,
+      'pg-boss': a ?? cells['pg-boss'].text,
+      native: b ?? cells.native.text,
+      ratio,
+      ceiling: c ?? cells.ceiling?.text,
+      pgBossOfCeiling: ofCeiling(a),
+      nativeOfCeiling: ofCeiling(b),
+      cells
+    })
   }
   const want = n => opts.only.includes(n)
-  for (const n of ['send', 'insert', 'fetch-complete', 'work-batch', 'work-single']) {
-    if (want(n)) add(n, 'rate', 'jobs/s', 'higher', r => r.rate)
+  const rate = r => r.rate
+  for (const n of ['send', 'insert', 'fetch-complete', 'work-batch', 'work-single', 'work-32']) {
+    if (want(n)) add(n, 'rate', 'jobs/s', 'higher', rate, { ceilingPick: rate })
+  }
+  if (want('work-32')) add('work-32', 'Node CPU / 10k jobs', 's', 'lower', r => r.cpuSeconds * 10_000 / r.jobs)
+  if (want('backlog')) {
+    add('backlog', `rate, ${format(opts.backlog)} backlog`, 'jobs/s', 'higher', rate, { ceilingPick: rate })
+    add('backlog', 'rate, empty table', 'jobs/s', 'higher', r => r.rateEmpty, { ceilingPick: r => r.rateEmpty })
+    add('backlog', 'backlog / empty', 'x', 'higher', r => r.rate / r.rateEmpty, { ceilingPick: r => r.rate / r.rateEmpty })
+  }
+  if (want('queues-1000')) add('queues-1000', `rate, ${opts.queues} queues`, 'jobs/s', 'higher', rate, { ceilingPick: rate })
+  if (want('payload-64k')) {
+    add('payload-64k', 'send rate', 'jobs/s', 'higher', r => r.sendRate, { ceilingPick: r => r.sendRate })
+    add('payload-64k', 'work rate', 'jobs/s', 'higher', rate, { ceilingPick: rate })
   }
   if (want('latency')) {
     add('latency', 'p50', 'ms', 'lower', r => r.p50)
     add('latency', 'p99', 'ms', 'lower', r => r.p99)
   }
+  if (want('mixed')) {
+    add('mixed', 'p50', 'ms', 'lower', r => r.p50)
+    add('mixed', 'p95', 'ms', 'lower', r => r.p95)
+    add('mixed', 'p99', 'ms', 'lower', r => r.p99)
+    add('mixed', 'rate sent', 'jobs/s', 'higher', r => r.sendRate)
+  }
   if (want('cpu')) {
-    add('cpu', 'CPU / 10k jobs', 's', 'lower', r => r.cpuSeconds * 10_000 / r.jobs, 'work-single')
-    add('cpu', 'peak RSS', 'MB', 'lower', r => r.maxRssMB, 'work-single')
+    add('cpu', 'CPU / 10k jobs', 's', 'lower', r => r.cpuSeconds * 10_000 / r.jobs, { source: 'work-single' })
+    add('cpu', 'peak RSS', 'MB', 'lower', r => r.maxRssMB, { source: 'work-single' })
   }
   return rows
 }
@@ -270,33 +433,36 @@ function report (opts, results, rows, meta) {
   const out = []
   out.push(`pg-boss ${meta.pgBossVersion} vs pg-boss-native ${meta.nativeVersion}  |  node ${meta.node}  |  ${meta.cpus} cpus  |  ${meta.postgres}`)
   out.push(`load average at start ${meta.loadAvgAtStart.map(n => n.toFixed(2)).join(' ')}, at end ${meta.loadAvgAtEnd.map(n => n.toFixed(2)).join(' ')}`)
-  out.push(`jobs ${opts.jobs}, work-single/cpu jobs ${opts.singleJobs}, latency samples ${opts.samples} (+${LATENCY_WARMUP} warm-up), pollingIntervalSeconds ${POLLING_INTERVAL_SECONDS}${opts.repeat > 1 ? `, each figure the median of ${opts.repeat} runs (per-child table: the median run)` : ''}`)
+  out.push(`jobs ${opts.jobs}, work-single/cpu jobs ${opts.singleJobs}, payload-64k jobs ${opts.payloadJobs} of ${PAYLOAD_BYTES / 1024} KB, backlog ${opts.backlog}, queues ${opts.queues}, mixed ${opts.mixedRate} jobs/s for ${opts.mixedSeconds} s, latency samples ${opts.samples} (+${LATENCY_WARMUP} warm-up), pollingIntervalSeconds ${POLLING_INTERVAL_SECONDS}${opts.repeat > 1 ? `, each figure the median of ${opts.repeat} runs (per-child table: the median run)` : ''}`)
   out.push('')
+  const pct = v => (v === undefined ? '-' : `${(v * 100).toFixed(0)}%`)
   out.push(table(
-    ['workload', 'metric', 'pg-boss', 'ours', 'ours/pg-boss', 'better'],
+    ['workload', 'metric', 'pg-boss', 'ours', 'ours/pg-boss', 'ceiling', 'pg-boss % of ceiling', 'ours % of ceiling', 'better'],
     rows.map(r => [r.workload, `${r.metric} (${r.unit})`, r.cells['pg-boss'].text, r.cells.native.text,
       r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
+      r.cells.ceiling?.text ?? '-', pct(r.pgBossOfCeiling), pct(r.nativeOfCeiling),
       r.better === 'higher' ? 'higher (ratio > 1 = ours faster)' : 'lower (ratio < 1 = ours better)'])
   ))
 
   const children = []
+  const load = v => (v === undefined ? '-' : v.toFixed(2))
   for (const name of Object.keys(results)) {
-    for (const impl of IMPLS) {
+    for (const impl of [...IMPLS, 'ceiling']) {
       const o = results[name][impl]
       if (!o) continue
       const r = o.result
-      children.push([name, LABEL[impl], o.status, r ? format(r.seconds) : '-', r ? format(r.cpuSeconds) : '-', r ? format(r.maxRssMB) : '-',
-        o.stopMs === undefined ? '-' : format(o.stopMs), format(o.childSeconds)])
+      children.push([name, LABEL[impl], o.status, r ? format(r.seconds) : '-', r?.cpuSeconds !== undefined ? format(r.cpuSeconds) : '-', r?.maxRssMB !== undefined ? format(r.maxRssMB) : '-',
+        o.stopMs === undefined ? '-' : format(o.stopMs), format(o.childSeconds), load(o.loadStart), load(o.loadEnd)])
     }
   }
   if (children.length) {
     out.push('')
-    out.push(table(['child', 'impl', 'status', 'timed s', 'cpu s (timed)', 'peak RSS MB', 'stop() ms', 'process s'], children))
+    out.push(table(['child', 'impl', 'status', 'timed s', 'cpu s (timed)', 'peak RSS MB', 'stop() ms', 'process s', 'load 1m start', 'load 1m end'], children))
   }
 
   const notes = []
   for (const name of Object.keys(results)) {
-    for (const impl of IMPLS) {
+    for (const impl of [...IMPLS, 'ceiling']) {
       const o = results[name][impl]
       if (!o) continue
       if (o.error) notes.push(`${name} / ${LABEL[impl]}: ${o.status}: ${o.error}`)
@@ -336,12 +502,39 @@ function representative (name, runs) {
   if (failed.length) {
     chosen = { ...failed[0], notes: [...failed[0].notes, `${failed.length} of ${runs.length} runs failed`] }
   } else {
-    const key = name === 'latency' ? o => o.result.p50 : o => o.result.rate
+    const key = ['latency', 'mixed'].includes(name) ? o => o.result.p50 : o => o.result.rate
     const sorted = [...runs].sort((a, b) => key(a) - key(b))
     chosen = { ...sorted[Math.floor((sorted.length - 1) / 2)] }
   }
   chosen.repeats = runs.map(o => ({ status: o.status, error: o.error, notes: o.notes, result: o.result }))
   return chosen
+}
+
+// What --json writes without the per-child results, and what the plot is drawn from.
+function summaryDoc (opts, rows, meta) {
+  return {
+    meta: {
+      ...meta,
+      date: new Date().toISOString(),
+      jobs: opts.jobs,
+      singleJobs: opts.singleJobs,
+      payloadJobs: opts.payloadJobs,
+      payloadBytes: PAYLOAD_BYTES,
+      backlog: opts.backlog,
+      queues: opts.queues,
+      mixedRate: opts.mixedRate,
+      mixedSeconds: opts.mixedSeconds,
+      samples: opts.samples,
+      latencyWarmup: LATENCY_WARMUP,
+      pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+      impls: opts.impls,
+      only: opts.only,
+      repeat: opts.repeat,
+      ceiling: opts.ceiling,
+      timeoutSeconds: opts.timeoutMs / 1000
+    },
+    summary: rows.map(({ cells, ...r }) => r)
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -360,6 +553,15 @@ async function main () {
   const children = Object.keys(WORKLOADS).filter(n => opts.only.includes(n) ||
     Object.entries(DERIVED).some(([d, { from }]) => from === n && opts.only.includes(d)))
 
+  // The ceiling binary is built (if missing) before any child runs, so a build does not load the
+  // machine in the middle of a measurement.
+  let ceilingRuns = null
+  if (opts.ceiling && children.some(n => WORKLOADS[n].ceiling)) {
+    const problem = ensureCeilingBinary()
+    if (problem) log(`no ceiling: ${problem}`)
+    else ceilingRuns = []
+  }
+
   const results = {}
   for (const name of children) {
     const runs = Object.fromEntries(opts.impls.map(impl => [impl, []]))
@@ -374,8 +576,18 @@ async function main () {
         const r = outcome.result
         log(`${name} / ${LABEL[impl]}${which}: ${outcome.status}${r ? ` in ${r.seconds.toFixed(2)}s` : ''}${outcome.error ? ` (${outcome.error})` : ''}`)
       }
+      if (ceilingRuns && WORKLOADS[name].ceiling) {
+        const which = opts.repeat > 1 ? ` (run ${rep + 1}/${opts.repeat})` : ''
+        log(`${name} / ceiling${which} ...`)
+        const outcome = await runCeiling(opts, name)
+        ceilingRuns.push({ ...outcome, repeat: rep })
+        const r = outcome.result
+        log(`${name} / ceiling${which}: ${outcome.status}${r ? ` in ${r.seconds.toFixed(2)}s` : ''}${outcome.error ? ` (${outcome.error})` : ''}`)
+      }
     }
     results[name] = Object.fromEntries(opts.impls.map(impl => [impl, representative(name, runs[impl])]))
+    const mine = ceilingRuns?.filter(o => o.workload === name)
+    if (mine?.length) results[name].ceiling = representative(name, mine)
   }
 
   meta.loadAvgAtEnd = os.loadavg()
@@ -384,12 +596,15 @@ async function main () {
 
   if (opts.json) {
     const doc = {
-      meta: { ...meta, date: new Date().toISOString(), jobs: opts.jobs, singleJobs: opts.singleJobs, samples: opts.samples, latencyWarmup: LATENCY_WARMUP, pollingIntervalSeconds: POLLING_INTERVAL_SECONDS, impls: opts.impls, only: opts.only, repeat: opts.repeat, timeoutSeconds: opts.timeoutMs / 1000 },
-      summary: rows.map(({ cells, ...r }) => ({ ...r, 'pg-boss': cells['pg-boss'].value ?? cells['pg-boss'].text, native: cells.native.value ?? cells.native.text })),
+      ...summaryDoc(opts, rows, meta),
       results
     }
     writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n')
     log(`wrote ${opts.json}`)
+  }
+  if (opts.plot) {
+    writeFileSync(opts.plot, renderSvg(summaryDoc(opts, rows, meta)))
+    log(`wrote ${opts.plot}`)
   }
 }
 
