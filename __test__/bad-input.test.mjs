@@ -325,6 +325,11 @@ each('getInstances', [
 each('supervise', [[5], [{}], ['bad name'], ['nope'], [null, 'opts']])
 each('getWipData', [['opts'], [5], [{ includeInternal: 'x' }]])
 each('getSpy', [[], [null], [5], ['q']])
+// Methods without arguments: whatever is passed is not read.
+for (const method of ['isInstalled', 'schemaVersion', 'getBamStatus', 'resolveFlow', 'clearSpies', 'isMaintaining', 'isBamWorking', 'isResolvingFlow', 'isCheckingSkew', 'isTimekeeping']) {
+  each(method, [[5], [null, 'x'], [{ bogus: true }]])
+}
+each('detectSchemaDrift', [[5]])
 each('getBamEntries', [['opts'], [5], [{ limit: 0 }], [{ limit: 'x' }], [{ after: '' }], [{ after: 5 }], [{ after: NOT_UUID }], [{ after: ZERO_UUID }]])
 
 // --- schedules
