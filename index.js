@@ -6,7 +6,7 @@ const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
 const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
 const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
-const { json, outputOf, targetsOf } = require('./lib/payloads.js')
+const { json, argJson, pgText, readOptions, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
 const latency = require('./lib/latency.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
@@ -40,6 +40,30 @@ const LIST_LIMIT_MAX = 100000
 function listLimit (method, limit = LIST_LIMIT_DEFAULT) {
   assert(Number.isInteger(limit) && limit >= 1 && limit <= LIST_LIMIT_MAX, `${method}: limit must be an integer between 1 and ${LIST_LIMIT_MAX}`)
   return limit
+}
+
+// A name pg-boss's own check would pass. Only used to tell which refusal comes first when an
+// options argument is of the wrong type: pg-boss checks the name before it touches the options.
+const QUEUE_NAME = /^[\w.\-/]+$/
+const isQueueName = name => typeof name === 'string' && QUEUE_NAME.test(name)
+
+/** pg-boss runs a call on a `db` option through its executeSql(); JavaScript refuses one without. */
+function checkDbShape (options) {
+  const db = options?.db
+  if (db && typeof db.executeSql !== 'function') throw new TypeError('options.db.executeSql is not a function')
+}
+
+/** The `db` option where this engine does not take one, once its shape is one pg-boss could call. */
+function refuseDb (options, method) {
+  checkDbShape(options)
+  refuseCallerDb(options, method)
+}
+
+/** pg-boss's `toISOString()` of a Date `startAfter`: an invalid Date throws its RangeError. */
+function isoStartAfter (options) {
+  const startAfter = options?.startAfter
+  if (Object.prototype.toString.call(startAfter) !== '[object Date]') return options
+  return { ...options, startAfter: startAfter.toISOString() }
 }
 
 function listAfter (method, after) {
@@ -200,13 +224,18 @@ class PgBoss extends EventEmitter {
 
   async schedule (name, cron, data, options = {}) {
     // `db` says how to run the call, it is not part of the schedule; the rest is stored as given.
-    refuseCallerDb(options, 'schedule()')
+    refuseDb(options, 'schedule()')
     const { db, ...persisted } = options
+    if (typeof data === 'function' && typeof name === 'string') {
+      // pg-boss reads the expression (and its zone) before the payload; JSON cannot carry a function.
+      callSync(() => this.#native.previewSchedule(json(cron), JSON.stringify({ tz: persisted.tz || undefined, count: 1 }), undefined))
+      assert(false, 'send() cannot accept a function as the payload.  Did you intend to use work()?')
+    }
     return call(this.#native.schedule(JSON.stringify({ name, cron, data, options: persisted })))
   }
 
   async unschedule (name, key = '', options = {}) {
-    refuseCallerDb(options, 'unschedule()')
+    refuseDb(options, 'unschedule()')
     return call(this.#native.unschedule(json(name ?? null), json(key)))
   }
 
@@ -255,21 +284,37 @@ class PgBoss extends EventEmitter {
   }
 
   async createQueue (name, options = {}) {
-    assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
-    return call(this.#native.createQueue(json(name ?? null), json(options || {})))
+    // pg-boss takes the name from the options when the argument is falsy; null options have no
+    // name to read, and options that are not an object fail its `in` checks once the name passes.
+    if (options === null) throw new TypeError("Cannot read properties of null (reading 'policy')")
+    if (typeof options === 'object' || typeof options === 'function') name = name || options.name
+    else if (isQueueName(name)) throw new TypeError(`Cannot use 'in' operator to search for 'deadLetter' in ${options}`)
+    const settings = typeof options === 'object' ? options : {}
+    return call(this.#native.createQueue(argJson(name ?? null), json(settings)))
   }
 
   async updateQueue (name, options = {}) {
-    return call(this.#native.updateQueue(json(name ?? null), json(options || {})))
+    // pg-boss counts the options' keys (none for a number, a boolean or a function), then looks
+    // for `policy` in them, which JavaScript refuses for null and for a string.
+    if (isQueueName(name)) {
+      if (options === null) throw new TypeError('Cannot convert undefined or null to object')
+      if (typeof options === 'string' && options.length > 0) throw new TypeError(`Cannot use 'in' operator to search for 'policy' in ${options}`)
+    }
+    const settings = options !== null && typeof options === 'object' ? options : {}
+    return call(this.#native.updateQueue(argJson(name ?? null), json(settings)))
   }
 
-  async deleteQueue (name) { return call(this.#native.deleteQueue(json(name ?? null))) }
+  async deleteQueue (name) { return call(this.#native.deleteQueue(argJson(name ?? null))) }
 
   async getQueues (names, options) {
     const limit = listLimit('getQueues', options?.limit)
     const after = listAfter('getQueues', options?.after)
     // An empty list filters nothing, as in pg-boss.
     const list = Array.isArray(names) ? (names.length ? names : null) : typeof names === 'string' ? [names] : null
+    for (const name of list ?? []) {
+      assert(name, 'Name is required')
+      assert(typeof name === 'string', 'Name must be a string')
+    }
     return shapes.queues(await call(this.#native.getQueues(list, limit, after)))
   }
 
@@ -290,7 +335,7 @@ class PgBoss extends EventEmitter {
     }
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
-    const { db, ...rest } = options || {}
+    const { db, ...rest } = isoStartAfter(options) || {}
     const id = await this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
     if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
@@ -336,6 +381,11 @@ class PgBoss extends EventEmitter {
 
   async insert (name, jobs, options = {}) {
     assert(Array.isArray(jobs), 'jobs argument should be an array')
+    // pg-boss reads each job's id and looks for `group` in it before anything else.
+    for (const job of jobs) {
+      if (job === null || job === undefined) throw new TypeError(`Cannot read properties of ${job} (reading 'id')`)
+      if (typeof job !== 'object' && typeof job !== 'function') throw new TypeError(`Cannot use 'in' operator to search for 'group' in ${String(job)}`)
+    }
     const insert = (list, returnId) => this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(list), returnId, token))
     const spy = this.#spies.watching(name)
     if (spy) return insertSpied(spy, name, jobs, list => insert(list, true))
@@ -345,7 +395,13 @@ class PgBoss extends EventEmitter {
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
   async flow (jobs, options) {
-    refuseCallerDb(options, 'flow()')
+    refuseDb(options, 'flow()')
+    // pg-boss reads each job's `ref` once the list is long enough, which JavaScript refuses for a
+    // missing job.
+    if (Array.isArray(jobs) && jobs.length >= 2) {
+      const missing = jobs.find(job => job === null || job === undefined)
+      if (missing !== undefined || jobs.includes(undefined)) throw new TypeError(`Cannot read properties of ${missing} (reading 'ref')`)
+    }
     return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
   }
 
@@ -357,16 +413,22 @@ class PgBoss extends EventEmitter {
   isResolvingFlow () { return this.#native.isResolvingFlow() }
 
   async getDependencies (name, id, options = {}) {
-    refuseCallerDb(options, 'getDependencies()')
+    refuseDb(options, 'getDependencies()')
+    options = readOptions(options)
     return shapes.dependencies(await call(this.#native.dependencies(true, json(name ?? null), json(id ?? null), json(options || {}))))
   }
 
   async getDependents (name, id, options = {}) {
-    refuseCallerDb(options, 'getDependents()')
+    refuseDb(options, 'getDependents()')
+    options = readOptions(options)
     return shapes.dependencies(await call(this.#native.dependencies(false, json(name ?? null), json(id ?? null), json(options || {}))))
   }
 
   async fetch (name, options = {}) {
+    // pg-boss looks for its options with `in`, which JavaScript refuses for null and primitives.
+    if (name && (options === null || (typeof options !== 'object' && typeof options !== 'function'))) {
+      throw new TypeError(`Cannot use 'in' operator to search for 'batchSize' in ${options}`)
+    }
     const { db, ...rest } = options || {}
     return shapes.jobs(await this.#callerDb.through(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
   }
@@ -406,13 +468,15 @@ class PgBoss extends EventEmitter {
   }
 
   async redrive (name, options = {}) {
-    refuseCallerDb(options, 'redrive()')
+    refuseDb(options, 'redrive()')
+    options = readOptions(options)
     this.#checkRedriveOptions(options)
     return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), false)))
   }
 
   async previewRedrive (name, options = {}) {
-    refuseCallerDb(options, 'previewRedrive()')
+    refuseDb(options, 'previewRedrive()')
+    options = readOptions(options)
     this.#checkRedriveOptions(options)
     return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), true)))
   }
@@ -460,7 +524,7 @@ class PgBoss extends EventEmitter {
   }
 
   async getQueueStats (name, options = {}) {
-    const points = shapes.stats(await call(this.#native.getQueueStats(json(name ?? null), json(options || {}))))
+    const points = shapes.stats(await call(this.#native.getQueueStats(json(name ?? null), json(readOptions(options)))))
     return points.map(latency.readPercentiles)
   }
 
@@ -471,12 +535,18 @@ class PgBoss extends EventEmitter {
   }
 
   async supervise (name, options) {
-    await call(this.#native.supervise(json(name ?? null)))
+    // pg-boss supervises the queues named by a string or an array, and every queue for anything else.
+    await call(this.#native.supervise(json(typeof name === 'string' || Array.isArray(name) ? name : null)))
     await this.#events.delivered()
+    // pg-boss looks for `reindex` in truthy options after the pass, which JavaScript refuses for a
+    // primitive. (The options themselves are not used here: see docs/COMPATIBILITY.md.)
+    if (options && typeof options !== 'object' && typeof options !== 'function') {
+      throw new TypeError(`Cannot use 'in' operator to search for 'reindex' in ${String(options)}`)
+    }
   }
 
   async getJobById (name, id, options = {}) {
-    return shapes.job(await this.#callerDb.through(options?.db, token => this.#native.getJobById(json(name ?? null), String(id), token)))
+    return shapes.job(await this.#callerDb.through(options?.db, token => this.#native.getJobById(json(name ?? null), pgText(id), token)))
   }
 
   async findJobs (name, options = {}) {
@@ -497,7 +567,9 @@ class PgBoss extends EventEmitter {
     assert(typeof handler === 'function', 'expected callback to be a function')
     assert(typeof options === 'object', 'expected config to be an object')
     const perJob = options.perJobResults === true
-    return callSync(() => this.#native.work(json(name), json(options), this.#runner.handlerFor(name, handler, perJob)))
+    // pg-boss takes any truthy name and polls the queue of that name as text.
+    const queue = typeof name === 'string' ? name : String(name)
+    return callSync(() => this.#native.work(json(queue), json(options), this.#runner.handlerFor(queue, handler, perJob)))
   }
 
   getSpy (name) { return this.#spies.spyFor(name) }
@@ -507,7 +579,8 @@ class PgBoss extends EventEmitter {
   async offWork (name, options = { wait: true }) {
     assert(name, 'queue name is required')
     assert(typeof name === 'string', 'queue name must be a string')
-    return call(this.#native.offWork(name, options?.id ?? null, !!options?.wait))
+    const id = options?.id
+    return call(this.#native.offWork(name, id === undefined || id === null ? null : String(id), !!options?.wait))
   }
 
   notifyWorker (workerId) {

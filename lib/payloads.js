@@ -4,8 +4,38 @@
 // is lib/shapes.js.
 const { serializeError, plain } = require('./errors.js')
 
-/** JSON text for a native argument; `undefined` crosses as null, since JSON has no word for it. */
-const json = value => JSON.stringify(value === undefined ? null : value)
+/**
+ * JSON text for a native argument; `undefined` crosses as null, since JSON has no word for it, and
+ * so does a function (JSON.stringify leaves it out, as pg-boss's own JSON of a job does).
+ */
+const json = value => JSON.stringify(value === undefined ? null : value) ?? 'null'
+
+/**
+ * JSON text for an argument whose type is checked (a queue name): a function crosses as an empty
+ * object, truthy and not a string, which is all pg-boss's checks of a name read of it.
+ */
+const argJson = value => (typeof value === 'function' || typeof value === 'symbol' ? '{}' : json(value))
+
+/**
+ * The text node-postgres sends for a parameter, for the ids pg-boss hands to PostgreSQL unchecked:
+ * null stays null, an array is an array literal, an object its JSON, anything else `String()`.
+ */
+function pgText (value) {
+  if (value === null || value === undefined) return null
+  if (Array.isArray(value)) return `{${value.map(item => item === null || item === undefined ? 'NULL' : JSON.stringify(String(pgText(item)))).join(',')}}`
+  if (typeof value === 'object' && !(value instanceof Date)) return JSON.stringify(value)
+  return String(value)
+}
+
+/**
+ * An options argument that pg-boss only reads properties of: a primitive has none (so it reads as
+ * no options), and null has no properties to read, which JavaScript refuses with a TypeError.
+ */
+function readOptions (options, name = 'options') {
+  if (options === undefined) return {}
+  if (options === null) throw new TypeError(`Cannot read properties of null (reading the ${name})`)
+  return typeof options === 'object' || typeof options === 'function' ? options : {}
+}
 
 /** What a settle stores for `data`: objects as they are, any other value as { value }. */
 function outputOf (data) {
@@ -26,4 +56,4 @@ function targetsOf (id) {
   return items.map(item => (item && typeof item === 'object' ? { id: item.id, retryCount: item.retryCount } : item))
 }
 
-module.exports = { json, outputOf, jobResultOf, targetsOf }
+module.exports = { json, argJson, pgText, readOptions, outputOf, jobResultOf, targetsOf }

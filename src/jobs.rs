@@ -178,14 +178,14 @@ impl NativeBoss {
     pub async fn get_job_by_id(
         &self,
         name_json: String,
-        id: String,
+        id: Option<String>,
         db: Option<u32>,
     ) -> napi::Result<Option<String>> {
         let name = queue_name(&name_json)?;
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         run(async move {
             let caller = caller.as_ref().map(|c| c as _);
-            boss.get_job_by_id(&name, &id, caller).await
+            boss.get_job_by_id(&name, id.as_deref(), caller).await
         })
         .await
     }

@@ -154,11 +154,12 @@ impl Boss {
         Ok(Some(deleted))
     }
 
-    /// `getJobById()`: the job as JSON text, or `None`.
+    /// `getJobById()`: the job as JSON text, or `None` (always for no id, as a null id finds no job
+    /// in pg-boss); an id that is not a uuid fails as PostgreSQL's cast fails (22P02).
     pub async fn get_job_by_id(
         &self,
         name: &str,
-        id: &str,
+        id: Option<&str>,
         caller: Option<&dyn CallerDb>,
     ) -> Result<Option<String>> {
         let db = self.started_db()?;

@@ -21,6 +21,56 @@ pub fn truthy(value: Option<&Value>) -> bool {
     }
 }
 
+/// `Number(value)`, JavaScript's ToNumber: null is 0, a boolean 0 or 1, a string its numeric
+/// reading (blank is 0, anything that is not a number NaN), an array the number of its `String()`,
+/// an object NaN.
+pub fn to_number(value: &Value) -> f64 {
+    match value {
+        Value::Null => 0.0,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::String(s) => string_to_number(s),
+        Value::Array(_) => string_to_number(&to_js_string(value)),
+        Value::Object(_) => f64::NAN,
+    }
+}
+
+fn string_to_number(text: &str) -> f64 {
+    let t = text.trim();
+    if t.is_empty() {
+        return 0.0;
+    }
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
+        if let Some(digits) = t.strip_prefix(prefix) {
+            return u64::from_str_radix(digits, radix).map_or(f64::NAN, |n| n as f64);
+        }
+    }
+    let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if unsigned == "Infinity" {
+        return if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    let decimal = unsigned.bytes().any(|b| b.is_ascii_digit())
+        && unsigned
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if decimal {
+        t.parse().unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
+    }
+}
+
 /// `Number.isInteger(value)`.
 pub fn is_integer(value: &Value) -> bool {
     match value {
@@ -131,6 +181,20 @@ pub fn to_js_string(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_are_read_as_javascript_reads_them() {
+        assert_eq!(to_number(&json!(null)), 0.0);
+        assert_eq!(to_number(&json!(true)), 1.0);
+        assert_eq!(to_number(&json!(" 12 ")), 12.0);
+        assert_eq!(to_number(&json!("")), 0.0);
+        assert_eq!(to_number(&json!("0x10")), 16.0);
+        assert_eq!(to_number(&json!("-Infinity")), f64::NEG_INFINITY);
+        assert_eq!(to_number(&json!([5])), 5.0);
+        assert!(to_number(&json!("inf")).is_nan());
+        assert!(to_number(&json!("2024-01-01")).is_nan());
+        assert!(to_number(&json!({})).is_nan());
+    }
 
     #[test]
     fn truthiness_is_javascripts() {

@@ -4,8 +4,19 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::targets::parse_uuid;
-use crate::config::js::{bool_opt, is_integer, present, string_opt, Options};
+use crate::config::js::{is_integer, present, to_js_string, truthy, Options};
 use crate::error::{Error, Result};
+
+/// A value as node-postgres sends it for a text parameter: a string as it is, an object as its
+/// JSON, anything else as `String()` writes it. (An array goes as its JSON here where node-postgres
+/// would send an array literal; neither is a uuid, and a key of either kind matches no job.)
+fn pg_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Object(_) | Value::Array(_) => value.to_string(),
+        other => to_js_string(other),
+    }
+}
 
 /// What `findJobs()` looks for: jobs of a queue by id, singleton key, data containment and/or
 /// queued state, oldest first, a page at a time. `Default` matches every job of the queue.
@@ -15,8 +26,6 @@ pub struct FindJobsRequest {
     pub limit: i64,
     /// `id`: only this job.
     pub id: Option<Uuid>,
-    /// An id was given that no job can have (not a uuid): nothing matches.
-    pub matches_nothing: bool,
     /// `key`: only jobs with this `singletonKey`.
     pub key: Option<String>,
     /// `data`: JSON text the job's data must contain (PostgreSQL's `@>`).
@@ -32,7 +41,6 @@ impl Default for FindJobsRequest {
         FindJobsRequest {
             limit: 1000,
             id: None,
-            matches_nothing: false,
             key: None,
             data: None,
             queued: false,
@@ -42,8 +50,9 @@ impl Default for FindJobsRequest {
 }
 
 impl FindJobsRequest {
-    /// Reads the options in pg-boss's order: an id no job can have answers nothing at once,
-    /// before the options after it are looked at.
+    /// Reads the options in pg-boss's order. The id, key and `queued` are not checked by pg-boss:
+    /// the id and key go to PostgreSQL as text (so an id that is not a uuid fails its cast, 22P02)
+    /// and `queued` is read for its truthiness.
     pub fn from_options(options: &Options) -> Result<FindJobsRequest> {
         let limit = match present(options, "limit") {
             None => 1000,
@@ -54,22 +63,9 @@ impl FindJobsRequest {
                     Error::invalid("findJobs: limit must be an integer between 1 and 100000")
                 })?,
         };
-        let id = match present(options, "id") {
-            None => None,
-            Some(v) => match v.as_str().map(parse_uuid) {
-                Some(Ok(id)) => Some(id),
-                _ => {
-                    return Ok(FindJobsRequest {
-                        limit,
-                        matches_nothing: true,
-                        ..FindJobsRequest::default()
-                    })
-                }
-            },
-        };
-        let key = string_opt(options, "key")?;
+        let key = present(options, "key").map(pg_text);
         let data = present(options, "data").map(Value::to_string);
-        let queued = bool_opt(options, "queued")?.unwrap_or(false);
+        let queued = truthy(options.get("queued"));
         let after = match present(options, "after") {
             None => None,
             Some(v) => {
@@ -80,10 +76,13 @@ impl FindJobsRequest {
                 Some(parse_uuid(s).map_err(|_| Error::invalid("findJobs: after must be a uuid"))?)
             }
         };
+        let id = match present(options, "id") {
+            None => None,
+            Some(v) => Some(parse_uuid(&pg_text(v))?),
+        };
         Ok(FindJobsRequest {
             limit,
             id,
-            matches_nothing: false,
             key,
             data,
             queued,
@@ -108,16 +107,13 @@ mod tests {
             read(json!({"limit": 0})).unwrap_err().message,
             "findJobs: limit must be an integer between 1 and 100000"
         );
-        // A bad id answers nothing before a bad `queued` is seen.
-        assert!(
-            read(json!({"id": "nope", "queued": "x"}))
-                .unwrap()
-                .matches_nothing
-        );
+        // A bad id fails as PostgreSQL's uuid cast fails; `queued` is read for its truthiness.
         assert_eq!(
-            read(json!({"queued": "x"})).unwrap_err().message,
-            "queued must be a boolean"
+            read(json!({"id": 5})).unwrap_err().sql_state.as_deref(),
+            Some("22P02")
         );
+        assert!(read(json!({"queued": "x"})).unwrap().queued);
+        assert_eq!(read(json!({"key": 5})).unwrap().key.as_deref(), Some("5"));
         assert_eq!(
             read(json!({"after": "x"})).unwrap_err().message,
             "findJobs: after must be a uuid"

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::job::{JobOptions, NewJob};
 use super::send::{pin_zoneless_date_time, validate_group};
-use crate::error::ensure;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Reads `insert()`'s list of jobs.
 pub fn jobs_from_json(jobs: &[Value]) -> Result<Vec<NewJob>> {
@@ -24,10 +23,13 @@ pub fn jobs_from_json(jobs: &[Value]) -> Result<Vec<NewJob>> {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| id.to_string());
-            ensure!(
-                seen.insert(shown.clone()),
-                "duplicate job id in insert batch: {shown}"
-            );
+            if !seen.insert(shown.clone()) {
+                // A plain Error in pg-boss, not an assertion.
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("duplicate job id in insert batch: {shown}"),
+                ));
+            }
         }
         validate_group(job)?;
         // A date time string is pinned to UTC as send() pins it; a number is seconds, whatever

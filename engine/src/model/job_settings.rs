@@ -65,8 +65,9 @@ pub fn validate_retention(options: &Options) -> Result<()> {
 
 pub fn validate_deletion(options: &Options) -> Result<()> {
     if let Some(v) = options.get("deleteAfterSeconds") {
+        // `null >= 0` holds in JavaScript, so pg-boss lets a null through (the queue's value applies).
         ensure!(
-            at_least(v, 0.0),
+            v.is_null() || at_least(v, 0.0),
             "configuration assert: deleteAfterSeconds must be at least 0 (0 disables deletion)"
         );
     }

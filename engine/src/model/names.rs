@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::config::js::truthy;
 use crate::error::ensure;
 use crate::error::{Error, Result};
 
@@ -17,10 +18,7 @@ pub fn assert_object_name(value: &str, what: &str) -> Result<()> {
 /// A queue name as pg-boss checks it: present, a string, and made of the characters
 /// [`assert_object_name`] allows.
 pub fn assert_queue_name(name: &Value) -> Result<&str> {
-    ensure!(
-        !matches!(name, Value::Null | Value::Bool(false)) && name.as_str() != Some(""),
-        "Name is required"
-    );
+    ensure!(truthy(Some(name)), "Name is required");
     let name = name
         .as_str()
         .ok_or_else(|| Error::invalid("Name must be a string"))?;
@@ -85,6 +83,10 @@ mod tests {
         assert_eq!(
             assert_queue_name(&json!(5)).unwrap_err().message,
             "Name must be a string"
+        );
+        assert_eq!(
+            assert_queue_name(&json!(0)).unwrap_err().message,
+            "Name is required"
         );
     }
 }

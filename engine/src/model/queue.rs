@@ -250,14 +250,15 @@ impl UpdateQueue {
     pub fn from_json(name: &Value, options: &Options) -> Result<UpdateQueue> {
         let name = assert_queue_name(name)?.to_string();
         ensure!(!options.is_empty(), "no properties found to update");
-        ensure!(
-            !options.contains_key("policy"),
-            "queue policy cannot be changed after creation"
-        );
-        ensure!(
-            !options.contains_key("partition"),
-            "queue partitioning cannot be changed after creation"
-        );
+        // Plain Errors in pg-boss, not assertions.
+        for (key, what) in [("policy", "policy"), ("partition", "partitioning")] {
+            if options.contains_key(key) {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("queue {what} cannot be changed after creation"),
+                ));
+            }
+        }
         let options = QueueOptions::from_options(options)?;
         if let Some(dead_letter) = options.dead_letter.as_set() {
             assert_queue_name(&Value::String(dead_letter.clone()))?;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::names::assert_queue_name;
+use super::targets::parse_uuid;
 use crate::config::js::{is_integer, Options};
 use crate::error::ensure;
 use crate::error::{Error, Result};
@@ -70,10 +71,8 @@ fn ids(options: &Options) -> Result<Option<Vec<Uuid>>> {
     match options.get("ids") {
         None => Ok(None),
         Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_string) => {
-            let parse = |v: &Value| {
-                Uuid::parse_str(v.as_str().unwrap_or_default())
-                    .map_err(|_| Error::invalid("ids must be uuids"))
-            };
+            // pg-boss checks only that they are strings; PostgreSQL's uuid cast refuses the rest.
+            let parse = |v: &Value| parse_uuid(v.as_str().unwrap_or_default());
             Ok(Some(items.iter().map(parse).collect::<Result<_>>()?))
         }
         Some(_) => Err(Error::invalid("ids must be a non-empty array of strings")),
@@ -215,8 +214,11 @@ mod tests {
             );
         }
         assert_eq!(
-            message(redrive(json!({ "ids": ["nope"] }))),
-            "ids must be uuids"
+            redrive(json!({ "ids": ["nope"] }))
+                .unwrap_err()
+                .sql_state
+                .as_deref(),
+            Some("22P02")
         );
         let unnamed = RedriveRequest::for_redrive(&json!(""), &Options::new());
         assert_eq!(unnamed.unwrap_err().message, "Name is required");

@@ -7,7 +7,7 @@ use super::job::JobOptions;
 use super::job_settings::{
     validate_deletion, validate_expiration, validate_heartbeat, validate_retention, validate_retry,
 };
-use crate::config::js::{is_integer, present, Options};
+use crate::config::js::{is_integer, present, to_js_string, to_number, Options};
 use crate::error::ensure;
 use crate::error::{Error, Result};
 
@@ -84,10 +84,13 @@ fn check(options: &Options) -> Result<()> {
 /// `startAfter` as the insert reads it: an ISO date time (zone-less ones pinned to UTC) or a
 /// positive number of seconds; anything else is no start at all.
 fn start_after(value: Option<&Value>) -> Option<String> {
+    let value = value?;
+    if to_number(value) > 0.0 {
+        // `'' + startAfter`: `true` becomes "true", which PostgreSQL then refuses as a date.
+        return Some(to_js_string(value));
+    }
     match value {
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f > 0.0) => Some(n.to_string()),
-        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(|f| f > 0.0) => Some(s.clone()),
-        Some(Value::String(s)) => Some(pin_zoneless_date_time(s)),
+        Value::String(s) => Some(pin_zoneless_date_time(s)),
         _ => None,
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::fetch::ClaimedJob;
+use crate::config::js::{to_js_string, truthy};
 use crate::error::ensure;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -95,13 +96,43 @@ impl JobTargets {
     }
 }
 
+/// The ids of `resume()` and `retry()`, which pg-boss hands to PostgreSQL as they come: a null
+/// matches no job, and anything but a uuid string fails the uuid cast (22P02).
+fn plain_ids(value: &Value, method: &str) -> Result<JobTargets> {
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    ensure!(
+        truthy(Some(value)) && !items.is_empty(),
+        "{method}() requires an id"
+    );
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::Null => {}
+            Value::String(s) => ids.push(parse_uuid(s)?),
+            Value::Object(_) => return Err(uuid_syntax(&item.to_string())),
+            other => return Err(uuid_syntax(&to_js_string(other))),
+        }
+    }
+    Ok(JobTargets {
+        ids,
+        attempts: None,
+    })
+}
+
+fn uuid_syntax(text: &str) -> Error {
+    Error {
+        code: ErrorCode::Database,
+        message: format!("invalid input syntax for type uuid: \"{text}\""),
+        sql_state: Some("22P02".into()),
+    }
+}
+
 /// A malformed id fails as PostgreSQL's uuid cast fails in pg-boss: a database error, 22P02.
 pub fn parse_uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map_err(|_| Error {
-        code: ErrorCode::Database,
-        message: format!("invalid input syntax for type uuid: \"{s}\""),
-        sql_state: Some("22P02".into()),
-    })
+    Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map_err(|_| uuid_syntax(s))
 }
 
 /// The commands that act on jobs by id.
@@ -147,11 +178,10 @@ impl JobCommand {
     /// The jobs the command acts on: resume and retry take plain ids, since an attempt means
     /// nothing to a job that is not running.
     pub fn targets(self, value: &Value) -> Result<JobTargets> {
-        let targets = JobTargets::from_value(value, self.method())?;
-        Ok(match self {
-            JobCommand::Resume | JobCommand::Retry => targets.unfenced(),
-            _ => targets,
-        })
+        match self {
+            JobCommand::Resume | JobCommand::Retry => plain_ids(value, self.method()),
+            _ => JobTargets::from_value(value, self.method()),
+        }
     }
 }
 
@@ -215,10 +245,17 @@ mod tests {
         );
         let bad = JobTargets::from_value(&json!("nope"), "complete").unwrap_err();
         assert_eq!(bad.sql_state.as_deref(), Some("22P02"));
-        let retry = JobCommand::Retry
-            .targets(&json!([{"id": ID, "retryCount": 1}]))
-            .unwrap();
-        assert!(!retry.fenced());
+        // resume() and retry() hand their ids to PostgreSQL unchecked: a job object fails the uuid
+        // cast, a null matches nothing, and nothing at all is an assertion.
+        let retry = JobCommand::Retry.targets(&json!([{"id": ID, "retryCount": 1}]));
+        assert_eq!(retry.unwrap_err().sql_state.as_deref(), Some("22P02"));
+        let resume = JobCommand::Resume.targets(&json!([ID, null])).unwrap();
+        assert!(!resume.fenced());
+        assert_eq!(resume.ids.len(), 1);
+        assert_eq!(
+            JobCommand::Resume.targets(&json!(0)).unwrap_err().message,
+            "resume() requires an id"
+        );
         assert_eq!(
             JobCommand::from_method("deleteJob"),
             Some(JobCommand::Delete)

@@ -144,7 +144,19 @@ fn per_job_results(options: &Options) -> Result<bool> {
         }
     }
     let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
-    if bool_opt(options, "transactional")? == Some(true) {
+    let transactional = bool_opt(options, "transactional")? == Some(true);
+    if let Some(v) = options.get("transactionTimeoutSeconds") {
+        ensure!(
+            is_integer(v) && at_least(v, 0.0),
+            "transactionTimeoutSeconds must be an integer >= 0"
+        );
+        // Refused rather than ignored: the bound is for a transaction of the worker's own.
+        ensure!(
+            transactional,
+            "transactionTimeoutSeconds requires transactional"
+        );
+    }
+    if transactional {
         ensure!(
             !per_job_results,
             "transactional cannot be combined with perJobResults"

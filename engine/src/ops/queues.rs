@@ -107,6 +107,8 @@ async fn cached_via(
     if let Some(queue) = cache.get(name) {
         return Ok(queue);
     }
+    // pg-boss reads a missing entry with getQueues([name]), which checks the name first.
+    crate::model::names::assert_object_name(name, "Name")?;
     let info = cache
         .load(exec, schema, name)
         .await?

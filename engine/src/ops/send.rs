@@ -4,8 +4,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::ensure;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::job::{JobOptions, NewJob};
 use crate::model::send::SendOptions;
 use crate::ops::coalesce::SendCoalescer;
@@ -82,10 +81,13 @@ pub async fn insert(
 }
 
 fn require_key_for_strict_fifo(queue: &Queue, job: &JobOptions) -> Result<()> {
-    ensure!(
-        queue.policy != "key_strict_fifo" || job.has_singleton_key(),
-        "key_strict_fifo queues require a singletonKey"
-    );
+    // A plain Error in pg-boss, not an assertion: the refusal is the queue's, not the argument's.
+    if queue.policy == "key_strict_fifo" && !job.has_singleton_key() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "key_strict_fifo queues require a singletonKey",
+        ));
+    }
     Ok(())
 }
 

@@ -3,8 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::error::ensure;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::update::{UpdateRequest, UpdateResponse};
 use crate::ops::insert::insert_error;
 use crate::ops::queues::Queue;
@@ -41,10 +40,12 @@ pub async fn upsert(
 ) -> Result<UpdateResponse> {
     // An insert on a key_strict_fifo queue needs a key, so this is refused up front, even when the
     // edit targets an id.
-    ensure!(
-        queue.policy != "key_strict_fifo" || request.by_key(),
-        "key_strict_fifo queues require a singletonKey"
-    );
+    if queue.policy == "key_strict_fifo" && !request.by_key() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "key_strict_fifo queues require a singletonKey",
+        ));
+    }
     if caller.is_some() {
         return edit_or_insert(db, db.exec_for(caller), queue, request).await;
     }
@@ -114,10 +115,12 @@ pub async fn blocked_keys(
     limit: i64,
     after: Option<String>,
 ) -> Result<Vec<String>> {
-    ensure!(
-        queue.policy == "key_strict_fifo",
-        "getBlockedKeys is only available for key_strict_fifo queues"
-    );
+    if queue.policy != "key_strict_fifo" {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "getBlockedKeys is only available for key_strict_fifo queues",
+        ));
+    }
     let sql = JobStatement::BlockedKeys.cached(&queue.statements, db.schema(), queue);
     let params = vec![
         Param::text(queue.name.as_str()),
