@@ -22,6 +22,18 @@ export function dropCluster (name) {
   run('pg_dropcluster', ['--stop', postgresVersion(), name])
 }
 
+/** Runs one statement on a connection of its own to `url` and answers its rows. */
+export async function queryOnce (url, text, params) {
+  const client = new pg.Client({ connectionString: url })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    return (await client.query(text, params)).rows
+  } finally {
+    await client.end()
+  }
+}
+
 /** A port nothing listens on now. */
 export async function freePort () {
   return new Promise((resolve, reject) => {
@@ -85,16 +97,7 @@ export async function createCluster ({ settings = {} } = {}) {
       }
     },
     /** Runs one statement on a connection of its own. */
-    async sql (text, params) {
-      const client = new pg.Client({ connectionString: url })
-      client.on('error', () => {})
-      await client.connect()
-      try {
-        return (await client.query(text, params)).rows
-      } finally {
-        await client.end()
-      }
-    },
+    sql: (text, params) => queryOnce(url, text, params),
     /** pg_terminate_backend on every other client session; answers how many were terminated. */
     async terminateBackends () {
       const rows = await cluster.sql(

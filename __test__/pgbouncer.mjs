@@ -12,8 +12,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import pg from 'pg'
-import { freePort } from './cluster.mjs'
+import { freePort, queryOnce } from './cluster.mjs'
 
 const BINARY = '/usr/sbin/pgbouncer'
 
@@ -77,16 +76,7 @@ export async function startPgBouncer ({ poolSize = 4 } = {}) {
       try { return output + readFileSync(logfile, 'utf8') } catch { return output }
     },
     /** Runs one statement through PgBouncer on a connection of its own. */
-    async sql (text, params) {
-      const client = new pg.Client({ connectionString: url })
-      client.on('error', () => {})
-      await client.connect()
-      try {
-        return (await client.query(text, params)).rows
-      } finally {
-        await client.end()
-      }
-    },
+    sql: (text, params) => queryOnce(url, text, params),
     /** Ends PgBouncer (SIGINT: at once, dropping its clients) and removes its directory. */
     async stop () {
       if (running) {
