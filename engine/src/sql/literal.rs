@@ -19,7 +19,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use uuid::Uuid;
 
-use super::exec::Param;
+use super::param::Param;
 
 /// SQLSTATE `character_not_in_repertoire`, which PostgreSQL raises for a NUL in text.
 pub const NUL_SQL_STATE: &str = "22021";
