@@ -18,7 +18,7 @@
 
 import { inspect } from 'node:util'
 import {
-  RefBoss, subject, freshSchema, makeBoss, sql, teardown
+  RefBoss, subject, subjectIsReference, freshSchema, makeBoss, sql, teardown
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -179,7 +179,7 @@ each('fetch', [
 // --- work (a worker that starts is stopped again after the case)
 const noop = async () => {}
 each('work', [
-  [], [null, noop], ['', noop], [5, noop], ['q'], ['q', 'handler'], ['q', {}, 'handler'], ['q', {}], ['q', 5, noop],
+  [], [null, noop], ['', noop], ['q'], ['q', 'handler'], ['q', {}, 'handler'], ['q', {}], ['q', 5, noop],
   ['q', 'options', noop],
   ['q', { pollingIntervalSeconds: 0.1 }, noop], ['q', { pollingIntervalSeconds: 'x' }, noop], ['q', { pollingIntervalSeconds: NaN }, noop],
   ['q', { notifyPollingIntervalSeconds: 0.1 }, noop], ['q', { pollingIntervalSeconds: 5, notifyPollingIntervalSeconds: 1 }, noop],
@@ -196,6 +196,12 @@ each('work', [
   ['q', { heartbeatRefreshSeconds: 0 }, noop], ['q', { heartbeatRefreshSeconds: 'x' }, noop],
   ['q', { burstWhenReadyExceeds: 0 }, noop], ['q', { burstWhenBatchFull: 'x' }, noop]
 ])
+
+// pg-boss accepts a number as the name and starts the worker, which it can then never stop: offWork()
+// and stop() refuse the number, and its polling keeps the process alive. So its side is not run and
+// its outcome is written down here; ours must start the worker and stop it again.
+// With pg-boss as the subject too the case would leave its worker running, so it is ours only.
+if (!subjectIsReference) cases.push({ method: 'work', args: [5, noop], reference: { how: 'resolve', kind: 'string' } })
 
 // --- offWork, notifyWorker
 each('offWork', [
@@ -481,7 +487,7 @@ function ownWords (outcome) {
 const NOTHING = Object.fromEntries(TABLES.map(t => [t, 0]))
 
 test.each(cases.map(c => [title(c), c]))('%s', async (_title, c) => {
-  const expected = await side(ref, refSchema, c)
+  const expected = c.reference ? { outcome: c.reference, written: NOTHING } : await side(ref, refSchema, c)
   const actual = await side(sub, subSchema, c)
   expect(actual.outcome.how).not.toBe('hang')
   if (c.allow?.outcome) {
