@@ -117,6 +117,11 @@ test('calls before start() fail the same way', async () => {
   const sent = await rejectionOf(boss.send('life_after', {}))
   expect(sent.name).toBe('AssertionError')
   expect(sent.message).toBe('Database not opened. Call start() before using pg-boss, or again after stop().')
+  for (const check of [() => boss.isInstalled(), () => boss.schemaVersion()]) {
+    const err = await rejectionOf(check())
+    expect(err.name).toBe('AssertionError')
+    expect(err.message).toBe(sent.message)
+  }
   // stop() before start() does nothing.
   await boss.stop()
   expect(boss.stops.length).toBe(0)

@@ -9,18 +9,19 @@ use uuid::Uuid;
 use super::Boss;
 
 impl Boss {
-    /// `isInstalled()`: whether the schema holds pg-boss. Needs no `start()`.
+    /// `isInstalled()`: whether the schema holds pg-boss. Like pg-boss's, it needs the pool
+    /// `start()` opens (`NotOpened` before it, and after a `stop()` that closed it).
     pub async fn is_installed(&self) -> Result<bool> {
-        install::is_installed(&self.db()).await
+        install::is_installed(&self.started_db()?).await
     }
 
     /// `schemaVersion()`: the installed schema's version (46 for pg-boss 12.38), `None` when not
-    /// installed. Needs no `start()`.
+    /// installed. Needs the pool `start()` opens, as [`Boss::is_installed`].
     pub async fn schema_version(&self) -> Result<Option<i32>> {
         if !self.is_installed().await? {
             return Ok(None);
         }
-        migrate::schema_version(&self.db()).await
+        migrate::schema_version(&self.started_db()?).await
     }
 
     /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` (what the schema lacks or has
