@@ -351,7 +351,7 @@ fn unreadable(sql: &str) -> ExecError {
 
 /// A transaction the engine holds open across several statements (a caller's `db` has its own).
 /// Statements borrow it one at a time.
-pub struct Tx(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>);
+pub struct Tx(pub(super) tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>);
 
 impl Tx {
     pub async fn begin(pool: &PgPool) -> Result<Tx, sqlx::Error> {
@@ -360,6 +360,12 @@ impl Tx {
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.0.into_inner().commit().await
+    }
+
+    /// Rolls the transaction back (dropping it unsettled does too, once its connection is next
+    /// used; this waits for the `ROLLBACK`).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.0.into_inner().rollback().await
     }
 }
 

@@ -45,6 +45,28 @@ impl LiteralError {
 /// parameters is left as it is (the server then reports it, as it would for the prepared
 /// statement); parameters the text does not name are not written.
 pub fn render(sql: &str, params: &[Param]) -> Result<String, LiteralError> {
+    substitute(sql, params, write_param)
+}
+
+/// `sql` with every placeholder `$n` replaced by `values[n - 1]` as an untyped string constant
+/// (or `NULL`), which the server types from where it stands, as it types a parameter a driver
+/// sends without a type (node-postgres sends its values that way). For statements a caller
+/// writes, whose parameters have no type of ours.
+pub fn render_untyped(sql: &str, values: &[Option<String>]) -> Result<String, LiteralError> {
+    substitute(sql, values, |out, value| match value {
+        Some(text) => write_text(out, text),
+        None => {
+            out.push_str("NULL");
+            Ok(())
+        }
+    })
+}
+
+fn substitute<P>(
+    sql: &str,
+    params: &[P],
+    write_param: impl Fn(&mut String, &P) -> Result<(), LiteralError>,
+) -> Result<String, LiteralError> {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16 * params.len());
     let mut copied = 0;
@@ -301,6 +323,20 @@ fn write_timestamp(out: &mut String, at: &DateTime<Utc>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untyped_values_are_string_constants_or_null() {
+        let text = render_untyped(
+            "SELECT $1, '$2', $2::int -- $1\n, x$1",
+            &[Some("it's \\ here".into()), None],
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "SELECT (E'it''s \\\\ here'), '$2', (NULL)::int -- $1\n, x$1"
+        );
+        assert!(render_untyped("SELECT $1", &[Some("a\0b".into())]).is_err());
+    }
     use serde_json::json;
 
     fn one(param: Param) -> String {

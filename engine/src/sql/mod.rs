@@ -12,6 +12,7 @@ pub mod counting;
 pub mod exec;
 pub mod fetch;
 pub mod flows;
+pub mod handler_tx;
 pub mod insert;
 pub mod install;
 pub mod job_statements;
