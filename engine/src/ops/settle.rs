@@ -29,6 +29,22 @@ pub async fn complete(
     run(db.exec_for(caller), &sql, &queue.name, targets, output).await
 }
 
+/// [`complete`] through any executor (a transactional worker's transaction), active jobs only.
+pub async fn complete_through(
+    at: Exec<'_>,
+    schema: &str,
+    queue: &Queue,
+    targets: &JobTargets,
+    output: Option<&str>,
+) -> Result<CommandResponse> {
+    let which = JobStatement::Complete {
+        include_queued: false,
+        fenced: targets.fenced(),
+    };
+    let sql = which.cached(&queue.statements, schema, queue);
+    run(at, &sql, &queue.name, targets, output).await
+}
+
 /// Fails jobs: each goes to `retry` while it has retries left, else to `failed` (and to its dead
 /// letter queue).
 pub async fn fail(
