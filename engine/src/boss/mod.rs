@@ -144,6 +144,8 @@ pub struct Boss {
     wip_listening: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
     spies: Arc<crate::worker::spies::SpyWatch>,
+    /// The open transactions of transactional handlers (`work({ transactional: true })`).
+    transactions: Arc<crate::worker::HandlerTransactions>,
     /// A password supplied after construction (see `set_password`).
     password: Mutex<Option<String>>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
@@ -203,6 +205,7 @@ impl Boss {
             listening: Arc::default(),
             wip_listening: Arc::default(),
             spies: Arc::default(),
+            transactions: Arc::default(),
             maintenance: Arc::default(),
             password: Mutex::new(None),
             flow_resolver,

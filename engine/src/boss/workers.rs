@@ -51,8 +51,12 @@ impl Boss {
             listening: self.listening.clone(),
             wip_listening: self.wip_listening.clone(),
             spies: self.spies.clone(),
+            transactions: self.transactions.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
+        if options.transactional {
+            self.warn_on_transactional_headroom(&workers, options.local_concurrency);
+        }
         let mut first = None;
         for _ in 0..options.local_concurrency.max(1) {
             let handle = spawn_worker(
@@ -66,6 +70,42 @@ impl Boss {
             workers.push(Arc::new(handle));
         }
         Ok(first.expect("localConcurrency is at least 1"))
+    }
+
+    /// Each transactional handler in flight holds one of the pool's connections; warns
+    /// (`transactional_pool_headroom`, not stored) when they could take all of them.
+    fn warn_on_transactional_headroom(&self, workers: &[Arc<WorkerHandle>], adding: i64) {
+        let max = i64::from(self.config.connection.max);
+        let running = workers.iter().filter(|w| w.is_transactional()).count() as i64;
+        let pinned = running + adding;
+        if pinned < max {
+            return;
+        }
+        self.events.emit(Event::Warning(crate::event::Warning {
+            kind: "transactional_pool_headroom",
+            message: format!(
+                "transactional workers can hold {pinned} of this pool's {max} connections while their handlers run, leaving nothing for fetches, failures, or maintenance. Raise max above {pinned}, or lower localConcurrency."
+            ),
+            data: json!({ "type": "transactional_pool_headroom", "max": max, "transactionalWorkers": pinned }),
+        }));
+    }
+
+    /// Runs a statement of a transactional handler in its batch's transaction (the token the
+    /// handler was given): `values` are the untyped text of `$1`, `$2`, ...; answers
+    /// `{ fields: [{ name, dataTypeID }], rows: [[text or null]], rowCount }`.
+    pub async fn execute_in_transaction(
+        &self,
+        token: u32,
+        sql: &str,
+        values: &[Option<String>],
+    ) -> Result<Value> {
+        self.transactions.execute(token, sql, values).await
+    }
+
+    /// Tells the worker which of its batch's jobs a transactional handler settled itself through
+    /// its transaction (the ids the settle changed).
+    pub fn note_handler_settles(&self, token: u32, ids: &[Uuid]) {
+        self.transactions.note_settled(token, ids.iter().copied())
     }
 
     /// `offWork(name, { id, wait })`: stops the workers of a queue (or, with `id`, the ones started

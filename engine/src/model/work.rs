@@ -6,7 +6,7 @@ use super::fetch::{validate_batch_and_flags, validate_priority_range, FetchReque
 use super::group::{local_limits, validate_work_options, GroupLimit, GroupLimits};
 use crate::config::js::{at_least, bool_opt, int_opt, is_integer, number_opt, present, Options};
 use crate::error::ensure;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const MIN_POLLING_INTERVAL_SECONDS: f64 = 0.5;
 
@@ -43,6 +43,13 @@ pub struct WorkOptions {
     pub group_concurrency: Option<GroupLimit>,
     /// `localGroupConcurrency`: enforced in this instance after each fetch.
     pub local_group_concurrency: Option<GroupLimits>,
+    /// `transactional`, default false: each batch's handler runs inside a transaction of the
+    /// worker's own, which the batch's completion joins; they commit or roll back together.
+    pub transactional: bool,
+    /// `transactionTimeoutSeconds` (only with `transactional`): the bound the database puts on
+    /// that transaction; `None` for the batch's longest expiration plus 5 seconds, `Some(0)` for
+    /// no bound.
+    pub transaction_timeout_seconds: Option<i64>,
     /// The options as given, for `getWipData()` (JSON; [`WorkOptions::default`] and
     /// [`WorkOptions::from_options`] fill it in, a field changed afterwards is not reflected).
     pub raw: Value,
@@ -67,6 +74,8 @@ impl Default for WorkOptions {
             per_job_results: false,
             group_concurrency: None,
             local_group_concurrency: None,
+            transactional: false,
+            transaction_timeout_seconds: None,
             raw: Value::Object(wip_options(&Options::new())),
         }
     }
@@ -84,10 +93,11 @@ impl WorkOptions {
                 "localConcurrency must be an integer >= 1"
             );
         }
-        let per_job_results = per_job_results(options)?;
+        let (per_job_results, transactional) = per_job_results(options)?;
         validate_bursts_and_heartbeat(options)?;
         validate_priority_range(options)?;
         validate_work_options(options)?;
+        validate_transactional(options, transactional, per_job_results)?;
         Ok(WorkOptions {
             batch_size: int_opt(options, "batchSize")?.unwrap_or(1),
             local_concurrency: int_opt(options, "localConcurrency")?.unwrap_or(1),
@@ -104,6 +114,8 @@ impl WorkOptions {
                 .get("groupConcurrency")
                 .and_then(GroupLimit::from_value),
             local_group_concurrency: local_limits(options),
+            transactional,
+            transaction_timeout_seconds: int_opt(options, "transactionTimeoutSeconds")?,
             raw: Value::Object(wip_options(options)),
         })
     }
@@ -136,15 +148,22 @@ fn polling_intervals(options: &Options) -> Result<(f64, f64)> {
     Ok((polling, notify))
 }
 
-/// `perJobResults`, which `transactional` cannot go with.
-fn per_job_results(options: &Options) -> Result<bool> {
+/// `perJobResults` and `transactional`, each a boolean when given.
+fn per_job_results(options: &Options) -> Result<(bool, bool)> {
     for key in ["perJobResults", "transactional"] {
         if let Some(v) = options.get(key) {
             ensure!(v.is_boolean(), "{key} must be a boolean");
         }
     }
-    let per_job_results = bool_opt(options, "perJobResults")?.unwrap_or(false);
-    let transactional = bool_opt(options, "transactional")? == Some(true);
+    Ok((
+        bool_opt(options, "perJobResults")?.unwrap_or(false),
+        bool_opt(options, "transactional")? == Some(true),
+    ))
+}
+
+/// `transactionTimeoutSeconds`, and what `transactional` cannot go with; checked last, as
+/// pg-boss does.
+fn validate_transactional(options: &Options, transactional: bool, per_job: bool) -> Result<()> {
     if let Some(v) = options.get("transactionTimeoutSeconds") {
         ensure!(
             is_integer(v) && at_least(v, 0.0),
@@ -156,18 +175,11 @@ fn per_job_results(options: &Options) -> Result<bool> {
             "transactionTimeoutSeconds requires transactional"
         );
     }
-    if transactional {
-        ensure!(
-            !per_job_results,
-            "transactional cannot be combined with perJobResults"
-        );
-        // Running the handler outside a transaction would quietly do something else.
-        return Err(Error::new(
-            crate::error::ErrorCode::NotImplemented,
-            "work() with transactional: true is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
-        ));
-    }
-    Ok(per_job_results)
+    ensure!(
+        !(transactional && per_job),
+        "transactional cannot be combined with perJobResults"
+    );
+    Ok(())
 }
 
 fn validate_bursts_and_heartbeat(options: &Options) -> Result<()> {
@@ -273,6 +285,34 @@ mod tests {
         assert_eq!(
             err.message,
             "transactional cannot be combined with perJobResults"
+        );
+    }
+
+    #[test]
+    fn transactional_options_follow_pg_boss() {
+        let read = |v: Value| WorkOptions::from_options(&opts(v));
+        let w = read(json!({"transactional": true, "transactionTimeoutSeconds": 0})).unwrap();
+        assert!(w.transactional);
+        assert_eq!(w.transaction_timeout_seconds, Some(0));
+        let w = read(json!({"transactional": true})).unwrap();
+        assert_eq!(w.transaction_timeout_seconds, None);
+        let message = |v: Value| read(v).unwrap_err().message;
+        assert_eq!(
+            message(json!({"transactional": 1})),
+            "transactional must be a boolean"
+        );
+        assert_eq!(
+            message(json!({"transactionTimeoutSeconds": 3})),
+            "transactionTimeoutSeconds requires transactional"
+        );
+        assert_eq!(
+            message(json!({"transactional": true, "transactionTimeoutSeconds": 2.5})),
+            "transactionTimeoutSeconds must be an integer >= 0"
+        );
+        // Checked after the other options, as pg-boss does.
+        assert_eq!(
+            message(json!({"transactionTimeoutSeconds": -1, "minPriority": 5, "maxPriority": 1})),
+            "minPriority must be <= maxPriority"
         );
     }
 

@@ -50,7 +50,7 @@ pub(super) async fn fetch_and_handle(
 }
 
 /// What a batch's settle did, as far as job spies need to know.
-enum Settled {
+pub(super) enum Settled {
     Completed {
         affected: i64,
     },
@@ -61,11 +61,11 @@ enum Settled {
 }
 
 /// One turn's worker, queue and options.
-struct Turn<'a> {
-    ctx: &'a WorkerContext,
+pub(super) struct Turn<'a> {
+    pub(super) ctx: &'a WorkerContext,
     shared: &'a WorkerShared,
-    queue: &'a Queue,
-    options: &'a WorkOptions,
+    pub(super) queue: &'a Queue,
+    pub(super) options: &'a WorkOptions,
 }
 
 impl Turn<'_> {
@@ -136,6 +136,9 @@ impl Turn<'_> {
         jobs_json: String,
         handler: &dyn JobHandler,
     ) -> Result<Settled> {
+        if self.options.transactional {
+            return self.handle_in_transaction(jobs, jobs_json, handler).await;
+        }
         // As pg-boss: the handler has until the batch's longest expiration (at least a second).
         let max_expire = jobs
             .iter()
@@ -156,7 +159,7 @@ impl Turn<'_> {
 
     /// The handler's answer, unless it outruns `max_expire` seconds; its jobs are touched meanwhile
     /// when they have a heartbeat.
-    async fn answer_in_time(
+    pub(super) async fn answer_in_time(
         &self,
         jobs: &[ClaimedJob],
         targets: &JobTargets,
@@ -225,7 +228,7 @@ impl Turn<'_> {
 
     /// The handler outran its batch's expiration: the jobs fail now, and the worker waits for
     /// the handler to give up.
-    async fn overrun(
+    pub(super) async fn overrun(
         &self,
         jobs: &[ClaimedJob],
         targets: &JobTargets,

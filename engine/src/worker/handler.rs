@@ -51,6 +51,19 @@ pub trait JobHandler: Send + Sync + 'static {
     /// `{ id, name, data, retryCount, expireInSeconds, heartbeatSeconds, groupId, groupTier }`,
     /// plus every other column with `includeMetadata`.
     fn handle(&self, jobs_json: String) -> HandlerFuture;
+
+    /// Handles one batch of a transactional worker (`work({ transactional: true })`): the
+    /// handler's statements run in `tx` (`Boss::execute_in_transaction`), and the batch's
+    /// completion joins them there, so both commit or neither does. A handler that cannot take a
+    /// transaction (the default) fails the batch.
+    fn handle_in_transaction(&self, jobs_json: String, tx: super::HandlerTx) -> HandlerFuture {
+        let _ = (jobs_json, tx);
+        Box::pin(async {
+            HandlerOutcome::Failed(error_output(
+                "this handler does not take a transaction: implement JobHandler::handle_in_transaction",
+            ))
+        })
+    }
 }
 
 /// pg-boss's message for a `perJobResults` handler that did not answer with a list.

@@ -12,10 +12,12 @@ pub mod overrun;
 pub mod send_it;
 #[doc(hidden)]
 pub mod spies;
+mod transaction;
 
 #[doc(hidden)]
 pub use handler::{error_output, PerJobPlan, NOT_A_RESULT_LIST, NO_DISPOSITION};
 pub use handler::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
+pub use transaction::{HandlerTransactions, HandlerTx};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,6 +121,10 @@ impl WorkerHandle {
     pub fn is_finished(&self) -> bool {
         self.abort.is_finished()
     }
+    /// Whether its handler runs in a transaction (`transactional`).
+    pub fn is_transactional(&self) -> bool {
+        self.shared.options.get("transactional") == Some(&Value::Bool(true))
+    }
     pub fn is_stopped(&self) -> bool {
         self.shared.state.load(Ordering::SeqCst) == STATE_STOPPED
     }
@@ -169,6 +175,8 @@ pub struct WorkerContext {
     pub wip_listening: Arc<AtomicBool>,
     /// The queues whose settles are reported for job spies; nothing is reported otherwise.
     pub spies: Arc<crate::worker::spies::SpyWatch>,
+    /// The open transactions of transactional handlers.
+    pub transactions: Arc<HandlerTransactions>,
 }
 
 impl WorkerContext {
