@@ -8,7 +8,7 @@ use napi::Status;
 use serde_json::Value;
 
 use pg_boss_engine::model::settle::JobResultStatus;
-use pg_boss_engine::worker::{HandlerFuture, HandlerOutcome, JobHandler, JobResult};
+use pg_boss_engine::worker::{HandlerFuture, HandlerOutcome, HandlerTx, JobHandler, JobResult};
 
 /// A `work()` handler: a JS function `(jobsJson) => Promise<resultJson>` that never throws (the JS
 /// entry wraps the user's handler). Strong while a worker holds it, released when the last
@@ -22,6 +22,42 @@ impl JobHandler for JsHandler {
         let tsfn = self.0.clone();
         Box::pin(async move {
             let answered = match tsfn.call_async_catch(jobs_json).await {
+                Ok(promise) => promise.await,
+                Err(err) => Err(err),
+            };
+            match answered {
+                Ok(text) => outcome_from_js(&text),
+                Err(err) => HandlerOutcome::Failed(
+                    serde_json::json!({ "name": "Error", "message": err.reason }).to_string(),
+                ),
+            }
+        })
+    }
+}
+
+/// A transactional `work()` handler: a JS function `([jobsJson, token]) => Promise<resultJson>`
+/// that never throws; `token` names the batch's transaction, on which the JS entry's `tx` runs the
+/// handler's statements (`NativeBoss.executeInTransaction`).
+pub(crate) type TxHandlerFn =
+    ThreadsafeFunction<(String, u32), Promise<String>, (String, u32), Status, false>;
+
+pub(crate) struct JsTxHandler(pub(crate) Arc<TxHandlerFn>);
+
+impl JobHandler for JsTxHandler {
+    /// Only called for a worker that is not transactional, which this handler never serves.
+    fn handle(&self, _jobs_json: String) -> HandlerFuture {
+        Box::pin(async {
+            HandlerOutcome::Failed(
+                serde_json::json!({ "name": "Error", "message": "a transactional handler needs its transaction" })
+                    .to_string(),
+            )
+        })
+    }
+
+    fn handle_in_transaction(&self, jobs_json: String, tx: HandlerTx) -> HandlerFuture {
+        let tsfn = self.0.clone();
+        Box::pin(async move {
+            let answered = match tsfn.call_async_catch((jobs_json, tx.token)).await {
                 Ok(promise) => promise.await,
                 Err(err) => Err(err),
             };

@@ -10,8 +10,9 @@ use pg_boss_engine::model::names::assert_queue_name;
 use pg_boss_engine::model::work::WorkOptions;
 
 use crate::convert::{parse, parse_options, run, to_js};
-use crate::handler::{HandlerFn, JsHandler};
+use crate::handler::{HandlerFn, JsHandler, JsTxHandler, TxHandlerFn};
 use crate::NativeBoss;
+use pg_boss_engine::worker::JobHandler;
 
 #[napi]
 impl NativeBoss {
@@ -22,19 +23,77 @@ impl NativeBoss {
         options_json: String,
         handler: Function<String, Promise<String>>,
     ) -> napi::Result<String> {
+        let tsfn: HandlerFn = handler
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .build()?;
+        self.start_work(name_json, options_json, Arc::new(JsHandler(Arc::new(tsfn))))
+    }
+
+    /// `work()` with `transactional: true`: the handler is called with the batch and the token of
+    /// its transaction.
+    #[napi]
+    pub fn work_in_transactions(
+        &self,
+        name_json: String,
+        options_json: String,
+        handler: Function<(String, u32), Promise<String>>,
+    ) -> napi::Result<String> {
+        let tsfn: TxHandlerFn = handler
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .build()?;
+        self.start_work(
+            name_json,
+            options_json,
+            Arc::new(JsTxHandler(Arc::new(tsfn))),
+        )
+    }
+
+    fn start_work(
+        &self,
+        name_json: String,
+        options_json: String,
+        handler: Arc<dyn JobHandler>,
+    ) -> napi::Result<String> {
         // The JS entry has refused a missing name; what a name may hold is the engine's rule.
         let name = assert_queue_name(&parse(&name_json)?)
             .map_err(to_js)?
             .to_string();
         let options = WorkOptions::from_options(&parse_options(&options_json)?).map_err(to_js)?;
-        let tsfn: HandlerFn = handler
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .build()?;
-        let handler = Arc::new(JsHandler(Arc::new(tsfn)));
         let id = within_runtime_if_available(|| self.inner.work(&name, options, handler))
             .map_err(to_js)?;
         Ok(id.to_string())
+    }
+
+    /// A transactional handler's statement (`tx.executeSql(text, values)`): `values_json` is the
+    /// list of its values as text or null; answers `{ fields, rows, rowCount }` as JSON text,
+    /// every value as its text.
+    #[napi]
+    pub async fn execute_in_transaction(
+        &self,
+        token: u32,
+        text: String,
+        values_json: String,
+    ) -> napi::Result<String> {
+        let values: Vec<Option<String>> =
+            serde_json::from_value(parse(&values_json)?).map_err(|e| to_js(e.into()))?;
+        let boss = self.inner.clone();
+        run(async move {
+            let answer = boss.execute_in_transaction(token, &text, &values).await?;
+            Ok(answer.to_string())
+        })
+        .await
+    }
+
+    /// The jobs a transactional handler settled itself through its transaction.
+    #[napi]
+    pub fn note_handler_settles(&self, token: u32, ids: Vec<String>) {
+        let ids: Vec<uuid::Uuid> = ids
+            .iter()
+            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .collect();
+        self.inner.note_handler_settles(token, &ids)
     }
 
     #[napi]
