@@ -13,6 +13,7 @@ const { Vitals, processInfo } = require('./lib/vitals.js')
 const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
+const { HandlerTransactions } = require('./lib/handler-tx.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
@@ -85,12 +86,19 @@ function sslOption (ssl) {
   return out
 }
 
+/** A settle a transactional handler ran through its `tx` is its own: the worker is told. */
+function settledBy (handlerTx, response) {
+  handlerTx?.noteSettled(response)
+  return response
+}
+
 class PgBoss extends EventEmitter {
   #native
   #vitals = new Vitals()
   #events
   #runner
   #callerDb = new CallerDbBridge()
+  #transactions
   #spies
   #password = null
   #starting = null
@@ -114,7 +122,8 @@ class PgBoss extends EventEmitter {
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
-    this.#runner = new HandlerRunner(this.#spies)
+    this.#transactions = new HandlerTransactions(native)
+    this.#runner = new HandlerRunner(this.#spies, this.#transactions)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
@@ -434,19 +443,26 @@ class PgBoss extends EventEmitter {
   }
 
   async complete (name, id, data, options = {}) {
+    const handlerTx = this.#transactions.of(options?.db)
+    const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
     const response = await this.#callerDb.through(options?.db, token =>
-      this.#native.complete(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), !!options?.includeQueued, token))
-    return shapes.commandResponse(response, id)
+      this.#native.complete(json(name ?? null), json(targets), json(outputOf(data)), !!options?.includeQueued, token))
+    return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
   async fail (name, id, data, options = {}) {
-    const response = await this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targetsOf(id)), json(outputOf(data)), token))
-    return shapes.commandResponse(response, id)
+    const handlerTx = this.#transactions.of(options?.db)
+    const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
+    const response = await this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targets), json(outputOf(data)), token))
+    return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
   async #jobCommand (method, name, id, options) {
-    const response = await this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targetsOf(id)), token))
-    return shapes.commandResponse(response, id)
+    // A transactional handler settling its own jobs through its tx (cancel, deleteJob) says so.
+    const handlerTx = method === 'cancel' || method === 'deleteJob' ? this.#transactions.of(options?.db) : undefined
+    const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
+    const response = await this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targets), token))
+    return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
   cancel (name, id, options) { return this.#jobCommand('cancel', name, id, options) }
@@ -569,6 +585,9 @@ class PgBoss extends EventEmitter {
     const perJob = options.perJobResults === true
     // pg-boss takes any truthy name and polls the queue of that name as text.
     const queue = typeof name === 'string' ? name : String(name)
+    if (options.transactional === true) {
+      return callSync(() => this.#native.workInTransactions(json(queue), json(options), this.#runner.transactionalHandlerFor(queue, handler)))
+    }
     return callSync(() => this.#native.work(json(queue), json(options), this.#runner.handlerFor(queue, handler, perJob)))
   }
 

@@ -16,13 +16,24 @@ class HandlerRunner {
   // job id -> the AbortController behind that job's signal, while a heartbeating handler holds it
   #claims = new Map()
 
-  constructor (spies) {
+  #transactions
+
+  constructor (spies, transactions) {
     this.#spies = spies
+    this.#transactions = transactions
   }
 
   /** What NativeBoss.work() calls with each batch; it never throws. */
   handlerFor (name, handler, perJob) {
     return jobsJson => this.#run(name, handler, jobsJson, perJob)
+  }
+
+  /**
+   * What NativeBoss.workInTransactions() calls with each batch and the token of its transaction;
+   * the handler gets the jobs and `tx`, the transaction's IDatabase.
+   */
+  transactionalHandlerFor (name, handler) {
+    return ([jobsJson, token]) => this.#run(name, handler, jobsJson, false, token)
   }
 
   /** `batchExpired`: the handler outran its batch's expiration, and the engine is failing the jobs. */
@@ -41,7 +52,7 @@ class HandlerRunner {
     this.#running.clear()
   }
 
-  async #run (name, handler, jobsJson, perJob) {
+  async #run (name, handler, jobsJson, perJob, token) {
     const batch = new AbortController()
     this.#running.add(batch)
     const claims = []
@@ -51,7 +62,7 @@ class HandlerRunner {
       jobs = shapes.jobs(jobsJson)
       this.#giveSignals(jobs, batch, claims)
       if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
-      const result = await handler(jobs)
+      const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs)))
       if (spied) spied.answer = result
       return answerOf(result, perJob)
     } catch (err) {
