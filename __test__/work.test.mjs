@@ -191,12 +191,16 @@ describe('work and its handler', () => {
   })
 })
 
-describe('options not built yet', () => {
-  // Ours only: pg-boss runs transactional handlers; ours does not have them yet and says so.
-  oursOnlyTest('transactional: true is refused with ERR_NOT_IMPLEMENTED, not settled some other way', async () => {
-    await boss.createQueue('w_not_yet')
-    await expect(boss.work('w_not_yet', { transactional: true }, async () => {})).rejects.toMatchObject({ code: 'ERR_NOT_IMPLEMENTED' })
-    expect(boss.getWipData().filter(w => w.name === 'w_not_yet')).toEqual([])
+describe('transactional', () => {
+  // What a transactional handler's transaction does is __test__/transactional.test.mjs's; here, that
+  // such a worker is a worker like the others.
+  test('a transactional worker is listed with its options', async () => {
+    await boss.createQueue('w_tx')
+    const id = await boss.work('w_tx', { transactional: true, transactionTimeoutSeconds: 9, pollingIntervalSeconds: 30 }, async () => {})
+    const [listed] = boss.getWipData().filter(w => w.name === 'w_tx')
+    expect(listed.id).toBe(id)
+    expect(listed.options).toMatchObject({ transactional: true, transactionTimeoutSeconds: 9 })
+    await boss.offWork('w_tx')
   })
 })
 
