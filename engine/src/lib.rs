@@ -88,6 +88,7 @@
 #![deny(missing_docs)]
 
 pub mod boss;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;

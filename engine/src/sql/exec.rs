@@ -479,6 +479,7 @@ impl<'a> Exec<'a> {
         sql: &str,
         params: Vec<Param>,
     ) -> Result<Vec<R>, ExecError> {
+        let _in_flight = crate::clock::statement_in_flight();
         match self.target {
             Target::Caller(db) => {
                 let (text, values) = named_params_only(sql, &params);
@@ -517,6 +518,7 @@ impl<'a> Exec<'a> {
     /// script). It goes over the simple query protocol, the only one that takes many statements in
     /// one text; a caller's driver sends a text without parameters that way too.
     pub async fn execute_script(self, sql: &str) -> Result<(), ExecError> {
+        let _in_flight = crate::clock::statement_in_flight();
         match self.target {
             // Text without arguments is sent as a simple query.
             Target::Pool(pool) => sqlx::Executor::execute(pool, sql).await.map(|_| ())?,
@@ -536,6 +538,7 @@ impl<'a> Exec<'a> {
     /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does
     /// not say, and answers 0).
     pub async fn execute(self, sql: &str, params: Vec<Param>) -> Result<u64, ExecError> {
+        let _in_flight = crate::clock::statement_in_flight();
         if self.mode == StatementMode::Unnamed && !self.is_caller() {
             let text = literal::render(sql, &params)?;
             let done = match self.target {
