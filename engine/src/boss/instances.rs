@@ -31,7 +31,7 @@ impl Boss {
         registrant.start_attempt = attempt;
         let heartbeat = InstanceHeartbeat::new(registrant, self.events.clone());
         heartbeat.register().await;
-        let running = service::start(Arc::new(heartbeat), self.events.clone());
+        let running = service::start_on(&self.timers, Arc::new(heartbeat), self.events.clone());
         self.late_services.lock().await.push(running);
     }
 

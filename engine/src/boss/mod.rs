@@ -146,6 +146,8 @@ pub struct Boss {
     spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers (`work({ transactional: true })`).
     transactions: Arc<crate::worker::HandlerTransactions>,
+    /// What the timers of the workers and services wait on (a test clock's, when given one).
+    timers: crate::clock::Clock,
     /// A password supplied after construction (see `set_password`).
     password: Mutex<Option<String>>,
     /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
@@ -165,6 +167,7 @@ impl Boss {
             config.connection.application_name = name;
         }
         let pool = db::pool(&config.connection, Some(lost_connections(&events)))?;
+        let timers = crate::clock::Clock::System;
         let flow_resolver = Arc::new(crate::service::flow_resolver::FlowResolver::new(
             config.flow.clone(),
             events.clone(),
@@ -206,6 +209,7 @@ impl Boss {
             wip_listening: Arc::default(),
             spies: Arc::default(),
             transactions: Arc::default(),
+            timers,
             maintenance: Arc::default(),
             password: Mutex::new(None),
             flow_resolver,
@@ -250,6 +254,12 @@ impl Boss {
     /// A pool for the current connection options, reporting lost connections as `error` events.
     fn new_pool(&self) -> Result<PgPool> {
         db::pool(&self.connection(), Some(lost_connections(&self.events)))
+    }
+
+    /// What the instance's timers wait on: real time, or the test clock it was made with
+    /// (`clock: 'test'`), whose [`ManualClock`](crate::clock::ManualClock) the test moves.
+    pub fn timers(&self) -> &crate::clock::Clock {
+        &self.timers
     }
 
     /// Where this instance reports what happens in the background.
@@ -298,7 +308,7 @@ impl Boss {
 
     /// Starts a background service in the group that stops before the workers.
     async fn start_service(&self, service: impl Service) {
-        let running = service::start(Arc::new(service), self.events.clone());
+        let running = service::start_on(&self.timers, Arc::new(service), self.events.clone());
         self.services.lock().await.push(running);
     }
 
@@ -373,7 +383,7 @@ impl Boss {
                 settings,
                 self.events.clone(),
             )));
-            let running = service::start(bam.clone(), self.events.clone());
+            let running = service::start_on(&self.timers, bam.clone(), self.events.clone());
             self.late_services.lock().await.push(running);
             *self.bam.lock().unwrap() = Some(bam);
         }

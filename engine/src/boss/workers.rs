@@ -52,6 +52,7 @@ impl Boss {
             wip_listening: self.wip_listening.clone(),
             spies: self.spies.clone(),
             transactions: self.transactions.clone(),
+            clock: self.timers.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         if options.transactional {

@@ -24,6 +24,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::clock::Clock;
+
 use crate::error::{Error, Result};
 use crate::event::EventSink;
 use crate::future::BoxFuture;
@@ -141,19 +143,26 @@ impl Running {
     }
 }
 
-/// Starts `service`'s loop.
+/// Starts `service`'s loop on real time.
 pub fn start(service: Arc<dyn Service>, events: Arc<dyn EventSink>) -> Running {
+    start_on(&Clock::System, service, events)
+}
+
+/// Starts `service`'s loop, its passes due by `clock`'s time (a pass's timeout stays on real
+/// time, so a test clock nobody moves cannot hold a stop).
+pub fn start_on(clock: &Clock, service: Arc<dyn Service>, events: Arc<dyn EventSink>) -> Running {
+    let clock = clock.clone();
     let (stop, stop_receiver) = watch::channel(false);
     let (passes, passes_receiver) = watch::channel(0u64);
     let (failures, failures_receiver) = watch::channel(0u64);
     let stop_signal = Stop(stop_receiver);
     let looped = service.clone();
     let task = tokio::spawn(async move {
-        let mut next = Instant::now() + looped.first_pass();
+        let mut wait = looped.first_pass();
         loop {
             tokio::select! {
                 _ = stop_signal.raised() => return,
-                _ = tokio::time::sleep_until(next) => {}
+                _ = clock.sleep(wait) => {}
             }
             let outcome = tokio::time::timeout(looped.timeout(), looped.run_once(&stop_signal))
                 .await
@@ -164,7 +173,7 @@ pub fn start(service: Arc<dyn Service>, events: Arc<dyn EventSink>) -> Running {
                         looped.timeout()
                     )))
                 });
-            let wait = match outcome {
+            wait = match outcome {
                 Ok(wait) => wait.unwrap_or_else(|| looped.interval()),
                 Err(err) => {
                     failures.send_modify(|n| *n += 1);
@@ -176,7 +185,6 @@ pub fn start(service: Arc<dyn Service>, events: Arc<dyn EventSink>) -> Running {
             if stop_signal.is_raised() {
                 return;
             }
-            next = Instant::now() + wait;
         }
     });
     Running {

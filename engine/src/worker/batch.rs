@@ -166,8 +166,10 @@ impl Turn<'_> {
         handling: &mut HandlerFuture,
         max_expire: i32,
     ) -> Option<HandlerOutcome> {
-        let within_expiration =
-            tokio::time::timeout(Duration::from_secs(max_expire as u64), handling);
+        let within_expiration = self
+            .ctx
+            .clock
+            .timeout(Duration::from_secs(max_expire as u64), handling);
         // The shortest heartbeat in the batch sets the pace, so no job in it goes stale.
         let heartbeat = jobs
             .iter()

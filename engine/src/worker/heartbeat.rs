@@ -22,7 +22,7 @@ pub(super) async fn keep_alive(
 ) -> std::convert::Infallible {
     let mut held = targets.clone();
     loop {
-        tokio::time::sleep(every).await;
+        ctx.clock.sleep(every).await;
         if held.ids.is_empty() {
             continue;
         }

@@ -177,6 +177,8 @@ pub struct WorkerContext {
     pub spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers.
     pub transactions: Arc<HandlerTransactions>,
+    /// What the polling wait, the handler's expiration and heartbeats are timed by.
+    pub clock: crate::clock::Clock,
 }
 
 impl WorkerContext {
@@ -244,6 +246,7 @@ async fn run(
     );
     while !shared.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
+        let started_on = ctx.clock.now_ms();
         let fetched = match batch::fetch_and_handle(
             &ctx,
             &shared,
@@ -263,17 +266,18 @@ async fn run(
             .last_job_duration
             .store(started.elapsed().as_millis() as i64, Ordering::SeqCst);
         let queue = ctx.queues.get(&shared.name);
+        let elapsed = Duration::from_millis((ctx.clock.now_ms() - started_on).max(0) as u64);
         let wait = if bursting(&options, fetched as i64, queue.as_deref().map(|q| &**q)) {
             Duration::ZERO
         } else if ctx.listening.load(Ordering::SeqCst) && queue.is_some_and(|q| q.notify) {
             // Notifications wake this worker; the poll is only the backstop.
-            notify_interval.saturating_sub(started.elapsed())
+            notify_interval.saturating_sub(elapsed)
         } else {
-            interval.saturating_sub(started.elapsed())
+            interval.saturating_sub(elapsed)
         };
         if !shared.stopping.load(Ordering::SeqCst) && wait > Duration::from_millis(100) {
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = ctx.clock.sleep(wait) => {}
                 _ = shared.wake.notified() => {}
             }
         }
