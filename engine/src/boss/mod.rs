@@ -49,6 +49,10 @@ use crate::sql::{Db, Statements};
 use crate::worker::overrun::OverrunLog;
 use crate::worker::WorkerHandle;
 
+/// The session setting that opts a connection into the schema's test clock (pg-boss's
+/// `CLOCK_OVERRIDE_SETTING`).
+pub const TEST_CLOCK_SETTING: &str = "pgboss.test_clock";
+
 const LISTEN_NOTIFY_UNAVAILABLE: &str = "listen_notify_unavailable";
 
 /// pg-boss's words for a call that needs the database while the pool is not open.
@@ -166,8 +170,19 @@ impl Boss {
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
         }
+        if config.test_clock {
+            // Every session reads the schema's test clock through job_now(), never real time.
+            config
+                .connection
+                .server_settings
+                .push((TEST_CLOCK_SETTING.to_string(), "on".to_string()));
+        }
         let pool = db::pool(&config.connection, Some(lost_connections(&events)))?;
-        let timers = crate::clock::Clock::System;
+        let timers = if config.test_clock {
+            crate::clock::Clock::manual(0)
+        } else {
+            crate::clock::Clock::System
+        };
         let flow_resolver = Arc::new(crate::service::flow_resolver::FlowResolver::new(
             config.flow.clone(),
             events.clone(),
@@ -202,7 +217,11 @@ impl Boss {
             instance_id,
             overruns,
             sends: Arc::default(),
-            clock: Arc::default(),
+            clock: Arc::new(if config.test_clock {
+                DbClock::over(timers.clone())
+            } else {
+                DbClock::default()
+            }),
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
             listening: Arc::default(),
@@ -365,6 +384,10 @@ impl Boss {
         }
         self.choose_statement_mode().await?;
         migrate::prepare(&self.db(), &self.config).await?;
+        if let Some(manual) = self.timers.as_manual() {
+            let script = crate::sql::test_clock::attach(self.schema(), manual.now_ms());
+            self.db().exec().execute_script(&script).await?;
+        }
         // A start refused before this point leaves the instance refusing calls, as pg-boss does.
         self.opened.store(true, Ordering::SeqCst);
         *self.lifecycle.lock().unwrap() = Lifecycle::Started;
@@ -482,6 +505,13 @@ impl Boss {
             .await
             .stop_all_within(deadline, cleanup_end)
             .await;
+        if self.timers.as_manual().is_some() {
+            let script = crate::sql::test_clock::detach(self.schema());
+            let detached = db.exec().execute_script(&script);
+            if let Ok(Err(err)) = tokio::time::timeout_at(cleanup_end, detached).await {
+                self.events.error(&Error::from(err));
+            }
+        }
         if options.close {
             self.close_pool(cleanup_end).await;
         }

@@ -103,6 +103,56 @@ impl Boss {
         self.transactions.execute(token, sql, values).await
     }
 
+    /// Moves the test clock (an instance made with `clock: 'test'`) to `to_ms`: the schema's
+    /// `job_now()` first, then the timers due by then fire. Answers how many fired.
+    pub async fn advance_test_clock(&self, to_ms: i64) -> Result<usize> {
+        let manual = self.test_clock()?;
+        self.push_test_clock(to_ms.max(manual.now_ms())).await?;
+        Ok(manual.advance_to(to_ms))
+    }
+
+    /// Sets the test clock to `to_ms`, forward or back, firing nothing (timers a forward jump
+    /// passed fall due at once).
+    pub async fn set_test_clock(&self, to_ms: i64) -> Result<()> {
+        let manual = self.test_clock()?;
+        if self.started_db().is_ok() {
+            self.push_test_clock(to_ms).await?;
+        }
+        manual.set(to_ms);
+        Ok(())
+    }
+
+    /// When the test clock's next timer is due, if one is armed.
+    pub fn test_clock_next_due(&self) -> Result<Option<i64>> {
+        Ok(self.test_clock()?.next_due())
+    }
+
+    /// Whether the instance has nothing in flight a test clock should wait for: no timer fired
+    /// and not yet taken up, no statement running (in this process).
+    pub fn test_clock_idle(&self) -> Result<bool> {
+        Ok(self.test_clock()?.is_settled() && crate::clock::statements_in_flight() == 0)
+    }
+
+    fn test_clock(&self) -> Result<&std::sync::Arc<crate::clock::ManualClock>> {
+        self.timers().as_manual().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                "this instance was not made with a test clock",
+            )
+        })
+    }
+
+    async fn push_test_clock(&self, to_ms: i64) -> Result<()> {
+        let db = self.started_db()?;
+        db.exec()
+            .execute(
+                &crate::sql::test_clock::push(db.schema()),
+                vec![crate::sql::exec::Param::Float8(to_ms as f64)],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Tells the worker which of its batch's jobs a transactional handler settled itself through
     /// its transaction (the ids the settle changed).
     pub fn note_handler_settles(&self, token: u32, ids: &[Uuid]) {

@@ -38,6 +38,10 @@ pub struct BossConfig {
     /// `migrate`, default true: `start()` installs the schema when it is missing and runs
     /// background migrations. Off, `start()` fails unless the schema is installed and current.
     pub migrate: bool,
+    /// `clock: 'test'` (how the JS entry passes on a `TestClock`): the instance's timers wait on a
+    /// [`Clock::Manual`](crate::clock::Clock) the test moves, and every connection of its pool
+    /// opts into the schema's test clock (`pgboss.test_clock`).
+    pub test_clock: bool,
     /// `createSchema`, default true: an install runs `CREATE SCHEMA IF NOT EXISTS` first.
     pub create_schema: bool,
     /// `allowSchemaCaseVariant`, default false: install even beside a pg-boss schema whose name
@@ -106,6 +110,7 @@ impl BossConfig {
             connection: ConnectionOptions::from_options(options)?,
             schema,
             migrate: bool_opt(options, "migrate")?.unwrap_or(true),
+            test_clock: options.get("clock").and_then(Value::as_str) == Some("test"),
             create_schema: bool_opt(options, "createSchema")?.unwrap_or(true),
             allow_schema_case_variant: truthy(options.get("allowSchemaCaseVariant")),
             supervise: bool_opt(options, "supervise")?.unwrap_or(true),

@@ -25,15 +25,32 @@ fn local_now_ms() -> i64 {
 }
 
 /// The database's clock as this instance reads it: ours plus the last skew measured. Zero skew
-/// until a check has run (which only an instance started with `schedule` on does).
-#[derive(Debug, Default)]
+/// until a check has run (which only an instance started with `schedule` on does). Ours is the
+/// instance's test clock when it has one.
+#[derive(Default)]
 pub struct DbClock {
     skew_ms: AtomicI64,
+    local: Option<crate::clock::Clock>,
 }
 
 impl DbClock {
+    /// A clock whose "ours" is `local` (an instance's test clock).
+    pub fn over(local: crate::clock::Clock) -> DbClock {
+        DbClock {
+            skew_ms: AtomicI64::new(0),
+            local: Some(local),
+        }
+    }
+
+    /// This instance's time, in epoch milliseconds.
+    pub fn local_now_ms(&self) -> i64 {
+        self.local
+            .as_ref()
+            .map_or_else(local_now_ms, |c| c.now_ms())
+    }
+
     pub fn now_ms(&self) -> i64 {
-        local_now_ms() + self.skew_ms.load(Ordering::SeqCst)
+        self.local_now_ms() + self.skew_ms.load(Ordering::SeqCst)
     }
 
     pub fn set_skew(&self, skew_ms: i64) {
@@ -59,12 +76,17 @@ fn clock_skew(skew_ms: f64) -> Warning {
 /// Reads the database's clock (`job_now()`) and answers how far it is from ours (database minus
 /// local, in milliseconds), publishing a clock_skew warning when that is a minute or more (or
 /// whenever `force` is set, pg-boss's test switch).
-pub async fn measure_clock_skew(db: &Db, sink: &WarningSink, force: bool) -> Result<f64> {
+pub async fn measure_clock_skew(
+    db: &Db,
+    sink: &WarningSink,
+    force: bool,
+    clock: &DbClock,
+) -> Result<f64> {
     let (database_ms,): (f64,) = db
         .exec()
         .fetch_one(&db.sql.schedules.clock_now_ms, Vec::new())
         .await?;
-    let skew = database_ms - local_now_ms() as f64;
+    let skew = database_ms - clock.local_now_ms() as f64;
     let warning = skew_warning(skew).or_else(|| force.then(|| clock_skew(skew)));
     if let Some(warning) = warning {
         sink.publish(db, &warning).await;

@@ -36,8 +36,13 @@ impl ClockCheck {
             return Err(Error::internal(message.clone()));
         }
         pause(self.settings.delay_clock_skew_ms, stop).await;
-        let skew = measure_clock_skew(&self.db, &self.sink, self.settings.force_clock_skew_warning)
-            .await?;
+        let skew = measure_clock_skew(
+            &self.db,
+            &self.sink,
+            self.settings.force_clock_skew_warning,
+            &self.clock,
+        )
+        .await?;
         self.clock.set_skew(skew.round() as i64);
         Ok(())
     }

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod schedules;
 pub mod settle;
 pub mod stats;
+pub mod test_clock;
 pub mod updates;
 pub mod warnings;
 
