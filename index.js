@@ -14,6 +14,7 @@ const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
 const { HandlerTransactions } = require('./lib/handler-tx.js')
+const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
@@ -22,8 +23,8 @@ const events = Object.freeze({ error: 'error', warning: 'warning', wip: 'wip', s
 const scheduleKinds = Object.freeze({ cron: 'cron', rrule: 'rrule' })
 const scheduleMissedPolicies = Object.freeze({ skip: 'skip', once: 'once' })
 
-// The real clock, as pg-boss exports it. It is the only one this engine runs on: the engine keeps
-// its own time on Tokio timers and reads the database's clock in SQL.
+// The real clock, as pg-boss exports it. The engine keeps real time on Tokio timers, or, given a
+// TestClock, the test's time on a manual clock of its own (lib/test-clock.js).
 const systemClock = Object.freeze({
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -104,11 +105,22 @@ class PgBoss extends EventEmitter {
   #starting = null
   #stopping = null
   #startRetry = null
+  // the TestClock this instance runs on, and what detaches its engine from it
+  #testClock = null
+  #detachClock = null
 
   constructor (value) {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
-    if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
+    if (typeof value === 'object' && value.clock) {
+      for (const method of ['now', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval']) {
+        assert(typeof value.clock[method] === 'function', `configuration assert: clock must implement ${method}()`)
+      }
+      // The engine's timers run on real time or on a TestClock of ours; a clock of another kind
+      // would be left unused, so it is refused.
+      if (value.clock instanceof testClock.TestClock) this.#testClock = value.clock
+      else if (value.clock !== systemClock) throw notImplemented('the clock option with a clock other than systemClock or a TestClock')
+    }
     // pg-boss runs on a given `db` in place of its own pool; until that is built it is refused,
     // never left unused while the instance connects elsewhere.
     if (typeof value === 'object' && value.db) throw notImplemented('the db constructor option (a Db in place of the built-in pool)')
@@ -116,7 +128,8 @@ class PgBoss extends EventEmitter {
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     // The engine's callbacks run later, from the event loop: #events is set by then.
-    const config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
+    let config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
+    if (typeof config === 'object' && config.clock) config = { ...config, clock: this.#testClock ? 'test' : undefined }
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload)))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
@@ -181,7 +194,9 @@ class PgBoss extends EventEmitter {
       callSync(() => this.#native.setPassword(password))
     }
     if (retry.cancelled) throw new Error('start() was cancelled by stop()')
+    if (this.#testClock) await call(this.#native.setTestClock(this.#testClock.now()))
     await call(this.#native.start(attempt))
+    if (this.#testClock && !this.#detachClock) this.#detachClock = this.#attachEngineClock()
     this.#events.startWipTimer()
     await this.#events.delivered()
   }
@@ -208,8 +223,21 @@ class PgBoss extends EventEmitter {
     }
   }
 
+  // The TestClock moves this instance's timers and schema time through these.
+  #attachEngineClock () {
+    const native = this.#native
+    return this.#testClock[testClock.attachEngine]({
+      nextDue: () => native.testClockNextDue(),
+      advance: ms => call(native.advanceTestClock(ms)),
+      set: ms => call(native.setTestClock(ms)),
+      idle: () => native.testClockIdle()
+    })
+  }
+
   async #stopNow (options) {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
+    this.#detachClock?.()
+    this.#detachClock = null
     this.#events.stopWipTimer()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
     this.#vitals.stop()
@@ -642,12 +670,10 @@ function unavailable (name) {
 // Every export is a plain name so Node's CommonJS export scanner (cjs-module-lexer) sees all of
 // them: `import { X } from` this file works without the ESM entry, and index.mjs can re-export.
 const previewScheduleMaxCount = 1000
-const CLOCK_OVERRIDE_SETTING = 'pgboss.test_clock'
+const { CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride, TestClock } = testClock
 const getMigrationPlans = unavailable('getMigrationPlans')
 const getRollbackPlans = unavailable('getRollbackPlans')
 const getIndexBloatPlans = unavailable('getIndexBloatPlans')
-const enableClockOverride = unavailable('enableClockOverride')
-const disableClockOverride = unavailable('disableClockOverride')
 const { addBins, percentile } = latency
 const fromKnex = unavailable('fromKnex')
 const fromKysely = unavailable('fromKysely')
@@ -655,7 +681,6 @@ const fromDrizzle = unavailable('fromDrizzle')
 const fromPrisma = unavailable('fromPrisma')
 const fromPglite = unavailable('fromPglite')
 const fromBunSql = unavailable('fromBunSql')
-const TestClock = unavailable('TestClock')
 
 module.exports = {
   PgBoss,
