@@ -309,7 +309,13 @@ describe('the clock option', () => {
     expect(() => new Subject({ connectionString, clock: systemClock })).not.toThrow()
   })
 
-  // Ours only: pg-boss runs on any clock it is given; ours has no custom clocks yet and says so.
+  test('a clock without one of the five methods is refused with pg-boss\'s message', () => {
+    const clock = { now: () => 0, setTimeout () {}, clearTimeout () {}, setInterval () {} }
+    expect(() => new Subject({ connectionString, clock })).toThrow('configuration assert: clock must implement clearInterval()')
+  })
+
+  // Ours only: pg-boss runs on any clock it is given; ours runs on real time or on a TestClock,
+  // and refuses another clock rather than leave it unused.
   oursOnlyTest('any other clock is refused with ERR_NOT_IMPLEMENTED rather than ignored', () => {
     const clock = { now: () => 0, setTimeout () {}, clearTimeout () {}, setInterval () {}, clearInterval () {} }
     expect(() => new Subject({ connectionString, clock })).toThrow(expect.objectContaining({ code: 'ERR_NOT_IMPLEMENTED' }))
