@@ -760,11 +760,7 @@ pub async fn run_untyped(
                     let value = if raw.is_null() {
                         None
                     } else {
-                        Some(
-                            raw.as_str()
-                                .map_err(|e| sqlx::Error::Decode(e))?
-                                .to_string(),
-                        )
+                        Some(raw.as_str().map_err(sqlx::Error::Decode)?.to_string())
                     };
                     Ok((
                         column.name().to_string(),
