@@ -54,6 +54,11 @@ function checkDbShape (options) {
   if (db && typeof db.executeSql !== 'function') throw new TypeError('options.db.executeSql is not a function')
 }
 
+/** A `Db` of pg-boss's own making, which pg-boss opens at start() and closes at stop(). */
+function isPgBossDb (db) {
+  return !!db && typeof db === 'object' && !!db._pgbdb
+}
+
 /** Options without `db`, which says how to run the call and is no option of the call itself. */
 function withoutDb (options) {
   if (options === null || typeof options !== 'object' || !('db' in options)) return options
@@ -122,6 +127,9 @@ class PgBoss extends EventEmitter {
     }
     const runDb = ([token, request]) => this.#callerDb.execute(token, request)
     if (this.#db) this.#callerDb.setInstanceDb(this.#db)
+    // A pg-boss Db (another instance's getDb()) is opened and closed by the instance it is given
+    // to, and its pool's errors are the instance's, as pg-boss treats it.
+    if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
@@ -186,6 +194,7 @@ class PgBoss extends EventEmitter {
     }
     if (retry.cancelled) throw new Error('start() was cancelled by stop()')
     // pg-boss's first statement on a db without executeSql fails with JavaScript's TypeError.
+    if (isPgBossDb(this.#db) && !this.#db.opened) await this.#db.open()
     if (this.#db && typeof this.#db.executeSql !== 'function') throw new TypeError('this.db.executeSql is not a function')
     await call(this.#native.start(attempt))
     this.#events.startWipTimer()
@@ -218,6 +227,7 @@ class PgBoss extends EventEmitter {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
     this.#events.stopWipTimer()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    if (close && isPgBossDb(this.#db) && this.#db.opened) await this.#db.close()
     this.#vitals.stop()
     this.#runner.abandonAll()
     this.#spies.forgetBatches()

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  subject, freshSchema, makeBoss, teardown, connectionString, waitFor, sql, isDate
+  RefBoss, subject, freshSchema, makeBoss, teardown, connectionString, waitFor, sql, isDate
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -247,4 +247,21 @@ describe('getDb() on an instance with its own pool', () => {
     await boss.stop({ graceful: false })
     await expect(boss.getDb().executeSql('SELECT 1')).rejects.toThrow('Database not opened')
   })
+})
+
+test('a Db of pg-boss\'s own (another instance\'s getDb()) is opened by start() and closed by stop()', async () => {
+  const giver = new RefBoss({ connectionString, max: 2, application_name: ownName })
+  const given = giver.getDb()
+  expect(given.opened).toBe(false)
+  const boss = bossOn(given, { supervise: false, schedule: false })
+  try {
+    await boss.start()
+    expect(given.opened).toBe(true)
+    const name = queueName()
+    await boss.createQueue(name)
+    expect(await boss.send(name, {})).toEqual(expect.any(String))
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+  expect(given.opened).toBe(false)
 })
