@@ -69,11 +69,16 @@ test('start, send, fetch, complete and getDb() run through the caller\'s execute
     const name = queueName()
     await boss.createQueue(name)
     const id = await boss.send(name, { n: 1 })
+    expect(db.statements.slice(afterStart).some(text => /INSERT INTO/i.test(text))).toBe(true)
+    let mark = db.statements.length
     const [job] = await boss.fetch(name)
     expect(job.id).toBe(id)
+    // The claim: an UPDATE of the job row that skips locked rows.
+    expect(db.statements.slice(mark).some(text => /UPDATE/i.test(text) && /SKIP LOCKED/i.test(text))).toBe(true)
+    mark = db.statements.length
     await boss.complete(name, id)
+    expect(db.statements.slice(mark).some(text => /UPDATE/i.test(text) && /completed/i.test(text))).toBe(true)
     expect((await boss.getJobById(name, id)).state).toBe('completed')
-    expect(db.statements.length).toBeGreaterThan(afterStart + 3)
 
     expect(boss.getDb()).toBe(db)
     const before = db.statements.length
@@ -118,9 +123,11 @@ test('workers, schedules and maintenance run through the db', async () => {
     await waitFor(() => done.includes(id), { message: 'the worker ran the job' })
     await waitFor(async () => (await boss.getJobById(name, id))?.state === 'completed', { message: 'the job completed' })
 
+    // The worker's claims went through the db.
+    expect(db.statements.some(text => /SKIP LOCKED/i.test(text))).toBe(true)
     let before = db.statements.length
     await boss.schedule(name, '* * * * *', { s: 1 })
-    expect(db.statements.length).toBeGreaterThan(before)
+    expect(db.statements.slice(before).some(text => /schedule/i.test(text))).toBe(true)
     expect(await sql(`SELECT cron FROM ${schemaOf.get(boss)}.schedule`)).toEqual([{ cron: '* * * * *' }])
     expect((await boss.getSchedules(name)).map(s => s.cron)).toEqual(['* * * * *'])
 
