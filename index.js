@@ -102,6 +102,9 @@ class PgBoss extends EventEmitter {
   #db = null
   // getDb()'s Db over our own pool, made when first asked for.
   #ownDb = null
+  // With useListenNotify, a constructor db that can listen() listens for the instance: its handle.
+  #useListenNotify = false
+  #listenHandle = null
   #spies
   #password = null
   #starting = null
@@ -139,6 +142,8 @@ class PgBoss extends EventEmitter {
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
+    this.#useListenNotify = typeof value === 'object' && !!value.useListenNotify
+    if (this.#db && typeof this.#db.listen === 'function') native.setCallerListens(true)
   }
 
   async start (options = {}) {
@@ -197,8 +202,37 @@ class PgBoss extends EventEmitter {
     if (isPgBossDb(this.#db) && !this.#db.opened) await this.#db.open()
     if (this.#db && typeof this.#db.executeSql !== 'function') throw new TypeError('this.db.executeSql is not a function')
     await call(this.#native.start(attempt))
+    await this.#listenThroughDb()
     this.#events.startWipTimer()
     await this.#events.delivered()
+  }
+
+  // pg-boss's LISTEN through a db that offers listen(channel, onNotification, onReconnect): a
+  // notification wakes its queue's workers, a resubscribe makes the notify queues' workers fetch,
+  // and a listener that cannot start is pg-boss's warning (the instance polls).
+  async #listenThroughDb () {
+    if (!this.#useListenNotify || !this.#db || typeof this.#db.listen !== 'function' || this.#listenHandle) return
+    try {
+      const channel = await call(this.#native.listenChannel())
+      this.#listenHandle = await this.#db.listen(channel,
+        payload => this.#native.callerNotification(String(payload)),
+        () => this.#native.callerListenRestored())
+      this.#native.setCallerListening(true)
+    } catch (err) {
+      await call(this.#native.callerListenFailed(String(err?.message)))
+    }
+  }
+
+  async #unlistenThroughDb () {
+    const handle = this.#listenHandle
+    if (!handle) return
+    this.#listenHandle = null
+    this.#native.setCallerListening(false)
+    try {
+      await handle.close()
+    } catch (err) {
+      this.emit(events.error, err)
+    }
   }
 
   async stop (options = {}) {
@@ -226,6 +260,7 @@ class PgBoss extends EventEmitter {
   async #stopNow (options) {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
     this.#events.stopWipTimer()
+    await this.#unlistenThroughDb()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
     if (close && isPgBossDb(this.#db) && this.#db.opened) await this.#db.close()
     this.#vitals.stop()

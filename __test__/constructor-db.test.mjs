@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  RefBoss, subject, freshSchema, makeBoss, teardown, connectionString, waitFor, sql, isDate
+  RefBoss, subject, freshSchema, makeBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -169,6 +169,38 @@ test('a db that cannot LISTEN: a warning, and workers keep polling', async () =>
   } finally {
     await boss.stop({ graceful: false })
   }
+})
+
+test('a db that can listen(): the instance listens through it, and a send wakes a notify queue\'s worker at once', async () => {
+  const db = countingDb()
+  const session = new pg.Client({ connectionString })
+  await session.connect()
+  const closed = []
+  db.listen = async (channel, onNotification) => {
+    session.on('notification', message => { if (message.channel === channel) onNotification(message.payload) })
+    await session.query(`LISTEN "${channel}"`)
+    return { close: async () => { closed.push(channel); await session.query(`UNLISTEN "${channel}"`) } }
+  }
+  const boss = bossOn(db, { supervise: false, schedule: false, useListenNotify: true })
+  const warnings = []
+  boss.on('warning', warning => warnings.push(warning))
+  try {
+    await boss.start()
+    expect(warnings).toEqual([])
+    const name = queueName()
+    await boss.createQueue(name, { notify: true })
+    const done = []
+    // Polling alone would not come back for 20 s: the wait below is the notification's.
+    await boss.work(name, { pollingIntervalSeconds: 20 }, async ([job]) => { done.push(job.id) })
+    await workerPolls(boss, name, { polls: 1 })
+    const id = await boss.send(name, {})
+    await waitFor(() => done.includes(id), { message: 'the notified worker ran the job' })
+    expect(await backendsNamed(ownName)).toBe(0)
+  } finally {
+    await boss.stop({ graceful: false })
+    await session.end()
+  }
+  expect(closed).toHaveLength(1)
 })
 
 test('installing when the case-variant probe cannot run: the install goes ahead, as in pg-boss', async () => {
