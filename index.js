@@ -12,7 +12,8 @@ const latency = require('./lib/latency.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
 const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
-const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
+const { CallerDbBridge } = require('./lib/caller-db.js')
+const { OwnDb } = require('./lib/own-db.js')
 const { HandlerTransactions } = require('./lib/handler-tx.js')
 const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
@@ -55,10 +56,16 @@ function checkDbShape (options) {
   if (db && typeof db.executeSql !== 'function') throw new TypeError('options.db.executeSql is not a function')
 }
 
-/** The `db` option where this engine does not take one, once its shape is one pg-boss could call. */
-function refuseDb (options, method) {
-  checkDbShape(options)
-  refuseCallerDb(options, method)
+/** A `Db` of pg-boss's own making, which pg-boss opens at start() and closes at stop(). */
+function isPgBossDb (db) {
+  return !!db && typeof db === 'object' && !!db._pgbdb
+}
+
+/** Options without `db`, which says how to run the call and is no option of the call itself. */
+function withoutDb (options) {
+  if (options === null || typeof options !== 'object' || !('db' in options)) return options
+  const { db, ...rest } = options
+  return rest
 }
 
 /** pg-boss's `toISOString()` of a Date `startAfter`: an invalid Date throws its RangeError. */
@@ -100,6 +107,13 @@ class PgBoss extends EventEmitter {
   #runner
   #callerDb = new CallerDbBridge()
   #transactions
+  // The constructor's `db`, when given: every statement of the instance runs through it.
+  #db = null
+  // getDb()'s Db over our own pool, made when first asked for.
+  #ownDb = null
+  // With useListenNotify, a constructor db that can listen() listens for the instance: its handle.
+  #useListenNotify = false
+  #listenHandle = null
   #spies
   #password = null
   #starting = null
@@ -121,16 +135,26 @@ class PgBoss extends EventEmitter {
       if (value.clock instanceof testClock.TestClock) this.#testClock = value.clock
       else if (value.clock !== systemClock) throw notImplemented('the clock option with a clock other than systemClock or a TestClock')
     }
-    // pg-boss runs on a given `db` in place of its own pool; until that is built it is refused,
-    // never left unused while the instance connects elsewhere.
-    if (typeof value === 'object' && value.db) throw notImplemented('the db constructor option (a Db in place of the built-in pool)')
+    // pg-boss runs on a given `db` in place of its own pool (any truthy value: what it lacks
+    // shows when a statement is run on it).
+    if (typeof value === 'object' && value.db) this.#db = value.db
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     // The engine's callbacks run later, from the event loop: #events is set by then.
     let config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
     if (typeof config === 'object' && config.clock) config = { ...config, clock: this.#testClock ? 'test' : undefined }
-    const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload)))
+    // The db stays here: the engine reaches it through the bridge (token 0).
+    if (typeof config === 'object' && 'db' in config) {
+      const { db, ...rest } = config
+      config = rest
+    }
+    const runDb = ([token, request]) => this.#callerDb.execute(token, request)
+    if (this.#db) this.#callerDb.setInstanceDb(this.#db)
+    // A pg-boss Db (another instance's getDb()) is opened and closed by the instance it is given
+    // to, and its pool's errors are the instance's, as pg-boss treats it.
+    if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
+    const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
@@ -139,7 +163,9 @@ class PgBoss extends EventEmitter {
     this.#runner = new HandlerRunner(this.#spies, this.#transactions)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
-    native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
+    native.setCallerDb(runDb)
+    this.#useListenNotify = typeof value === 'object' && !!value.useListenNotify
+    if (this.#db && typeof this.#db.listen === 'function') native.setCallerListens(true)
   }
 
   async start (options = {}) {
@@ -194,11 +220,50 @@ class PgBoss extends EventEmitter {
       callSync(() => this.#native.setPassword(password))
     }
     if (retry.cancelled) throw new Error('start() was cancelled by stop()')
-    if (this.#testClock) await call(this.#native.setTestClock(this.#testClock.now()))
+    // pg-boss's first statement on a db without executeSql fails with JavaScript's TypeError.
+    if (isPgBossDb(this.#db) && !this.#db.opened) await this.#db.open()
+    if (this.#db && typeof this.#db.executeSql !== 'function') throw new TypeError('this.db.executeSql is not a function')
+    if (this.#testClock) {
+      // Every session of a caller's db must read the test clock's time, which only the db can arrange.
+      if (this.#db) {
+        assert(typeof this.#db.setSessionStatements === 'function', 'configuration assert: this db adapter does not implement setSessionStatements(), so a TestClock cannot reach every session it opens. Implement it to run the given statements on each new connection (or once, if the adapter has a single session).')
+        await this.#db.setSessionStatements([testClock.enableClockOverride()])
+      }
+      await call(this.#native.setTestClock(this.#testClock.now()))
+    }
     await call(this.#native.start(attempt))
     if (this.#testClock && !this.#detachClock) this.#detachClock = this.#attachEngineClock()
+    await this.#listenThroughDb()
     this.#events.startWipTimer()
     await this.#events.delivered()
+  }
+
+  // pg-boss's LISTEN through a db that offers listen(channel, onNotification, onReconnect): a
+  // notification wakes its queue's workers, a resubscribe makes the notify queues' workers fetch,
+  // and a listener that cannot start is pg-boss's warning (the instance polls).
+  async #listenThroughDb () {
+    if (!this.#useListenNotify || !this.#db || typeof this.#db.listen !== 'function' || this.#listenHandle) return
+    try {
+      const channel = await call(this.#native.listenChannel())
+      this.#listenHandle = await this.#db.listen(channel,
+        payload => this.#native.callerNotification(String(payload)),
+        () => this.#native.callerListenRestored())
+      this.#native.setCallerListening(true)
+    } catch (err) {
+      await call(this.#native.callerListenFailed(String(err?.message)))
+    }
+  }
+
+  async #unlistenThroughDb () {
+    const handle = this.#listenHandle
+    if (!handle) return
+    this.#listenHandle = null
+    this.#native.setCallerListening(false)
+    try {
+      await handle.close()
+    } catch (err) {
+      this.emit(events.error, err)
+    }
   }
 
   async stop (options = {}) {
@@ -239,7 +304,11 @@ class PgBoss extends EventEmitter {
     this.#detachClock?.()
     this.#detachClock = null
     this.#events.stopWipTimer()
+    await this.#unlistenThroughDb()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    // A restart without the clock should not keep opting sessions in.
+    if (this.#testClock && this.#db) await this.#db.setSessionStatements?.([])
+    if (close && isPgBossDb(this.#db) && this.#db.opened) await this.#db.close()
     this.#vitals.stop()
     this.#runner.abandonAll()
     this.#spies.forgetBatches()
@@ -261,19 +330,20 @@ class PgBoss extends EventEmitter {
 
   async schedule (name, cron, data, options = {}) {
     // `db` says how to run the call, it is not part of the schedule; the rest is stored as given.
-    refuseDb(options, 'schedule()')
+    checkDbShape(options)
     const { db, ...persisted } = options
     if (typeof data === 'function' && typeof name === 'string') {
       // pg-boss reads the expression (and its zone) before the payload; JSON cannot carry a function.
       callSync(() => this.#native.previewSchedule(json(cron), JSON.stringify({ tz: persisted.tz || undefined, count: 1 }), undefined))
       assert(false, 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     }
-    return call(this.#native.schedule(JSON.stringify({ name, cron, data, options: persisted })))
+    const request = JSON.stringify({ name, cron, data, options: persisted })
+    return this.#callerDb.through(db, token => this.#native.schedule(request, token))
   }
 
   async unschedule (name, key = '', options = {}) {
-    refuseDb(options, 'unschedule()')
-    return call(this.#native.unschedule(json(name ?? null), json(key)))
+    checkDbShape(options)
+    return this.#callerDb.through(options?.db, token => this.#native.unschedule(json(name ?? null), json(key), token))
   }
 
   async getSchedules (name, key, options) {
@@ -432,14 +502,14 @@ class PgBoss extends EventEmitter {
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
   async flow (jobs, options) {
-    refuseDb(options, 'flow()')
+    checkDbShape(options)
     // pg-boss reads each job's `ref` once the list is long enough, which JavaScript refuses for a
     // missing job.
     if (Array.isArray(jobs) && jobs.length >= 2) {
       const missing = jobs.find(job => job === null || job === undefined)
       if (missing !== undefined || jobs.includes(undefined)) throw new TypeError(`Cannot read properties of ${missing} (reading 'ref')`)
     }
-    return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
+    return Object.fromEntries(JSON.parse(await this.#callerDb.through(options?.db, token => this.#native.flow(json(jobs), token))))
   }
 
   async resolveFlow () {
@@ -449,16 +519,15 @@ class PgBoss extends EventEmitter {
 
   isResolvingFlow () { return this.#native.isResolvingFlow() }
 
-  async getDependencies (name, id, options = {}) {
-    refuseDb(options, 'getDependencies()')
-    options = readOptions(options)
-    return shapes.dependencies(await call(this.#native.dependencies(true, json(name ?? null), json(id ?? null), json(options || {}))))
-  }
+  async getDependencies (name, id, options = {}) { return this.#dependencies(true, name, id, options) }
 
-  async getDependents (name, id, options = {}) {
-    refuseDb(options, 'getDependents()')
-    options = readOptions(options)
-    return shapes.dependencies(await call(this.#native.dependencies(false, json(name ?? null), json(id ?? null), json(options || {}))))
+  async getDependents (name, id, options = {}) { return this.#dependencies(false, name, id, options) }
+
+  async #dependencies (parents, name, id, options) {
+    checkDbShape(options)
+    const db = options?.db
+    options = readOptions(withoutDb(options))
+    return shapes.dependencies(await this.#callerDb.through(db, token => this.#native.dependencies(parents, json(name ?? null), json(id ?? null), json(options || {}), token)))
   }
 
   async fetch (name, options = {}) {
@@ -511,18 +580,16 @@ class PgBoss extends EventEmitter {
     assert(createdBefore === undefined || (createdBefore instanceof Date && !Number.isNaN(createdBefore.getTime())), 'createdBefore must be a valid Date')
   }
 
-  async redrive (name, options = {}) {
-    refuseDb(options, 'redrive()')
-    options = readOptions(options)
-    this.#checkRedriveOptions(options)
-    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), false)))
-  }
+  async redrive (name, options = {}) { return this.#redrive(name, options, false) }
 
-  async previewRedrive (name, options = {}) {
-    refuseDb(options, 'previewRedrive()')
-    options = readOptions(options)
+  async previewRedrive (name, options = {}) { return this.#redrive(name, options, true) }
+
+  async #redrive (name, options, preview) {
+    checkDbShape(options)
+    const db = options?.db
+    options = readOptions(withoutDb(options))
     this.#checkRedriveOptions(options)
-    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), true)))
+    return JSON.parse(await this.#callerDb.through(db, token => this.#native.redrive(json(name ?? null), json(options || {}), preview, token)))
   }
 
   /** update()/upsert() overloads: (name, data, options) or ({ name, data, options }). */
@@ -633,6 +700,16 @@ class PgBoss extends EventEmitter {
   notifyWorker (workerId) {
     this.#native.notifyWorker(String(workerId))
   }
+
+  /**
+   * The db the instance was given, or a Db over its own pool whose executeSql(text, values)
+   * answers { rows } as pg-boss's does (and, like it, needs start() first).
+   */
+  getDb () {
+    if (this.#db) return this.#db
+    this.#ownDb ??= new OwnDb(this.#native)
+    return this.#ownDb
+  }
 }
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
@@ -642,14 +719,6 @@ const MISSING_METHODS = [
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: async function () { throw notImplemented(`${method}()`) },
-    writable: true,
-    configurable: true
-  })
-}
-const MISSING_SYNC_METHODS = ['getDb']
-for (const method of MISSING_SYNC_METHODS) {
-  Object.defineProperty(PgBoss.prototype, method, {
-    value: function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })

@@ -39,6 +39,14 @@ impl Boss {
                 ))
             }
         };
+        // A transactional worker holds a transaction on one of our connections while its handler
+        // runs; a caller's handle (the constructor's `db`) offers none.
+        if options.transactional && db.handle.pool().is_none() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "transactional workers require a database connection pg-boss can open a transaction on: the built-in pool, or a db adapter implementing beginTransaction",
+            ));
+        }
         let ctx = Arc::new(WorkerContext {
             db,
             queues: self.queues.clone(),
@@ -115,7 +123,9 @@ impl Boss {
     /// passed fall due at once).
     pub async fn set_test_clock(&self, to_ms: i64) -> Result<()> {
         let manual = self.test_clock()?;
-        if self.started_db().is_ok() {
+        // Before start() the schema's clock table may not exist yet; start() writes it.
+        let started = matches!(*self.lifecycle.lock().unwrap(), Lifecycle::Started);
+        if started {
             self.push_test_clock(to_ms).await?;
         }
         manual.set(to_ms);

@@ -57,7 +57,7 @@ pub fn answer(fields: Vec<Value>, rows: Vec<Value>, row_count: u64) -> Value {
 /// caller parses by its type as its driver would.
 pub async fn run(tx: &Tx, sql: &str, values: &[Option<String>]) -> Result<Value, ExecError> {
     let text = literal::render_untyped(sql, values)?;
-    let mut conn = tx.0.lock().await;
+    let mut conn = tx.connection().lock().await;
     let mut results = sqlx::Executor::fetch_many(&mut **conn, text.as_str());
     let (mut fields, mut rows, mut row_count) = (Vec::new(), Vec::new(), 0);
     while let Some(step) = results.try_next().await? {

@@ -267,7 +267,7 @@ impl Turn<'_> {
             None
         };
         let opened = async {
-            let tx = Tx::begin(&db.pool).await?;
+            let tx = Tx::begin(&db.handle).await?;
             if let Some(name) = setting {
                 let bounded: std::result::Result<(Option<String>,), ExecError> = Exec::tx(&tx)
                     .with_mode(db.mode)
