@@ -69,6 +69,24 @@ impl RuleZone {
         }
     }
 
+    /// As [`RuleZone::exact`], but a repeated wall time is read with the offset in force at
+    /// instant `near` when that offset is one of its two (the way a time is moved within an
+    /// hour without leaving the hour's offset).
+    pub fn exact_near(&self, local: NaiveDateTime, near: i64) -> Option<i64> {
+        if let RuleZone::Named(tz) = self {
+            if let LocalResult::Ambiguous(earlier, later) = tz.from_local_datetime(&local) {
+                let offset = self.offset_at(near);
+                let later_offset = i64::from(later.offset().fix().local_minus_utc()) * 1000;
+                return Some(if later_offset == offset {
+                    later.timestamp_millis()
+                } else {
+                    earlier.timestamp_millis()
+                });
+            }
+        }
+        self.exact(local)
+    }
+
     /// The instant a wall time names, a skipped one read with the offset in force before the
     /// change (so it lands as far past the change as it was meant to be past the skipped hour).
     pub fn compatible(&self, local: NaiveDateTime) -> i64 {

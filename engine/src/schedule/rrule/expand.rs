@@ -489,7 +489,8 @@ impl Rule {
     }
 
     /// A step's occurrences: the step itself, or the minutes and seconds the rule names within
-    /// its hour (hourly) or the seconds within its minute (minutely), as wall times.
+    /// its hour (hourly) or the seconds within its minute (minutely), as wall times that keep the
+    /// step's offset when an autumn change repeats them.
     fn expand_exact(&self, at: i64, local: NaiveDateTime) -> Vec<i64> {
         let (minutes, seconds) = match self.freq {
             Freq::Hourly => (
@@ -518,7 +519,7 @@ impl Rule {
                 let Some(time) = NaiveTime::from_hms_opt(local.hour(), *m, *s) else {
                     continue;
                 };
-                if let Some(instant) = self.zone.exact(local.date().and_time(time)) {
+                if let Some(instant) = self.zone.exact_near(local.date().and_time(time), at) {
                     instants.push(instant);
                 }
             }
