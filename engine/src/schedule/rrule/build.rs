@@ -262,12 +262,10 @@ pub fn build(ics: &Ics, tz: &str) -> Result<Rule, RuleError> {
             integers(v, label, sorted).map(|values| slot[index] = Some(values))
         };
         match name.to_uppercase().as_str() {
-            "RSCALE" => {
-                if !v.is_empty() {
-                    rscale = Some(v.to_uppercase());
-                    if skip.is_none() {
-                        skip = early_skip.take();
-                    }
+            "RSCALE" if !v.is_empty() => {
+                rscale = Some(v.to_uppercase());
+                if skip.is_none() {
+                    skip = early_skip.take();
                 }
             }
             "SKIP" => {

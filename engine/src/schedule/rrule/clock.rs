@@ -50,10 +50,9 @@ impl RuleZone {
 
     /// The wall time at instant `ms`.
     pub fn local(&self, ms: i64) -> NaiveDateTime {
-        let at = chrono::DateTime::from_timestamp_millis(ms + self.offset_at(ms))
+        chrono::DateTime::from_timestamp_millis(ms + self.offset_at(ms))
             .unwrap_or_default()
-            .naive_utc();
-        at
+            .naive_utc()
     }
 
     /// The instant a wall time names: `None` for a time a spring-forward change skips, the
