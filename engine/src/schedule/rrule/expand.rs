@@ -579,3 +579,145 @@ impl Defaults {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::compile;
+    use chrono::{DateTime, Utc};
+
+    fn at(text: &str) -> i64 {
+        text.parse::<DateTime<Utc>>().unwrap().timestamp_millis()
+    }
+
+    fn iso(ms: i64) -> String {
+        DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+
+    /// The first `n` occurrences after `from`, one `next_after` at a time.
+    fn next(rule: &str, tz: &str, from: &str, n: usize) -> Vec<String> {
+        let rule = compile(rule, tz).unwrap();
+        let mut after = at(from);
+        let mut found = Vec::new();
+        while found.len() < n {
+            let Some(occurrence) = rule.next_after(after).unwrap() else {
+                break;
+            };
+            found.push(iso(occurrence));
+            after = occurrence;
+        }
+        found
+    }
+
+    #[test]
+    fn skipped_wall_times_are_no_occurrence_and_repeated_ones_are_early() {
+        let ny = "America/New_York";
+        assert_eq!(
+            next(
+                "FREQ=DAILY;BYHOUR=2;BYMINUTE=30",
+                ny,
+                "2026-03-07T00:00:00Z",
+                2
+            ),
+            ["2026-03-07T07:30:00Z", "2026-03-09T06:30:00Z"]
+        );
+        assert_eq!(
+            next(
+                "FREQ=DAILY;BYHOUR=1;BYMINUTE=30",
+                ny,
+                "2026-11-01T00:00:00Z",
+                2
+            ),
+            ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+        );
+        // Hourly steps in exact time; with no INTERVAL the repeated hour passes.
+        assert_eq!(
+            next("FREQ=HOURLY", ny, "2026-11-01T04:30:00Z", 3),
+            [
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T07:00:00Z",
+                "2026-11-01T08:00:00Z"
+            ]
+        );
+        assert_eq!(
+            next("FREQ=MINUTELY;INTERVAL=30", ny, "2026-11-01T05:00:00Z", 3),
+            [
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T06:00:00Z",
+                "2026-11-01T06:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn count_counts_from_dtstart_before_exdate_and_rdate_adds() {
+        let rule = "DTSTART:20260101T090000\nRRULE:FREQ=DAILY;COUNT=3\nEXDATE:20260102T090000\nRDATE:20260110T120000";
+        assert_eq!(
+            next(rule, "UTC", "2025-01-01T00:00:00Z", 9),
+            [
+                "2026-01-01T09:00:00Z",
+                "2026-01-03T09:00:00Z",
+                "2026-01-10T12:00:00Z"
+            ]
+        );
+        assert_eq!(
+            next(rule, "UTC", "2026-01-03T09:00:00Z", 9),
+            ["2026-01-10T12:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn until_is_inclusive_and_between_excludes_its_start() {
+        let rule = compile("FREQ=DAILY;UNTIL=20260103T000000Z", "UTC").unwrap();
+        assert_eq!(
+            rule.between(at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z"))
+                .unwrap()
+                .into_iter()
+                .map(iso)
+                .collect::<Vec<_>>(),
+            ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]
+        );
+        assert_eq!(rule.next_after(at("2026-01-03T00:00:00Z")).unwrap(), None);
+    }
+
+    #[test]
+    fn ordinals_month_days_and_set_positions() {
+        assert_eq!(
+            next("FREQ=MONTHLY;BYDAY=-1FR", "UTC", "2026-01-01T00:00:00Z", 2),
+            ["2026-01-30T00:00:00Z", "2026-02-27T00:00:00Z"]
+        );
+        assert_eq!(
+            next(
+                "FREQ=MONTHLY;BYMONTHDAY=-3",
+                "UTC",
+                "2026-02-01T00:00:00Z",
+                2
+            ),
+            ["2026-02-26T00:00:00Z", "2026-03-29T00:00:00Z"]
+        );
+        assert_eq!(
+            next(
+                "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+                "UTC",
+                "2026-01-01T00:00:00Z",
+                2
+            ),
+            ["2026-01-30T00:00:00Z", "2026-02-27T00:00:00Z"]
+        );
+        assert_eq!(
+            next("FREQ=YEARLY;BYDAY=20MO", "UTC", "2026-01-01T00:00:00Z", 1),
+            ["2026-05-18T00:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn a_rule_that_never_occurs_gives_up_in_pg_boss_words() {
+        let rule = compile("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "UTC").unwrap();
+        assert_eq!(
+            rule.next_after(0).unwrap_err().message,
+            "Maximum iterations (10000) exceeded in all()"
+        );
+    }
+}
