@@ -349,11 +349,11 @@ each('schedule', [
   ['q', '* * * * *', {}, { priority: 'x' }], ['q', '* * * * *', {}, { retryLimit: -1 }], ['q', '* * * * *', {}, { expireInSeconds: 0 }],
   ['q', '* * * * *', {}, { singletonKey: 5 }], ['q', '* * * * *', {}, { db: {} }]
 ])
-cases.push({
-  method: 'schedule',
-  args: ['q', 'FREQ=NOPE'],
-  allow: { message: 'RRULE schedules are not implemented here (docs/COMPATIBILITY.md): ours refuses every rule with that reason, pg-boss names the fault in the rule' }
-})
+each('schedule', [
+  ['q', 'FREQ=NOPE'], ['q', 'FREQ=DAILY;BYHOUR=25'], ['q', 'FREQ=DAILY;COUNT=3'], ['q', 'FREQ=DAILY;INTERVAL=0'],
+  ['q', 'FREQ=DAILY', {}, { tz: 'utc+5' }], ['q', 'DTSTART:20200101T090000\nRRULE:FREQ=DAILY;COUNT=1'],
+  ['q', 'FREQ=DAILY;BYDAY=1MO'], ['q', 'SUMMARY:x\nFREQ=DAILY'], ['nope', 'FREQ=DAILY']
+])
 each('unschedule', [[], [null], [''], [5], ['bad name'], ['nope'], ['q', 5], ['q', null], ['q', {}], ['q', 'k', 'opts'], ['q', 'k', { db: {} }]])
 each('getSchedules', [
   [5], [{}], ['bad name'], ['q', 5], ['q', null], [null, null, 'opts'], [null, null, { limit: 0 }], [null, null, { limit: 'x' }],

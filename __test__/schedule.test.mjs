@@ -142,11 +142,17 @@ describe('previewSchedule()', () => {
     expect({ ...subjectExports().scheduleMissedPolicies }).toEqual({ ...referenceExports.scheduleMissedPolicies })
   })
 
-  // Ours only: pg-boss takes RRULE schedules; ours does not have them yet and says so.
-  oursOnlyTest('recurrence rules are refused plainly', () => {
-    const err = (() => { try { ours.previewSchedule('FREQ=DAILY;BYHOUR=9') } catch (e) { return e } })()
+  // Recurrence rules are compared case for case in __test__/rrule.test.mjs; one here for the format.
+  test('a recurrence rule previews as pg-boss previews it', () => {
+    const options = { tz: 'America/New_York', from: new Date('2026-03-06T00:00:00Z'), count: 6 }
+    expect(outcome(ours, 'FREQ=DAILY;BYHOUR=2;BYMINUTE=30', options)).toEqual(outcome(theirs, 'FREQ=DAILY;BYHOUR=2;BYMINUTE=30', options))
+  })
+
+  // Ours only: a few rule shapes pg-boss evaluates are refused plainly rather than evaluated differently.
+  oursOnlyTest('rule shapes ours cannot evaluate as pg-boss does are refused plainly', () => {
+    const err = (() => { try { ours.previewSchedule('FREQ=YEARLY;BYWEEKNO=20') } catch (e) { return e } })()
     expect(err.code).toBe('ERR_NOT_IMPLEMENTED')
-    expect(err.message).toMatch(/RRULE schedules/)
+    expect(err.message).toMatch(/BYWEEKNO without BYDAY/)
   })
 })
 
@@ -244,11 +250,17 @@ describe('storing schedules', () => {
     expect((await rejectionOf(boss.getSchedule(5))).message).toBe('Name must be a string')
   })
 
-  // Ours only: RRULE schedules are not built yet (see above).
-  oursOnlyTest('recurrence rules are refused by schedule()', async () => {
-    const err = await rejectionOf(boss.schedule('st_a', 'FREQ=DAILY;BYHOUR=9'))
+  test('a recurrence rule is stored with kind rrule', async () => {
+    await boss.schedule('st_a', 'FREQ=DAILY;BYHOUR=9', null, { key: 'rule' })
+    expect((await boss.getSchedule('st_a', 'rule')).kind).toBe('rrule')
+    await boss.unschedule('st_a', 'rule')
+  })
+
+  // Ours only: the rule shapes ours cannot evaluate as pg-boss does (see above) are not stored.
+  oursOnlyTest('rule shapes ours cannot evaluate are refused by schedule()', async () => {
+    const err = await rejectionOf(boss.schedule('st_a', 'FREQ=YEARLY;BYWEEKNO=20', null, { key: 'weekno' }))
     expect(err.code).toBe('ERR_NOT_IMPLEMENTED')
-    expect(await boss.getSchedule('st_a')).toBeNull()
+    expect(await boss.getSchedule('st_a', 'weekno')).toBeNull()
   })
 
   test('the cron intervals are validated as pg-boss validates them', () => {
@@ -341,23 +353,20 @@ describe('the cron pass', () => {
     await stopBoss(boss)
   })
 
-  // Ours only: RRULE schedules are not built yet; pg-boss evaluates the rule. An instance of ours
-  // must not win the cron pass and skip a rule a pg-boss instance would fire, so it leaves the pass
-  // to pg-boss (and says so once).
-  oursOnlyTest('a recurrence rule leaves the cron pass to a pg-boss instance, which fires it', async () => {
+  // A rule pg-boss stored is fired by the subject; a shape ours cannot read leaves the pass to
+  // pg-boss instead (__test__/rrule.test.mjs).
+  test('a recurrence rule pg-boss stored is fired by the subject', async () => {
     const schema = freshSchema('sched_rrule')
+    const ref = makeBoss(RefBoss, schema, { supervise: false, schedule: false })
+    await ref.start()
+    await ref.createQueue('rr_q')
+    await ref.schedule('rr_q', 'FREQ=SECONDLY', { by: 'rule' })
     const boss = recordWarnings(makeBoss(Subject, schema, FAST))
     await boss.start()
-    await boss.createQueue('rr_q')
-    const ref = makeBoss(RefBoss, schema, FAST)
-    await ref.start()
-    await ref.schedule('rr_q', 'FREQ=SECONDLY', { by: 'rule' })
-    await waitFor(() => boss.__warnings.some(w => w.data?.cron === 'FREQ=SECONDLY'), { message: 'the warning for the rule' })
-    expect(boss.__warnings.find(w => w.data?.cron === 'FREQ=SECONDLY').message).toMatch(/recurrence rule.*cron pass is left to an instance that can/)
-    await waitFor(async () => (await jobsIn(schema, 'rr_q')).length >= 2, { message: 'pg-boss firing the rule', timeout: 20000 })
-    expect(boss.__warnings.filter(w => w.data?.cron === 'FREQ=SECONDLY')).toHaveLength(1)
-    await stopBoss(ref)
+    await waitFor(async () => (await jobsIn(schema, 'rr_q')).length >= 2, { message: 'the subject firing the rule', timeout: 20000 })
+    expect(boss.__warnings.filter(w => w.data?.cron === 'FREQ=SECONDLY')).toEqual([])
     await stopBoss(boss)
+    await stopBoss(ref)
   })
 })
 

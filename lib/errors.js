@@ -15,6 +15,12 @@ function fromNative (err) {
   if (code === 'ERR_ASSERTION') {
     return new AssertionError({ message })
   }
+  if (code === 'ERR_OUT_OF_RANGE') {
+    // A date or zone a recurrence rule cannot use: a RangeError, as the Temporal API raises it.
+    const error = new RangeError(message)
+    error.code = code
+    return error
+  }
   const error = new Error(message)
   error.code = sqlState || code
   return error

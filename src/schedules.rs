@@ -24,7 +24,8 @@ impl NativeBoss {
     /// `request_json` is `{ name?, cron?, data?, options? }`, undefined fields left out.
     #[napi]
     pub async fn schedule(&self, request_json: String, db_token: Option<u32>) -> napi::Result<()> {
-        let request = ScheduleRequest::from_json(&parse(&request_json)?).map_err(to_js)?;
+        let now_ms = self.inner.database_time_ms();
+        let request = ScheduleRequest::from_json(&parse(&request_json)?, now_ms).map_err(to_js)?;
         let boss = self.inner.clone();
         let caller = self.shared_caller(db_token)?;
         run(async move { boss.schedule(&request, caller).await }).await

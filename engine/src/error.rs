@@ -27,8 +27,11 @@ pub enum ErrorCode {
     /// A cron expression or time zone a schedule cannot use (a plain `Error` in pg-boss, with
     /// cron-parser's wording).
     InvalidSchedule,
-    /// A pg-boss feature this engine does not offer yet, or refuses rather than imitate (RRULE
-    /// schedules); see docs/COMPATIBILITY.md.
+    /// A date or time zone a recurrence rule cannot use (a `RangeError` in pg-boss, raised by the
+    /// Temporal API its rule engine runs on).
+    InvalidRange,
+    /// A pg-boss feature this engine does not offer yet, or refuses rather than imitate (a few
+    /// recurrence rule shapes); see docs/COMPATIBILITY.md.
     NotImplemented,
     /// A statement run through the caller's own database handle (the `db` option) failed; the
     /// binding answers with the caller's driver error itself, as pg-boss does.
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "ERR_CONFLICT",
             ErrorCode::Database => "ERR_DATABASE",
             ErrorCode::InvalidSchedule => "ERR_INVALID_SCHEDULE",
+            ErrorCode::InvalidRange => "ERR_OUT_OF_RANGE",
             ErrorCode::NotImplemented => "ERR_NOT_IMPLEMENTED",
             ErrorCode::CallerDb => "ERR_CALLER_DB",
             ErrorCode::Internal => "ERR_INTERNAL",

@@ -12,7 +12,8 @@ use pg_boss_engine::{Boss, BossConfig};
 use serde_json::{json, Value};
 
 fn request(value: Value) -> ScheduleRequest {
-    ScheduleRequest::from_json(&value).expect("a valid schedule")
+    let now = chrono::Utc::now().timestamp_millis();
+    ScheduleRequest::from_json(&value, now).expect("a valid schedule")
 }
 
 /// `getSchedule(name, key)`, parsed.
@@ -333,7 +334,7 @@ async fn a_slow_pass_reads_as_timekeeping_until_it_ends() {
 }
 
 #[tokio::test]
-async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it() {
+async fn a_stored_rule_ours_cannot_read_leaves_the_pass_to_an_instance_that_reads_it() {
     let schema = TestSchema::new("sched_rule");
     let (boss, events) = fast_boss(&schema);
     boss.start().await.unwrap();
@@ -351,9 +352,9 @@ async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it()
     )
     .await
     .unwrap();
-    // As pg-boss stores a rule it was given.
+    // As pg-boss stores a rule it was given, of a shape this engine does not evaluate.
     sqlx::query(&format!(
-        "INSERT INTO {s}.schedule (name, key, kind, cron) VALUES ('by_rule', '', 'rrule', 'FREQ=SECONDLY')"
+        "INSERT INTO {s}.schedule (name, key, kind, cron) VALUES ('by_rule', '', 'rrule', 'FREQ=YEARLY;BYWEEKNO=20')"
     ))
     .execute(&pool)
     .await
@@ -378,7 +379,7 @@ async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it()
     let rules: Vec<Value> = events
         .named("warning")
         .into_iter()
-        .filter(|w| w["data"]["cron"] == "FREQ=SECONDLY")
+        .filter(|w| w["data"]["cron"] == "FREQ=YEARLY;BYWEEKNO=20")
         .collect();
     assert_eq!(
         rules.len(),
@@ -401,5 +402,65 @@ async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it()
         .await,
         "the cron schedule never fired once the rule was gone"
     );
+    boss.stop(Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_pass_fires_recurrence_rules_every_instance_stored() {
+    let schema = TestSchema::new("sched_rules");
+    let (boss, events) = fast_boss(&schema);
+    boss.start().await.unwrap();
+    let pool = db().await;
+    let s = schema.as_str();
+    boss.create_queue(&queue("ours", no_opts())).await.unwrap();
+    boss.create_queue(&queue("stored", no_opts()))
+        .await
+        .unwrap();
+    boss.schedule(&request(
+        json!({ "name": "ours", "cron": "FREQ=SECONDLY", "data": { "by": "ours" } }),
+    ))
+    .await
+    .unwrap();
+    let row = schedule_row(&boss, "ours", "").await;
+    assert_eq!(row[0]["kind"], "rrule");
+    // As pg-boss stores one, and as an older release labelled one (kind cron): read as a rule
+    // either way, and the row relabelled.
+    sqlx::query(&format!(
+        "INSERT INTO {s}.schedule (name, key, kind, cron, timezone) VALUES ('stored', 'a', 'rrule', 'FREQ=MINUTELY;BYSECOND=0,10,20,30,40,50', 'America/New_York'), ('stored', 'b', 'cron', 'FREQ=SECONDLY;INTERVAL=2', 'UTC')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            jobs_in(&pool, s, "ours").await > 0
+                && count(&pool, &format!("SELECT count(DISTINCT data->>'key') FROM {s}.job WHERE name = '__pgboss__send-it' AND data->>'name' = 'stored'")).await == 2
+        })
+        .await,
+        "the rules never fired"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            count(
+                &pool,
+                &format!("SELECT count(*) FROM {s}.schedule WHERE kind = 'rrule'"),
+            )
+            .await
+                == 3
+        })
+        .await,
+        "the rule stored as cron was not relabelled"
+    );
+    let about_rules: Vec<Value> = events
+        .named("warning")
+        .into_iter()
+        .filter(|w| {
+            w["data"]["cron"]
+                .as_str()
+                .is_some_and(|c| c.contains("FREQ"))
+        })
+        .collect();
+    assert!(about_rules.is_empty(), "{about_rules:?}");
+    assert!(events.named("error").is_empty());
     boss.stop(Default::default()).await.unwrap();
 }

@@ -101,6 +101,13 @@ impl Boss {
         ops::schedules::get_schedules(&self.started_db()?, query).await
     }
 
+    /// This instance's reading of database time (its clock plus the skew measured against the
+    /// database), in epoch milliseconds: the clock `schedule()` judges a rule's remaining
+    /// occurrences by.
+    pub fn database_time_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// `previewSchedule()`: epoch milliseconds; `from_ms` `None` is this instance's database time.
     pub fn preview_schedule(
         &self,

@@ -8,13 +8,8 @@ use super::names::assert_object_name;
 use super::send::normalize_send_options;
 use crate::config::js::{to_js_string, truthy, Options};
 use crate::error::{Error, ErrorCode, Result};
-use crate::schedule::cron::{is_rrule, CronExpression, Zone};
-
-/// Why a recurrence rule is refused: no Rust crate reproduces rrule-temporal's reading of the
-/// rules pg-boss accepts (its epoch anchor, part validation and zone handling), so rules are
-/// refused plainly rather than evaluated differently.
-pub const RRULE_UNSUPPORTED: &str =
-    "RRULE schedules (kind 'rrule') are not supported by pg-boss-native yet; use a cron expression (see docs/COMPATIBILITY.md)";
+use crate::schedule::cron::{CronExpression, Zone};
+use crate::schedule::rrule::{self, is_rrule, Rule, RuleError, RuleErrorKind};
 
 /// The most occurrences `previewSchedule()` answers.
 pub const PREVIEW_MAX_COUNT: i64 = 1000;
@@ -26,7 +21,7 @@ const MISSED_POLICIES: [&str; 2] = ["skip", "once"];
 pub enum ScheduleKind {
     /// A cron expression.
     Cron,
-    /// An RFC 5545 recurrence rule (refused by this engine for now).
+    /// An RFC 5545 recurrence rule.
     Rrule,
 }
 
@@ -124,8 +119,9 @@ pub struct ScheduleRequest {
 
 impl ScheduleRequest {
     /// `request` is `{ name?, cron?, data?, options? }` as the caller passed them (absent fields
-    /// were undefined).
-    pub fn from_json(request: &Value) -> Result<ScheduleRequest> {
+    /// were undefined); `now_ms` is database time, from which a rule must still have an
+    /// occurrence to send.
+    pub fn from_json(request: &Value, now_ms: i64) -> Result<ScheduleRequest> {
         let options = request
             .get("options")
             .and_then(Value::as_object)
@@ -137,7 +133,15 @@ impl ScheduleRequest {
             .cloned()
             .unwrap_or_else(|| Value::String(String::new()));
         let timezone = zone_or_utc(&options);
-        let (kind, _, _) = assert_recurrence(cron, &timezone)?;
+        let (kind, recurrence) = assert_recurrence(cron, &timezone)?;
+        if let Recurrence::Rule(rule) = &recurrence {
+            // A rule with nothing left to send would sit in the table and never send a job.
+            if rule.next_after(now_ms).map_err(rule_error)?.is_none() {
+                return Err(Error::invalid(
+                    "rrule expression has no occurrence left, so the schedule would never send a job",
+                ));
+            }
+        }
         let name = queue_name(request.get("name"))?;
         let mut send_options = options.clone();
         for field in ["tz", "key", "missed"] {
@@ -239,15 +243,22 @@ impl ScheduleQuery {
     }
 }
 
+/// A schedule's expression, read and bound to its zone.
+#[derive(Debug, Clone)]
+pub enum Recurrence {
+    /// A cron expression and the zone it is evaluated in.
+    Cron(CronExpression, Zone),
+    /// A recurrence rule, in its zone.
+    Rule(Box<Rule>),
+}
+
 /// `previewSchedule(cron, { tz, count })` (`from` is the binding's to read).
 #[derive(Debug, Clone)]
 pub struct PreviewRequest {
     /// The expression as written, for the message of a preview that gives up.
     pub expression: String,
-    /// The parsed expression.
-    pub cron: CronExpression,
-    /// `tz`, default UTC.
-    pub zone: Zone,
+    /// The parsed expression in its zone.
+    pub recurrence: Recurrence,
     /// `count`, default 5 (1 to [`PREVIEW_MAX_COUNT`]): how many occurrences.
     pub count: usize,
 }
@@ -256,7 +267,7 @@ impl PreviewRequest {
     /// `previewSchedule(cron, options)`'s expression and options, checked as pg-boss checks them.
     pub fn from_options(cron: &Value, options: &Options) -> Result<PreviewRequest> {
         let timezone = zone_or_utc(options);
-        let (_, parsed, zone) = assert_recurrence(cron, &timezone)?;
+        let (_, recurrence) = assert_recurrence(cron, &timezone)?;
         let count = match options.get("count") {
             None => PREVIEW_DEFAULT_COUNT,
             Some(v) => {
@@ -272,8 +283,7 @@ impl PreviewRequest {
         };
         Ok(PreviewRequest {
             expression: cron.as_str().unwrap_or_default().to_string(),
-            cron: parsed,
-            zone,
+            recurrence,
             count: count as usize,
         })
     }
@@ -310,18 +320,31 @@ fn assert_zone(tz: &Value) -> Result<Zone> {
 }
 
 /// Validates an expression in whichever format it is written, as both `schedule()` and
-/// `previewSchedule()` judge it: the expression first, then the zone.
-fn assert_recurrence(
-    expression: &Value,
-    tz: &Value,
-) -> Result<(ScheduleKind, CronExpression, Zone)> {
+/// `previewSchedule()` judge it: the expression first, then the zone; a rule is then built in
+/// that zone, which the rule engine may still refuse.
+fn assert_recurrence(expression: &Value, tz: &Value) -> Result<(ScheduleKind, Recurrence)> {
     let text = assert_expression(expression)?;
     if ScheduleKind::of(text) == ScheduleKind::Rrule {
-        return Err(Error::new(ErrorCode::NotImplemented, RRULE_UNSUPPORTED));
+        rrule::check(text).map_err(rule_error)?;
+        assert_zone(tz)?;
+        let rule = rrule::compile(text, tz.as_str().unwrap_or_default()).map_err(rule_error)?;
+        return Ok((ScheduleKind::Rrule, Recurrence::Rule(Box::new(rule))));
     }
     let parsed = CronExpression::parse(text).map_err(|e| schedule_error(e.0))?;
     let zone = assert_zone(tz)?;
-    Ok((ScheduleKind::Cron, parsed, zone))
+    Ok((ScheduleKind::Cron, Recurrence::Cron(parsed, zone)))
+}
+
+/// A rule's refusal as the engine's error: pg-boss's assertions as assertions, the rule engine's
+/// refusals as schedule errors, the Temporal API's as range errors.
+pub fn rule_error(err: RuleError) -> Error {
+    let code = match err.kind {
+        RuleErrorKind::Assertion => ErrorCode::InvalidArgument,
+        RuleErrorKind::Error => ErrorCode::InvalidSchedule,
+        RuleErrorKind::Range => ErrorCode::InvalidRange,
+        RuleErrorKind::Unreadable => ErrorCode::NotImplemented,
+    };
+    Error::new(code, err.message)
 }
 
 /// `tz` as given, or UTC for any falsy value (a null read back off the nullable column included).
@@ -367,7 +390,7 @@ mod tests {
     use serde_json::json;
 
     fn request(value: Value) -> Result<ScheduleRequest> {
-        ScheduleRequest::from_json(&value)
+        ScheduleRequest::from_json(&value, 1_767_225_600_000)
     }
 
     fn message(value: Value) -> String {
@@ -408,11 +431,25 @@ mod tests {
             "cron expression must be a non-empty string"
         );
         assert_eq!(
-            request(json!({ "name": "q", "cron": "FREQ=DAILY" }))
+            request(json!({ "cron": "FREQ=DAILY;BYHOUR=25" }))
+                .unwrap_err()
+                .message,
+            "Unsupported value in rrule part \"BYHOUR=25\""
+        );
+        assert_eq!(
+            request(json!({ "cron": "DTSTART:20200101T090000\nRRULE:FREQ=DAILY;COUNT=2" }))
+                .unwrap_err()
+                .message,
+            "rrule expression has no occurrence left, so the schedule would never send a job"
+        );
+        assert_eq!(
+            request(json!({ "name": "q", "cron": "FREQ=DAILY", "options": { "tz": "utc+5" } }))
                 .unwrap_err()
                 .code,
-            ErrorCode::NotImplemented
+            ErrorCode::InvalidRange
         );
+        let read = request(json!({ "name": "q", "cron": "FREQ=DAILY;BYHOUR=9" })).unwrap();
+        assert_eq!(read.kind, ScheduleKind::Rrule);
         assert_eq!(
             message(json!({ "cron": "* * * * *", "options": { "tz": "Nowhere/Else" } })),
             "Unknown or unsupported time zone: \"Nowhere/Else\""
@@ -480,7 +517,8 @@ mod tests {
     #[test]
     fn preview_options_are_checked_after_the_expression() {
         let read = PreviewRequest::from_options(&json!("*/5 * * * *"), &Options::new()).unwrap();
-        assert_eq!((read.count, read.zone), (5, Zone::UTC));
+        assert_eq!(read.count, 5);
+        assert!(matches!(read.recurrence, Recurrence::Cron(_, Zone::UTC)));
         let options = json!({ "count": 0, "tz": "Nowhere/Else" });
         let err = PreviewRequest::from_options(&json!("* * * * *"), options.as_object().unwrap())
             .unwrap_err();

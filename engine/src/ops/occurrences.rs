@@ -8,8 +8,9 @@
 
 use serde_json::Value;
 
-use crate::model::schedule::{is_blank, MissedPolicy, ScheduleKind, RRULE_UNSUPPORTED};
+use crate::model::schedule::{is_blank, MissedPolicy, ScheduleKind};
 use crate::schedule::cron::{js_date_string, ParseCache, Zone};
+use crate::schedule::rrule::{self, Rule, RuleErrorKind};
 
 /// How long an occurrence stays due, and the width of the slot it is filed in. The two must agree:
 /// a wider window would let two slots claim one occurrence, a wider slot would merge two.
@@ -80,7 +81,11 @@ fn read_occurrences(
     now_ms: i64,
 ) -> Result<Vec<i64>, Unusable> {
     if kind == ScheduleKind::Rrule {
-        return Err(RRULE_UNSUPPORTED.to_string());
+        // Every occurrence in the window, not only the latest: a rule can put two in one window.
+        let rule = compile(expression, tz)?;
+        return rule
+            .between(now_ms - OCCURRENCE_WINDOW_MS, now_ms)
+            .map_err(|e| e.message);
     }
     let parsed = cache.parse(expression).map_err(|e| e.0)?;
     let reference = now_ms + 1;
@@ -113,13 +118,51 @@ pub fn missed_occurrence(
         return Ok(None);
     }
     if kind == ScheduleKind::Rrule {
-        return Err(RRULE_UNSUPPORTED.to_string());
+        let rule = compile(&row.cron, &row.timezone)?;
+        return latest_occurrence(&rule, from, window_start);
     }
     let parsed = cache.parse(&row.cron).map_err(|e| e.0)?;
     let reference = window_start + 1;
     let zone = pass_zone(&row.timezone, reference)?;
     let occurrence = parsed.prev_before(zone, reference).map_err(|e| e.0)?;
     Ok((occurrence > from).then_some(occurrence))
+}
+
+/// A stored rule in its zone, as a pass reads it.
+fn compile(expression: &str, tz: &str) -> Result<Rule, Unusable> {
+    rrule::compile(expression, tz).map_err(|e| e.message)
+}
+
+/// Whether a row is a recurrence rule this engine cannot evaluate as pg-boss does (a shape
+/// pg-boss accepts that `schedule::rrule` refuses as unreadable). A pass must not skip such a
+/// row's occurrences, so it leaves the pass to an instance that can read it.
+pub fn unreadable_rule(row: &ScheduleRow) -> Option<String> {
+    if ScheduleKind::of(&row.cron) != ScheduleKind::Rrule {
+        return None;
+    }
+    match rrule::compile(&row.cron, &row.timezone) {
+        Err(err) if err.kind == RuleErrorKind::Unreadable => Some(err.message),
+        _ => None,
+    }
+}
+
+/// The latest occurrence of a rule in (after, until], read in steps widening backwards from
+/// `until` (an hour, then four times the last), so a dense rule over a long gap is not walked
+/// from the start of the gap.
+fn latest_occurrence(rule: &Rule, after: i64, until: i64) -> Result<Option<i64>, Unusable> {
+    const FIRST_STEP_MS: i64 = 3_600_000;
+    let mut upper = until;
+    let mut width = FIRST_STEP_MS;
+    while upper > after {
+        let lower = after.max(upper - width);
+        let found = rule.between(lower, upper).map_err(|e| e.message)?;
+        if let Some(last) = found.last() {
+            return Ok(Some(*last));
+        }
+        upper = lower;
+        width = width.saturating_mul(4);
+    }
+    Ok(None)
 }
 
 /// The throttle slot an instant falls in, as the UTC wall time `singleton_on` stores.
@@ -195,8 +238,12 @@ mod tests {
             "cron expression must be a non-empty string"
         );
         assert_eq!(
-            due_occurrences(&cache, &row("FREQ=DAILY", "rrule", "UTC"), T).unwrap_err(),
-            RRULE_UNSUPPORTED
+            due_occurrences(&cache, &row("FREQ=DAILY;INTERVAL=0", "rrule", "UTC"), T).unwrap_err(),
+            "Cannot create RRule: interval must be greater than 0"
+        );
+        assert_eq!(
+            due_occurrences(&cache, &row("FREQ=DAILY", "rrule", "Mars/Olympus"), T).unwrap_err(),
+            "Invalid time zone specified: MARS/OLYMPUS"
         );
         // A cron expression stored as an rrule is read as cron, and the row relabelled.
         assert_eq!(
@@ -205,6 +252,46 @@ mod tests {
                 .0,
             ScheduleKind::Cron
         );
+    }
+
+    #[test]
+    fn a_rule_owes_every_occurrence_in_the_window() {
+        let cache = ParseCache::default();
+        // Two occurrences 20 seconds apart: both are due.
+        let rule = row("FREQ=DAILY;BYSECOND=10,30", "rrule", "UTC");
+        assert_eq!(
+            due_occurrences(&cache, &rule, T + 40_000).unwrap(),
+            (ScheduleKind::Rrule, vec![T + 10_000, T + 30_000])
+        );
+        // The window's end is included, its start is not.
+        let daily = row("FREQ=DAILY", "rrule", "UTC");
+        assert_eq!(due_occurrences(&cache, &daily, T).unwrap().1, vec![T]);
+        assert_eq!(
+            due_occurrences(&cache, &daily, T + 60_000).unwrap().1,
+            Vec::<i64>::new()
+        );
+        // A rule stored as cron is read as a rule, and relabelled.
+        assert_eq!(
+            due_occurrences(&cache, &row("FREQ=DAILY", "cron", "UTC"), T).unwrap(),
+            (ScheduleKind::Rrule, vec![T])
+        );
+        let mut once = row("FREQ=HOURLY", "rrule", "UTC");
+        once.missed = MissedPolicy::Once;
+        let window_start = T + 30 * 86_400_000 + 600_000;
+        assert_eq!(
+            missed_occurrence(
+                &cache,
+                &once,
+                ScheduleKind::Rrule,
+                Some(T as f64),
+                window_start
+            )
+            .unwrap(),
+            Some(T + 30 * 86_400_000)
+        );
+        let unreadable = row("FREQ=YEARLY;BYWEEKNO=20", "rrule", "UTC");
+        assert!(unreadable_rule(&unreadable).is_some());
+        assert!(unreadable_rule(&daily).is_none());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::occurrences::ScheduleRow;
 use crate::error::{Error, Result};
 use crate::model::schedule::{
-    schedule_error, MissedPolicy, PreviewRequest, ScheduleQuery, ScheduleRequest, ScheduleTarget,
+    rule_error, schedule_error, MissedPolicy, PreviewRequest, Recurrence, ScheduleQuery,
+    ScheduleRequest, ScheduleTarget,
 };
 use crate::sql::exec::Param;
 use crate::sql::Db;
@@ -86,10 +87,14 @@ pub async fn get_schedules(db: &Db, query: &ScheduleQuery) -> Result<String> {
 pub fn preview(request: &PreviewRequest, from_ms: i64) -> Result<Vec<i64>> {
     let count = request.count;
     let deadline = Instant::now() + PREVIEW_BUDGET;
-    let mut walk = request.cron.walk(request.zone, from_ms);
+    let mut next = occurrence_walk(&request.recurrence, from_ms);
     let mut occurrences = Vec::with_capacity(count);
     while occurrences.len() < count {
-        occurrences.push(walk.next().map_err(|e| schedule_error(e.0))?);
+        // A finite rule runs out: the shorter list is the answer.
+        let Some(occurrence) = next()? else {
+            break;
+        };
+        occurrences.push(occurrence);
         if occurrences.len() < count && Instant::now() > deadline {
             return Err(schedule_error(format!(
                 "Gave up after {}ms with {} of {count} occurrences of \"{}\". Ask for fewer and page with `from`.",
@@ -100,6 +105,30 @@ pub fn preview(request: &PreviewRequest, from_ms: i64) -> Result<Vec<i64>> {
         }
     }
     Ok(occurrences)
+}
+
+/// The occurrences of an expression after `from_ms`, one call at a time; `None` once a rule has
+/// run out.
+fn occurrence_walk(
+    recurrence: &Recurrence,
+    from_ms: i64,
+) -> Box<dyn FnMut() -> Result<Option<i64>> + '_> {
+    match recurrence {
+        Recurrence::Cron(cron, zone) => {
+            let mut walk = cron.walk(*zone, from_ms);
+            Box::new(move || walk.next().map(Some).map_err(|e| schedule_error(e.0)))
+        }
+        Recurrence::Rule(rule) => {
+            let mut after = from_ms;
+            Box::new(move || {
+                let next = rule.next_after(after).map_err(rule_error)?;
+                if let Some(at) = next {
+                    after = at;
+                }
+                Ok(next)
+            })
+        }
+    }
 }
 
 /// What a claim on a cron pass found.

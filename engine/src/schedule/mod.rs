@@ -1,3 +1,4 @@
-//! Reading schedules: when a cron expression next fires.
+//! Reading schedules: when a cron expression or a recurrence rule next fires.
 
 pub mod cron;
+pub mod rrule;

@@ -6,8 +6,9 @@
 //! occurrences each owes (`ops/occurrences.rs`) and files them in the `__pgboss__send-it` queue,
 //! whose worker (`worker/send_it.rs`) sends them on. Rows a pass cannot evaluate are skipped with
 //! one `invalid_schedule` warning per (name, key, expression, zone), never costing the other
-//! schedules their jobs. While a recurrence rule is stored (pg-boss reads them; this engine not
-//! yet) the instance does not claim the pass at all, so a pg-boss instance on the schema runs it.
+//! schedules their jobs. Cron expressions and recurrence rules are both evaluated here; while a
+//! rule of a shape this engine cannot evaluate as pg-boss does is stored (see `schedule::rrule`),
+//! the instance does not claim the pass at all, so an instance that can read it (pg-boss) runs it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -23,12 +24,11 @@ use crate::config::Scheduling;
 use crate::error::{Error, Result};
 use crate::event::{EventSink, Warning};
 use crate::future::BoxFuture;
-use crate::model::schedule::{ScheduleKind, RRULE_UNSUPPORTED};
 use crate::ops::clock::DbClock;
 use crate::ops::insert::insert_slotted;
 use crate::ops::occurrences::{
-    due_occurrences, missed_occurrence, occurrence_key, throttle_slot, ScheduleRow,
-    OCCURRENCE_WINDOW_MS,
+    due_occurrences, missed_occurrence, occurrence_key, throttle_slot, unreadable_rule,
+    ScheduleRow, OCCURRENCE_WINDOW_MS,
 };
 use crate::ops::queues::{self, QueueCache};
 use crate::ops::schedules::{self as schedules, SEND_IT};
@@ -126,19 +126,23 @@ impl CronPass {
         Ok(Some(next.saturating_duration_since(Instant::now())))
     }
 
-    /// Whether a stored schedule is a recurrence rule, which this engine cannot evaluate yet. A
-    /// pass that skipped it would lose occurrences a pg-boss instance on the same schema would
-    /// have sent, so the pass is left to such an instance (said once per row, as a warning).
+    /// Whether a stored schedule is a recurrence rule of a shape this engine cannot evaluate as
+    /// pg-boss does. A pass that skipped it would lose occurrences a pg-boss instance on the same
+    /// schema would have sent, so the pass is left to such an instance (said once per row, as a
+    /// warning).
     async fn leaves_pass_to_others(&self, rows: &[ScheduleRow]) -> bool {
-        let rules: Vec<&ScheduleRow> = rows.iter().filter(|row| is_rule(row)).collect();
+        let rules: Vec<(&ScheduleRow, String)> = rows
+            .iter()
+            .filter_map(|row| unreadable_rule(row).map(|why| (row, why)))
+            .collect();
         if rules.is_empty() {
             return false;
         }
         let warned = self.warned.lock().unwrap().clone();
         let mut plan = Plan::default();
-        for row in rules {
+        for (row, why) in rules {
             let message = format!(
-                "Warning: schedule for queue \"{}\" (key \"{}\") is a recurrence rule, which this instance cannot evaluate yet ({RRULE_UNSUPPORTED}); the cron pass is left to an instance that can, such as pg-boss 12.38",
+                "Warning: schedule for queue \"{}\" (key \"{}\") is a recurrence rule this instance cannot evaluate ({why}); the cron pass is left to an instance that can, such as pg-boss 12.38",
                 row.name, row.key
             );
             plan.warn(&warned, row, message);
@@ -249,12 +253,6 @@ impl Plan {
             data: json!({ "queue": row.name, "key": row.key, "cron": row.cron, "timezone": row.timezone }),
         });
     }
-}
-
-/// Whether a row is a recurrence rule, by its `kind` column or by how its expression is written.
-fn is_rule(row: &ScheduleRow) -> bool {
-    ScheduleKind::stored(&row.kind) == ScheduleKind::Rrule
-        || ScheduleKind::of(&row.cron) == ScheduleKind::Rrule
 }
 
 /// How long a refused claimer waits: until the winner's stamp is an interval old, plus a beat (a

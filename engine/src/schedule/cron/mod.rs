@@ -19,8 +19,8 @@
 //!
 //! The reader is laid out by job: `parse` (an expression into a [`CronExpression`]) with its
 //! helpers `fields`, `lists`, `aliases` and `hashes`; `walk` (finding occurrences) on `cursor` and
-//! `civil` (Luxon's calendar arithmetic) in a `zone`; `rrule` tells the other format apart, and
-//! `cache` keeps recent parses.
+//! `civil` (Luxon's calendar arithmetic) in a `zone`; `cache` keeps recent parses. The other
+//! format, recurrence rules, is read by `schedule::rrule`.
 
 mod aliases;
 mod cache;
@@ -32,13 +32,11 @@ mod hashes;
 mod lists;
 mod millis;
 mod parse;
-mod rrule;
 mod walk;
 mod zone;
 
 pub use cache::ParseCache;
 pub use parse::CronExpression;
-pub use rrule::is_rrule;
 pub use walk::Walk;
 pub use zone::Zone;
 
