@@ -416,9 +416,10 @@ async fn the_pass_fires_recurrence_rules_every_instance_stored() {
     boss.create_queue(&queue("stored", no_opts()))
         .await
         .unwrap();
-    boss.schedule(&request(
-        json!({ "name": "ours", "cron": "FREQ=SECONDLY", "data": { "by": "ours" } }),
-    ))
+    boss.schedule(
+        &request(json!({ "name": "ours", "cron": "FREQ=SECONDLY", "data": { "by": "ours" } })),
+        None,
+    )
     .await
     .unwrap();
     let row = schedule_row(&boss, "ours", "").await;
