@@ -41,6 +41,7 @@ fn db_on(pool: &PgPool, schema: &TestSchema) -> Db {
         pool: pool.clone(),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema.as_str())),
+        lost: None,
     }
 }
 

@@ -68,6 +68,7 @@ fn db_of(pool: &PgPool, schema: &str) -> Db {
         pool: pool.clone(),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema)),
+        lost: None,
     }
 }
 

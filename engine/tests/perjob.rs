@@ -38,6 +38,7 @@ fn jobs_db(pool: &PgPool, schema: &str) -> Db {
         pool: pool.clone(),
         mode: Default::default(),
         sql: Arc::new(Statements::new(schema)),
+        lost: None,
     }
 }
 

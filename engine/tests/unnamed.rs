@@ -235,6 +235,7 @@ async fn a_pooler_is_seen_by_the_port_the_server_reports() {
         pool: pool.clone(),
         mode: StatementMode::Prepared,
         sql: Arc::new(Statements::new("pgboss")),
+        lost: None,
     };
     let (port,): (String,) = db
         .exec()

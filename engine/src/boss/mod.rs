@@ -273,6 +273,7 @@ impl Boss {
                 .unwrap()
                 .unwrap_or(StatementMode::Unnamed),
             sql: self.statements.clone(),
+            lost: Some(lost_connections(&self.events)),
         }
     }
 

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 
+use crate::config::connection::LostConnection;
 use exec::{CallerDb, Exec, StatementMode};
 
 /// A schema's statements, rendered once.
@@ -124,17 +125,24 @@ pub struct Db {
     pub pool: PgPool,
     pub mode: StatementMode,
     pub sql: Arc<Statements>,
+    /// Told about pooled connections found closed by the server when a statement was sent on
+    /// them (the statement is then sent again on another connection).
+    pub lost: Option<LostConnection>,
 }
 
 impl Db {
     /// The instance's own connections.
     pub fn exec(&self) -> Exec<'_> {
-        Exec::pool(&self.pool).with_mode(self.mode)
+        Exec::pool(&self.pool)
+            .with_mode(self.mode)
+            .reporting_lost(self.lost.as_ref())
     }
 
     /// The caller's handle when the call was given one (pg-boss's `db` option), else our pool.
     pub fn exec_for<'a>(&'a self, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
-        Exec::pool_or_caller(&self.pool, caller).with_mode(self.mode)
+        Exec::pool_or_caller(&self.pool, caller)
+            .with_mode(self.mode)
+            .reporting_lost(self.lost.as_ref())
     }
 
     /// The configured schema, as written into statements.
