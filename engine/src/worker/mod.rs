@@ -234,6 +234,8 @@ async fn run(
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    // A completed batch whose completion rides on the next claim.
+    let mut carried = None;
     while !shared.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
         let fetched = match batch::fetch_and_handle(
@@ -242,10 +244,14 @@ async fn run(
             &request,
             handler.as_ref(),
             &options,
+            carried.take(),
         )
         .await
         {
-            Ok(count) => count,
+            Ok((count, next)) => {
+                carried = next;
+                count
+            }
             Err(err) => {
                 report_error(&ctx, &shared, &err);
                 0
@@ -255,7 +261,9 @@ async fn run(
             .last_job_duration
             .store(started.elapsed().as_millis() as i64, Ordering::SeqCst);
         let queue = ctx.queues.get(&shared.name);
-        let wait = if bursting(&options, fetched as i64, queue.as_deref().map(|q| &**q)) {
+        let wait = if carried.is_some()
+            || bursting(&options, fetched as i64, queue.as_deref().map(|q| &**q))
+        {
             Duration::ZERO
         } else if ctx.listening.load(Ordering::SeqCst) && queue.is_some_and(|q| q.notify) {
             // Notifications wake this worker; the poll is only the backstop.
@@ -268,6 +276,11 @@ async fn run(
                 _ = tokio::time::sleep(wait) => {}
                 _ = shared.wake.notified() => {}
             }
+        }
+    }
+    if let Some(carried) = carried {
+        if let Err(err) = batch::complete_carried(&ctx, &shared, &options, carried).await {
+            report_error(&ctx, &shared, &err);
         }
     }
     shared.state.store(STATE_STOPPED, Ordering::SeqCst);
