@@ -127,18 +127,25 @@ fn bursting(batch_size: usize, concurrency: usize) -> pg_boss_engine::model::wor
     }))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_bursting_workers_settle_every_job_once_with_failures_mid_run() {
-    let (schema, boss) = started("settle_many").await;
+/// `total` jobs worked with `options`, one batch in `poison` failing mid-run: every job ends
+/// completed, handled once plus once for every failed batch it was in, with as many retries.
+async fn every_job_settled_once(
+    label: &str,
+    total: i64,
+    poison: i64,
+    options: pg_boss_engine::model::work::WorkOptions,
+) {
+    let (schema, boss) = started(label).await;
     let s = schema.as_str();
     let pool = db().await;
-    let options = opts(json!({"retryLimit": 3, "retryDelay": 0}));
-    boss.create_queue(&queue("many", options)).await.unwrap();
-    let total = 1200;
+    let queue_options = opts(json!({"retryLimit": 3, "retryDelay": 0}));
+    boss.create_queue(&queue("many", queue_options))
+        .await
+        .unwrap();
     insert_jobs(&boss, "many", total).await;
 
-    let handler = Settler::new(97, usize::MAX);
-    boss.work("many", bursting(25, 6), handler.clone()).unwrap();
+    let handler = Settler::new(poison, usize::MAX);
+    boss.work("many", options, handler.clone()).unwrap();
     let done = wait_until(Duration::from_secs(60), || async {
         let states = job_states(&pool, s, "many").await;
         states.len() == total as usize && states.values().all(|(state, _)| state == "completed")
@@ -164,6 +171,23 @@ async fn many_bursting_workers_settle_every_job_once_with_failures_mid_run() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_bursting_workers_settle_every_job_once_with_failures_mid_run() {
+    every_job_settled_once("settle_burst", 1200, 97, bursting(25, 6)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_polling_workers_share_the_completer_and_settle_every_job_once() {
+    // No burst: every batch is settled through the instance's completer, while the other
+    // workers' settles on the queue are in flight.
+    let options = work_options(json!({
+        "batchSize": 8,
+        "localConcurrency": 12,
+        "pollingIntervalSeconds": 0.5,
+    }));
+    every_job_settled_once("settle_shared", 600, 41, options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,6 +132,10 @@ pub struct Boss {
     overruns: OverrunLog,
     /// Concurrent `send()`s, coalesced per queue.
     sends: Arc<SendCoalescer>,
+    /// The workers' settles, shared per queue (`ops::completer`).
+    completer: Arc<crate::ops::completer::Completer>,
+    /// Where pooled connections found dead are reported (an `error` event).
+    lost: db::LostConnection,
     /// The database's clock as this instance reads it (skew measured by the timekeeper).
     clock: Arc<DbClock>,
     /// Raised while a cron pass runs (`isTimekeeping()`), and while a clock reading is under way
@@ -162,7 +166,8 @@ impl Boss {
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
         }
-        let pool = db::pool(&config.connection, Some(lost_connections(&events)))?;
+        let lost = lost_connections(&events);
+        let pool = db::pool(&config.connection, Some(lost.clone()))?;
         let flow_resolver = Arc::new(crate::service::flow_resolver::FlowResolver::new(
             config.flow.clone(),
             events.clone(),
@@ -197,6 +202,8 @@ impl Boss {
             instance_id,
             overruns,
             sends: Arc::default(),
+            completer: Arc::default(),
+            lost,
             clock: Arc::default(),
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
@@ -246,7 +253,7 @@ impl Boss {
 
     /// A pool for the current connection options, reporting lost connections as `error` events.
     fn new_pool(&self) -> Result<PgPool> {
-        db::pool(&self.connection(), Some(lost_connections(&self.events)))
+        db::pool(&self.connection(), Some(self.lost.clone()))
     }
 
     /// Where this instance reports what happens in the background.
@@ -273,7 +280,7 @@ impl Boss {
                 .unwrap()
                 .unwrap_or(StatementMode::Unnamed),
             sql: self.statements.clone(),
-            lost: Some(lost_connections(&self.events)),
+            lost: Some(self.lost.clone()),
         }
     }
 
@@ -463,6 +470,7 @@ impl Boss {
         }
         let _ = tokio::time::timeout_at(cleanup_end, self.overruns.flush(&db)).await;
         self.sends.close();
+        self.completer.close();
         // The background migration's command in hand gets until the deadline; the registry
         // heartbeat ends last, so a graceful stop reads as live until its workers are done.
         self.late_services

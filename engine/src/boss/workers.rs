@@ -51,6 +51,7 @@ impl Boss {
             listening: self.listening.clone(),
             wip_listening: self.wip_listening.clone(),
             spies: self.spies.clone(),
+            completer: self.completer.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         let mut first = None;

@@ -14,6 +14,7 @@ use super::{heartbeat, now_ms, WorkerContext, WorkerShared};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::fetch::{ClaimedJob, FetchRequest, FetchedBatch};
+use crate::model::settle::{JobResultStatus, JobSettle};
 use crate::model::targets::{CommandResponse, JobTargets};
 use crate::model::work::WorkOptions;
 use crate::ops::queues::{self, Queue};
@@ -132,7 +133,7 @@ enum Settled {
 struct Turn<'a> {
     ctx: &'a WorkerContext,
     shared: &'a WorkerShared,
-    queue: &'a Queue,
+    queue: &'a Arc<Queue>,
     options: &'a WorkOptions,
 }
 
@@ -272,7 +273,7 @@ impl Turn<'_> {
             {
                 Ok(Settled::Carry(if jobs.len() == 1 { output } else { None }))
             }
-            Some(outcome) => self.settle(jobs, targets, outcome).await,
+            Some(outcome) => self.settle(jobs, outcome).await,
             None => self.overrun(jobs, targets, max_expire, handling).await,
         }
     }
@@ -322,36 +323,43 @@ impl Turn<'_> {
         answered.ok()
     }
 
-    async fn settle(
-        &self,
-        jobs: &[ClaimedJob],
-        targets: &JobTargets,
-        outcome: HandlerOutcome,
-    ) -> Result<Settled> {
-        let (db, queue) = (&self.ctx.db, self.queue);
+    /// Settles the batch as the handler answered, through the instance's completer (with other
+    /// workers' settles on the queue).
+    async fn settle(&self, jobs: &[ClaimedJob], outcome: HandlerOutcome) -> Result<Settled> {
+        let ctx = self.ctx;
+        let whole = |status, output: Option<&str>| -> Vec<JobSettle> {
+            jobs.iter()
+                .map(|job| JobSettle {
+                    id: job.id,
+                    retry_count: job.retry_count,
+                    status,
+                    output: output.map(str::to_string),
+                })
+                .collect()
+        };
+        let settle = |items| ctx.completer.settle(&ctx.db, self.queue, items);
         match outcome {
             HandlerOutcome::PerJob(results) => {
                 let plan = PerJobPlan::new(jobs, results);
-                let each = settle::settle_each(db, queue, &plan.settles).await?;
+                let each = settle(plan.settles.clone()).await?;
                 Ok(Settled::Each(plan, each))
             }
             HandlerOutcome::Completed(_) if self.options.per_job_results => {
                 let error = error_output(NOT_A_RESULT_LIST);
-                settle::fail(db, None, queue, targets, Some(&error)).await?;
+                settle(whole(JobResultStatus::Failed, Some(&error))).await?;
                 Ok(Settled::Failed)
             }
             HandlerOutcome::Completed(output) => {
                 let output = if jobs.len() == 1 { output } else { None };
-                let done =
-                    settle::complete(db, None, queue, targets, output.as_deref(), false).await?;
+                let done = settle(whole(JobResultStatus::Completed, output.as_deref())).await?;
                 Ok(Settled::Completed {
-                    affected: done.affected,
+                    affected: done.completed.len() as i64,
                 })
             }
             HandlerOutcome::Failed(error) => {
                 // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
                 let output = Some(error.as_str()).filter(|e| *e != "null");
-                settle::fail(db, None, queue, targets, output).await?;
+                settle(whole(JobResultStatus::Failed, output)).await?;
                 Ok(Settled::Failed)
             }
         }

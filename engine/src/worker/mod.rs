@@ -169,6 +169,8 @@ pub struct WorkerContext {
     pub wip_listening: Arc<AtomicBool>,
     /// The queues whose settles are reported for job spies; nothing is reported otherwise.
     pub spies: Arc<crate::worker::spies::SpyWatch>,
+    /// Where batches are settled, together with other workers' settles on the same queue.
+    pub completer: Arc<crate::ops::completer::Completer>,
 }
 
 impl WorkerContext {
