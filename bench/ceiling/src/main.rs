@@ -313,10 +313,10 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                         let claimed = rows
                             .into_iter()
                             .filter(|row| {
-                                row.try_get::<Option<Uuid>, _>(2).ok().flatten().is_some()
+                                row.try_get::<Option<Uuid>, _>(1).ok().flatten().is_some()
                             })
                             .collect::<Vec<_>>();
-                        (claimed, 2)
+                        (claimed, 1)
                     }
                     None => {
                         let rows = sqlx::query(&queue.claim)

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::fetch::{ClaimedJob, FetchRequest, FetchedBatch};
-use crate::model::targets::{CommandResponse, JobTargets};
+use crate::model::targets::JobTargets;
 use crate::ops::queues::Queue;
 use crate::sql::exec::{CallerDb, Param};
 use crate::sql::fetch::ClaimShape;
@@ -58,14 +58,15 @@ pub fn completes_with_claim(queue: &Queue, request: &FetchRequest) -> bool {
 
 /// Completes `targets` (fenced to their attempts) with `output` and claims up to `batch_size`
 /// jobs, in one statement on the pool: one round trip and one commit for a worker's settle and
-/// its next fetch. Only where [`completes_with_claim`] says so.
+/// its next fetch. Answers how many of `targets` it completed, and the batch. Only where
+/// [`completes_with_claim`] says so.
 pub async fn complete_and_fetch(
     db: &Db,
     queue: &Queue,
     request: &FetchRequest,
     targets: &JobTargets,
     output: Option<&str>,
-) -> Result<(CommandResponse, FetchedBatch)> {
+) -> Result<(i64, FetchedBatch)> {
     let shape = ClaimShape::of(request);
     let sql = JobStatement::CompleteAndClaim(shape).cached(&queue.statements, db.schema(), queue);
     let mut params = claim_params(queue, request);
@@ -76,7 +77,6 @@ pub async fn complete_and_fetch(
     ]);
     type Row = (
         i64,
-        Vec<Uuid>,
         Option<Uuid>,
         Option<i32>,
         Option<i32>,
@@ -86,19 +86,10 @@ pub async fn complete_and_fetch(
         Option<String>,
     );
     let rows: Vec<Row> = db.exec().fetch_all(&sql, params).await?;
-    let mut response = CommandResponse {
-        jobs: targets.ids.clone(),
-        affected: 0,
-        settled: Vec::new(),
-    };
+    let mut completed = 0;
     let mut jobs = Vec::with_capacity(rows.len());
-    for (i, (affected, settled, id, retry_count, expire, heartbeat, group_id, tier, json)) in
-        rows.into_iter().enumerate()
-    {
-        if i == 0 {
-            response.affected = affected;
-            response.settled = settled;
-        }
+    for (affected, id, retry_count, expire, heartbeat, group_id, tier, json) in rows {
+        completed = affected;
         if let (Some(id), Some(retry_count), Some(expire), Some(json)) =
             (id, retry_count, expire, json)
         {
@@ -113,7 +104,7 @@ pub async fn complete_and_fetch(
             )));
         }
     }
-    Ok((response, FetchedBatch { jobs }))
+    Ok((completed, FetchedBatch { jobs }))
 }
 
 /// Claims up to `batch_size` jobs (see `sql::fetch` for which), through the caller's db when given.

@@ -83,8 +83,8 @@ pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
 /// complete of [`super::settle::complete`] over `$8` ids, `$9` output and `$10` attempts. Both
 /// read the same snapshot, so the claim does not see the completions: only for claims that do
 /// not count active jobs (no policy limit on active jobs, no group limits). Answers one row per
-/// claimed job (the claim's columns after `affected` and `settled`, the complete's answer, which
-/// every row repeats), or one row of nulls after them when nothing was claimed.
+/// claimed job (the claim's columns after `affected`, how many jobs the complete settled, which
+/// every row repeats), or one row of nulls after it when nothing was claimed.
 pub fn complete_and_claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
     let (ctes, update) = claim_parts(schema, queue, shape);
     let table = &queue.table;
@@ -97,8 +97,7 @@ pub fn complete_and_claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) ->
          ), claimed AS (
          {update}
          )
-         SELECT s.affected, s.settled, c.* FROM
-           (SELECT count(*) AS affected, COALESCE(array_agg(id), '{{}}'::uuid[]) AS settled FROM settled) s
+         SELECT s.affected, c.* FROM (SELECT count(*) AS affected FROM settled) s
            LEFT JOIN claimed c ON true",
         super::settle::attempt_fence(10)
     )

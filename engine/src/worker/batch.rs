@@ -207,10 +207,8 @@ impl Turn<'_> {
                 carried.output.as_deref(),
             )
             .await;
-            if let Ok((done, batch)) = both {
-                let settled = Ok(Settled::Completed {
-                    affected: done.affected,
-                });
+            if let Ok((affected, batch)) = both {
+                let settled = Ok(Settled::Completed { affected });
                 let turn = Turn {
                     queue: &carried.queue,
                     ..*self
