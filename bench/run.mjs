@@ -295,6 +295,7 @@ async function runCeiling (opts, workloadName) {
   if (spec.batch) args.push('--batch', String(spec.batch))
   if (spec.chunk) args.push('--chunk', String(spec.chunk))
   if (spec.fenced) args.push('--fenced')
+  if (spec.combined) args.push('--combined')
   if (spec.queues) args.push('--queues', String(spec.queues))
   if (spec.payloadBytes) args.push('--payload-bytes', String(spec.payloadBytes))
   if (spec.backlog) args.push('--backlog', String(spec.backlog))

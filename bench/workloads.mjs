@@ -163,7 +163,7 @@ export const WORKLOADS = {
     constructorOptions: { max: 10 },
     expect: cfg => ({ completed: cfg.jobs }),
     setup: ctx => ctx.boss.createQueue(QUEUE),
-    ceiling: cfg => ({ mode: 'claim-complete', batch: FETCH_BATCH, connections: 4, fenced: true, jobs: cfg.jobs }),
+    ceiling: cfg => ({ mode: 'claim-complete', batch: FETCH_BATCH, connections: 4, fenced: true, combined: true, jobs: cfg.jobs }),
     async run (ctx) {
       await preload(ctx.boss, ctx.cfg.jobs)
       return timeWork(ctx, ctx.cfg.jobs, {

@@ -41,6 +41,7 @@ fn db_on(pool: &PgPool, schema: &TestSchema) -> Db {
         handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema.as_str())),
+        lost: None,
     }
 }
 

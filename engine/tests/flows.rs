@@ -71,6 +71,7 @@ fn db_of(pool: &PgPool, schema: &str) -> Db {
         handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema)),
+        lost: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn jobs_db(pool: &PgPool, schema: &str) -> Db {
         handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: Default::default(),
         sql: Arc::new(Statements::new(schema)),
+        lost: None,
     }
 }
 

@@ -237,6 +237,7 @@ async fn a_pooler_is_seen_by_the_port_the_server_reports() {
         handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::Prepared,
         sql: Arc::new(Statements::new("pgboss")),
+        lost: None,
     };
     let (port,): (String,) = db
         .exec()

@@ -11,6 +11,8 @@
 //! - `insert`: `--jobs` jobs in insert statements of `--chunk` jobs each, `--connections` lanes.
 //! - `claim-complete`: `--jobs` jobs per queue pre-loaded (not timed), then claim `--batch` and
 //!   complete them (`--fenced`: the worker's attempt-fenced complete) until every queue is empty.
+//!   `--combined` (with `--fenced`): as a bursting worker does, each lane completes its last
+//!   batch in the statement that claims its next (`JobStatement::CompleteAndClaim`).
 //! - `send-work`: the pre-load is timed too, one job per insert statement, as `send()` does.
 //! - `backlog`: `claim-complete` on an empty table (after `--warmup` jobs, untimed), then
 //!   `--backlog` more jobs loaded with `INSERT ... SELECT generate_series` and `--jobs` of them
@@ -45,6 +47,7 @@ struct Args {
     batch: i64,
     chunk: usize,
     fenced: bool,
+    combined: bool,
     payload_bytes: usize,
     backlog: usize,
     warmup: usize,
@@ -53,7 +56,7 @@ struct Args {
 const USAGE: &str =
     "usage: pg-boss-ceiling --schema S --mode insert|claim-complete|send-work|backlog \
 [--url URL] [--queue NAME] [--queues K] [--jobs N] [--connections C] [--batch B] [--chunk K] \
-[--fenced] [--payload-bytes P] [--backlog N] [--warmup N]";
+[--fenced [--combined]] [--payload-bytes P] [--backlog N] [--warmup N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -68,6 +71,7 @@ fn parse_args() -> Res<Args> {
         batch: 100,
         chunk: 1000,
         fenced: false,
+        combined: false,
         payload_bytes: 0,
         backlog: 0,
         warmup: 0,
@@ -76,6 +80,10 @@ fn parse_args() -> Res<Args> {
     while let Some(flag) = it.next() {
         if flag == "--fenced" {
             args.fenced = true;
+            continue;
+        }
+        if flag == "--combined" {
+            args.combined = true;
             continue;
         }
         let value = it
@@ -125,6 +133,7 @@ struct Queue {
     insert: String,
     send: String,
     claim: String,
+    complete_and_claim: String,
     complete: String,
 }
 
@@ -161,6 +170,7 @@ async fn load_queue(pool: &PgPool, args: &Args, name: &str) -> Res<Queue> {
         insert: JobStatement::Insert(insert_shape(false)).render(schema, &info),
         send: JobStatement::Insert(insert_shape(true)).render(schema, &info),
         claim: JobStatement::Claim(claim_shape).render(schema, &info),
+        complete_and_claim: JobStatement::CompleteAndClaim(claim_shape).render(schema, &info),
         complete: JobStatement::Complete {
             include_queued: false,
             fenced: args.fenced,
@@ -254,51 +264,96 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
             turn.clone(),
             queues.clone(),
         );
-        let (batch, fenced) = (args.batch, args.fenced);
+        let (batch, fenced, combined) = (args.batch, args.fenced, args.fenced && args.combined);
         lanes.push(tokio::spawn(async move {
             // Each lane keeps one connection: no pool acquire (and its health-check ping) per
             // statement, only the statements themselves.
             let mut conn = pool.acquire().await?;
+            // With --combined, the last batch (its queue's index, ids and attempts), completed
+            // by the statement that claims the next batch of the same queue.
+            let mut carry: Option<(usize, Vec<Uuid>, Vec<String>)> = None;
             loop {
-                if done.load(Ordering::Relaxed) >= limit {
-                    return Ok::<(), BoxError>(());
-                }
-                // The next queue not yet found empty, round robin.
-                let start = turn.fetch_add(1, Ordering::Relaxed);
-                let Some(k) = (0..queues.len())
-                    .map(|o| (start + o) % queues.len())
-                    .find(|&k| !empty[k].load(Ordering::Relaxed))
-                else {
-                    return Ok(());
+                let k = match &carry {
+                    Some((k, _, _)) => *k,
+                    None => {
+                        if done.load(Ordering::Relaxed) >= limit {
+                            return Ok::<(), BoxError>(());
+                        }
+                        // The next queue not yet found empty, round robin.
+                        let start = turn.fetch_add(1, Ordering::Relaxed);
+                        let Some(k) = (0..queues.len())
+                            .map(|o| (start + o) % queues.len())
+                            .find(|&k| !empty[k].load(Ordering::Relaxed))
+                        else {
+                            return Ok(());
+                        };
+                        k
+                    }
                 };
                 let queue = &queues[k];
-                let rows = sqlx::query(&queue.claim)
-                    .bind(&queue.name)
-                    .bind(batch)
-                    .bind(0i32)
-                    .bind(0i32)
-                    .bind(None::<Vec<String>>)
-                    .bind(None::<String>)
-                    .bind(None::<String>)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                let (rows, carried) = match carry.take() {
+                    Some((_, ids, attempts)) => {
+                        let rows = sqlx::query(&queue.complete_and_claim)
+                            .bind(&queue.name)
+                            .bind(batch)
+                            .bind(0i32)
+                            .bind(0i32)
+                            .bind(None::<Vec<String>>)
+                            .bind(None::<String>)
+                            .bind(None::<String>)
+                            .bind(&ids)
+                            .bind(None::<String>)
+                            .bind(&attempts)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        let affected: i64 = rows[0].try_get(0)?;
+                        check_completed(affected, ids.len())?;
+                        done.fetch_add(ids.len(), Ordering::Relaxed);
+                        // A claim that found nothing answers one row of nulls after the counts.
+                        let claimed = rows
+                            .into_iter()
+                            .filter(|row| {
+                                row.try_get::<Option<Uuid>, _>(1).ok().flatten().is_some()
+                            })
+                            .collect::<Vec<_>>();
+                        (claimed, 1)
+                    }
+                    None => {
+                        let rows = sqlx::query(&queue.claim)
+                            .bind(&queue.name)
+                            .bind(batch)
+                            .bind(0i32)
+                            .bind(0i32)
+                            .bind(None::<Vec<String>>)
+                            .bind(None::<String>)
+                            .bind(None::<String>)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        (rows, 0)
+                    }
+                };
                 if rows.is_empty() {
                     empty[k].store(true, Ordering::Relaxed);
                     continue;
                 }
                 // Nothing else adds jobs while this runs: a short batch was the queue's last.
-                if (rows.len() as i64) < batch {
+                let last = (rows.len() as i64) < batch;
+                if last {
                     empty[k].store(true, Ordering::Relaxed);
                 }
                 let mut ids = Vec::with_capacity(rows.len());
                 let mut attempts = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    let id: Uuid = row.try_get(0)?;
-                    let retry_count: i32 = row.try_get(1)?;
+                    let id: Uuid = row.try_get(carried)?;
+                    let retry_count: i32 = row.try_get(carried + 1)?;
                     // The job's JSON is read as the engine reads it.
-                    let _json: String = row.try_get(6)?;
+                    let _json: String = row.try_get(carried + 6)?;
                     ids.push(id);
                     attempts.push(format!("{id}:{retry_count}"));
+                }
+                if combined && !last {
+                    carry = Some((k, ids, attempts));
+                    continue;
                 }
                 let mut query = sqlx::query(&queue.complete)
                     .bind(&queue.name)
@@ -308,12 +363,7 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                     query = query.bind(&attempts);
                 }
                 let row = query.fetch_one(&mut *conn).await?;
-                let affected: i64 = row.try_get(0)?;
-                if affected != ids.len() as i64 {
-                    return Err(
-                        format!("completed {affected} of {} claimed jobs", ids.len()).into(),
-                    );
-                }
+                check_completed(row.try_get(0)?, ids.len())?;
                 done.fetch_add(ids.len(), Ordering::Relaxed);
             }
         }));
@@ -322,6 +372,15 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
         lane.await??;
     }
     Ok(done.load(Ordering::Relaxed))
+}
+
+/// Every claimed job must have been completed.
+fn check_completed(affected: i64, claimed: usize) -> Res<()> {
+    if affected == claimed as i64 {
+        Ok(())
+    } else {
+        Err(format!("completed {affected} of {claimed} claimed jobs").into())
+    }
 }
 
 fn rate(jobs: usize, seconds: f64) -> f64 {
@@ -355,6 +414,7 @@ async fn run(args: Args) -> Res<Value> {
         "connections": args.connections,
         "batch": args.batch,
         "fenced": args.fenced,
+        "combined": args.fenced && args.combined,
         "payloadBytes": args.payload_bytes,
     });
 

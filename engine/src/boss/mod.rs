@@ -142,6 +142,10 @@ pub struct Boss {
     overruns: OverrunLog,
     /// Concurrent `send()`s, coalesced per queue.
     sends: Arc<SendCoalescer>,
+    /// The workers' settles, shared per queue (`ops::completer`).
+    completer: Arc<crate::ops::completer::Completer>,
+    /// Where pooled connections found dead are reported (an `error` event).
+    lost: db::LostConnection,
     /// The database's clock as this instance reads it (skew measured by the timekeeper).
     clock: Arc<DbClock>,
     /// Raised while a cron pass runs (`isTimekeeping()`), and while a clock reading is under way
@@ -197,7 +201,8 @@ impl Boss {
                 .server_settings
                 .push((TEST_CLOCK_SETTING.to_string(), "on".to_string()));
         }
-        let pool = db::pool(&config.connection, Some(lost_connections(&events)))?;
+        let lost = lost_connections(&events);
+        let pool = db::pool(&config.connection, Some(lost.clone()))?;
         let timers = if config.test_clock {
             crate::clock::Clock::manual(0)
         } else {
@@ -243,6 +248,8 @@ impl Boss {
             } else {
                 DbClock::default()
             }),
+            completer: Arc::default(),
+            lost,
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
             listening: Arc::default(),
@@ -297,7 +304,7 @@ impl Boss {
 
     /// A pool for the current connection options, reporting lost connections as `error` events.
     fn new_pool(&self) -> Result<PgPool> {
-        db::pool(&self.connection(), Some(lost_connections(&self.events)))
+        db::pool(&self.connection(), Some(self.lost.clone()))
     }
 
     /// What the instance's timers wait on: real time, or the test clock it was made with
@@ -343,6 +350,7 @@ impl Boss {
                 .unwrap()
                 .unwrap_or(StatementMode::Unnamed),
             sql: self.statements.clone(),
+            lost: Some(self.lost.clone()),
         }
     }
 
@@ -547,6 +555,7 @@ impl Boss {
         }
         let _ = tokio::time::timeout_at(cleanup_end, self.overruns.flush(&db)).await;
         self.sends.close();
+        self.completer.close();
         // The background migration's command in hand gets until the deadline; the registry
         // heartbeat ends last, so a graceful stop reads as live until its workers are done.
         self.late_services

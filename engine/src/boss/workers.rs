@@ -61,6 +61,7 @@ impl Boss {
             spies: self.spies.clone(),
             transactions: self.transactions.clone(),
             clock: self.timers.clone(),
+            completer: self.completer.clone(),
         });
         let mut workers = self.workers.lock().unwrap();
         if options.transactional {

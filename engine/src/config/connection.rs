@@ -94,9 +94,16 @@ const CHECK_LIMIT: Duration = Duration::from_secs(5);
 /// the session was terminated, the network stopped answering): pg-boss's pool `error` event.
 pub type LostConnection = std::sync::Arc<dyn Fn(Error) + Send + Sync>;
 
-/// A lazily connecting pool: nothing touches the network until the first statement. An idle
-/// connection is checked before it is handed out, and one that fails the check, or does not answer
-/// it within half the connection timeout (5 seconds at most), is dropped and reported to `lost`.
+/// How long a pooled connection may have been idle and still be handed out without a check. A
+/// connection in steady use is not checked (a check is a round trip of its own, before every
+/// statement); one the server closed meanwhile answers the next statement with the error it
+/// closed with, and the executor reports it and sends the statement again on another connection.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
+
+/// A lazily connecting pool: nothing touches the network until the first statement. A connection
+/// idle for more than [`CHECK_AFTER_IDLE`] is checked before it is handed out, and one that fails
+/// the check, or does not answer it within half the connection timeout (5 seconds at most), is
+/// dropped and reported to `lost`.
 #[doc(hidden)]
 pub fn pool(options: &ConnectionOptions, lost: Option<LostConnection>) -> Result<PgPool> {
     let check = options
@@ -109,9 +116,12 @@ pub fn pool(options: &ConnectionOptions, lost: Option<LostConnection>) -> Result
         .acquire_timeout(options.connection_timeout.unwrap_or(NO_TIMEOUT))
         .idle_timeout(Some(Duration::from_secs(10)))
         .test_before_acquire(false)
-        .before_acquire(move |conn, _| {
+        .before_acquire(move |conn, meta| {
             let lost = lost.clone();
             Box::pin(async move {
+                if meta.idle_for <= CHECK_AFTER_IDLE {
+                    return Ok(true);
+                }
                 use sqlx::Connection;
                 let failure = match tokio::time::timeout(check, conn.ping()).await {
                     Ok(Ok(())) => return Ok(true),

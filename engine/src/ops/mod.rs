@@ -4,6 +4,7 @@ pub mod bam;
 pub mod clock;
 pub mod coalesce;
 pub mod commands;
+pub mod completer;
 pub mod counts;
 pub mod fetch;
 pub mod flows;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::literal::{self, LiteralError};
 pub use super::param::Param;
+use crate::config::connection::LostConnection;
 use crate::error::{Error, ErrorCode};
 
 /// How a caller's statement failed, as its driver said it.
@@ -264,10 +265,11 @@ tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
-fn bind(
-    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    param: Param,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+/// Binds a parameter by reference, so a statement can be sent again on another connection.
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    param: &'q Param,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     match param {
         Param::Int4s(list) => query.bind(list),
         Param::Text(s) => query.bind(s),
@@ -386,6 +388,46 @@ impl Handle {
     }
 }
 
+/// Whether a statement failed because its pooled connection had been closed by the server before
+/// the statement could run (the server was shut down or restarted, the session was terminated or
+/// timed out while idle): the server answered with the FATAL error it sends as it closes a
+/// session, so nothing of the statement took effect and it can be sent again on another
+/// connection. A connection that merely stopped answering is not this (the statement's fate is
+/// unknown); the pool checks connections idle for a while before handing them out instead.
+fn closed_before_use(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout.
+    matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P05"))
+}
+
+/// Runs `attempt` on the pool; a pooled connection found closed by the server is reported to
+/// `lost` and the statement sent again, on another connection, at most once per connection the
+/// pool may hold.
+async fn on_pool<T, F, Fut>(
+    pool: &PgPool,
+    lost: Option<&LostConnection>,
+    mut attempt: F,
+) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut left = pool.options().get_max_connections();
+    loop {
+        match attempt().await {
+            Err(err) if left > 0 && closed_before_use(&err) => {
+                left -= 1;
+                if let Some(lost) = lost {
+                    lost(Error::from(err));
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
 /// What a transaction the engine holds is made of.
 enum TxInner {
     /// A connection of our pool, in a transaction.
@@ -415,7 +457,9 @@ const ROWS_FOLLOW: &str = "pg-boss-native: rows follow";
 impl Tx {
     pub async fn begin(handle: &Handle) -> Result<Tx, ExecError> {
         Ok(Tx(match handle {
-            Handle::Pool(pool) => TxInner::Pool(tokio::sync::Mutex::new(pool.begin().await?)),
+            Handle::Pool(pool) => TxInner::Pool(tokio::sync::Mutex::new(
+                on_pool(pool, None, || pool.begin()).await?,
+            )),
             Handle::Caller(db) => TxInner::Script {
                 db: db.clone(),
                 pending: std::sync::Mutex::new(Vec::new()),
@@ -546,6 +590,8 @@ enum Target<'a> {
 pub struct Exec<'a> {
     target: Target<'a>,
     mode: StatementMode,
+    /// Told about pooled connections the server had closed (see [`closed_before_use`]).
+    lost: Option<&'a LostConnection>,
 }
 
 impl<'a> From<&'a PgPool> for Exec<'a> {
@@ -559,6 +605,7 @@ impl<'a> Exec<'a> {
         Exec {
             target: Target::Pool(pool),
             mode: StatementMode::Prepared,
+            lost: None,
         }
     }
 
@@ -566,6 +613,7 @@ impl<'a> Exec<'a> {
         Exec {
             target: Target::Caller(db),
             mode: StatementMode::Prepared,
+            lost: None,
         }
     }
 
@@ -576,6 +624,7 @@ impl<'a> Exec<'a> {
         Exec {
             target: Target::Tx(tx),
             mode: StatementMode::Prepared,
+            lost: None,
         }
     }
 
@@ -597,6 +646,11 @@ impl<'a> Exec<'a> {
         Exec { mode, ..self }
     }
 
+    /// The same target, reporting pooled connections the server had closed to `lost`.
+    pub fn reporting_lost(self, lost: Option<&'a LostConnection>) -> Exec<'a> {
+        Exec { lost, ..self }
+    }
+
     /// A caller's handle sends whatever its driver sends: the mode only governs our connections.
     pub fn is_caller(&self) -> bool {
         matches!(self.target, Target::Caller(_))
@@ -610,16 +664,21 @@ impl<'a> Exec<'a> {
     fn query<'q>(
         &self,
         sql: &'q str,
-        params: Vec<Param>,
+        params: &'q [Param],
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        params.into_iter().fold(sqlx::query(sql), bind)
+        params.iter().fold(sqlx::query(sql), bind)
     }
 
     async fn rows(self, sql: &str, params: Vec<Param>) -> Result<Vec<PgRow>, ExecError> {
         if self.mode == StatementMode::Unnamed {
             let text = literal::render(sql, &params)?;
             return Ok(match self.target {
-                Target::Pool(pool) => sqlx::Executor::fetch_all(pool, text.as_str()).await?,
+                Target::Pool(pool) => {
+                    on_pool(pool, self.lost, || {
+                        sqlx::Executor::fetch_all(pool, text.as_str())
+                    })
+                    .await?
+                }
                 Target::Tx(tx) => {
                     let mut tx = tx.connection().lock().await;
                     sqlx::Executor::fetch_all(&mut **tx, text.as_str()).await?
@@ -628,10 +687,12 @@ impl<'a> Exec<'a> {
             });
         }
         Ok(match self.target {
-            Target::Pool(pool) => self.query(sql, params).fetch_all(pool).await?,
+            Target::Pool(pool) => {
+                on_pool(pool, self.lost, || self.query(sql, &params).fetch_all(pool)).await?
+            }
             Target::Tx(tx) => {
                 let mut tx = tx.connection().lock().await;
-                self.query(sql, params).fetch_all(&mut **tx).await?
+                self.query(sql, &params).fetch_all(&mut **tx).await?
             }
             Target::Caller(_) => unreachable!("a caller's rows are read as JSON"),
         })
@@ -723,18 +784,29 @@ impl<'a> Exec<'a> {
                     sqlx::Executor::execute(&mut **tx, text.as_str()).await?
                 }
                 _ => match self.target {
-                    Target::Pool(pool) => sqlx::Executor::execute(pool, text.as_str()).await?,
+                    Target::Pool(pool) => {
+                        on_pool(pool, self.lost, || {
+                            sqlx::Executor::execute(pool, text.as_str())
+                        })
+                        .await?
+                    }
                     _ => unreachable!("a caller's statements go as its driver sends them"),
                 },
             };
             return Ok(done.rows_affected());
         }
         match self.target {
-            Target::Pool(pool) => Ok(self.query(sql, params).execute(pool).await?.rows_affected()),
+            Target::Pool(pool) => {
+                Ok(
+                    on_pool(pool, self.lost, || self.query(sql, &params).execute(pool))
+                        .await?
+                        .rows_affected(),
+                )
+            }
             Target::Tx(tx) => {
                 let mut tx = tx.connection().lock().await;
                 Ok(self
-                    .query(sql, params)
+                    .query(sql, &params)
                     .execute(&mut **tx)
                     .await?
                     .rows_affected())

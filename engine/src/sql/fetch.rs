@@ -74,6 +74,37 @@ pub fn restore(schema: &str, queue: &QueueInfo) -> String {
 /// oldest; rows another session holds are skipped, so concurrent fetchers (of any kind) never
 /// claim the same job.
 pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
+    let (ctes, update) = claim_parts(schema, queue, shape);
+    format!("WITH {ctes}\n         {update}")
+}
+
+/// A worker's last batch completed and its next one claimed in one statement, so in one round
+/// trip and one commit: the claim statement of `shape` with `$1`-`$7` as there, and the fenced
+/// complete of [`super::settle::complete`] over `$8` ids, `$9` output and `$10` attempts. Both
+/// read the same snapshot, so the claim does not see the completions: only for claims that do
+/// not count active jobs (no policy limit on active jobs, no group limits). Answers one row per
+/// claimed job (the claim's columns after `affected`, how many jobs the complete settled, which
+/// every row repeats), or one row of nulls after it when nothing was claimed.
+pub fn complete_and_claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
+    let (ctes, update) = claim_parts(schema, queue, shape);
+    let table = &queue.table;
+    format!(
+        "WITH {ctes},
+         settled AS (
+           UPDATE {schema}.{table} SET completed_on = {schema}.job_now(), state = 'completed', output = $9::text::jsonb
+           WHERE name = $1 AND id = ANY($8::uuid[]) {}
+           RETURNING id
+         ), claimed AS (
+         {update}
+         )
+         SELECT s.affected, c.* FROM (SELECT count(*) AS affected FROM settled) s
+           LEFT JOIN claimed c ON true",
+        super::settle::attempt_fence(10)
+    )
+}
+
+/// The claim statement's CTEs and its `UPDATE`.
+fn claim_parts(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> (String, String) {
     let claim = Claim::new(schema, queue, shape);
     let mut ctes = claim.policy_ctes();
     ctes.push(claim.candidates());
@@ -89,19 +120,18 @@ pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
         (format!("FROM {chosen} c"), "j.id = c.id".to_string())
     };
     let table = &queue.table;
-    format!(
-        "WITH {ctes}
-         UPDATE {schema}.{table} j SET
+    let update = format!(
+        "UPDATE {schema}.{table} j SET
            state = 'active',
            started_on = {schema}.job_now(),
            heartbeat_on = {schema}.job_now(),
            retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
          {source}
          WHERE j.name = $1 AND {matching}
-         RETURNING j.id, j.retry_count, j.expire_seconds, j.heartbeat_seconds, j.group_id, j.group_tier, {}",
+         RETURNING j.id, j.retry_count, j.expire_seconds, j.heartbeat_seconds, j.group_id, j.group_tier, {} AS job",
         super::jobs::job_json(shape.include_metadata),
-        ctes = ctes.join(",\n")
-    )
+    );
+    (ctes.join(",\n"), update)
 }
 
 /// The pieces of one claim statement.

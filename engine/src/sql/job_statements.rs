@@ -37,6 +37,8 @@ impl JobSql {
 pub enum JobStatement {
     Insert(InsertShape),
     Claim(ClaimShape),
+    /// A worker's last batch completed and its next claimed, in one statement.
+    CompleteAndClaim(ClaimShape),
     /// Hands claimed jobs back to the queue (`localGroupConcurrency`).
     Restore,
     Complete {
@@ -66,6 +68,9 @@ impl JobStatement {
         match self {
             JobStatement::Insert(shape) => insert::insert(schema, queue, shape),
             JobStatement::Claim(shape) => fetch::claim(schema, queue, shape),
+            JobStatement::CompleteAndClaim(shape) => {
+                fetch::complete_and_claim(schema, queue, shape)
+            }
             JobStatement::Restore => fetch::restore(schema, queue),
             JobStatement::Complete {
                 include_queued,

@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
+use crate::config::connection::LostConnection;
 use exec::{CallerDb, Exec, Handle, StatementMode};
 
 /// A schema's statements, rendered once.
@@ -124,17 +125,24 @@ pub struct Db {
     pub handle: Handle,
     pub mode: StatementMode,
     pub sql: Arc<Statements>,
+    /// Told about pooled connections found closed by the server when a statement was sent on
+    /// them (the statement is then sent again on another connection).
+    pub lost: Option<LostConnection>,
 }
 
 impl Db {
     /// The instance's own connections (or the caller's handle it was made with).
     pub fn exec(&self) -> Exec<'_> {
-        Exec::handle(&self.handle).with_mode(self.mode)
+        Exec::handle(&self.handle)
+            .with_mode(self.mode)
+            .reporting_lost(self.lost.as_ref())
     }
 
     /// The caller's handle when the call was given one (pg-boss's `db` option), else our pool.
     pub fn exec_for<'a>(&'a self, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
-        Exec::handle_or_caller(&self.handle, caller).with_mode(self.mode)
+        Exec::handle_or_caller(&self.handle, caller)
+            .with_mode(self.mode)
+            .reporting_lost(self.lost.as_ref())
     }
 
     /// This `Db` for one call given the `db` option: every statement of the call runs through

@@ -14,39 +14,105 @@ use super::{heartbeat, now_ms, WorkerContext, WorkerShared};
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::fetch::{ClaimedJob, FetchRequest, FetchedBatch};
+use crate::model::settle::{JobResultStatus, JobSettle};
 use crate::model::targets::{CommandResponse, JobTargets};
 use crate::model::work::WorkOptions;
 use crate::ops::queues::{self, Queue};
 use crate::ops::settle::{self, SettledEach};
 
-/// One turn of the loop: returns how many jobs were fetched.
+/// A batch its handler completed, whose completion is left to the statement that claims the
+/// worker's next batch (the worker bursts, so that claim follows at once): one round trip and one
+/// commit for both. Until then its jobs stay the worker's.
+pub(super) struct Carried {
+    queue: Arc<Queue>,
+    jobs: Arc<Vec<ClaimedJob>>,
+    targets: JobTargets,
+    output: Option<String>,
+}
+
+/// One turn of the loop: completes `carried` (with the claim when it can), then fetches a batch
+/// and handles it. Returns how many jobs were fetched, and the batch left for the next turn's
+/// claim to complete, if any.
 pub(super) async fn fetch_and_handle(
     ctx: &WorkerContext,
     shared: &WorkerShared,
     request: &FetchRequest,
     handler: &dyn JobHandler,
     options: &WorkOptions,
-) -> Result<usize> {
+    carried: Option<Carried>,
+) -> Result<(usize, Option<Carried>)> {
     let db = &ctx.db;
-    let queue = queues::cached_in(db, &ctx.queues, &shared.name).await?;
+    let queue = match queues::cached_in(db, &ctx.queues, &shared.name).await {
+        Ok(queue) => queue,
+        Err(err) => {
+            if let Some(carried) = carried {
+                complete_carried(ctx, shared, options, carried).await?;
+            }
+            return Err(err);
+        }
+    };
     let turn = Turn {
         ctx,
         shared,
         queue: &queue,
         options,
     };
-    let (fetched, batch, _group_slots) = turn.claim(request).await?;
+    let (fetched, batch, _group_slots) = turn.claim(request, carried).await?;
     if batch.jobs.is_empty() {
-        return Ok(fetched);
+        return Ok((fetched, None));
     }
     let jobs_json = batch.json();
     let jobs = Arc::new(batch.jobs);
     turn.begin(&jobs);
-    let settled = turn.handle(&jobs, jobs_json, handler).await;
+    let targets = JobTargets::for_claimed(&jobs);
+    let settled = turn
+        .handle(&jobs, &targets, jobs_json, handler, request, fetched)
+        .await;
+    if let Ok(Settled::Carry(output)) = settled {
+        return Ok((
+            fetched,
+            Some(Carried {
+                queue: queue.clone(),
+                jobs,
+                targets,
+                output,
+            }),
+        ));
+    }
     turn.report_settle(&jobs, &settled).await;
     turn.end();
     settled?;
-    Ok(fetched)
+    Ok((fetched, None))
+}
+
+/// Completes a carried batch on its own (the worker stops, or its next claim cannot take it).
+pub(super) async fn complete_carried(
+    ctx: &WorkerContext,
+    shared: &WorkerShared,
+    options: &WorkOptions,
+    carried: Carried,
+) -> Result<()> {
+    let done = settle::complete(
+        &ctx.db,
+        None,
+        &carried.queue,
+        &carried.targets,
+        carried.output.as_deref(),
+        false,
+    )
+    .await;
+    let settled = done.map(|done| Settled::Completed {
+        affected: done.affected,
+    });
+    let turn = Turn {
+        ctx,
+        shared,
+        queue: &carried.queue,
+        options,
+    };
+    turn.report_settle(&carried.jobs, &settled).await;
+    turn.end();
+    settled.map(|_| ())
 }
 
 /// What a batch's settle did, as far as job spies need to know.
@@ -58,13 +124,16 @@ pub(super) enum Settled {
     Each(PerJobPlan, SettledEach),
     /// Already told to the spies.
     Reported,
+    /// Completed by the handler, to be completed in the statement of the next claim (with the
+    /// output to store).
+    Carry(Option<String>),
 }
 
 /// One turn's worker, queue and options.
 pub(super) struct Turn<'a> {
     pub(super) ctx: &'a WorkerContext,
     shared: &'a WorkerShared,
-    pub(super) queue: &'a Queue,
+    pub(super) queue: &'a Arc<Queue>,
     pub(super) options: &'a WorkOptions,
 }
 
@@ -76,8 +145,14 @@ impl Turn<'_> {
     async fn claim(
         &self,
         request: &FetchRequest,
+        carried: Option<Carried>,
     ) -> Result<(usize, FetchedBatch, Option<LocalSlots>)> {
         let (ctx, name) = (self.ctx, &self.shared.name);
+        if let Some(carried) = carried {
+            if let Some(batch) = self.complete_and_claim(request, carried).await? {
+                return Ok(self.claimed(batch));
+            }
+        }
         let skipping;
         let request = match &ctx.local_groups {
             Some(local) => {
@@ -91,10 +166,7 @@ impl Turn<'_> {
             None => request,
         };
         let batch = crate::ops::fetch::fetch(&ctx.db, None, self.queue, request).await?;
-        self.shared
-            .last_fetched_on
-            .store(now_ms(), Ordering::SeqCst);
-        let fetched = batch.jobs.len();
+        let (fetched, batch, _) = self.claimed(batch);
         let Some(local) = ctx.local_groups.as_ref().filter(|_| fetched > 0) else {
             return Ok((fetched, batch, None));
         };
@@ -105,6 +177,49 @@ impl Turn<'_> {
             spies::report_restored(ctx.events.as_ref(), name, &fetched_jobs, &batch.jobs);
         }
         Ok((fetched, batch, Some(slots)))
+    }
+
+    /// A claim's batch, taken: answers how many jobs it holds.
+    fn claimed(&self, batch: FetchedBatch) -> (usize, FetchedBatch, Option<LocalSlots>) {
+        self.shared
+            .last_fetched_on
+            .store(now_ms(), Ordering::SeqCst);
+        (batch.jobs.len(), batch, None)
+    }
+
+    /// Completes `carried` in the statement that claims the next batch, and answers that batch;
+    /// where that cannot be done, or the statement fails (so did nothing), `carried` is
+    /// completed on its own and the claim is left to the caller (`None`).
+    async fn complete_and_claim(
+        &self,
+        request: &FetchRequest,
+        carried: Carried,
+    ) -> Result<Option<FetchedBatch>> {
+        let ctx = self.ctx;
+        if ctx.local_groups.is_none()
+            && crate::ops::fetch::completes_with_claim(self.queue, request)
+        {
+            let both = crate::ops::fetch::complete_and_fetch(
+                &ctx.db,
+                self.queue,
+                request,
+                &carried.targets,
+                carried.output.as_deref(),
+            )
+            .await;
+            if let Ok((affected, batch)) = both {
+                let settled = Ok(Settled::Completed { affected });
+                let turn = Turn {
+                    queue: &carried.queue,
+                    ..*self
+                };
+                turn.report_settle(&carried.jobs, &settled).await;
+                turn.end();
+                return Ok(Some(batch));
+            }
+        }
+        complete_carried(ctx, self.shared, self.options, carried).await?;
+        Ok(None)
     }
 
     /// The batch is this worker's now.
@@ -133,8 +248,11 @@ impl Turn<'_> {
     async fn handle(
         &self,
         jobs: &[ClaimedJob],
+        targets: &JobTargets,
         jobs_json: String,
         handler: &dyn JobHandler,
+        request: &FetchRequest,
+        fetched: usize,
     ) -> Result<Settled> {
         if self.options.transactional {
             return self.handle_in_transaction(jobs, jobs_json, handler).await;
@@ -146,15 +264,30 @@ impl Turn<'_> {
             .max()
             .unwrap_or(0)
             .max(1);
-        let targets = JobTargets::for_claimed(jobs);
         let mut handling = handler.handle(jobs_json);
         match self
-            .answer_in_time(jobs, &targets, &mut handling, max_expire)
+            .answer_in_time(jobs, targets, &mut handling, max_expire)
             .await
         {
-            Some(outcome) => self.settle(jobs, &targets, outcome).await,
-            None => self.overrun(jobs, &targets, max_expire, handling).await,
+            Some(HandlerOutcome::Completed(output))
+                if !self.options.per_job_results && self.carries(request, fetched) =>
+            {
+                Ok(Settled::Carry(if jobs.len() == 1 { output } else { None }))
+            }
+            Some(outcome) => self.settle(jobs, outcome).await,
+            None => self.overrun(jobs, targets, max_expire, handling).await,
         }
+    }
+
+    /// Whether a completed batch is left for the next claim to complete: only when the worker
+    /// claims again at once (it bursts and is not stopping) and that claim can take it.
+    fn carries(&self, request: &FetchRequest, fetched: usize) -> bool {
+        let (ctx, shared) = (self.ctx, self.shared);
+        let queue = ctx.queues.get(&shared.name);
+        !shared.stopping.load(Ordering::SeqCst)
+            && ctx.local_groups.is_none()
+            && crate::ops::fetch::completes_with_claim(self.queue, request)
+            && super::bursting(self.options, fetched as i64, queue.as_deref().map(|q| &**q))
     }
 
     /// The handler's answer, unless it outruns `max_expire` seconds; its jobs are touched meanwhile
@@ -193,36 +326,43 @@ impl Turn<'_> {
         answered.ok()
     }
 
-    async fn settle(
-        &self,
-        jobs: &[ClaimedJob],
-        targets: &JobTargets,
-        outcome: HandlerOutcome,
-    ) -> Result<Settled> {
-        let (db, queue) = (&self.ctx.db, self.queue);
+    /// Settles the batch as the handler answered, through the instance's completer (with other
+    /// workers' settles on the queue).
+    async fn settle(&self, jobs: &[ClaimedJob], outcome: HandlerOutcome) -> Result<Settled> {
+        let ctx = self.ctx;
+        let whole = |status, output: Option<&str>| -> Vec<JobSettle> {
+            jobs.iter()
+                .map(|job| JobSettle {
+                    id: job.id,
+                    retry_count: job.retry_count,
+                    status,
+                    output: output.map(str::to_string),
+                })
+                .collect()
+        };
+        let settle = |items| ctx.completer.settle(&ctx.db, self.queue, items);
         match outcome {
             HandlerOutcome::PerJob(results) => {
                 let plan = PerJobPlan::new(jobs, results);
-                let each = settle::settle_each(db, queue, &plan.settles).await?;
+                let each = settle(plan.settles.clone()).await?;
                 Ok(Settled::Each(plan, each))
             }
             HandlerOutcome::Completed(_) if self.options.per_job_results => {
                 let error = error_output(NOT_A_RESULT_LIST);
-                settle::fail(db, None, queue, targets, Some(&error)).await?;
+                settle(whole(JobResultStatus::Failed, Some(&error))).await?;
                 Ok(Settled::Failed)
             }
             HandlerOutcome::Completed(output) => {
                 let output = if jobs.len() == 1 { output } else { None };
-                let done =
-                    settle::complete(db, None, queue, targets, output.as_deref(), false).await?;
+                let done = settle(whole(JobResultStatus::Completed, output.as_deref())).await?;
                 Ok(Settled::Completed {
-                    affected: done.affected,
+                    affected: done.completed.len() as i64,
                 })
             }
             HandlerOutcome::Failed(error) => {
                 // A handler that threw nothing (undefined or null) leaves no output, as in pg-boss.
                 let output = Some(error.as_str()).filter(|e| *e != "null");
-                settle::fail(db, None, queue, targets, output).await?;
+                settle(whole(JobResultStatus::Failed, output)).await?;
                 Ok(Settled::Failed)
             }
         }
@@ -286,7 +426,8 @@ impl Turn<'_> {
             return;
         }
         let settle = match settled {
-            Ok(Settled::Reported) => return,
+            // Reported once the next claim has completed it.
+            Ok(Settled::Reported | Settled::Carry(_)) => return,
             Ok(Settled::Completed { affected }) => Settle::Completed {
                 affected: *affected,
             },

@@ -179,6 +179,8 @@ pub struct WorkerContext {
     pub transactions: Arc<HandlerTransactions>,
     /// What the polling wait, the handler's expiration and heartbeats are timed by.
     pub clock: crate::clock::Clock,
+    /// Where batches are settled, together with other workers' settles on the same queue.
+    pub completer: Arc<crate::ops::completer::Completer>,
 }
 
 impl WorkerContext {
@@ -244,6 +246,8 @@ async fn run(
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    // A completed batch whose completion rides on the next claim.
+    let mut carried = None;
     while !shared.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
         let started_on = ctx.clock.now_ms();
@@ -253,10 +257,14 @@ async fn run(
             &request,
             handler.as_ref(),
             &options,
+            carried.take(),
         )
         .await
         {
-            Ok(count) => count,
+            Ok((count, next)) => {
+                carried = next;
+                count
+            }
             Err(err) => {
                 report_error(&ctx, &shared, &err);
                 0
@@ -267,7 +275,9 @@ async fn run(
             .store(started.elapsed().as_millis() as i64, Ordering::SeqCst);
         let queue = ctx.queues.get(&shared.name);
         let elapsed = Duration::from_millis((ctx.clock.now_ms() - started_on).max(0) as u64);
-        let wait = if bursting(&options, fetched as i64, queue.as_deref().map(|q| &**q)) {
+        let wait = if carried.is_some()
+            || bursting(&options, fetched as i64, queue.as_deref().map(|q| &**q))
+        {
             Duration::ZERO
         } else if ctx.listening.load(Ordering::SeqCst) && queue.is_some_and(|q| q.notify) {
             // Notifications wake this worker; the poll is only the backstop.
@@ -280,6 +290,11 @@ async fn run(
                 _ = ctx.clock.sleep(wait) => {}
                 _ = shared.wake.notified() => {}
             }
+        }
+    }
+    if let Some(carried) = carried {
+        if let Err(err) = batch::complete_carried(&ctx, &shared, &options, carried).await {
+            report_error(&ctx, &shared, &err);
         }
     }
     shared.state.store(STATE_STOPPED, Ordering::SeqCst);
