@@ -17,6 +17,7 @@ const { OwnDb } = require('./lib/own-db.js')
 const { HandlerTransactions } = require('./lib/handler-tx.js')
 const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
+const telemetry = require('./lib/telemetry.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -122,6 +123,8 @@ class PgBoss extends EventEmitter {
   // the TestClock this instance runs on, and what detaches its engine from it
   #testClock = null
   #detachClock = null
+  // spans and metrics of the openTelemetry option (lib/telemetry.js)
+  #telemetry
 
   constructor (value) {
     super()
@@ -144,6 +147,8 @@ class PgBoss extends EventEmitter {
     // The engine's callbacks run later, from the event loop: #events is set by then.
     let config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
     if (typeof config === 'object' && config.clock) config = { ...config, clock: this.#testClock ? 'test' : undefined }
+    // Providers and propagators are objects JSON cannot carry: the option stays on this side.
+    if (typeof config === 'object' && config.openTelemetry) config = { ...config, openTelemetry: undefined }
     // The db stays here: the engine reaches it through the bridge (token 0).
     if (typeof config === 'object' && 'db' in config) {
       const { db, ...rest } = config
@@ -156,11 +161,12 @@ class PgBoss extends EventEmitter {
     if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
+    this.#telemetry = telemetry.forConfig(value, native.schema())
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
     this.#transactions = new HandlerTransactions(native)
-    this.#runner = new HandlerRunner(this.#spies, this.#transactions)
+    this.#runner = new HandlerRunner(this.#spies, this.#transactions, this.#telemetry)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
@@ -443,7 +449,8 @@ class PgBoss extends EventEmitter {
     assert(name, 'boss requires all jobs to have a queue name')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = isoStartAfter(options) || {}
-    const id = await this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(rest), token))
+    const id = await this.#telemetry.send('send', name, 1, traceContext =>
+      this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)), id => id ? [id] : null)
     if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
   }
@@ -465,7 +472,8 @@ class PgBoss extends EventEmitter {
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const report = await this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(rest), token))
+    const report = await this.#telemetry.send('publish', event, 0, traceContext =>
+      this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)))
     const { subscribers, failures, sent } = JSON.parse(report)
     if (this.#spies.enabled) for (const [name, id] of sent) this.#spies.created(name, id, data)
     if (failures.length > 0) {
@@ -493,11 +501,14 @@ class PgBoss extends EventEmitter {
       if (job === null || job === undefined) throw new TypeError(`Cannot read properties of ${job} (reading 'id')`)
       if (typeof job !== 'object' && typeof job !== 'function') throw new TypeError(`Cannot use 'in' operator to search for 'group' in ${String(job)}`)
     }
-    const insert = (list, returnId) => this.#callerDb.through(options?.db, token => this.#native.insert(json(name ?? null), json(list), returnId, token))
-    const spy = this.#spies.watching(name)
-    if (spy) return insertSpied(spy, name, jobs, list => insert(list, true))
-    const ids = await insert(jobs, !!options?.returnId)
-    return ids ?? null
+    return this.#telemetry.send('insert', name, jobs.length, async traceContext => {
+      const insert = (list, returnId) => this.#callerDb.through(options?.db, token =>
+        this.#native.insert(json(name ?? null), json(telemetry.traceJobs(list, traceContext)), returnId, token))
+      const spy = this.#spies.watching(name)
+      if (spy) return insertSpied(spy, name, jobs, list => insert(list, true))
+      const ids = await insert(jobs, !!options?.returnId)
+      return ids ?? null
+    })
   }
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
@@ -536,21 +547,23 @@ class PgBoss extends EventEmitter {
       throw new TypeError(`Cannot use 'in' operator to search for 'batchSize' in ${options}`)
     }
     const { db, ...rest } = options || {}
-    return shapes.jobs(await this.#callerDb.through(db, token => this.#native.fetch(json(name ?? null), json(rest), token)))
+    return this.#telemetry.receive(name, async () =>
+      shapes.jobs(await this.#callerDb.through(db, token => this.#native.fetch(json(name ?? null), json(this.#telemetry.fetchOptions(rest)), token))))
   }
 
   async complete (name, id, data, options = {}) {
     const handlerTx = this.#transactions.of(options?.db)
     const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
-    const response = await this.#callerDb.through(options?.db, token =>
-      this.#native.complete(json(name ?? null), json(targets), json(outputOf(data)), !!options?.includeQueued, token))
+    const response = await this.#telemetry.settle('complete', name, telemetry.idsOf(id), () => this.#callerDb.through(options?.db, token =>
+      this.#native.complete(json(name ?? null), json(targets), json(outputOf(data)), !!options?.includeQueued, token)))
     return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
   async fail (name, id, data, options = {}) {
     const handlerTx = this.#transactions.of(options?.db)
     const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
-    const response = await this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targets), json(outputOf(data)), token))
+    const response = await this.#telemetry.settle('fail', name, telemetry.idsOf(id), () =>
+      this.#callerDb.through(options?.db, token => this.#native.fail(json(name ?? null), json(targets), json(outputOf(data)), token)))
     return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
@@ -558,7 +571,9 @@ class PgBoss extends EventEmitter {
     // A transactional handler settling its own jobs through its tx (cancel, deleteJob) says so.
     const handlerTx = method === 'cancel' || method === 'deleteJob' ? this.#transactions.of(options?.db) : undefined
     const targets = targetsOf(handlerTx ? handlerTx.fence(id) : id)
-    const response = await this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targets), token))
+    const command = () => this.#callerDb.through(options?.db, token => this.#native.jobCommand(method, json(name ?? null), json(targets), token))
+    const settles = { cancel: 'cancel', deleteJob: 'delete' }
+    const response = await (settles[method] ? this.#telemetry.settle(settles[method], name, telemetry.idsOf(id), command) : command())
     return settledBy(handlerTx, shapes.commandResponse(response, id))
   }
 
@@ -680,10 +695,11 @@ class PgBoss extends EventEmitter {
     const perJob = options.perJobResults === true
     // pg-boss takes any truthy name and polls the queue of that name as text.
     const queue = typeof name === 'string' ? name : String(name)
+    const workOptions = this.#telemetry.fetchOptions(options)
     if (options.transactional === true) {
-      return callSync(() => this.#native.workInTransactions(json(queue), json(options), this.#runner.transactionalHandlerFor(queue, handler)))
+      return callSync(() => this.#native.workInTransactions(json(queue), json(workOptions), this.#runner.transactionalHandlerFor(queue, handler)))
     }
-    return callSync(() => this.#native.work(json(queue), json(options), this.#runner.handlerFor(queue, handler, perJob)))
+    return callSync(() => this.#native.work(json(queue), json(workOptions), this.#runner.handlerFor(queue, handler, perJob)))
   }
 
   getSpy (name) { return this.#spies.spyFor(name) }

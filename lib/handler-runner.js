@@ -17,10 +17,12 @@ class HandlerRunner {
   #claims = new Map()
 
   #transactions
+  #telemetry
 
-  constructor (spies, transactions) {
+  constructor (spies, transactions, telemetry) {
     this.#spies = spies
     this.#transactions = transactions
+    this.#telemetry = telemetry
   }
 
   /** What NativeBoss.work() calls with each batch; it never throws. */
@@ -58,15 +60,26 @@ class HandlerRunner {
     const claims = []
     let jobs = []
     let spied = null
+    let answer
+    // The handler's call, in the batch's process span; it resolves with the failure, if any.
+    const call = async () => {
+      try {
+        const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs)))
+        if (spied) spied.answer = result
+        answer = answerOf(result, perJob)
+      } catch (err) {
+        if (spied) Object.assign(spied, { threw: true, error: err })
+        answer = failureOf(err)
+        return err === undefined ? new Error('undefined error') : err
+      }
+    }
     try {
-      jobs = shapes.jobs(jobsJson)
+      jobs = this.#telemetry.adopt(shapes.jobs(jobsJson))
       this.#giveSignals(jobs, batch, claims)
       if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
-      const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs)))
-      if (spied) spied.answer = result
-      return answerOf(result, perJob)
+      await this.#telemetry.process(name, jobs, call)
+      return answer
     } catch (err) {
-      if (spied) Object.assign(spied, { threw: true, error: err })
       return failureOf(err)
     } finally {
       // As in pg-boss, a batch's signal is aborted once its handler is done, whatever the outcome.

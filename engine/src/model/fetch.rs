@@ -72,6 +72,9 @@ pub struct FetchRequest {
     pub ignore_groups: Option<Vec<String>>,
     /// `groupConcurrency`: active jobs per group across all instances.
     pub group_concurrency: Option<GroupLimit>,
+    /// `__includeTraceContext` (set by the JS layer while telemetry is on): each job carries its
+    /// stored trace context as `__traceContext`, which the JS layer takes off again.
+    pub include_trace_context: bool,
 }
 
 impl Default for FetchRequest {
@@ -85,6 +88,7 @@ impl Default for FetchRequest {
             max_priority: None,
             ignore_groups: None,
             group_concurrency: None,
+            include_trace_context: false,
         }
     }
 }
@@ -104,6 +108,10 @@ impl FetchRequest {
             group_concurrency: options
                 .get("groupConcurrency")
                 .and_then(GroupLimit::from_value),
+            include_trace_context: matches!(
+                options.get("__includeTraceContext"),
+                Some(serde_json::Value::Bool(true))
+            ),
         })
     }
 }

@@ -84,6 +84,9 @@ pub struct JobOptions {
     /// `heartbeatSeconds` (at least 10): an active job not heartbeated for this long is failed;
     /// no heartbeat is expected when left out.
     pub heartbeat_seconds: Option<i32>,
+    /// `__traceContext`: the trace context (an object of propagation fields) the job was sent in,
+    /// stored in `trace_context` so the span that processes the job continues that trace.
+    pub trace_context: Option<Value>,
 }
 
 impl JobOptions {
@@ -121,6 +124,10 @@ impl JobOptions {
             retry_delay_max: int("retryDelayMax")?,
             dead_letter: text("deadLetter"),
             heartbeat_seconds: int("heartbeatSeconds")?,
+            trace_context: options
+                .get("__traceContext")
+                .filter(|v| v.is_object())
+                .cloned(),
         })
     }
 

@@ -21,6 +21,8 @@ pub struct WorkOptions {
     pub polling_interval_seconds: f64,
     /// `includeMetadata`, default false: jobs carry all their columns.
     pub include_metadata: bool,
+    /// `__includeTraceContext`: as [`FetchRequest::include_trace_context`].
+    pub include_trace_context: bool,
     /// `minPriority`: only jobs of at least this priority.
     pub min_priority: Option<i64>,
     /// `maxPriority`: only jobs of at most this priority.
@@ -65,6 +67,7 @@ impl Default for WorkOptions {
             local_concurrency: 1,
             polling_interval_seconds: 2.0,
             include_metadata: false,
+            include_trace_context: false,
             min_priority: None,
             max_priority: None,
             burst_when_batch_full: false,
@@ -105,6 +108,10 @@ impl WorkOptions {
             notify_polling_interval_seconds,
             burst_when_ready_exceeds: int_opt(options, "burstWhenReadyExceeds")?,
             include_metadata: bool_opt(options, "includeMetadata")?.unwrap_or(false),
+            include_trace_context: matches!(
+                options.get("__includeTraceContext"),
+                Some(serde_json::Value::Bool(true))
+            ),
             min_priority: int_opt(options, "minPriority")?,
             max_priority: int_opt(options, "maxPriority")?,
             burst_when_batch_full: bool_opt(options, "burstWhenBatchFull")?.unwrap_or(false),
@@ -210,6 +217,7 @@ impl WorkOptions {
         FetchRequest {
             batch_size: self.batch_size,
             include_metadata: self.include_metadata,
+            include_trace_context: self.include_trace_context,
             ignore_start_after: false,
             min_priority: self.min_priority,
             max_priority: self.max_priority,

@@ -16,6 +16,7 @@ use crate::model::queue::QueueInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClaimShape {
     pub include_metadata: bool,
+    pub include_trace_context: bool,
     /// More than one job per fetch: a singleton policy then takes only one job per key.
     pub several: bool,
     pub ignore_start_after: bool,
@@ -41,6 +42,7 @@ impl ClaimShape {
     pub fn of(request: &FetchRequest) -> ClaimShape {
         ClaimShape {
             include_metadata: request.include_metadata,
+            include_trace_context: request.include_trace_context,
             several: request.batch_size > 1,
             ignore_start_after: request.ignore_start_after,
             min_priority: request.min_priority.is_some(),
@@ -129,7 +131,7 @@ fn claim_parts(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> (String, S
          {source}
          WHERE j.name = $1 AND {matching}
          RETURNING j.id, j.retry_count, j.expire_seconds, j.heartbeat_seconds, j.group_id, j.group_tier, {} AS job",
-        super::jobs::job_json(shape.include_metadata),
+        super::jobs::claimed_job_json(shape.include_metadata, shape.include_trace_context),
     );
     (ctes.join(",\n"), update)
 }

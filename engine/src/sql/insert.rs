@@ -79,7 +79,7 @@ pub fn insert(schema: &str, queue: &QueueInfo, shape: InsertShape) -> String {
          INSERT INTO {schema}.{table} (id, name, data, priority, start_after, created_on, singleton_key, singleton_on,
            group_id, group_tier, expire_seconds, deletion_seconds, keep_until, retry_limit, retry_delay,
            retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, blocked, blocking,
-           pending_dependencies, upsert_by_key)
+           pending_dependencies, trace_context, upsert_by_key)
          SELECT COALESCE(i.id, gen_random_uuid()), $2, i.data, COALESCE(i.priority, 0), i.start_at, {schema}.job_now(),
            i.\"singletonKey\",
            CASE {slot_case}WHEN i.\"singletonSeconds\" IS NOT NULL THEN 'epoch'::timestamp + '1s'::interval * (i.\"singletonSeconds\"::float8
@@ -96,7 +96,7 @@ pub fn insert(schema: &str, queue: &QueueInfo, shape: InsertShape) -> String {
            COALESCE(i.\"deadLetter\", q.dead_letter),
            COALESCE(i.\"heartbeatSeconds\", q.heartbeat_seconds),
            COALESCE(i.blocked, false), COALESCE(i.blocking, false), COALESCE(i.\"pendingDependencies\", 0),
-           {}
+           i.\"__traceContext\", {}
          FROM input i LEFT JOIN {schema}.queue q ON q.name = $2
          ON CONFLICT DO NOTHING
          {close}",
@@ -118,7 +118,7 @@ fn input(schema: &str, slot_column: &str) -> String {
              \"retryDelayMax\" int, \"retryBackoff\" bool, \"singletonKey\" text, \"singletonSeconds\" int,
              \"singletonOffset\" int, \"groupId\" text, \"groupTier\" text, \"expireInSeconds\" int,
              \"deleteAfterSeconds\" int, \"retentionSeconds\" int, \"deadLetter\" text, \"heartbeatSeconds\" int,
-             blocked bool, blocking bool, \"pendingDependencies\" int{slot_column})"
+             blocked bool, blocking bool, \"pendingDependencies\" int, \"__traceContext\" jsonb{slot_column})"
     )
 }
 
@@ -158,6 +158,7 @@ impl Serialize for Record<'_> {
         entry(&mut map, "retryDelayMax", &o.retry_delay_max)?;
         entry(&mut map, "deadLetter", &o.dead_letter)?;
         entry(&mut map, "heartbeatSeconds", &o.heartbeat_seconds)?;
+        entry(&mut map, "__traceContext", &o.trace_context)?;
         map.end()
     }
 }
@@ -199,13 +200,21 @@ mod tests {
                 data: Value::Null,
                 options: JobOptions::default(),
             },
+            NewJob {
+                data: Value::Null,
+                options: JobOptions {
+                    trace_context: Some(json!({"traceparent": "00-a-b-01"})),
+                    ..JobOptions::default()
+                },
+            },
         ];
         let records: Value = serde_json::from_str(&records_json(&jobs)).unwrap();
         assert_eq!(
             records,
             json!([
                 {"data": {"n": 1}, "id": id, "priority": 3, "startAfter": "30", "groupId": "g", "retryBackoff": true},
-                {"data": null}
+                {"data": null},
+                {"data": null, "__traceContext": {"traceparent": "00-a-b-01"}}
             ])
         );
     }

@@ -35,6 +35,20 @@ pub fn job_json(include_metadata: bool) -> String {
     format!("{}::text", job_object(include_metadata))
 }
 
+/// A claimed job row `j` as JSON text, with its stored trace context as `__traceContext` when
+/// asked for.
+pub fn claimed_job_json(include_metadata: bool, include_trace_context: bool) -> String {
+    if !include_trace_context {
+        return job_json(include_metadata);
+    }
+    let fields = if include_metadata {
+        format!("{JOB_FIELDS_MIN}, {JOB_FIELDS_METADATA}")
+    } else {
+        JOB_FIELDS_MIN.to_string()
+    };
+    format!("json_build_object({fields}, '__traceContext', j.trace_context)::text")
+}
+
 /// `getJobById()`: `$1` queue name, `$2` id.
 pub fn get_job_by_id(schema: &str, queue: &QueueInfo) -> String {
     format!(
