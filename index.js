@@ -14,6 +14,7 @@ const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
+const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -630,12 +631,6 @@ const getIndexBloatPlans = unavailable('getIndexBloatPlans')
 const enableClockOverride = unavailable('enableClockOverride')
 const disableClockOverride = unavailable('disableClockOverride')
 const { addBins, percentile } = latency
-const fromKnex = unavailable('fromKnex')
-const fromKysely = unavailable('fromKysely')
-const fromDrizzle = unavailable('fromDrizzle')
-const fromPrisma = unavailable('fromPrisma')
-const fromPglite = unavailable('fromPglite')
-const fromBunSql = unavailable('fromBunSql')
 const TestClock = unavailable('TestClock')
 
 module.exports = {
