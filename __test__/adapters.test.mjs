@@ -308,6 +308,29 @@ describe('fromPglite', () => {
     expect(Object.keys(fromPglite({ query: lite.query.bind(lite), exec: lite.exec.bind(lite) })).sort()).toEqual(['executeSql', 'setSessionStatements'])
   })
 
+  test('a failed script does not leave the session in an aborted transaction', async () => {
+    const db = fromPglite(lite)
+    await expect(db.executeSql('BEGIN; SELECT 1 / 0; COMMIT;')).rejects.toThrow('division by zero')
+    expect((await db.executeSql('SELECT $1::int AS n', [1])).rows).toEqual([{ n: 1 }])
+    await expect(db.executeSql('SELECT 1 / $1::int', [0])).rejects.toThrow('division by zero')
+    expect((await db.executeSql('SELECT 2 AS n')).rows).toEqual([{ n: 2 }])
+  })
+
+  // pg-boss sends ROLLBACK after any failure, inside the caller's transaction too: the caller's
+  // later statements then run outside it, each committed on its own. Ours leaves that transaction
+  // aborted, as PostgreSQL does, so nothing after the failure can commit.
+  oursOnlyTest('inside a PGlite transaction a failure leaves the caller\'s transaction aborted, never ended', async () => {
+    await lite.exec('CREATE TABLE IF NOT EXISTS t_after_failure (n int)')
+    let after
+    const ended = await lite.transaction(async tx => {
+      const db = fromPglite(tx)
+      await expect(db.executeSql('SELECT 1 / $1::int', [0])).rejects.toThrow('division by zero')
+      after = await db.executeSql('INSERT INTO t_after_failure VALUES ($1)', [1]).then(() => 'inserted', err => err.code)
+    }).then(() => 'committed', err => err.message)
+    expect([after, ended]).toEqual(['25P02', 'Transaction was rolled back instead of committed'])
+    expect((await lite.query('SELECT count(*)::int AS n FROM t_after_failure')).rows).toEqual([{ n: 0 }])
+  })
+
   test('setSessionStatements() runs them on the session now, and again on a new leader before the next statement', async () => {
     let leaderChanged = null
     // A PGliteWorker: one database whose leader (the session) can change under it.

@@ -11,6 +11,10 @@ function fromPglite (pglite) {
   if (pglite === null || pglite === undefined) {
     throw new TypeError('fromPglite(pglite) takes a PGlite database')
   }
+  // A PGlite transaction (it has rollback() and no transaction()) is the caller's: after a
+  // failure it stays aborted, PostgreSQL's rule, until the caller ends it. Anything else is the
+  // session itself, which a failure must not leave inside an aborted transaction.
+  const ownsSession = !(typeof pglite.rollback === 'function' && typeof pglite.transaction !== 'function')
   let sessionStatements = []
   // Set when the session may lack the statements (a new leader, a failed attempt): the next
   // statement runs them first, and fails with them if they fail.
@@ -51,8 +55,15 @@ function fromPglite (pglite) {
 
     async executeSql (text, values) {
       await ready()
-      if (Array.isArray(values) && values.length > 0) return pglite.query(text, values)
-      return resultOf(await pglite.exec(text))
+      try {
+        if (Array.isArray(values) && values.length > 0) return await pglite.query(text, values)
+        return resultOf(await pglite.exec(text))
+      } catch (err) {
+        // A failed script (`BEGIN; ...; COMMIT`) leaves the one session in an aborted
+        // transaction, which would fail every later statement of every caller: end it.
+        if (ownsSession) await pglite.query('ROLLBACK').catch(() => {})
+        throw err
+      }
     }
   }
 
