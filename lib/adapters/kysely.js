@@ -11,7 +11,7 @@ function fromKysely (trx) {
       const queryId = Object.freeze({ queryId: `pg-boss-native-${++lastQueryId}` })
       const query = Object.freeze({ kind: 'RawNode', sqlFragments: Object.freeze([text]), parameters: Object.freeze([]) })
       const compiled = Object.freeze({ sql: text, parameters, query, queryId })
-      const result = await trx.executeQuery(compiled, queryId)
+      const result = await trx.executeQuery(compiled)
       return { rows: result?.rows ?? [] }
     }
   }
