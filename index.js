@@ -12,7 +12,8 @@ const latency = require('./lib/latency.js')
 const { Vitals, processInfo } = require('./lib/vitals.js')
 const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
-const { CallerDbBridge, refuseCallerDb } = require('./lib/caller-db.js')
+const { CallerDbBridge } = require('./lib/caller-db.js')
+const { OwnDb } = require('./lib/own-db.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
 const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
@@ -54,10 +55,11 @@ function checkDbShape (options) {
   if (db && typeof db.executeSql !== 'function') throw new TypeError('options.db.executeSql is not a function')
 }
 
-/** The `db` option where this engine does not take one, once its shape is one pg-boss could call. */
-function refuseDb (options, method) {
-  checkDbShape(options)
-  refuseCallerDb(options, method)
+/** Options without `db`, which says how to run the call and is no option of the call itself. */
+function withoutDb (options) {
+  if (options === null || typeof options !== 'object' || !('db' in options)) return options
+  const { db, ...rest } = options
+  return rest
 }
 
 /** pg-boss's `toISOString()` of a Date `startAfter`: an invalid Date throws its RangeError. */
@@ -92,6 +94,10 @@ class PgBoss extends EventEmitter {
   #events
   #runner
   #callerDb = new CallerDbBridge()
+  // The constructor's `db`, when given: every statement of the instance runs through it.
+  #db = null
+  // getDb()'s Db over our own pool, made when first asked for.
+  #ownDb = null
   #spies
   #password = null
   #starting = null
@@ -102,15 +108,22 @@ class PgBoss extends EventEmitter {
     super()
     assert(value && (typeof value === 'object' || typeof value === 'string'), 'configuration assert: string or config object is required to connect to postgres')
     if (typeof value === 'object' && value.clock != null && value.clock !== systemClock) throw notImplemented('the clock option (a TestClock or another custom clock)')
-    // pg-boss runs on a given `db` in place of its own pool; until that is built it is refused,
-    // never left unused while the instance connects elsewhere.
-    if (typeof value === 'object' && value.db) throw notImplemented('the db constructor option (a Db in place of the built-in pool)')
+    // pg-boss runs on a given `db` in place of its own pool (any truthy value: what it lacks
+    // shows when a statement is run on it).
+    if (typeof value === 'object' && value.db) this.#db = value.db
     // pg's `password` may be a function (sync or async), for credentials that rotate: it is asked at
     // every start().
     if (typeof value === 'object' && typeof value.password === 'function') this.#password = value.password
     // The engine's callbacks run later, from the event loop: #events is set by then.
-    const config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
-    const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload)))
+    let config = typeof value === 'object' && value.ssl && typeof value.ssl === 'object' ? { ...value, ssl: sslOption(value.ssl) } : value
+    // The db stays here: the engine reaches it through the bridge (token 0).
+    if (typeof config === 'object' && 'db' in config) {
+      const { db, ...rest } = config
+      config = rest
+    }
+    const runDb = ([token, request]) => this.#callerDb.execute(token, request)
+    if (this.#db) this.#callerDb.setInstanceDb(this.#db)
+    const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
@@ -118,7 +131,7 @@ class PgBoss extends EventEmitter {
     this.#runner = new HandlerRunner(this.#spies)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
-    native.setCallerDb(([token, request]) => this.#callerDb.execute(token, request))
+    native.setCallerDb(runDb)
   }
 
   async start (options = {}) {
@@ -173,6 +186,8 @@ class PgBoss extends EventEmitter {
       callSync(() => this.#native.setPassword(password))
     }
     if (retry.cancelled) throw new Error('start() was cancelled by stop()')
+    // pg-boss's first statement on a db without executeSql fails with JavaScript's TypeError.
+    if (this.#db && typeof this.#db.executeSql !== 'function') throw new TypeError('this.db.executeSql is not a function')
     await call(this.#native.start(attempt))
     this.#events.startWipTimer()
     await this.#events.delivered()
@@ -225,19 +240,20 @@ class PgBoss extends EventEmitter {
 
   async schedule (name, cron, data, options = {}) {
     // `db` says how to run the call, it is not part of the schedule; the rest is stored as given.
-    refuseDb(options, 'schedule()')
+    checkDbShape(options)
     const { db, ...persisted } = options
     if (typeof data === 'function' && typeof name === 'string') {
       // pg-boss reads the expression (and its zone) before the payload; JSON cannot carry a function.
       callSync(() => this.#native.previewSchedule(json(cron), JSON.stringify({ tz: persisted.tz || undefined, count: 1 }), undefined))
       assert(false, 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     }
-    return call(this.#native.schedule(JSON.stringify({ name, cron, data, options: persisted })))
+    const request = JSON.stringify({ name, cron, data, options: persisted })
+    return this.#callerDb.through(db, token => this.#native.schedule(request, token))
   }
 
   async unschedule (name, key = '', options = {}) {
-    refuseDb(options, 'unschedule()')
-    return call(this.#native.unschedule(json(name ?? null), json(key)))
+    checkDbShape(options)
+    return this.#callerDb.through(options?.db, token => this.#native.unschedule(json(name ?? null), json(key), token))
   }
 
   async getSchedules (name, key, options) {
@@ -396,14 +412,14 @@ class PgBoss extends EventEmitter {
 
   /** Ids keyed by ref; built as pg-boss builds it, so integer-like refs come first, as in any object. */
   async flow (jobs, options) {
-    refuseDb(options, 'flow()')
+    checkDbShape(options)
     // pg-boss reads each job's `ref` once the list is long enough, which JavaScript refuses for a
     // missing job.
     if (Array.isArray(jobs) && jobs.length >= 2) {
       const missing = jobs.find(job => job === null || job === undefined)
       if (missing !== undefined || jobs.includes(undefined)) throw new TypeError(`Cannot read properties of ${missing} (reading 'ref')`)
     }
-    return Object.fromEntries(JSON.parse(await call(this.#native.flow(json(jobs)))))
+    return Object.fromEntries(JSON.parse(await this.#callerDb.through(options?.db, token => this.#native.flow(json(jobs), token))))
   }
 
   async resolveFlow () {
@@ -413,16 +429,15 @@ class PgBoss extends EventEmitter {
 
   isResolvingFlow () { return this.#native.isResolvingFlow() }
 
-  async getDependencies (name, id, options = {}) {
-    refuseDb(options, 'getDependencies()')
-    options = readOptions(options)
-    return shapes.dependencies(await call(this.#native.dependencies(true, json(name ?? null), json(id ?? null), json(options || {}))))
-  }
+  async getDependencies (name, id, options = {}) { return this.#dependencies(true, name, id, options) }
 
-  async getDependents (name, id, options = {}) {
-    refuseDb(options, 'getDependents()')
-    options = readOptions(options)
-    return shapes.dependencies(await call(this.#native.dependencies(false, json(name ?? null), json(id ?? null), json(options || {}))))
+  async getDependents (name, id, options = {}) { return this.#dependencies(false, name, id, options) }
+
+  async #dependencies (parents, name, id, options) {
+    checkDbShape(options)
+    const db = options?.db
+    options = readOptions(withoutDb(options))
+    return shapes.dependencies(await this.#callerDb.through(db, token => this.#native.dependencies(parents, json(name ?? null), json(id ?? null), json(options || {}), token)))
   }
 
   async fetch (name, options = {}) {
@@ -468,18 +483,16 @@ class PgBoss extends EventEmitter {
     assert(createdBefore === undefined || (createdBefore instanceof Date && !Number.isNaN(createdBefore.getTime())), 'createdBefore must be a valid Date')
   }
 
-  async redrive (name, options = {}) {
-    refuseDb(options, 'redrive()')
-    options = readOptions(options)
-    this.#checkRedriveOptions(options)
-    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), false)))
-  }
+  async redrive (name, options = {}) { return this.#redrive(name, options, false) }
 
-  async previewRedrive (name, options = {}) {
-    refuseDb(options, 'previewRedrive()')
-    options = readOptions(options)
+  async previewRedrive (name, options = {}) { return this.#redrive(name, options, true) }
+
+  async #redrive (name, options, preview) {
+    checkDbShape(options)
+    const db = options?.db
+    options = readOptions(withoutDb(options))
     this.#checkRedriveOptions(options)
-    return JSON.parse(await call(this.#native.redrive(json(name ?? null), json(options || {}), true)))
+    return JSON.parse(await this.#callerDb.through(db, token => this.#native.redrive(json(name ?? null), json(options || {}), preview, token)))
   }
 
   /** update()/upsert() overloads: (name, data, options) or ({ name, data, options }). */
@@ -587,6 +600,16 @@ class PgBoss extends EventEmitter {
   notifyWorker (workerId) {
     this.#native.notifyWorker(String(workerId))
   }
+
+  /**
+   * The db the instance was given, or a Db over its own pool whose executeSql(text, values)
+   * answers { rows } as pg-boss's does (and, like it, needs start() first).
+   */
+  getDb () {
+    if (this.#db) return this.#db
+    this.#ownDb ??= new OwnDb(this.#native)
+    return this.#ownDb
+  }
 }
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
@@ -596,14 +619,6 @@ const MISSING_METHODS = [
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: async function () { throw notImplemented(`${method}()`) },
-    writable: true,
-    configurable: true
-  })
-}
-const MISSING_SYNC_METHODS = ['getDb']
-for (const method of MISSING_SYNC_METHODS) {
-  Object.defineProperty(PgBoss.prototype, method, {
-    value: function () { throw notImplemented(`${method}()`) },
     writable: true,
     configurable: true
   })

@@ -229,8 +229,7 @@ each('%s: publish() with db sends to every subscriber in the caller\'s transacti
   expect([(await boss.findJobs(a)).length, (await boss.findJobs(b)).length]).toEqual([1, 1])
 })
 
-// Ours only, the three below: how our engine reads a caller's driver, and the calls it cannot run on
-// a caller's db yet (pg-boss runs them all there).
+// Ours only, the two below: how our engine reads a caller's driver.
 oursOnlyTest('a driver that answers arrays as literals and counts as numbers is read as well', async () => {
   const boss = bosses.ours
   const name = await queue(boss)
@@ -261,19 +260,53 @@ oursOnlyTest('a db whose executeSql answers no rows array is refused, not read a
   expect(await boss.findJobs(name)).toEqual([])
 })
 
-oursOnlyTest('the calls that cannot run on a caller\'s db yet refuse it rather than run outside it', async () => {
-  const boss = bosses.ours
+each('%s: flow(), getDependencies() and getDependents() with db run in the caller\'s transaction', async which => {
+  const boss = pick(which)
   const name = await queue(boss)
-  const options = { db: db() }
-  const refusals = [
-    boss.flow([{ ref: 'a', name }], options),
-    boss.redrive(name, options),
-    boss.previewRedrive(name, options),
-    boss.schedule(name, '* * * * *', {}, options),
-    boss.unschedule(name, '', options),
-    boss.getDependencies(name, '00000000-0000-4000-8000-000000000000', options),
-    boss.getDependents(name, '00000000-0000-4000-8000-000000000000', options)
-  ]
-  for (const refused of refusals) expect((await rejectionOf(refused)).code).toBe('ERR_NOT_IMPLEMENTED')
-  expect(await boss.findJobs(name)).toEqual([])
+  const graph = [{ ref: 'a', name }, { ref: 'b', name, dependsOn: ['a'] }]
+  const rolledBack = await inTransaction(async db => {
+    const ids = await boss.flow(graph, { db })
+    expect(await boss.getDependencies(name, ids.b, { db })).toEqual([{ name, id: ids.a }])
+    expect(await boss.getDependents(name, ids.a, { db })).toEqual([{ name, id: ids.b }])
+    expect(await boss.getDependents(name, ids.a)).toEqual([])
+    return ids
+  }, { commit: false })
+  expect(await boss.getJobById(name, rolledBack.a)).toBeNull()
+  const ids = await inTransaction(db => boss.flow(graph, { db }), { commit: true })
+  expect(await boss.getDependencies(name, ids.b)).toEqual([{ name, id: ids.a }])
+})
+
+each('%s: redrive() and previewRedrive() with db run in the caller\'s transaction', async which => {
+  const boss = pick(which)
+  const dead = await queue(boss)
+  const name = await queue(boss, { deadLetter: dead, retryLimit: 0 })
+  const id = await boss.send(name, { r: 1 })
+  await boss.fetch(name)
+  await boss.fail(name, id)
+  const before = await boss.previewRedrive(dead)
+  expect(before.total).toBe(1)
+  await inTransaction(async db => {
+    expect(await boss.previewRedrive(dead, { db })).toEqual(before)
+    expect(await boss.redrive(dead, { db })).toBe(1)
+    expect((await boss.previewRedrive(dead, { db })).total).toBe(0)
+  }, { commit: false })
+  expect(await boss.previewRedrive(dead)).toEqual(before)
+  expect(await inTransaction(db => boss.redrive(dead, { db }), { commit: true })).toBe(1)
+  expect((await boss.previewRedrive(dead)).total).toBe(0)
+})
+
+each('%s: schedule() and unschedule() with db run in the caller\'s transaction', async which => {
+  const boss = pick(which)
+  const name = await queue(boss)
+  await inTransaction(async db => {
+    await boss.schedule(name, '0 9 * * *', { s: 1 }, { db, key: 'k' })
+  }, { commit: false })
+  expect(await boss.getSchedules(name)).toEqual([])
+  await inTransaction(db => boss.schedule(name, '0 9 * * *', { s: 1 }, { db, key: 'k' }), { commit: true })
+  const [stored] = await boss.getSchedules(name)
+  expect([stored.key, stored.cron, stored.options]).toEqual(['k', '0 9 * * *', { key: 'k' }])
+  await inTransaction(db => boss.unschedule(name, 'k', { db }), { commit: false })
+  expect(await boss.getSchedules(name)).toHaveLength(1)
+  await inTransaction(db => boss.unschedule(name, 'k', { db }), { commit: true })
+  expect(await boss.getSchedules(name)).toEqual([])
 })

@@ -3,15 +3,7 @@
 // `db.executeSql(text, values)`, inside whatever transaction the caller holds there. The engine
 // asks for each statement by a token naming the call (NativeBoss.setCallerDb); this side keeps
 // which db a token means and what the caller's driver threw.
-const { call, fromNative, notImplemented } = require('./errors.js')
-
-/**
- * The calls whose statements cannot run through a caller's `db` yet refuse one, rather than
- * quietly running outside the caller's transaction.
- */
-function refuseCallerDb (options, method) {
-  if (options?.db !== undefined && options?.db !== null) throw notImplemented(`${method} with the db option`)
-}
+const { call, fromNative } = require('./errors.js')
 
 class CallerDbBridge {
   // token -> the caller's db, for one call in flight
@@ -21,11 +13,23 @@ class CallerDbBridge {
   #lastToken = 0
 
   /**
+   * The constructor's db, for the instance's own statements (token 0). Calls without a `db` of
+   * their own run through it too, so a failure reaches the caller as its driver's error.
+   */
+  setInstanceDb (db) {
+    this.#instanceDb = db
+    this.#dbs.set(0, db)
+  }
+
+  #instanceDb = null
+
+  /**
    * Runs one native call with the `db` option: `invoke(token)` starts it. When one of its
    * statements fails, the caller gets its driver's own error, as from pg-boss, since it is the
    * caller's transaction that failed.
    */
   async through (db, invoke) {
+    if (db === undefined || db === null) db = this.#instanceDb
     if (db === undefined || db === null) return call(invoke(undefined))
     if (typeof db.executeSql !== 'function') throw new TypeError('db.executeSql is not a function: the db option takes an object with executeSql(text, values)')
     const token = ++this.#lastToken
@@ -46,16 +50,30 @@ class CallerDbBridge {
   async execute (token, request) {
     try {
       const { text, values } = JSON.parse(request)
-      const result = await this.#dbs.get(token).executeSql(text, values)
+      // A statement without values (a transaction the engine sends as one text) goes as pg-boss
+      // sends its own: text alone.
+      const db = this.#dbs.get(token)
+      const result = unwrap(values?.length ? await db.executeSql(text, values) : await db.executeSql(text))
       // Read as no rows, a malformed answer would make a write that happened look refused.
       if (!Array.isArray(result?.rows)) throw new TypeError('db.executeSql(text, values) must resolve to { rows: [...] }')
       const rows = result.rows.map(row => Array.isArray(row) ? row : Object.values(row))
       return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
     } catch (err) {
-      this.#failures.set(token, err)
+      if (token !== 0) this.#failures.set(token, err)
       return JSON.stringify({ error: driverError(err) })
     }
   }
+}
+
+/**
+ * A driver answers a text of several statements with one result per statement (node-postgres: an
+ * array of results): their rows are read one after the other, as pg-boss reads them.
+ */
+function unwrap (result) {
+  if (!Array.isArray(result)) return result
+  if (result.every(item => Array.isArray(item?.rows))) return { rows: result.flatMap(item => item.rows) }
+  if (result.every(item => Array.isArray(item))) return { rows: result.flat() }
+  return { rows: result }
 }
 
 /** The fields of a driver's error the engine reports on (a constraint's name, a SQLSTATE). */
@@ -65,4 +83,4 @@ function driverError (err) {
   return { message, code: field('code'), constraint: field('constraint'), detail: field('detail') }
 }
 
-module.exports = { CallerDbBridge, refuseCallerDb }
+module.exports = { CallerDbBridge }

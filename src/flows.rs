@@ -17,26 +17,29 @@ impl NativeBoss {
         name_json: String,
         options_json: String,
         preview: bool,
+        db_token: Option<u32>,
     ) -> napi::Result<String> {
         let (name, options) = (parse(&name_json)?, parse_options(&options_json)?);
         let boss = self.inner.clone();
+        let caller = self.shared_caller(db_token)?;
         if preview {
             let request = RedriveRequest::for_preview(&name, &options).map_err(to_js)?;
-            let answer = run(async move { boss.preview_redrive(&request).await }).await?;
+            let answer = run(async move { boss.preview_redrive(&request, caller).await }).await?;
             Ok(answer.to_json().to_string())
         } else {
             let request = RedriveRequest::for_redrive(&name, &options).map_err(to_js)?;
-            let moved = run(async move { boss.redrive(&request).await }).await?;
+            let moved = run(async move { boss.redrive(&request, caller).await }).await?;
             Ok(moved.to_string())
         }
     }
 
     /// `flow()`: resolves `[[ref, id], ...]` as JSON text, in input order.
     #[napi]
-    pub async fn flow(&self, jobs_json: String) -> napi::Result<String> {
+    pub async fn flow(&self, jobs_json: String, db_token: Option<u32>) -> napi::Result<String> {
         let jobs = check_flow(&parse(&jobs_json)?).map_err(to_js)?;
         let boss = self.inner.clone();
-        let ids = run(async move { boss.flow(&jobs).await }).await?;
+        let caller = self.shared_caller(db_token)?;
+        let ids = run(async move { boss.flow(&jobs, caller).await }).await?;
         Ok(serde_json::json!(ids).to_string())
     }
 
@@ -59,6 +62,7 @@ impl NativeBoss {
         name_json: String,
         id_json: String,
         options_json: String,
+        db_token: Option<u32>,
     ) -> napi::Result<String> {
         let (name, id, options) = (
             parse(&name_json)?,
@@ -72,7 +76,8 @@ impl NativeBoss {
         };
         let query = DependencyQuery::from_json(direction, &name, &id, &options).map_err(to_js)?;
         let boss = self.inner.clone();
-        let refs = run(async move { boss.dependencies(&query).await }).await?;
+        let caller = self.shared_caller(db_token)?;
+        let refs = run(async move { boss.dependencies(&query, caller).await }).await?;
         let pairs: Vec<(String, String)> = refs
             .into_iter()
             .map(|r| (r.name, r.id.to_string()))

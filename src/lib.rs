@@ -12,6 +12,7 @@ mod maintenance;
 mod queues;
 mod schedules;
 mod schema;
+mod sql;
 mod vitals;
 mod workers;
 
@@ -51,14 +52,37 @@ impl NativeBoss {
             token,
         }))
     }
+
+    /// [`NativeBoss::caller`], shared, for the calls that keep it beside the instance's handle.
+    fn shared_caller(
+        &self,
+        token: Option<u32>,
+    ) -> napi::Result<Option<Arc<dyn pg_boss_engine::sql::exec::CallerDb>>> {
+        Ok(self.caller(token)?.map(|db| {
+            let db: Arc<dyn pg_boss_engine::sql::exec::CallerDb> = Arc::new(db);
+            db
+        }))
+    }
+}
+
+/// A JS function running statements on callers' dbs, as the engine calls it (weak: a statement
+/// in flight is awaited by its own promise).
+fn caller_db_fn(run: Function<(u32, String), Promise<String>>) -> napi::Result<CallerDbFn> {
+    run.build_threadsafe_function()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build()
 }
 
 #[napi]
 impl NativeBoss {
     #[napi(constructor)]
+    /// `db`, when the constructor was given pg-boss's `db`: how to run a statement on it, as
+    /// [`NativeBoss::set_caller_db`] takes it; the instance's own statements use token 0.
     pub fn new(
         config_json: String,
         on_event: Function<(String, String), ()>,
+        db: Option<Function<(u32, String), Promise<String>>>,
     ) -> napi::Result<Self> {
         let config = BossConfig::from_value(&parse(&config_json)?).map_err(to_js)?;
         let events: EventFn = on_event
@@ -68,12 +92,24 @@ impl NativeBoss {
             .build()?;
         // The pool is created inside the engine's runtime, which sqlx needs even for a lazy pool.
         let events = Arc::new(JsEvents(events));
+        let caller_db = std::sync::OnceLock::new();
+        let instance_db = match db {
+            None => None,
+            Some(run) => {
+                let run = Arc::new(caller_db_fn(run)?);
+                let _ = caller_db.set(run.clone());
+                let db: Arc<dyn pg_boss_engine::sql::exec::CallerDb> =
+                    Arc::new(JsCallerDb { run, token: 0 });
+                Some(db)
+            }
+        };
         let inner =
-            within_runtime_if_available(|| Boss::new(config, events.clone())).map_err(to_js)?;
+            within_runtime_if_available(|| Boss::with_db(config, events.clone(), instance_db))
+                .map_err(to_js)?;
         Ok(NativeBoss {
             inner: Arc::new(inner),
             events,
-            caller_db: std::sync::OnceLock::new(),
+            caller_db,
         })
     }
 
@@ -85,12 +121,7 @@ impl NativeBoss {
     /// How to run a statement on a caller's `db` (see [`CallerDbFn`]).
     #[napi]
     pub fn set_caller_db(&self, run: Function<(u32, String), Promise<String>>) -> napi::Result<()> {
-        let run: CallerDbFn = run
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()?;
-        let _ = self.caller_db.set(Arc::new(run));
+        let _ = self.caller_db.set(Arc::new(caller_db_fn(run)?));
         Ok(())
     }
 

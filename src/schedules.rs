@@ -23,17 +23,24 @@ impl NativeBoss {
 
     /// `request_json` is `{ name?, cron?, data?, options? }`, undefined fields left out.
     #[napi]
-    pub async fn schedule(&self, request_json: String) -> napi::Result<()> {
+    pub async fn schedule(&self, request_json: String, db_token: Option<u32>) -> napi::Result<()> {
         let request = ScheduleRequest::from_json(&parse(&request_json)?).map_err(to_js)?;
         let boss = self.inner.clone();
-        run(async move { boss.schedule(&request).await }).await
+        let caller = self.shared_caller(db_token)?;
+        run(async move { boss.schedule(&request, caller).await }).await
     }
 
     #[napi]
-    pub async fn unschedule(&self, name_json: String, key_json: String) -> napi::Result<()> {
+    pub async fn unschedule(
+        &self,
+        name_json: String,
+        key_json: String,
+        db_token: Option<u32>,
+    ) -> napi::Result<()> {
         let target = ScheduleTarget::from_json(&parse(&name_json)?, &parse(&key_json)?);
         let boss = self.inner.clone();
-        run(async move { boss.unschedule(&target).await }).await
+        let caller = self.shared_caller(db_token)?;
+        run(async move { boss.unschedule(&target, caller).await }).await
     }
 
     /// `key_json` is absent when the caller's key was undefined; `limit` absent reads every row.

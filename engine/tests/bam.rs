@@ -38,7 +38,7 @@ async fn installed(label: &str) -> (TestSchema, PgPool) {
 /// Operations' view of the pool and the schema.
 fn db_on(pool: &PgPool, schema: &TestSchema) -> Db {
     Db {
-        pool: pool.clone(),
+        handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema.as_str())),
     }

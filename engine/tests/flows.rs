@@ -47,7 +47,7 @@ trait AsTheBindingCalls {
 
 impl AsTheBindingCalls for Boss {
     async fn flow_of(&self, jobs: &Value) -> pg_boss_engine::Result<Vec<(String, String)>> {
-        self.flow(&check_flow(jobs)?).await
+        self.flow(&check_flow(jobs)?, None).await
     }
 
     async fn dependencies_of(
@@ -57,15 +57,18 @@ impl AsTheBindingCalls for Boss {
         id: &Value,
         options: &Options,
     ) -> pg_boss_engine::Result<Vec<DependencyRef>> {
-        self.dependencies(&DependencyQuery::from_json(direction, name, id, options)?)
-            .await
+        self.dependencies(
+            &DependencyQuery::from_json(direction, name, id, options)?,
+            None,
+        )
+        .await
     }
 }
 
 /// What operations are handed, for calling them outside an instance.
 fn db_of(pool: &PgPool, schema: &str) -> Db {
     Db {
-        pool: pool.clone(),
+        handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::default(),
         sql: Arc::new(Statements::new(schema)),
     }

@@ -35,7 +35,7 @@ async fn quiet(label: &str) -> (TestSchema, Boss, Arc<RecordingEvents>) {
 /// The schema's statements on our own pool, as operations take them.
 fn jobs_db(pool: &PgPool, schema: &str) -> Db {
     Db {
-        pool: pool.clone(),
+        handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: Default::default(),
         sql: Arc::new(Statements::new(schema)),
     }

@@ -11,12 +11,12 @@ use serde_json::{json, Value};
 
 async fn preview(boss: &Boss, options: Value) -> RedrivePreview {
     let request = RedriveRequest::for_preview(&name("dlq"), &opts(options)).unwrap();
-    boss.preview_redrive(&request).await.unwrap()
+    boss.preview_redrive(&request, None).await.unwrap()
 }
 
 async fn redrive(boss: &Boss, options: Value) -> i64 {
     let request = RedriveRequest::for_redrive(&name("dlq"), &opts(options)).unwrap();
-    boss.redrive(&request).await.unwrap()
+    boss.redrive(&request, None).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,6 +85,6 @@ async fn dead_letters_go_back_to_their_source_or_a_destination_oldest_first() {
 async fn a_missing_dead_letter_queue_is_an_error() {
     let (_schema, boss) = started("rd_missing").await;
     let request = RedriveRequest::for_redrive(&name("dlq"), &no_opts()).unwrap();
-    let err = boss.redrive(&request).await.unwrap_err();
+    let err = boss.redrive(&request, None).await.unwrap_err();
     assert_eq!(err.message, "Queue dlq does not exist");
 }

@@ -70,7 +70,7 @@ fn list(name: Value, limit: Option<i64>, after: Option<(&str, &str)>) -> Schedul
 #[tokio::test]
 async fn schedules_are_stored_and_read_back() {
     let (_schema, boss) = without_timekeeper("sched_store").await;
-    boss.schedule(&request(json!({ "name": "rq", "cron": "0 9 * * *", "data": { "a": 1 }, "options": { "tz": "Europe/Paris", "key": "k" } })))
+    boss.schedule(&request(json!({ "name": "rq", "cron": "0 9 * * *", "data": { "a": 1 }, "options": { "tz": "Europe/Paris", "key": "k" } })), None)
         .await
         .unwrap();
     let rows = schedule_row(&boss, "rq", "k").await;
@@ -83,7 +83,10 @@ async fn schedules_are_stored_and_read_back() {
     );
 
     let err = boss
-        .schedule(&request(json!({ "name": "nope", "cron": "* * * * *" })))
+        .schedule(
+            &request(json!({ "name": "nope", "cron": "* * * * *" })),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.message, "Queue nope not found");
@@ -95,9 +98,10 @@ async fn schedules_are_stored_and_read_back() {
 async fn schedules_are_listed_paged_and_removed() {
     let (_schema, boss) = without_timekeeper("sched_list").await;
     for key in ["k", "l"] {
-        boss.schedule(&request(
-            json!({ "name": "rq", "cron": "0 10 * * *", "options": { "key": key } }),
-        ))
+        boss.schedule(
+            &request(json!({ "name": "rq", "cron": "0 10 * * *", "options": { "key": key } })),
+            None,
+        )
         .await
         .unwrap();
     }
@@ -114,7 +118,7 @@ async fn schedules_are_listed_paged_and_removed() {
     );
 
     for key in ["k", "l"] {
-        boss.unschedule(&ScheduleTarget::from_json(&name("rq"), &json!(key)))
+        boss.unschedule(&ScheduleTarget::from_json(&name("rq"), &json!(key)), None)
             .await
             .unwrap();
     }
@@ -133,9 +137,10 @@ async fn the_pass_fires_schedules_and_warns_once_about_unusable_rows() {
     let pool = db().await;
     let s = schema.as_str();
     boss.create_queue(&queue("pq", no_opts())).await.unwrap();
-    boss.schedule(&request(
-        json!({ "name": "pq", "cron": "* * * * * *", "data": { "n": 1 } }),
-    ))
+    boss.schedule(
+        &request(json!({ "name": "pq", "cron": "* * * * * *", "data": { "n": 1 } })),
+        None,
+    )
     .await
     .unwrap();
     sqlx::query(&format!("INSERT INTO {s}.schedule (name, key, cron, timezone) VALUES ('pq', 'bad', '* * * * *', 'No/Where')"))
@@ -196,9 +201,12 @@ async fn two_instances_forward_each_occurrence_once() {
     let pool = db().await;
     let s = schema.as_str();
     a.create_queue(&queue("tq", no_opts())).await.unwrap();
-    a.schedule(&request(json!({ "name": "tq", "cron": "* * * * * *" })))
-        .await
-        .unwrap();
+    a.schedule(
+        &request(json!({ "name": "tq", "cron": "* * * * * *" })),
+        None,
+    )
+    .await
+    .unwrap();
     // Let passes alternate between the two for a while.
     let passes = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     assert!(
@@ -337,9 +345,10 @@ async fn a_stored_recurrence_rule_leaves_the_pass_to_an_instance_that_reads_it()
     boss.create_queue(&queue("by_cron", no_opts()))
         .await
         .unwrap();
-    boss.schedule(&request(
-        json!({ "name": "by_cron", "cron": "* * * * * *" }),
-    ))
+    boss.schedule(
+        &request(json!({ "name": "by_cron", "cron": "* * * * * *" })),
+        None,
+    )
     .await
     .unwrap();
     // As pg-boss stores a rule it was given.

@@ -187,7 +187,9 @@ async fn statements_in_a_transaction_and_rows_affected() {
         .execute_script(&format!("CREATE TABLE {table} (v text)"))
         .await
         .unwrap();
-    let tx = Tx::begin(&pool).await.unwrap();
+    let tx = Tx::begin(&pg_boss_engine::sql::exec::Handle::Pool(pool.clone()))
+        .await
+        .unwrap();
     let inside = Exec::tx(&tx).with_mode(StatementMode::Unnamed);
     let inserted = inside
         .execute(
@@ -232,7 +234,7 @@ async fn statements_in_a_transaction_and_rows_affected() {
 async fn a_pooler_is_seen_by_the_port_the_server_reports() {
     let pool = pool().await;
     let db = Db {
-        pool: pool.clone(),
+        handle: pg_boss_engine::sql::exec::Handle::Pool(pool.clone()),
         mode: StatementMode::Prepared,
         sql: Arc::new(Statements::new("pgboss")),
     };

@@ -1,11 +1,14 @@
 //! Flows (jobs that wait for others), and redriving dead letters.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::model::flow::{DependencyQuery, FlowJob};
 use crate::model::redrive::RedriveRequest;
 use crate::ops::flows::{DependencyRef, Resolved};
 use crate::ops::redrive::RedrivePreview;
 use crate::service::flow_resolver::FlowPasses;
+use crate::sql::exec::CallerDb;
 
 use super::{Boss, Lifecycle};
 
@@ -25,9 +28,14 @@ impl Boss {
 
     /// `flow(jobs)`: inserts a graph of jobs at once, each waiting for the ones it `dependsOn`
     /// (checked by [`check_flow`](crate::model::flow::check_flow)); answers each `(ref, job id)`,
-    /// in input order.
-    pub async fn flow(&self, jobs: &[FlowJob]) -> Result<Vec<(String, String)>> {
-        let db = self.started_db()?;
+    /// in input order. With `caller` (pg-boss's `db` option) the whole graph is written inside
+    /// the caller's transaction.
+    pub async fn flow(
+        &self,
+        jobs: &[FlowJob],
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<Vec<(String, String)>> {
+        let db = self.started_db()?.for_call(caller);
         crate::ops::flows::insert_flow(&db, &self.queues, jobs).await
     }
 
@@ -45,23 +53,36 @@ impl Boss {
     }
 
     /// `getDependencies()` and `getDependents()`: one page of a job's parents or children, as the
-    /// query's direction says.
-    pub async fn dependencies(&self, query: &DependencyQuery) -> Result<Vec<DependencyRef>> {
-        let db = self.started_db()?;
+    /// query's direction says; read through `caller` when given.
+    pub async fn dependencies(
+        &self,
+        query: &DependencyQuery,
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<Vec<DependencyRef>> {
+        let db = self.started_db()?.for_call(caller);
         crate::ops::flows::edges(&db, query).await
     }
 
-    /// `redrive()` from a dead letter queue; answers how many jobs moved.
-    pub async fn redrive(&self, request: &RedriveRequest) -> Result<i64> {
-        let db = self.started_db()?;
+    /// `redrive()` from a dead letter queue; answers how many jobs moved. With `caller`, inside
+    /// the caller's transaction.
+    pub async fn redrive(
+        &self,
+        request: &RedriveRequest,
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<i64> {
+        let db = self.started_db()?.for_call(caller);
         let queue = self.queue(&db, &request.name).await?;
         crate::ops::redrive::redrive(&db, &queue, request).await
     }
 
     /// `previewRedrive()` of a dead letter queue: what `redrive()` with the same request would
     /// move, and where.
-    pub async fn preview_redrive(&self, request: &RedriveRequest) -> Result<RedrivePreview> {
-        let db = self.started_db()?;
+    pub async fn preview_redrive(
+        &self,
+        request: &RedriveRequest,
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<RedrivePreview> {
+        let db = self.started_db()?.for_call(caller);
         let queue = self.queue(&db, &request.name).await?;
         crate::ops::redrive::preview(&db, &queue, request).await
     }

@@ -9,6 +9,7 @@ mod pubsub;
 mod queues;
 mod schedules;
 mod schema;
+mod sql;
 mod workers;
 
 use workers::WorkerWakeup;
@@ -44,7 +45,7 @@ use crate::service::listener::Listener;
 use crate::service::queue_cache::QueueCacheRefresh;
 use crate::service::supervisor::Supervisor;
 use crate::service::{self, Service, Services, Signals};
-use crate::sql::exec::StatementMode;
+use crate::sql::exec::{CallerDb, Handle, StatementMode};
 use crate::sql::{Db, Statements};
 use crate::worker::overrun::OverrunLog;
 use crate::worker::WorkerHandle;
@@ -99,6 +100,10 @@ impl Default for StopOptions {
 pub struct Boss {
     config: BossConfig,
     pool: Mutex<PgPool>,
+    /// The caller's database handle the instance was made with (pg-boss's constructor `db`):
+    /// then every statement goes through it, and the pool above is never used (it is lazy, so it
+    /// never connects).
+    caller: Option<Arc<dyn CallerDb>>,
     queues: Arc<QueueCache>,
     workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
     lifecycle: Mutex<Lifecycle>,
@@ -157,7 +162,18 @@ pub struct Boss {
 impl Boss {
     /// An instance for `config`, reporting to `events` ([`NoEvents`](crate::event::NoEvents)
     /// to drop them). Nothing connects before [`Boss::start`].
-    pub fn new(mut config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
+    pub fn new(config: BossConfig, events: Arc<dyn EventSink>) -> Result<Boss> {
+        Boss::with_db(config, events, None)
+    }
+
+    /// [`Boss::new`], running every statement through `db` when one is given (pg-boss's
+    /// constructor `db`): the instance opens no connection of its own then, and leaves closing
+    /// `db` to its owner.
+    pub fn with_db(
+        mut config: BossConfig,
+        events: Arc<dyn EventSink>,
+        db: Option<Arc<dyn CallerDb>>,
+    ) -> Result<Boss> {
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
@@ -174,6 +190,7 @@ impl Boss {
         );
         Ok(Boss {
             pool: Mutex::new(pool),
+            caller: db,
             queues: Arc::new(QueueCache::default()),
             workers: Arc::default(),
             lifecycle: Mutex::new(Lifecycle::Created),
@@ -238,6 +255,9 @@ impl Boss {
             "the password can only change while pg-boss is not started"
         );
         *self.password.lock().unwrap() = Some(password);
+        if self.caller.is_some() {
+            return Ok(());
+        }
         let replaced = std::mem::replace(&mut *self.pool.lock().unwrap(), self.new_pool()?);
         // Idle connections of the old pool go; nothing else uses it before start().
         tokio::spawn(async move { replaced.close().await });
@@ -263,10 +283,23 @@ impl Boss {
         self.pool.lock().unwrap().clone()
     }
 
+    /// Where statements run: the caller's handle the instance was made with, or our pool.
+    fn handle(&self) -> Handle {
+        match &self.caller {
+            Some(db) => Handle::Caller(db.clone()),
+            None => Handle::Pool(self.pool()),
+        }
+    }
+
+    /// Whether the instance runs on a caller's handle (the constructor `db`).
+    pub fn has_caller_db(&self) -> bool {
+        self.caller.is_some()
+    }
+
     /// Where statements run and what they say; works before `start()` too.
     fn db(&self) -> Db {
         Db {
-            pool: self.pool(),
+            handle: self.handle(),
             mode: self
                 .statement_mode
                 .lock()
@@ -278,8 +311,11 @@ impl Boss {
 
     /// [`Boss::db`], for the calls that need the pool `start()` opens (still open after
     /// `stop({ close: false })`, as in pg-boss).
+    /// A caller's handle is the caller's to open and close: it is always there, as in pg-boss.
     fn started_db(&self) -> Result<Db> {
-        self.started_pool()?;
+        if self.caller.is_none() {
+            self.started_pool()?;
+        }
         Ok(self.db())
     }
 
@@ -324,33 +360,14 @@ impl Boss {
     /// trying to connect for up to `connectionTimeoutMillis`, then fails with the pool's error;
     /// [`Boss::stop`] or [`Boss::cancel_start`] ends that wait at once.
     pub async fn start_attempt(&self, attempt: u32) -> Result<()> {
-        let mut cancelled = self.start_cancel.subscribe();
+        let cancelled = self.start_cancel.subscribe();
         let _turn = self.transition.lock().await;
         if *self.lifecycle.lock().unwrap() == Lifecycle::Started {
             return Ok(());
         }
-        if self.pool().is_closed() {
-            *self.pool.lock().unwrap() = self.new_pool()?;
+        if self.caller.is_none() {
+            self.open_pool(cancelled).await?;
         }
-        // The wait for a first connection is what a stop() may cut short: nothing has begun then.
-        // A database that answers connects well within the grace, so a stop right after start()
-        // finds the instance started, as in pg-boss; one that does not is given up on.
-        let pool = self.pool();
-        let waiting_since = tokio::time::Instant::now();
-        let given_up = async move {
-            let _ = cancelled.wait_for(|raised| *raised).await;
-            tokio::time::sleep_until(waiting_since + START_CANCEL_GRACE).await;
-        };
-        tokio::select! {
-            connection = pool.acquire() => drop(connection?),
-            _ = given_up => {
-                return Err(Error::new(
-                    ErrorCode::NotStarted,
-                    "start() was cancelled by stop() while waiting for the database",
-                ))
-            }
-        }
-        self.choose_statement_mode().await?;
         migrate::prepare(&self.db(), &self.config).await?;
         // A start refused before this point leaves the instance refusing calls, as pg-boss does.
         self.opened.store(true, Ordering::SeqCst);
@@ -377,6 +394,33 @@ impl Boss {
         // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
         Ok(())
+    }
+
+    /// Opens our pool for a start: waits for its first connection (a `stop()` may cut that wait
+    /// short), then picks how statements are sent on it.
+    async fn open_pool(&self, mut cancelled: tokio::sync::watch::Receiver<bool>) -> Result<()> {
+        if self.pool().is_closed() {
+            *self.pool.lock().unwrap() = self.new_pool()?;
+        }
+        // The wait for a first connection is what a stop() may cut short: nothing has begun then.
+        // A database that answers connects well within the grace, so a stop right after start()
+        // finds the instance started, as in pg-boss; one that does not is given up on.
+        let pool = self.pool();
+        let waiting_since = tokio::time::Instant::now();
+        let given_up = async move {
+            let _ = cancelled.wait_for(|raised| *raised).await;
+            tokio::time::sleep_until(waiting_since + START_CANCEL_GRACE).await;
+        };
+        tokio::select! {
+            connection = pool.acquire() => drop(connection?),
+            _ = given_up => {
+                return Err(Error::new(
+                    ErrorCode::NotStarted,
+                    "start() was cancelled by stop() while waiting for the database",
+                ))
+            }
+        }
+        self.choose_statement_mode().await
     }
 
     /// Unless `preparedStatements` decided it, finds out (once) whether a pooler stands between
@@ -480,6 +524,9 @@ impl Boss {
     /// they come back.
     async fn close_pool(&self, until: tokio::time::Instant) {
         self.opened.store(false, Ordering::SeqCst);
+        if self.caller.is_some() {
+            return;
+        }
         let pool = self.pool();
         let _ = tokio::time::timeout_at(until, pool.close()).await;
     }
@@ -494,6 +541,17 @@ impl Boss {
             workers: self.workers.clone(),
             queues: self.queues.clone(),
         });
+        if self.caller.is_some() {
+            // A caller's handle offers statements only: no session of its own to LISTEN on.
+            // Configuration, not a failure: emitted, not stored, as pg-boss does.
+            self.events
+                .emit(crate::event::Event::Warning(crate::ops::warnings::Warning {
+                    kind: LISTEN_NOTIFY_UNAVAILABLE,
+                    message: "useListenNotify is enabled but the database connection does not support LISTEN/NOTIFY. Continuing with polling only.".to_string(),
+                    data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE }),
+                }));
+            return;
+        }
         let pooler = self.pooler.lock().unwrap().clone();
         let started = async {
             if let Some(seen) = pooler {

@@ -13,6 +13,7 @@ use crate::ops::schedules::SEND_IT;
 use crate::ops::warnings::WarningSink;
 use crate::service::clock::ClockCheck;
 use crate::service::cron::CronPass;
+use crate::sql::exec::CallerDb;
 use crate::worker::send_it::SendIt;
 
 impl Boss {
@@ -76,14 +77,23 @@ impl Boss {
     }
 
     /// `schedule(name, cron, data, options)`: creates the schedule of queue `name` under its key,
-    /// or replaces it; each occurrence sends `data` with the stored send options.
-    pub async fn schedule(&self, request: &ScheduleRequest) -> Result<()> {
-        ops::schedules::schedule(&self.started_db()?, request).await
+    /// or replaces it; each occurrence sends `data` with the stored send options. With `caller`
+    /// (pg-boss's `db` option), inside the caller's transaction.
+    pub async fn schedule(
+        &self,
+        request: &ScheduleRequest,
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<()> {
+        ops::schedules::schedule(&self.started_db()?.for_call(caller), request).await
     }
 
-    /// `unschedule(name, key)`: removes the schedule.
-    pub async fn unschedule(&self, target: &ScheduleTarget) -> Result<()> {
-        ops::schedules::unschedule(&self.started_db()?, target).await
+    /// `unschedule(name, key)`: removes the schedule (through `caller` when given).
+    pub async fn unschedule(
+        &self,
+        target: &ScheduleTarget,
+        caller: Option<Arc<dyn CallerDb>>,
+    ) -> Result<()> {
+        ops::schedules::unschedule(&self.started_db()?.for_call(caller), target).await
     }
 
     /// `getSchedules()` / `getSchedule()` as JSON text.

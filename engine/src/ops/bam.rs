@@ -64,7 +64,7 @@ pub async fn try_stamp(db: &Db, interval: Duration) -> Result<bool> {
 /// other's fresh `in_progress` row and start a second command.
 pub async fn claim_next(db: &Db, pending_only: bool) -> Result<Option<ClaimedCommand>> {
     let sql = &db.sql.bam;
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
     for statement in &sql.claim_lock {
         exec.execute(statement, Vec::new()).await?;

@@ -103,7 +103,7 @@ pub async fn truncate(db: &Db, queue: Option<&Queue>) -> Result<()> {
         Some(queue) => JobStatement::Truncate.cached(&queue.statements, db.schema(), queue),
         None => statements.truncate_all.as_str().into(),
     };
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let at = Exec::tx(&tx).with_mode(db.mode);
     at.execute(&truncate, vec![]).await?;
     let name = queue.map(|q| q.name.clone());

@@ -49,12 +49,17 @@ pub async fn refresh_counts_with(
     let sql = &db.sql.counting;
     let names = || Param::Texts(Some(queues.to_vec()));
     let started = Instant::now();
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    let got = lock == CountLock::Unlocked || {
-        let (got,): (bool,) = exec.fetch_one(&sql.try_lock, Vec::new()).await?;
-        got
-    };
+    let got = lock == CountLock::Unlocked
+        || db.handle.is_caller() && {
+            exec.execute(&sql.lock, Vec::new()).await?;
+            true
+        }
+        || {
+            let (got,): (bool,) = exec.fetch_one(&sql.try_lock, Vec::new()).await?;
+            got
+        };
     if !got {
         if lock == CountLock::Monitor {
             exec.execute(&sql.release_monitor_claim, vec![names()])

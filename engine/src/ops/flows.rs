@@ -19,14 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::flow::{DependencyQuery, Direction, FlowJob};
 use crate::ops::insert::insert_error;
 use crate::ops::queues::{self, Queue, QueueCache};
-use crate::sql::exec::{Exec, Param, StatementMode, Tx};
+use crate::sql::exec::{Exec, ExecError, Handle, Param, StatementMode, Tx};
 use crate::sql::flows::{EdgeSide, FlowSql, CLEANUP_BATCH};
 use crate::sql::insert::insert_sql_by_key;
 use crate::sql::{Db, QueueStatement};
@@ -131,7 +130,7 @@ async fn write_flow(
     edges: Vec<Value>,
 ) -> Result<()> {
     let sql = &db.sql.flows;
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
     exec.execute(&sql.transaction_limits, Vec::new()).await?;
     for (queue, rows) in targets {
@@ -161,18 +160,14 @@ async fn write_flow(
 
 /// A failed commit said as an insert's failure is: the missing queue named when the foreign key's
 /// detail names one of the flow's queues, else all of them.
-fn commit_error(err: sqlx::Error, names: &[&str]) -> Error {
-    let detail_value = err
-        .as_database_error()
-        .and_then(|db| db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
-        .and_then(|pg| pg.detail())
-        .and_then(|detail| {
-            detail
-                .split_once(")=(")?
-                .1
-                .split_once(") is not present")
-                .map(|(v, _)| v.to_string())
-        });
+fn commit_error(err: ExecError, names: &[&str]) -> Error {
+    let detail_value = err.detail().and_then(|detail| {
+        detail
+            .split_once(")=(")?
+            .1
+            .split_once(") is not present")
+            .map(|(v, _)| v.to_string())
+    });
     let queue = match detail_value {
         Some(value) if names.contains(&value.as_str()) => value,
         _ => names.join(", "),
@@ -233,8 +228,12 @@ pub struct Resolved {
 /// answers whether this caller won the interval's pass.
 pub async fn try_stamp(db: &Db, interval: Duration) -> Result<bool> {
     let params = vec![Param::Float8(interval.as_secs_f64())];
-    let stamped = db.exec().execute(&db.sql.flows.stamp, params).await?;
-    Ok(stamped == 1)
+    // Read from the row it answers: a caller's handle does not say how many rows a write touched.
+    let won: Option<(bool,)> = db
+        .exec()
+        .fetch_optional(&db.sql.flows.stamp, params)
+        .await?;
+    Ok(won.is_some())
 }
 
 /// Every queue's name, grouped by its job table (tables in the order their first queue sorts).
@@ -270,11 +269,11 @@ pub async fn resolve_batch(db: &Db, table: &str, names: &[String]) -> Result<i64
 /// `cleanupDependencies` lock for the table. A child whose parent went this way stays blocked:
 /// only a completed parent releases it. Answers how many edges went.
 pub async fn cleanup_dependencies(db: &Db, table: &str, names: &[String]) -> Result<i64> {
-    cleanup_with(&db.pool, db.mode, &db.sql.flows, table, names).await
+    cleanup_with(&db.handle, db.mode, &db.sql.flows, table, names).await
 }
 
 async fn cleanup_with(
-    pool: &PgPool,
+    pool: &Handle,
     mode: StatementMode,
     sql: &FlowSql,
     table: &str,
@@ -293,7 +292,7 @@ async fn cleanup_with(
 
 /// One queue's edges by one side, a batch per transaction.
 async fn cleanup_side(
-    pool: &PgPool,
+    pool: &Handle,
     mode: StatementMode,
     lock: &str,
     statement: &str,

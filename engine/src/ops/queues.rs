@@ -122,7 +122,7 @@ pub async fn create_queue(db: &Db, cache: &QueueCache, queue: &CreateQueue) -> R
         cached_in(db, cache, dead_letter).await?;
     }
     let sql = &db.sql.queues;
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
     exec.execute(&sql.create_lock, Vec::new()).await?;
     let params = vec![
@@ -156,7 +156,7 @@ pub async fn delete_queue(db: &Db, cache: &QueueCache, name: &str) -> Result<()>
         refuse_if_dead_letter(db, name).await?;
     }
     let sql = &db.sql.queues;
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
     exec.execute(&sql.delete_lock, Vec::new()).await?;
     if queue.partition {

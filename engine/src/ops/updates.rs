@@ -46,10 +46,11 @@ pub async fn upsert(
             "key_strict_fifo queues require a singletonKey",
         ));
     }
-    if caller.is_some() {
+    // A caller's handle: in its own transaction (the call's `db`), or statement by statement.
+    if caller.is_some() || db.handle.is_caller() {
         return edit_or_insert(db, db.exec_for(caller), queue, request).await;
     }
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let result = edit_or_insert(db, Exec::tx(&tx).with_mode(db.mode), queue, request).await?;
     // The queue keys are checked at commit (they are deferred).
     tx.commit()

@@ -24,12 +24,19 @@ pub fn install<'a>(db: &'a Db, config: &'a BossConfig) -> crate::future::BoxFutu
     // Boxed: the transaction's executor lifetimes otherwise defeat the Send proof of callers.
     Box::pin(async move {
         let sql = &db.sql.install;
-        let tx = Tx::begin(&db.pool).await?;
+        // Through a caller's handle the transaction goes as one text, which cannot look before it
+        // leaps: the schema is looked for first, as pg-boss does with such a handle, and the
+        // script then runs under the lock.
+        let through_caller = db.handle.is_caller();
+        if through_caller && installed_on(db, db.exec()).await? {
+            return Ok(());
+        }
+        let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
         for statement in &sql.install_lock {
             exec.execute(statement, Vec::new()).await?;
         }
-        if !installed_on(db, exec).await? {
+        if through_caller || !installed_on(db, exec).await? {
             if config.create_schema {
                 exec.execute_script(&sql.create_schema).await?;
             }

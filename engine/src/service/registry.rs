@@ -129,10 +129,10 @@ impl Registrant {
     }
 
     fn pool_counts(&self) -> [Option<i32>; 4] {
-        let pool = &self.db.pool;
-        if pool.is_closed() {
+        // A caller's handle keeps its connections to itself.
+        let Some(pool) = self.db.handle.pool().filter(|pool| !pool.is_closed()) else {
             return [None; 4];
-        }
+        };
         let max = pool.options().get_max_connections() as i32;
         // sqlx does not say how many callers wait for a connection, so that count stays unknown.
         [

@@ -30,6 +30,9 @@ pub struct CountingSql {
     schema: String,
     /// pg-boss's try-lock around counting (`queue-stats`): one instance counts a schema at a time.
     pub try_lock: String,
+    /// The same lock, waited for: through a caller's handle a transaction goes as one text, which
+    /// cannot skip its count when the try fails.
+    pub lock: String,
     /// $1 names (text[]): hands a monitor claim back, for a monitor pass that found another
     /// instance counting.
     pub release_monitor_claim: String,
@@ -60,6 +63,10 @@ impl CountingSql {
             schema: schema.to_string(),
             try_lock: format!(
                 "SELECT pg_try_advisory_xact_lock({})",
+                advisory_lock_key(schema, "queue-stats")
+            ),
+            lock: format!(
+                "SELECT pg_advisory_xact_lock({})",
                 advisory_lock_key(schema, "queue-stats")
             ),
             release_monitor_claim: format!(

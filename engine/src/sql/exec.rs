@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -339,6 +340,14 @@ fn named_params_only(sql: &str, params: &[Param]) -> (String, Vec<Value>) {
     (text, values)
 }
 
+/// A caller's rows read as `R`s.
+fn read_json<R: Row>(sql: &str, rows: &[Vec<Value>]) -> Result<Vec<R>, ExecError> {
+    rows.iter()
+        .map(|row| R::from_json(row))
+        .collect::<Option<_>>()
+        .ok_or_else(|| unreadable(sql))
+}
+
 fn unreadable(sql: &str) -> ExecError {
     ExecError::Caller(CallerFailure {
         message: format!(
@@ -349,18 +358,151 @@ fn unreadable(sql: &str) -> ExecError {
     })
 }
 
-/// A transaction the engine holds open across several statements (a caller's `db` has its own).
-/// Statements borrow it one at a time.
-pub struct Tx(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>);
+/// Where an instance's statements run: its own pool, or a database handle the caller gave the
+/// constructor (pg-boss's `new PgBoss({ db })`), through which every statement of the instance
+/// then goes and no connection of ours is opened.
+#[derive(Clone)]
+pub enum Handle {
+    Pool(PgPool),
+    Caller(Arc<dyn CallerDb>),
+    /// A caller's handle for one call (the per-call `db` option), inside the caller's own
+    /// transaction: statements go one by one, and a transaction of ours adds no BEGIN or COMMIT
+    /// (the caller's commit or rollback decides), as pg-boss does with such a handle.
+    CallerTx(Arc<dyn CallerDb>),
+}
+
+impl Handle {
+    /// Whether statements go through a caller's handle.
+    pub fn is_caller(&self) -> bool {
+        !matches!(self, Handle::Pool(_))
+    }
+
+    /// Our pool, when statements run on it.
+    pub fn pool(&self) -> Option<&PgPool> {
+        match self {
+            Handle::Pool(pool) => Some(pool),
+            Handle::Caller(_) | Handle::CallerTx(_) => None,
+        }
+    }
+}
+
+/// What a transaction the engine holds is made of.
+enum TxInner {
+    /// A connection of our pool, in a transaction.
+    Pool(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>),
+    /// Through a caller's handle, which may send each statement on another connection: the
+    /// statements are written out whole and kept until the transaction ends, then sent as one
+    /// text `BEGIN; ...; COMMIT;` (pg-boss's own way with such a handle), which any pooled
+    /// connection runs as one transaction. A statement whose rows are wanted ends that text
+    /// (its rows follow a marker row, so those of the statements before it are told apart),
+    /// and the statements after it start the next one. Dropped without a commit, the kept
+    /// statements are never sent: a rollback.
+    Script {
+        db: Arc<dyn CallerDb>,
+        pending: std::sync::Mutex<Vec<String>>,
+    },
+    /// Inside a caller's own transaction: each statement goes through at once.
+    Direct(Arc<dyn CallerDb>),
+}
+
+/// A transaction the engine holds across several statements (a caller's per-call `db` has its
+/// own). Statements borrow it one at a time.
+pub struct Tx(TxInner);
+
+/// The row that tells a script's wanted rows apart from those of the statements before it.
+const ROWS_FOLLOW: &str = "pg-boss-native: rows follow";
 
 impl Tx {
-    pub async fn begin(pool: &PgPool) -> Result<Tx, sqlx::Error> {
-        Ok(Tx(tokio::sync::Mutex::new(pool.begin().await?)))
+    pub async fn begin(handle: &Handle) -> Result<Tx, ExecError> {
+        Ok(Tx(match handle {
+            Handle::Pool(pool) => TxInner::Pool(tokio::sync::Mutex::new(pool.begin().await?)),
+            Handle::Caller(db) => TxInner::Script {
+                db: db.clone(),
+                pending: std::sync::Mutex::new(Vec::new()),
+            },
+            Handle::CallerTx(db) => TxInner::Direct(db.clone()),
+        }))
     }
 
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.0.into_inner().commit().await
+    pub async fn commit(self) -> Result<(), ExecError> {
+        match self.0 {
+            TxInner::Pool(tx) => Ok(tx.into_inner().commit().await?),
+            TxInner::Direct(_) => Ok(()),
+            TxInner::Script { db, pending } => {
+                let statements = std::mem::take(&mut *pending.lock().unwrap());
+                if statements.is_empty() {
+                    return Ok(());
+                }
+                db.execute(&script(&statements), Vec::new())
+                    .await
+                    .map(|_| ())
+                    .map_err(ExecError::Caller)
+            }
+        }
     }
+
+    /// Through a caller's handle: keeps a statement for the script.
+    fn keep(&self, statement: String) -> bool {
+        match &self.0 {
+            TxInner::Script { pending, .. } => {
+                pending.lock().unwrap().push(statement);
+                true
+            }
+            TxInner::Pool(_) | TxInner::Direct(_) => false,
+        }
+    }
+
+    /// Through a caller's handle: sends the kept statements and `read` as one transaction and
+    /// answers `read`'s rows.
+    async fn read_through_caller(&self, read: String) -> Result<Vec<Vec<Value>>, ExecError> {
+        let TxInner::Script { db, pending } = &self.0 else {
+            unreachable!("only a script transaction reads through a caller")
+        };
+        let mut statements = std::mem::take(&mut *pending.lock().unwrap());
+        statements.push(format!("SELECT '{ROWS_FOLLOW}' AS marker"));
+        statements.push(read);
+        let rows = db
+            .execute(&script(&statements), Vec::new())
+            .await
+            .map_err(ExecError::Caller)?;
+        let marker = rows
+            .iter()
+            .position(|row| row.len() == 1 && row[0].as_str() == Some(ROWS_FOLLOW));
+        Ok(match marker {
+            Some(at) => rows.into_iter().skip(at + 1).collect(),
+            None => rows,
+        })
+    }
+}
+
+impl Tx {
+    fn is_script(&self) -> bool {
+        matches!(self.0, TxInner::Script { .. })
+    }
+
+    /// The connection of a transaction on our pool.
+    fn connection(&self) -> &tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>> {
+        match &self.0 {
+            TxInner::Pool(tx) => tx,
+            TxInner::Script { .. } | TxInner::Direct(_) => {
+                unreachable!("only a transaction on our pool has a connection")
+            }
+        }
+    }
+}
+
+/// Statements as one transaction's text.
+fn script(statements: &[String]) -> String {
+    let mut text = String::from("BEGIN;\n");
+    for statement in statements {
+        let statement = statement.trim().trim_end_matches(';').trim_end();
+        if !statement.is_empty() {
+            text.push_str(statement);
+            text.push_str(";\n");
+        }
+    }
+    text.push_str("COMMIT;\n");
+    text
 }
 
 /// How statements are sent on the engine's own connections. A pooler in transaction mode
@@ -416,15 +558,26 @@ impl<'a> Exec<'a> {
     }
 
     pub fn tx(tx: &'a Tx) -> Exec<'a> {
+        if let TxInner::Direct(db) = &tx.0 {
+            return Exec::caller(db.as_ref());
+        }
         Exec {
             target: Target::Tx(tx),
             mode: StatementMode::Prepared,
         }
     }
 
-    /// The pool, or the caller's handle when the call was given one.
-    pub fn pool_or_caller(pool: &'a PgPool, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
-        caller.map_or(Exec::pool(pool), Exec::caller)
+    /// The instance's own handle: its pool, or the caller's handle it was made with.
+    pub fn handle(handle: &'a Handle) -> Exec<'a> {
+        match handle {
+            Handle::Pool(pool) => Exec::pool(pool),
+            Handle::Caller(db) | Handle::CallerTx(db) => Exec::caller(db.as_ref()),
+        }
+    }
+
+    /// The instance's handle, or the caller's handle when the call was given one.
+    pub fn handle_or_caller(handle: &'a Handle, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
+        caller.map_or(Exec::handle(handle), Exec::caller)
     }
 
     /// The same target, sending statements as `mode` says.
@@ -435,6 +588,11 @@ impl<'a> Exec<'a> {
     /// A caller's handle sends whatever its driver sends: the mode only governs our connections.
     pub fn is_caller(&self) -> bool {
         matches!(self.target, Target::Caller(_))
+    }
+
+    /// A transaction kept as a script for a caller's handle.
+    fn is_script(&self) -> bool {
+        matches!(self.target, Target::Tx(tx) if tx.is_script())
     }
 
     fn query<'q>(
@@ -451,7 +609,7 @@ impl<'a> Exec<'a> {
             return Ok(match self.target {
                 Target::Pool(pool) => sqlx::Executor::fetch_all(pool, text.as_str()).await?,
                 Target::Tx(tx) => {
-                    let mut tx = tx.0.lock().await;
+                    let mut tx = tx.connection().lock().await;
                     sqlx::Executor::fetch_all(&mut **tx, text.as_str()).await?
                 }
                 Target::Caller(_) => unreachable!("a caller's rows are read as JSON"),
@@ -460,7 +618,7 @@ impl<'a> Exec<'a> {
         Ok(match self.target {
             Target::Pool(pool) => self.query(sql, params).fetch_all(pool).await?,
             Target::Tx(tx) => {
-                let mut tx = tx.0.lock().await;
+                let mut tx = tx.connection().lock().await;
                 self.query(sql, params).fetch_all(&mut **tx).await?
             }
             Target::Caller(_) => unreachable!("a caller's rows are read as JSON"),
@@ -477,10 +635,13 @@ impl<'a> Exec<'a> {
             Target::Caller(db) => {
                 let (text, values) = named_params_only(sql, &params);
                 let rows = db.execute(&text, values).await.map_err(ExecError::Caller)?;
-                rows.iter()
-                    .map(|row| R::from_json(row))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| unreadable(sql))
+                read_json(sql, &rows)
+            }
+            Target::Tx(tx) if tx.is_script() => {
+                let rows = tx
+                    .read_through_caller(literal::render(sql, &params)?)
+                    .await?;
+                read_json(sql, &rows)
             }
             _ => {
                 let rows = self.rows(sql, params).await?;
@@ -502,7 +663,7 @@ impl<'a> Exec<'a> {
     pub async fn fetch_one<R: Row>(self, sql: &str, params: Vec<Param>) -> Result<R, ExecError> {
         match self.fetch_optional(sql, params).await? {
             Some(row) => Ok(row),
-            None if self.is_caller() => Err(unreadable(sql)),
+            None if self.is_caller() || self.is_script() => Err(unreadable(sql)),
             None => Err(ExecError::Pool(sqlx::Error::RowNotFound)),
         }
     }
@@ -515,7 +676,10 @@ impl<'a> Exec<'a> {
             // Text without arguments is sent as a simple query.
             Target::Pool(pool) => sqlx::Executor::execute(pool, sql).await.map(|_| ())?,
             Target::Tx(tx) => {
-                let mut tx = tx.0.lock().await;
+                if tx.keep(sql.to_string()) {
+                    return Ok(());
+                }
+                let mut tx = tx.connection().lock().await;
                 sqlx::Executor::execute(&mut **tx, sql).await.map(|_| ())?
             }
             Target::Caller(db) => db
@@ -530,11 +694,17 @@ impl<'a> Exec<'a> {
     /// Runs a statement for its effect; answers how many rows it touched (a caller's handle does
     /// not say, and answers 0).
     pub async fn execute(self, sql: &str, params: Vec<Param>) -> Result<u64, ExecError> {
+        if let Target::Tx(tx) = self.target {
+            if tx.is_script() {
+                tx.keep(literal::render(sql, &params)?);
+                return Ok(0);
+            }
+        }
         if self.mode == StatementMode::Unnamed && !self.is_caller() {
             let text = literal::render(sql, &params)?;
             let done = match self.target {
                 Target::Tx(tx) => {
-                    let mut tx = tx.0.lock().await;
+                    let mut tx = tx.connection().lock().await;
                     sqlx::Executor::execute(&mut **tx, text.as_str()).await?
                 }
                 _ => match self.target {
@@ -547,7 +717,7 @@ impl<'a> Exec<'a> {
         match self.target {
             Target::Pool(pool) => Ok(self.query(sql, params).execute(pool).await?.rows_affected()),
             Target::Tx(tx) => {
-                let mut tx = tx.0.lock().await;
+                let mut tx = tx.connection().lock().await;
                 Ok(self
                     .query(sql, params)
                     .execute(&mut **tx)
@@ -563,6 +733,48 @@ impl<'a> Exec<'a> {
             }
         }
     }
+}
+
+/// One column of a row of the caller's own statement: its name, its type's name (`INT8`,
+/// `TIMESTAMPTZ`, `TEXT[]`, ...) and its value as PostgreSQL writes it as text, or `None` for NULL.
+pub type UntypedColumn = (String, String, Option<String>);
+
+/// Runs a statement of the caller's own (`getDb().executeSql(text, values)`) on our pool, its
+/// values written in as text of no declared type, as node-postgres sends them, over the simple
+/// query protocol (which works through a pooler as well); answers each row as its columns, values
+/// as text, for the caller's side to read as node-postgres reads them.
+pub async fn run_untyped(
+    pool: &PgPool,
+    sql: &str,
+    values: &[Option<String>],
+) -> Result<Vec<Vec<UntypedColumn>>, ExecError> {
+    use sqlx::{Column as _, TypeInfo as _, ValueRef as _};
+    let text = literal::render_untyped(sql, values)?;
+    let rows = sqlx::Executor::fetch_all(pool, text.as_str()).await?;
+    rows.iter()
+        .map(|row| {
+            row.columns()
+                .iter()
+                .map(|column| {
+                    let raw = row.try_get_raw(column.ordinal())?;
+                    let value = if raw.is_null() {
+                        None
+                    } else {
+                        Some(
+                            raw.as_str()
+                                .map_err(|e| sqlx::Error::Decode(e))?
+                                .to_string(),
+                        )
+                    };
+                    Ok((
+                        column.name().to_string(),
+                        column.type_info().name().to_string(),
+                        value,
+                    ))
+                })
+                .collect::<Result<Vec<_>, ExecError>>()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -74,7 +74,8 @@ impl FlowSql {
             ),
             stamp: format!(
                 "UPDATE {schema}.version SET flow_on = {schema}.job_now()
-                 WHERE EXTRACT(EPOCH FROM ({schema}.job_now() - COALESCE(flow_on, {schema}.job_now() - interval '1 week'))) >= $1::float8"
+                 WHERE EXTRACT(EPOCH FROM ({schema}.job_now() - COALESCE(flow_on, {schema}.job_now() - interval '1 week'))) >= $1::float8
+                 RETURNING true AS won"
             ),
             queue_tables: format!("SELECT name, table_name FROM {schema}.queue ORDER BY name"),
             parents: edges_page(schema, "child", "parent", false),
@@ -185,7 +186,7 @@ fn cleanup(schema: &str, table: &str, side: &str) -> String {
              AND NOT EXISTS (SELECT 1 FROM {schema}.{table} j WHERE j.name = $1 AND j.id = d.{side}_id)
            RETURNING 1
          )
-         SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM removed)"
+         SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_id, (SELECT count(*) FROM batch) AS seen, (SELECT count(*) FROM removed) AS removed"
     )
 }
 

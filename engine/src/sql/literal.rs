@@ -45,8 +45,32 @@ impl LiteralError {
 /// parameters is left as it is (the server then reports it, as it would for the prepared
 /// statement); parameters the text does not name are not written.
 pub fn render(sql: &str, params: &[Param]) -> Result<String, LiteralError> {
+    substitute(sql, params.len(), |out, n| write_param(out, &params[n]))
+}
+
+/// `sql` with its placeholders replaced as [`render`] does, by `values` as node-postgres sends
+/// them: text of no declared type (or NULL), which the server reads as the type the statement
+/// needs there. For statements of the caller's own (`getDb().executeSql(text, values)`).
+pub fn render_untyped(sql: &str, values: &[Option<String>]) -> Result<String, LiteralError> {
+    substitute(sql, values.len(), |out, n| match &values[n] {
+        Some(value) => write_text(out, value),
+        None => {
+            out.push_str("NULL");
+            Ok(())
+        }
+    })
+}
+
+/// `sql` with every placeholder `$n` (n from 1 to `count`) outside string constants, quoted
+/// identifiers, comments and dollar-quoted bodies replaced, in parentheses, by what `write` writes
+/// for parameter `n - 1`.
+fn substitute(
+    sql: &str,
+    count: usize,
+    mut write: impl FnMut(&mut String, usize) -> Result<(), LiteralError>,
+) -> Result<String, LiteralError> {
     let bytes = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut out = String::with_capacity(sql.len() + 16 * count);
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -68,12 +92,13 @@ pub fn render(sql: &str, params: &[Param]) -> Result<String, LiteralError> {
                     .count();
                 if digits > 0 {
                     let n: Option<usize> = sql[i + 1..i + 1 + digits].parse().ok();
-                    if let Some(param) =
-                        n.and_then(|n| n.checked_sub(1)).and_then(|n| params.get(n))
+                    if let Some(index) = n
+                        .and_then(|n| n.checked_sub(1))
+                        .filter(|&index| index < count)
                     {
                         out.push_str(&sql[copied..i]);
                         out.push('(');
-                        write_param(&mut out, param)?;
+                        write(&mut out, index)?;
                         out.push(')');
                         copied = i + 1 + digits;
                     }

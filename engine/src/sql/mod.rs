@@ -34,9 +34,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use sqlx::PgPool;
-
-use exec::{CallerDb, Exec, StatementMode};
+use exec::{CallerDb, Exec, Handle, StatementMode};
 
 /// A schema's statements, rendered once.
 #[derive(Debug)]
@@ -116,25 +114,37 @@ impl<K: Eq + Hash> StatementCache<K> {
     }
 }
 
-/// What an operation needs to reach the database: the instance's pool, how statements are sent
-/// on it, and the schema's statements. Cheap to clone; taken fresh for each call, since a stopped
+/// What an operation needs to reach the database: the instance's pool or the caller's handle it
+/// was made with, how statements are sent on our pool, and the schema's statements. Cheap to clone; taken fresh for each call, since a stopped
 /// instance's pool is replaced when it starts again.
 #[derive(Clone)]
 pub struct Db {
-    pub pool: PgPool,
+    pub handle: Handle,
     pub mode: StatementMode,
     pub sql: Arc<Statements>,
 }
 
 impl Db {
-    /// The instance's own connections.
+    /// The instance's own connections (or the caller's handle it was made with).
     pub fn exec(&self) -> Exec<'_> {
-        Exec::pool(&self.pool).with_mode(self.mode)
+        Exec::handle(&self.handle).with_mode(self.mode)
     }
 
     /// The caller's handle when the call was given one (pg-boss's `db` option), else our pool.
     pub fn exec_for<'a>(&'a self, caller: Option<&'a dyn CallerDb>) -> Exec<'a> {
-        Exec::pool_or_caller(&self.pool, caller).with_mode(self.mode)
+        Exec::handle_or_caller(&self.handle, caller).with_mode(self.mode)
+    }
+
+    /// This `Db` for one call given the `db` option: every statement of the call runs through
+    /// `caller`, inside the caller's transaction.
+    pub fn for_call(&self, caller: Option<Arc<dyn CallerDb>>) -> Db {
+        match caller {
+            None => self.clone(),
+            Some(caller) => Db {
+                handle: Handle::CallerTx(caller),
+                ..self.clone()
+            },
+        }
     }
 
     /// The configured schema, as written into statements.

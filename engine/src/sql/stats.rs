@@ -20,6 +20,9 @@ pub struct StatsSql {
     schema: String,
     /// Creates today's and tomorrow's partitions (UTC) that do not exist yet.
     pub ensure_partitions: String,
+    /// Whether `queue_stats` is partitioned by day: it is not in a schema pg-boss installed
+    /// without table partitioning (its `cockroachdb` and `yugabytedb` backends).
+    pub partitioned: String,
     /// pg-boss's lock around recording snapshots.
     pub record_lock: String,
     /// $1 names: one snapshot per queue of what the last count wrote on its row.
@@ -29,6 +32,7 @@ pub struct StatsSql {
     /// $1 name: the queue row's cached counts (see `CachedCounts` in ops).
     pub cached_counts: String,
     drop_partitions: StatementCache<i64>,
+    delete_old: StatementCache<i64>,
     true_up: StatementCache<String>,
     bucketed: StatementCache<(BucketMode, Aggregate)>,
 }
@@ -38,6 +42,11 @@ impl StatsSql {
         StatsSql {
             schema: schema.to_string(),
             ensure_partitions: ensure_partitions(schema),
+            partitioned: format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = '{}' AND c.relname = 'queue_stats' AND c.relkind = 'p') AS partitioned",
+                resolve_schema_name(schema).replace('\'', "''")
+            ),
             record_lock: format!(
                 "SELECT pg_advisory_xact_lock({})",
                 advisory_lock_key(schema, "queue-stats-insert")
@@ -46,6 +55,7 @@ impl StatsSql {
             history: history(schema),
             cached_counts: cached_counts(schema),
             drop_partitions: StatementCache::default(),
+            delete_old: StatementCache::default(),
             true_up: StatementCache::default(),
             bucketed: StatementCache::default(),
         }
@@ -56,6 +66,12 @@ impl StatsSql {
     pub fn drop_partitions(&self, days: i64) -> Arc<str> {
         self.drop_partitions
             .get(days, || drop_partitions(&self.schema, days))
+    }
+
+    /// Without partitions: deletes a batch of the snapshots captured more than `days` ago;
+    /// answers how many went.
+    pub fn delete_old(&self, days: i64) -> Arc<str> {
+        self.delete_old.get(days, || delete_old(&self.schema, days))
     }
 
     /// $1 names: raises `table`'s queues' recent snapshots to the jobs now stamped in their
@@ -90,6 +106,23 @@ fn ensure_partitions(schema: &str) -> String {
            END LOOP;
          END;
          $stats_parts$"
+    )
+}
+
+/// How many old snapshots one statement deletes without partitions.
+pub const DELETE_OLD_BATCH: i32 = 1000;
+
+fn delete_old(schema: &str, days: i64) -> String {
+    format!(
+        "WITH batch AS (
+           SELECT id FROM {schema}.queue_stats
+           WHERE captured_on < {schema}.job_now() - interval '{days} days'
+           ORDER BY captured_on, id
+           LIMIT {DELETE_OLD_BATCH}
+         ), removed AS (
+           DELETE FROM {schema}.queue_stats WHERE id IN (SELECT id FROM batch) RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM removed)::int AS deleted"
     )
 }
 

@@ -85,7 +85,7 @@ async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Resu
     let mut total = 0;
     loop {
         let started = Instant::now();
-        let tx = Tx::begin(&db.pool).await?;
+        let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
         exec.execute(&lock, Vec::new()).await?;
         let (count, _ids): (i64, Vec<uuid::Uuid>) = exec

@@ -62,7 +62,7 @@ async fn sweep(
     let lock = db.sql.maintenance.sweep_lock(table);
     loop {
         let started = Instant::now();
-        let tx = Tx::begin(&db.pool).await?;
+        let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
         exec.execute(&lock, Vec::new()).await?;
         let rows: Vec<(String, i32, i32)> = exec

@@ -34,7 +34,7 @@ pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<
 async fn record(db: &Db, queues: &[String]) -> Result<()> {
     let sql = &db.sql.stats;
     let started = Instant::now();
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
     exec.execute(&sql.record_lock, Vec::new()).await?;
     exec.execute(&sql.record, vec![Param::Texts(Some(queues.to_vec()))])
@@ -51,11 +51,17 @@ async fn record(db: &Db, queues: &[String]) -> Result<()> {
 pub async fn true_up(db: &Db, table: &str, queues: &[String]) -> Result<u64> {
     let sql = db.sql.stats.true_up(table);
     let started = Instant::now();
-    let tx = Tx::begin(&db.pool).await?;
+    let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    let (got,): (bool,) = exec
-        .fetch_one(&db.sql.counting.try_lock, Vec::new())
-        .await?;
+    let got = if db.handle.is_caller() {
+        exec.execute(&db.sql.counting.lock, Vec::new()).await?;
+        true
+    } else {
+        let (got,): (bool,) = exec
+            .fetch_one(&db.sql.counting.try_lock, Vec::new())
+            .await?;
+        got
+    };
     let raised = if got {
         let (raised,): (i64,) = exec
             .fetch_one(&sql, vec![Param::Texts(Some(queues.to_vec()))])

@@ -11,7 +11,7 @@ use super::command::{concurrent_build, is_concurrent_index_statement, BuiltIndex
 use super::{BamRunner, Phase};
 use crate::error::Error;
 use crate::ops::bam::{self, ClaimedCommand};
-use crate::sql::exec::StatementMode;
+use crate::sql::exec::{Handle, StatementMode};
 
 /// While stop() is cancelling a command, how often it asks again: a cancel that reaches the
 /// backend before the statement does is discarded by PostgreSQL.
@@ -46,13 +46,67 @@ impl BamRunner {
     /// run in a transaction, and stop() may need to let go of the connection mid-statement).
     pub(super) async fn execute(&self, claim: &ClaimedCommand) -> Result<(), Failure> {
         let index = concurrent_build(&claim.command);
-        let mut conn = self.db.pool.acquire().await?.detach();
+        let pool = match &self.db.handle {
+            Handle::Pool(pool) => pool,
+            Handle::Caller(_) | Handle::CallerTx(_) => {
+                return self.execute_through_caller(claim, index.as_ref()).await
+            }
+        };
+        let mut conn = pool.acquire().await?.detach();
         let result = self.execute_on(&mut conn, claim, index.as_ref()).await;
         if !matches!(result, Err(Failure::Abandoned)) {
             // Never back into a pool: a cancel of ours may still be on its way to this backend.
             let _ = conn.close().await;
         }
         result
+    }
+
+    /// Through a caller's handle: the command goes as its text, as pg-boss sends it. The handle
+    /// says nothing of the backend that runs it, so a stop lets a command in flight go.
+    async fn execute_through_caller(
+        &self,
+        claim: &ClaimedCommand,
+        index: Option<&BuiltIndex>,
+    ) -> Result<(), Failure> {
+        if let (true, Some(index)) = (claim.reattempt, index) {
+            match bam::index_validity(&self.db, &index.stored).await? {
+                Some(true) => return Ok(()),
+                Some(false) => {
+                    let drop = format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
+                        self.db.schema(),
+                        index.written
+                    );
+                    self.through_caller(&drop).await?;
+                }
+                None => {}
+            }
+        }
+        self.through_caller(&claim.command).await?;
+        if let Some(index) = index {
+            if bam::index_validity(&self.db, &index.stored).await? != Some(true) {
+                return Err(Error::internal(format!(
+                    "index {} is not valid after its build",
+                    index.stored
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn through_caller(&self, sql: &str) -> Result<(), Failure> {
+        if self.phase() == Phase::Cancelling {
+            return Err(Failure::Failed {
+                error: Error::internal("stop() ended the command before it ran"),
+                stopped: true,
+            });
+        }
+        let mut phase = self.control.phase.subscribe();
+        tokio::select! {
+            done = self.db.exec().execute_script(sql) => done.map_err(|err| Failure::Failed { error: err.into(), stopped: false }),
+            _ = reached(&mut phase, Phase::Cancelling) => Err(Failure::Abandoned),
+        }
     }
 
     async fn execute_on(

@@ -1,0 +1,250 @@
+// The constructor's `db`: `new PgBoss({ db })` runs every statement of the instance — start and
+// its install, job calls, workers, schedules, maintenance, getDb() — through the caller's
+// executeSql, and opens no connection of its own. The db here wraps a pg Pool the test owns and
+// counts what goes through it; pg_stat_activity shows whether anything else connected.
+// getDb() without a constructor db answers a Db over the instance's own pool.
+
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import {
+  subject, freshSchema, makeBoss, teardown, connectionString, waitFor, sql, isDate
+} from './helpers.mjs'
+
+const Subject = subject()
+// The name a pool of the instance's own would connect under, were it to open one.
+const ownName = `byodb_${randomBytes(4).toString('hex')}`
+const callerName = `byodb_caller_${randomBytes(4).toString('hex')}`
+let pool
+
+beforeAll(() => {
+  pool = new pg.Pool({ connectionString, max: 3, application_name: callerName })
+  pool.on('error', () => {})
+})
+
+afterAll(async () => {
+  await teardown()
+  await pool.end()
+})
+
+/** A db over the test's pool that records every statement sent through it. */
+function countingDb () {
+  const statements = []
+  return {
+    statements,
+    executeSql: (text, values) => {
+      statements.push(text)
+      return pool.query(text, values)
+    }
+  }
+}
+
+async function backendsNamed (name) {
+  const [{ n }] = await sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [name])
+  return n
+}
+
+const schemaOf = new WeakMap()
+
+function bossOn (db, options = {}) {
+  // No connection options at all: the db is the only way to the database.
+  const schema = freshSchema('byodb')
+  const boss = new Subject({ db, schema, application_name: ownName, ...options })
+  const errors = []
+  boss.on('error', err => errors.push(err))
+  Object.defineProperty(boss, '__errors', { value: errors })
+  schemaOf.set(boss, schema)
+  return boss
+}
+
+let queues = 0
+const queueName = () => `byodb_q${++queues}`
+
+test('start, send, fetch, complete and getDb() run through the caller\'s executeSql, and nothing else connects', async () => {
+  const db = countingDb()
+  const boss = bossOn(db, { supervise: false, schedule: false })
+  try {
+    await boss.start()
+    const afterStart = db.statements.length
+    expect(afterStart).toBeGreaterThan(0)
+    const name = queueName()
+    await boss.createQueue(name)
+    const id = await boss.send(name, { n: 1 })
+    const [job] = await boss.fetch(name)
+    expect(job.id).toBe(id)
+    await boss.complete(name, id)
+    expect((await boss.getJobById(name, id)).state).toBe('completed')
+    expect(db.statements.length).toBeGreaterThan(afterStart + 3)
+
+    expect(boss.getDb()).toBe(db)
+    const before = db.statements.length
+    const { rows } = await boss.getDb().executeSql('SELECT 1 AS one')
+    expect(rows).toEqual([{ one: 1 }])
+    expect(db.statements.length).toBe(before + 1)
+
+    expect(await backendsNamed(ownName)).toBe(0)
+    expect(boss.__errors).toEqual([])
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+  // The caller's db is the caller's to close: it still works after stop().
+  expect((await db.executeSql('SELECT 2 AS two')).rows).toEqual([{ two: 2 }])
+})
+
+test('the schema is installed through the db, and isInstalled() answers through it before start()', async () => {
+  const db = countingDb()
+  const boss = bossOn(db, { supervise: false, schedule: false })
+  try {
+    expect(await boss.isInstalled()).toBe(false)
+    await boss.start()
+    expect(await boss.isInstalled()).toBe(true)
+    expect(db.statements.some(text => /CREATE TABLE/i.test(text))).toBe(true)
+    expect(await sql('SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1', [schemaOf.get(boss)])).not.toEqual([{ n: 0 }])
+    expect(await backendsNamed(ownName)).toBe(0)
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
+test('workers, schedules and maintenance run through the db', async () => {
+  const db = countingDb()
+  const boss = bossOn(db, { supervise: true, schedule: true, persistQueueStats: true, pollingIntervalSeconds: 0.5 })
+  try {
+    await boss.start()
+    const name = queueName()
+    await boss.createQueue(name)
+    const done = []
+    await boss.work(name, { pollingIntervalSeconds: 0.5 }, async ([job]) => { done.push(job.id) })
+    const id = await boss.send(name, {})
+    await waitFor(() => done.includes(id), { message: 'the worker ran the job' })
+    await waitFor(async () => (await boss.getJobById(name, id))?.state === 'completed', { message: 'the job completed' })
+
+    let before = db.statements.length
+    await boss.schedule(name, '* * * * *', { s: 1 })
+    expect(db.statements.length).toBeGreaterThan(before)
+    expect(await sql(`SELECT cron FROM ${schemaOf.get(boss)}.schedule`)).toEqual([{ cron: '* * * * *' }])
+    expect((await boss.getSchedules(name)).map(s => s.cron)).toEqual(['* * * * *'])
+
+    before = db.statements.length
+    await boss.supervise(name)
+    expect(db.statements.length).toBeGreaterThan(before)
+    expect((await boss.getQueueStats(name, { force: true })).length).toBeGreaterThanOrEqual(0)
+
+    // Flows, and their resolution.
+    const ids = await boss.flow([{ ref: 'a', name }, { ref: 'b', name, dependsOn: ['a'] }])
+    expect(await boss.getDependencies(name, ids.b)).toEqual([{ name, id: ids.a }])
+    await waitFor(async () => (await boss.getJobById(name, ids.b))?.state === 'completed', { message: 'the flow ran to its end' })
+
+    expect(await backendsNamed(ownName)).toBe(0)
+    expect(boss.__errors).toEqual([])
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
+test('a db that cannot LISTEN: a warning, and workers keep polling', async () => {
+  const db = countingDb()
+  const boss = bossOn(db, { supervise: false, schedule: false, useListenNotify: true })
+  const warnings = []
+  boss.on('warning', warning => warnings.push(warning))
+  try {
+    await boss.start()
+    expect(warnings.map(w => [w.message, w.data?.type])).toContainEqual([
+      'useListenNotify is enabled but the database connection does not support LISTEN/NOTIFY. Continuing with polling only.',
+      'listen_notify_unavailable'
+    ])
+    const name = queueName()
+    await boss.createQueue(name)
+    const done = []
+    await boss.work(name, { pollingIntervalSeconds: 0.5 }, async ([job]) => { done.push(job.id) })
+    const id = await boss.send(name, {})
+    await waitFor(() => done.includes(id), { message: 'the polling worker ran the job' })
+    expect(await backendsNamed(ownName)).toBe(0)
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
+test('installing when the case-variant probe cannot run: the install goes ahead, as in pg-boss', async () => {
+  const db = countingDb()
+  const probing = {
+    executeSql: (text, values) => {
+      if (/lower\(n\.nspname\)/.test(text)) return Promise.reject(new Error('permission denied for pg_namespace'))
+      return db.executeSql(text, values)
+    }
+  }
+  const boss = bossOn(probing, { supervise: false, schedule: false })
+  try {
+    await boss.start()
+    expect(await boss.isInstalled()).toBe(true)
+    expect(boss.__errors).toEqual([])
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+})
+
+test('a db without executeSql: start() fails as JavaScript does in pg-boss', async () => {
+  const boss = bossOn({}, { supervise: false, schedule: false })
+  await expect(boss.start()).rejects.toThrow('this.db.executeSql is not a function')
+})
+
+test('a failing statement rejects the call with the driver\'s own error', async () => {
+  const db = countingDb()
+  let refuse = false
+  const refusing = {
+    executeSql: (text, values) => {
+      if (refuse) throw Object.assign(new Error('driver says no'), { code: 'XX001' })
+      return db.executeSql(text, values)
+    }
+  }
+  const boss = bossOn(refusing, { supervise: false, schedule: false })
+  try {
+    await boss.start()
+    const name = queueName()
+    await boss.createQueue(name)
+    await boss.send(name, {})
+    refuse = true
+    await expect(boss.send(name, {})).rejects.toMatchObject({ message: 'driver says no', code: 'XX001' })
+  } finally {
+    refuse = false
+    await boss.stop({ graceful: false })
+  }
+})
+
+describe('getDb() on an instance with its own pool', () => {
+  test('executeSql before start() rejects: the pool is not open', async () => {
+    const boss = makeBoss(Subject, freshSchema('byodb_own'), { supervise: false, schedule: false })
+    const db = boss.getDb()
+    expect(typeof db.executeSql).toBe('function')
+    await expect(db.executeSql('SELECT 1')).rejects.toThrow('Database not opened. Call start() before using pg-boss, or again after stop().')
+  })
+
+  test('answers rows as pg-boss\'s does, values sent and read as node-postgres does', async () => {
+    const boss = makeBoss(Subject, freshSchema('byodb_own'), { supervise: false, schedule: false })
+    await boss.start()
+    const db = boss.getDb()
+    expect(boss.getDb()).toBe(db)
+    const at = new Date('2026-01-02T03:04:05.678Z')
+    const { rows } = await db.executeSql(
+      `SELECT $1::int AS i, $2::text AS t, $3::timestamptz AS at, $4::jsonb AS j, 9007199254740993::bigint AS big,
+              true AS yes, NULL::text AS nothing, ARRAY[1, 2]::int[] AS ints, ARRAY['a', 'b c']::text[] AS texts,
+              1.5::float8 AS f, '12.50'::numeric AS num, $5::text[] AS given`,
+      [5, 'x', at, { a: [1] }, ['p', 'q"r']]
+    )
+    const [row] = rows
+    expect(isDate(row.at)).toBe(true)
+    expect(row.at.getTime()).toBe(at.getTime())
+    expect({ ...row, at: undefined }).toEqual({
+      i: 5, t: 'x', at: undefined, j: { a: [1] }, big: '9007199254740993', yes: true, nothing: null, ints: [1, 2], texts: ['a', 'b c'], f: 1.5, num: '12.50', given: ['p', 'q"r']
+    })
+    const none = await db.executeSql('SELECT 1 AS x WHERE false')
+    expect(none.rows).toEqual([])
+    await expect(db.executeSql('SELECT * FROM byodb_no_such_table')).rejects.toMatchObject({ code: '42P01' })
+  })
+
+  test('after stop() it is closed again', async () => {
+    const boss = makeBoss(Subject, freshSchema('byodb_own'), { supervise: false, schedule: false })
+    await boss.start()
+    await boss.stop({ graceful: false })
+    await expect(boss.getDb().executeSql('SELECT 1')).rejects.toThrow('Database not opened')
+  })
+})
