@@ -8,6 +8,7 @@
 
 pub mod bam;
 pub mod busy;
+pub mod caller_listener;
 pub mod clock;
 pub mod cron;
 pub mod flow_resolver;
