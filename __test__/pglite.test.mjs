@@ -36,12 +36,15 @@ afterAll(async () => {
 })
 
 /** A started instance on the suite's PGlite, on a schema of its own. */
-async function embedded (options = {}) {
+async function embedded (options = {}, db = fromPglite(pglite)) {
   const schema = `pgl_${++schemas}`
-  const boss = new Subject({ db: fromPglite(pglite), schema, supervise: false, schedule: false, ...options })
+  const boss = new Subject({ db, schema, supervise: false, schedule: false, ...options })
   const errors = []
+  const warnings = []
   boss.on('error', err => errors.push(err))
+  boss.on('warning', warning => warnings.push(warning))
   Object.defineProperty(boss, '__errors', { value: errors })
+  Object.defineProperty(boss, '__warnings', { value: warnings })
   Object.defineProperty(boss, '__schema', { value: schema })
   live.add(boss)
   await boss.start()
@@ -83,6 +86,22 @@ test('a handler that throws is retried, then fails, with its error as output', a
   expect([calls, job.retryCount, job.output.message]).toEqual([2, 1, 'attempt 2'])
 })
 
+test('a batch answered job by job (perJobResults) is settled on PGlite: completed, retried and failed', async () => {
+  const boss = await embedded()
+  await boss.createQueue('embedded_perjob', { retryLimit: 1, retryDelay: 0 })
+  const ids = await boss.insert('embedded_perjob', [1, 2, 3].map(n => ({ data: { n } })), { returnId: true })
+  const attempts = {}
+  await boss.work('embedded_perjob', { batchSize: 3, perJobResults: true, pollingIntervalSeconds: 0.5 }, async jobs => jobs.map(job => {
+    attempts[job.data.n] = (attempts[job.data.n] ?? 0) + 1
+    return job.data.n === 1
+      ? { id: job.id, status: 'completed', output: { n: 1 } }
+      : { id: job.id, status: 'failed', output: { message: `n ${job.data.n}` } }
+  }))
+  const states = async () => Promise.all(ids.map(async id => (await boss.getJobById('embedded_perjob', id))?.state))
+  await waitFor(async () => (await states()).join() === 'completed,failed,failed', { message: 'every job settled' })
+  expect(attempts).toEqual({ 1: 1, 2: 2, 3: 2 })
+})
+
 test('supervision runs on PGlite: an active job past its expiration is retried by the supervisor', async () => {
   const boss = await embedded({ supervise: true, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1 })
   await boss.createQueue('embedded_expiry', { retryLimit: 1, expireInSeconds: 5 })
@@ -93,6 +112,16 @@ test('supervision runs on PGlite: an active job past its expiration is retried b
   await pglite.query(`UPDATE ${boss.__schema}.job SET started_on = started_on - interval '1 hour' WHERE id = $1`, [id])
   await waitFor(async () => (await boss.getJobById('embedded_expiry', id))?.state === 'retry', { timeout: 20000, message: 'the supervisor to retry the job' })
   expect((await boss.getJobById('embedded_expiry', id)).output).toEqual({ value: { message: 'job timed out' } })
+})
+
+test('retention runs on PGlite: a completed job past deleteAfterSeconds is deleted by the supervisor', async () => {
+  const boss = await embedded({ supervise: true, superviseIntervalSeconds: 1, maintenanceIntervalSeconds: 1, monitorIntervalSeconds: 1 })
+  await boss.createQueue('embedded_retention', { deleteAfterSeconds: 60 })
+  const id = await boss.send('embedded_retention', {})
+  const [job] = await boss.fetch('embedded_retention')
+  await boss.complete('embedded_retention', job.id)
+  await pglite.query(`UPDATE ${boss.__schema}.job SET completed_on = completed_on - interval '1 hour' WHERE id = $1`, [id])
+  await waitFor(async () => (await boss.getJobById('embedded_retention', id)) === null, { timeout: 20000, message: 'the supervisor to delete the job' })
 })
 
 test('schedules fire on PGlite: the cron pass and its forwarding worker send the job', async () => {
@@ -115,6 +144,19 @@ test('LISTEN/NOTIFY runs over PGlite\'s listener: a notify queue\'s worker wakes
   await waitFor(() => boss.getWipData().some(w => w.name === 'embedded_notify' && w.lastFetchedOn), { message: 'the first poll' })
   const id = await boss.send('embedded_notify', {})
   await waitFor(() => handled.includes(id), { timeout: 20000, message: 'the notified worker' })
+})
+
+test('a db whose listen() rejects: the instance warns with its message and polls', async () => {
+  const db = { ...fromPglite(pglite), listen: async () => { throw new Error('no listening here') } }
+  const boss = await embedded({ useListenNotify: true }, db)
+  await waitFor(() => boss.__warnings.length > 0, { message: 'the warning' })
+  expect(boss.__warnings.map(w => [w.message, w.data.type, w.data.error])).toEqual([
+    ['Failed to start LISTEN/NOTIFY listener. Continuing with polling only.', 'listen_notify_unavailable', 'no listening here']
+  ])
+  await boss.createQueue('embedded_polled', { notify: true })
+  const id = await boss.send('embedded_polled', {})
+  await boss.work('embedded_polled', { pollingIntervalSeconds: 0.5 }, async () => {})
+  await waitFor(async () => (await boss.getJobById('embedded_polled', id))?.state === 'completed', { message: 'the polled job' })
 })
 
 test('the per-call db inside a PGlite transaction: rolled back, the job is gone; committed, it is kept', async () => {
