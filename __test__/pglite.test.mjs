@@ -102,6 +102,21 @@ test('a batch answered job by job (perJobResults) is settled on PGlite: complete
   expect(attempts).toEqual({ 1: 1, 2: 2, 3: 2 })
 })
 
+test('deleteQueuedJobs(), deleteStoredJobs() and deleteAllJobs() empty a queue on PGlite', async () => {
+  const boss = await embedded()
+  await boss.createQueue('embedded_purge')
+  await boss.insert('embedded_purge', [{ data: { n: 1 } }, { data: { n: 2 } }, { data: { n: 3 } }])
+  const [{ id: done }] = await boss.fetch('embedded_purge')
+  await boss.complete('embedded_purge', done)
+  await boss.deleteQueuedJobs('embedded_purge')
+  expect((await boss.findJobs('embedded_purge')).map(j => j.id)).toEqual([done])
+  await boss.deleteStoredJobs('embedded_purge')
+  expect(await boss.findJobs('embedded_purge')).toEqual([])
+  await boss.send('embedded_purge', {})
+  await boss.deleteAllJobs('embedded_purge')
+  expect(await boss.findJobs('embedded_purge')).toEqual([])
+})
+
 test('supervision runs on PGlite: an active job past its expiration is retried by the supervisor', async () => {
   const boss = await embedded({ supervise: true, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1 })
   await boss.createQueue('embedded_expiry', { retryLimit: 1, expireInSeconds: 5 })
