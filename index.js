@@ -14,7 +14,6 @@ const { EngineEvents } = require('./lib/events.js')
 const { HandlerRunner } = require('./lib/handler-runner.js')
 const { CallerDbBridge } = require('./lib/caller-db.js')
 const { OwnDb } = require('./lib/own-db.js')
-const { CallerListen } = require('./lib/caller-listen.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
 const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
@@ -133,11 +132,6 @@ class PgBoss extends EventEmitter {
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
-    // A db that can LISTEN (pg-boss's optional db.listen) carries useListenNotify.
-    if (CallerListen.offeredBy(this.#db)) {
-      const listen = new CallerListen(this.#db)
-      native.setCallerListen(args => listen.listen(args), () => listen.close())
-    }
   }
 
   async start (options = {}) {

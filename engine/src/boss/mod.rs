@@ -4,7 +4,6 @@
 mod flows;
 mod instances;
 mod jobs;
-mod listen;
 mod maintenance;
 mod pubsub;
 mod queues;
@@ -146,8 +145,6 @@ pub struct Boss {
     checking_skew: Arc<Busy>,
     /// Whether the LISTEN/NOTIFY listener (`useListenNotify`) is listening right now.
     listening: Arc<AtomicBool>,
-    /// How to LISTEN through the caller's handle, when it can (`listen.rs`).
-    caller_listen: std::sync::OnceLock<Arc<dyn crate::service::caller_listener::CallerListen>>,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
@@ -221,7 +218,6 @@ impl Boss {
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
             listening: Arc::default(),
-            caller_listen: std::sync::OnceLock::new(),
             wip_listening: Arc::default(),
             spies: Arc::default(),
             maintenance: Arc::default(),
@@ -545,9 +541,6 @@ impl Boss {
             workers: self.workers.clone(),
             queues: self.queues.clone(),
         });
-        if let Some(handle) = self.caller_listen.get().cloned() {
-            return self.start_caller_listener(handle, &db, wakeup).await;
-        }
         if self.caller.is_some() {
             // A caller's handle offers statements only: no session of its own to LISTEN on.
             // Configuration, not a failure: emitted, not stored, as pg-boss does.

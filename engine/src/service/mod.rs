@@ -8,7 +8,6 @@
 
 pub mod bam;
 pub mod busy;
-pub mod caller_listener;
 pub mod clock;
 pub mod cron;
 pub mod flow_resolver;
