@@ -55,6 +55,11 @@ function checkDbShape (options) {
   if (db && typeof db.executeSql !== 'function') throw new TypeError('options.db.executeSql is not a function')
 }
 
+/** A `Db` of pg-boss's own making, which pg-boss opens at start() and closes at stop(). */
+function isPgBossDb (db) {
+  return !!db && typeof db === 'object' && !!db._pgbdb
+}
+
 /** Options without `db`, which says how to run the call and is no option of the call itself. */
 function withoutDb (options) {
   if (options === null || typeof options !== 'object' || !('db' in options)) return options
@@ -98,6 +103,9 @@ class PgBoss extends EventEmitter {
   #db = null
   // getDb()'s Db over our own pool, made when first asked for.
   #ownDb = null
+  // With useListenNotify, a constructor db that can listen() listens for the instance: its handle.
+  #useListenNotify = false
+  #listenHandle = null
   #spies
   #password = null
   #starting = null
@@ -123,6 +131,9 @@ class PgBoss extends EventEmitter {
     }
     const runDb = ([token, request]) => this.#callerDb.execute(token, request)
     if (this.#db) this.#callerDb.setInstanceDb(this.#db)
+    // A pg-boss Db (another instance's getDb()) is opened and closed by the instance it is given
+    // to, and its pool's errors are the instance's, as pg-boss treats it.
+    if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
@@ -132,6 +143,8 @@ class PgBoss extends EventEmitter {
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
+    this.#useListenNotify = typeof value === 'object' && !!value.useListenNotify
+    if (this.#db && typeof this.#db.listen === 'function') native.setCallerListens(true)
   }
 
   async start (options = {}) {
@@ -187,10 +200,40 @@ class PgBoss extends EventEmitter {
     }
     if (retry.cancelled) throw new Error('start() was cancelled by stop()')
     // pg-boss's first statement on a db without executeSql fails with JavaScript's TypeError.
+    if (isPgBossDb(this.#db) && !this.#db.opened) await this.#db.open()
     if (this.#db && typeof this.#db.executeSql !== 'function') throw new TypeError('this.db.executeSql is not a function')
     await call(this.#native.start(attempt))
+    await this.#listenThroughDb()
     this.#events.startWipTimer()
     await this.#events.delivered()
+  }
+
+  // pg-boss's LISTEN through a db that offers listen(channel, onNotification, onReconnect): a
+  // notification wakes its queue's workers, a resubscribe makes the notify queues' workers fetch,
+  // and a listener that cannot start is pg-boss's warning (the instance polls).
+  async #listenThroughDb () {
+    if (!this.#useListenNotify || !this.#db || typeof this.#db.listen !== 'function' || this.#listenHandle) return
+    try {
+      const channel = await call(this.#native.listenChannel())
+      this.#listenHandle = await this.#db.listen(channel,
+        payload => this.#native.callerNotification(String(payload)),
+        () => this.#native.callerListenRestored())
+      this.#native.setCallerListening(true)
+    } catch (err) {
+      await call(this.#native.callerListenFailed(String(err?.message)))
+    }
+  }
+
+  async #unlistenThroughDb () {
+    const handle = this.#listenHandle
+    if (!handle) return
+    this.#listenHandle = null
+    this.#native.setCallerListening(false)
+    try {
+      await handle.close()
+    } catch (err) {
+      this.emit(events.error, err)
+    }
   }
 
   async stop (options = {}) {
@@ -218,7 +261,9 @@ class PgBoss extends EventEmitter {
   async #stopNow (options) {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
     this.#events.stopWipTimer()
+    await this.#unlistenThroughDb()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
+    if (close && isPgBossDb(this.#db) && this.#db.opened) await this.#db.close()
     this.#vitals.stop()
     this.#runner.abandonAll()
     this.#spies.forgetBatches()

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  subject, freshSchema, makeBoss, teardown, connectionString, waitFor, sql, isDate
+  RefBoss, subject, freshSchema, makeBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -69,11 +69,16 @@ test('start, send, fetch, complete and getDb() run through the caller\'s execute
     const name = queueName()
     await boss.createQueue(name)
     const id = await boss.send(name, { n: 1 })
+    expect(db.statements.slice(afterStart).some(text => /INSERT INTO/i.test(text))).toBe(true)
+    let mark = db.statements.length
     const [job] = await boss.fetch(name)
     expect(job.id).toBe(id)
+    // The claim: an UPDATE of the job row that skips locked rows.
+    expect(db.statements.slice(mark).some(text => /UPDATE/i.test(text) && /SKIP LOCKED/i.test(text))).toBe(true)
+    mark = db.statements.length
     await boss.complete(name, id)
+    expect(db.statements.slice(mark).some(text => /UPDATE/i.test(text) && /completed/i.test(text))).toBe(true)
     expect((await boss.getJobById(name, id)).state).toBe('completed')
-    expect(db.statements.length).toBeGreaterThan(afterStart + 3)
 
     expect(boss.getDb()).toBe(db)
     const before = db.statements.length
@@ -118,9 +123,11 @@ test('workers, schedules and maintenance run through the db', async () => {
     await waitFor(() => done.includes(id), { message: 'the worker ran the job' })
     await waitFor(async () => (await boss.getJobById(name, id))?.state === 'completed', { message: 'the job completed' })
 
+    // The worker's claims went through the db.
+    expect(db.statements.some(text => /SKIP LOCKED/i.test(text))).toBe(true)
     let before = db.statements.length
     await boss.schedule(name, '* * * * *', { s: 1 })
-    expect(db.statements.length).toBeGreaterThan(before)
+    expect(db.statements.slice(before).some(text => /schedule/i.test(text))).toBe(true)
     expect(await sql(`SELECT cron FROM ${schemaOf.get(boss)}.schedule`)).toEqual([{ cron: '* * * * *' }])
     expect((await boss.getSchedules(name)).map(s => s.cron)).toEqual(['* * * * *'])
 
@@ -162,6 +169,38 @@ test('a db that cannot LISTEN: a warning, and workers keep polling', async () =>
   } finally {
     await boss.stop({ graceful: false })
   }
+})
+
+test('a db that can listen(): the instance listens through it, and a send wakes a notify queue\'s worker at once', async () => {
+  const db = countingDb()
+  const session = new pg.Client({ connectionString })
+  await session.connect()
+  const closed = []
+  db.listen = async (channel, onNotification) => {
+    session.on('notification', message => { if (message.channel === channel) onNotification(message.payload) })
+    await session.query(`LISTEN "${channel}"`)
+    return { close: async () => { closed.push(channel); await session.query(`UNLISTEN "${channel}"`) } }
+  }
+  const boss = bossOn(db, { supervise: false, schedule: false, useListenNotify: true })
+  const warnings = []
+  boss.on('warning', warning => warnings.push(warning))
+  try {
+    await boss.start()
+    expect(warnings).toEqual([])
+    const name = queueName()
+    await boss.createQueue(name, { notify: true })
+    const done = []
+    // Polling alone would not come back for 20 s: the wait below is the notification's.
+    await boss.work(name, { pollingIntervalSeconds: 20 }, async ([job]) => { done.push(job.id) })
+    await workerPolls(boss, name, { polls: 1 })
+    const id = await boss.send(name, {})
+    await waitFor(() => done.includes(id), { message: 'the notified worker ran the job' })
+    expect(await backendsNamed(ownName)).toBe(0)
+  } finally {
+    await boss.stop({ graceful: false })
+    await session.end()
+  }
+  expect(closed).toHaveLength(1)
 })
 
 test('installing when the case-variant probe cannot run: the install goes ahead, as in pg-boss', async () => {
@@ -247,4 +286,21 @@ describe('getDb() on an instance with its own pool', () => {
     await boss.stop({ graceful: false })
     await expect(boss.getDb().executeSql('SELECT 1')).rejects.toThrow('Database not opened')
   })
+})
+
+test('a Db of pg-boss\'s own (another instance\'s getDb()) is opened by start() and closed by stop()', async () => {
+  const giver = new RefBoss({ connectionString, max: 2, application_name: ownName })
+  const given = giver.getDb()
+  expect(given.opened).toBe(false)
+  const boss = bossOn(given, { supervise: false, schedule: false })
+  try {
+    await boss.start()
+    expect(given.opened).toBe(true)
+    const name = queueName()
+    await boss.createQueue(name)
+    expect(await boss.send(name, {})).toEqual(expect.any(String))
+  } finally {
+    await boss.stop({ graceful: false })
+  }
+  expect(given.opened).toBe(false)
 })

@@ -2,6 +2,7 @@
 //! errors become JS errors here, as `CODE|SQLSTATE|message` that the JS entry turns into `Error`s.
 
 mod caller_db;
+mod caller_listen;
 mod convert;
 mod events;
 mod flows;

@@ -1,6 +1,7 @@
 //! `Boss`: one pg-boss instance — its pool, its queue cache, its workers and its lifecycle. The
 //! binding (and any Rust caller) talks to the engine through this type.
 
+mod caller_listen;
 mod flows;
 mod instances;
 mod jobs;
@@ -145,6 +146,9 @@ pub struct Boss {
     checking_skew: Arc<Busy>,
     /// Whether the LISTEN/NOTIFY listener (`useListenNotify`) is listening right now.
     listening: Arc<AtomicBool>,
+    /// Whether the caller's handle can LISTEN itself (its `listen()`): its owner then listens for
+    /// the instance (see `caller_listen.rs`).
+    caller_listens: AtomicBool,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
@@ -218,6 +222,7 @@ impl Boss {
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
             listening: Arc::default(),
+            caller_listens: AtomicBool::new(false),
             wip_listening: Arc::default(),
             spies: Arc::default(),
             maintenance: Arc::default(),
@@ -542,6 +547,10 @@ impl Boss {
             queues: self.queues.clone(),
         });
         if self.caller.is_some() {
+            if self.caller_listens.load(Ordering::SeqCst) {
+                // Its owner listens through it, once started.
+                return;
+            }
             // A caller's handle offers statements only: no session of its own to LISTEN on.
             // Configuration, not a failure: emitted, not stored, as pg-boss does.
             self.events
@@ -575,19 +584,22 @@ impl Boss {
         };
         match started.await {
             Ok(listener) => self.start_service(listener).await,
-            Err(err) => {
-                let warning = crate::ops::warnings::Warning {
-                    kind: LISTEN_NOTIFY_UNAVAILABLE,
-                    message:
-                        "Failed to start LISTEN/NOTIFY listener. Continuing with polling only."
-                            .to_string(),
-                    data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "instance": self.instance_id, "error": err.message }),
-                };
-                WarningSink::new(self.events.clone(), &self.config.observability)
-                    .publish(&db, &warning)
-                    .await;
-            }
+            Err(err) => self.listen_failed(&db, &err.message).await,
         }
+    }
+
+    /// pg-boss's `listen_notify_unavailable` warning for a listener that could not start, stored
+    /// with `persistWarnings`: the instance polls only.
+    async fn listen_failed(&self, db: &Db, error: &str) {
+        let warning = crate::ops::warnings::Warning {
+            kind: LISTEN_NOTIFY_UNAVAILABLE,
+            message: "Failed to start LISTEN/NOTIFY listener. Continuing with polling only."
+                .to_string(),
+            data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "instance": self.instance_id, "error": error }),
+        };
+        WarningSink::new(self.events.clone(), &self.config.observability)
+            .publish(db, &warning)
+            .await;
     }
 
     /// The supervision pass every `superviseIntervalSeconds` (when `supervise` is on), and the

@@ -760,11 +760,7 @@ pub async fn run_untyped(
                     let value = if raw.is_null() {
                         None
                     } else {
-                        Some(
-                            raw.as_str()
-                                .map_err(|e| sqlx::Error::Decode(e))?
-                                .to_string(),
-                        )
+                        Some(raw.as_str().map_err(sqlx::Error::Decode)?.to_string())
                     };
                     Ok((
                         column.name().to_string(),
@@ -814,6 +810,111 @@ mod tests {
         assert_eq!(values, vec![json!("q"), json!(true)]);
         let (text, values) = named_params_only("SELECT 'é', $2", &params[..2]);
         assert_eq!((text.as_str(), values), ("SELECT 'é', $1", vec![json!(5)]));
+    }
+
+    /// A caller's handle that records what it is sent and answers every text with `rows`.
+    struct Recorder {
+        sent: std::sync::Mutex<Vec<(String, Vec<Value>)>>,
+        rows: Vec<Vec<Value>>,
+    }
+
+    impl CallerDb for Recorder {
+        fn execute(&self, sql: &str, params: Vec<Value>) -> CallerFuture {
+            self.sent.lock().unwrap().push((sql.to_string(), params));
+            let rows = self.rows.clone();
+            Box::pin(async move { Ok(rows) })
+        }
+    }
+
+    fn recorder(rows: Vec<Vec<Value>>) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            sent: std::sync::Mutex::default(),
+            rows,
+        })
+    }
+
+    fn sent(db: &Recorder) -> Vec<String> {
+        db.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(sql, _)| sql.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_through_the_constructors_db_goes_as_one_text_at_its_commit() {
+        let db = recorder(vec![]);
+        let tx = Tx::begin(&Handle::Caller(db.clone())).await.unwrap();
+        let exec = Exec::tx(&tx);
+        exec.execute("SELECT pg_advisory_xact_lock(1);", vec![])
+            .await
+            .unwrap();
+        exec.execute(
+            "SELECT f($1, $2)",
+            vec![Param::text("it's"), Param::Int8(5)],
+        )
+        .await
+        .unwrap();
+        assert!(sent(&db).is_empty(), "nothing is sent before the commit");
+        tx.commit().await.unwrap();
+        assert_eq!(
+            sent(&db),
+            vec![
+                "BEGIN;\nSELECT pg_advisory_xact_lock(1);\nSELECT f((E'it''s'::text), ('5'::int8));\nCOMMIT;\n"
+            ]
+        );
+        assert_eq!(db.sent.lock().unwrap()[0].1, Vec::<Value>::new());
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_without_its_commit_sends_nothing() {
+        let db = recorder(vec![]);
+        {
+            let tx = Tx::begin(&Handle::Caller(db.clone())).await.unwrap();
+            Exec::tx(&tx)
+                .execute("DELETE FROM t", vec![])
+                .await
+                .unwrap();
+        }
+        assert!(sent(&db).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_in_a_script_ends_it_and_answers_the_rows_after_the_marker() {
+        let db = recorder(vec![
+            vec![json!("")],
+            vec![json!(ROWS_FOLLOW)],
+            vec![json!("7"), json!(true)],
+        ]);
+        let tx = Tx::begin(&Handle::Caller(db.clone())).await.unwrap();
+        let exec = Exec::tx(&tx);
+        exec.execute("SELECT lock()", vec![]).await.unwrap();
+        let rows: Vec<(i64, bool)> = exec.fetch_all("SELECT n, b FROM t", vec![]).await.unwrap();
+        assert_eq!(rows, vec![(7, true)]);
+        assert_eq!(
+            sent(&db),
+            vec![format!(
+                "BEGIN;\nSELECT lock();\nSELECT '{ROWS_FOLLOW}' AS marker;\nSELECT n, b FROM t;\nCOMMIT;\n"
+            )]
+        );
+        // What follows the read starts the next text.
+        exec.execute("SELECT after()", vec![]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(sent(&db)[1], "BEGIN;\nSELECT after();\nCOMMIT;\n");
+    }
+
+    #[tokio::test]
+    async fn inside_a_callers_own_transaction_statements_go_one_by_one_with_no_begin() {
+        let db = recorder(vec![]);
+        let tx = Tx::begin(&Handle::CallerTx(db.clone())).await.unwrap();
+        Exec::tx(&tx)
+            .execute("UPDATE t SET a = $2", vec![Param::Int8(1), Param::Int8(2)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(sent(&db), vec!["UPDATE t SET a = $1"]);
+        assert_eq!(db.sent.lock().unwrap()[0].1, vec![json!(2)]);
     }
 
     #[test]
