@@ -18,6 +18,7 @@ const { HandlerTransactions } = require('./lib/handler-tx.js')
 const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
 const telemetry = require('./lib/telemetry.js')
+const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
 const states = Object.freeze({ created: 'created', retry: 'retry', active: 'active', completed: 'completed', cancelled: 'cancelled', failed: 'failed' })
 const policies = Object.freeze({ standard: 'standard', short: 'short', singleton: 'singleton', stately: 'stately', exclusive: 'exclusive', key_strict_fifo: 'key_strict_fifo' })
@@ -760,12 +761,6 @@ const getMigrationPlans = unavailable('getMigrationPlans')
 const getRollbackPlans = unavailable('getRollbackPlans')
 const getIndexBloatPlans = unavailable('getIndexBloatPlans')
 const { addBins, percentile } = latency
-const fromKnex = unavailable('fromKnex')
-const fromKysely = unavailable('fromKysely')
-const fromDrizzle = unavailable('fromDrizzle')
-const fromPrisma = unavailable('fromPrisma')
-const fromPglite = unavailable('fromPglite')
-const fromBunSql = unavailable('fromBunSql')
 
 module.exports = {
   PgBoss,

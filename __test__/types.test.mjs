@@ -23,9 +23,11 @@ function typecheck(project) {
 
 describe('TypeScript drop-in compatibility', () => {
   test.each([
-    ['real pg-boss typings', '__test__/types/tsconfig.ref.json'],
-    ['pg-boss-native index.d.ts', '__test__/types/tsconfig.native.json'],
-  ])('app.ts and wrong.ts type-check against %s', (_label, project) => {
+    ['app.ts and wrong.ts', 'real pg-boss typings', '__test__/types/tsconfig.ref.json'],
+    ['app.ts and wrong.ts', 'pg-boss-native index.d.ts', '__test__/types/tsconfig.native.json'],
+    ['adapters.ts (over the real knex, Kysely, drizzle and PGlite)', 'real pg-boss typings', '__test__/types/tsconfig.adapters.ref.json'],
+    ['adapters.ts (over the real knex, Kysely, drizzle and PGlite)', 'pg-boss-native index.d.ts', '__test__/types/tsconfig.adapters.native.json'],
+  ])('%s type-check against %s', (_files, _label, project) => {
     const { code, output } = typecheck(project);
     expect(output).toBe('');
     expect(code).toBe(0);

@@ -127,7 +127,7 @@ pub fn delete_stored(schema: &str, queue: &QueueInfo, which: Stored) -> String {
         "WITH batch AS (SELECT id FROM {schema}.{table} WHERE name = $1 AND {predicate} LIMIT $2),
               removed AS (DELETE FROM {schema}.{table} j USING batch b WHERE j.name = $1 AND j.id = b.id AND {predicate}
                 RETURNING j.name, j.state, j.completed_on)
-         SELECT count(*), count(*) FILTER (WHERE {}) FROM removed r",
+         SELECT count(*) AS removed, count(*) FILTER (WHERE {}) AS held FROM removed r",
         super::counting::held_by_retained_count(schema, "r")
     )
 }

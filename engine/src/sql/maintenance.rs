@@ -182,7 +182,7 @@ fn sweep(schema: &str, table: &str) -> String {
         "WITH doomed AS (SELECT name, id FROM {schema}.{table} WHERE name = ANY($1::text[]) AND {expired} LIMIT {BATCH}),
               removed AS (DELETE FROM {schema}.{table} j USING doomed d WHERE j.name = d.name AND j.id = d.id AND {expired}
                           RETURNING j.name, j.state, j.completed_on)
-         SELECT r.name, count(*)::int, (count(*) FILTER (WHERE {held}))::int FROM removed r GROUP BY r.name",
+         SELECT r.name, count(*)::int AS removed, (count(*) FILTER (WHERE {held}))::int AS held FROM removed r GROUP BY r.name",
         held = counting::held_by_retained_count(schema, "r")
     )
 }

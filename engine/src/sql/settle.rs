@@ -177,9 +177,9 @@ pub fn settle_each(schema: &str, queue: &QueueInfo) -> String {
            SELECT id, 'completed' AS status FROM completed
            UNION ALL SELECT r.id, i.status FROM results r JOIN input i ON i.id = r.id
          )
-         SELECT COALESCE(array_agg(id) FILTER (WHERE status = 'completed'), '{{}}'),
-                COALESCE(array_agg(id) FILTER (WHERE status = 'failed'), '{{}}'),
-                COALESCE(array_agg(id) FILTER (WHERE status = 'deadletter'), '{{}}')
+         SELECT COALESCE(array_agg(id) FILTER (WHERE status = 'completed'), '{{}}') AS completed,
+                COALESCE(array_agg(id) FILTER (WHERE status = 'failed'), '{{}}') AS failed,
+                COALESCE(array_agg(id) FILTER (WHERE status = 'deadletter'), '{{}}') AS deadletter
          FROM landed"
     )
 }
