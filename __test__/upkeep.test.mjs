@@ -26,7 +26,7 @@ async function bloatedSchema (Boss, label, rows = 60000) {
   await sql(`INSERT INTO ${schema}.job_common (name) SELECT '${QUEUE}' FROM generate_series(1, ${rows})`)
   await sql(`UPDATE ${schema}.job_common SET priority = 1`)
   await sql(`DELETE FROM ${schema}.job_common`)
-  await sql(`VACUUM ${schema}.job_common`)
+  await sql(`VACUUM (INDEX_CLEANUP ON, ANALYZE) ${schema}.job_common`)
   await boss.stop({ graceful: false, close: true })
   return schema
 }
@@ -81,9 +81,17 @@ describe('getReindexCommands()', () => {
     await ours.start()
     await ref.start()
     for (const options of [undefined, {}, { force: true }, { maxIndexBytes: 1 }, { minPages: 100000 }]) {
+      // Largest first; indexes of equal size come in the catalog's order, which neither fixes.
       const expected = await ref.getReindexCommands(options)
-      expect(await ours.getReindexCommands(options)).toEqual(expected)
+      const got = await ours.getReindexCommands(options)
+      expect([...got].sort()).toEqual([...expected].sort())
+      const sizeOrder = async list => Promise.all(list.map(async c => {
+        const name = c.slice(c.indexOf('.') + 1)
+        return (await sql(`SELECT pg_relation_size('${schema}.${name}') AS b`))[0].b
+      }))
+      expect(await sizeOrder(got)).toEqual(await sizeOrder(expected))
     }
+    expect((await sql(referenceExports.getIndexBloatPlans(schema))).length).toBeGreaterThan(0)
     const commands = await ours.getReindexCommands()
     expect(commands).toContain(`REINDEX INDEX CONCURRENTLY ${schema}."job_common_pkey"`)
     await ours.stop({ graceful: false })
