@@ -95,13 +95,11 @@ impl Catalog {
     }
 
     /// `FROM` and the joins every read shares: leaf indexes of the schema's job tables.
-    fn indexes_of_job_tables(&self) -> String {
-        format!(
-            "FROM pg_index pi \
-             JOIN pg_class idx ON idx.oid = pi.indexrelid \
-             JOIN pg_class tbl ON tbl.oid = pi.indrelid \
-             JOIN pg_namespace ns ON ns.oid = idx.relnamespace"
-        )
+    fn indexes_of_job_tables(&self) -> &'static str {
+        "FROM pg_index pi \
+         JOIN pg_class idx ON idx.oid = pi.indexrelid \
+         JOIN pg_class tbl ON tbl.oid = pi.indrelid \
+         JOIN pg_namespace ns ON ns.oid = idx.relnamespace"
     }
 
     fn where_job_index(&self) -> String {
