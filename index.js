@@ -4,7 +4,7 @@
 // handler-runner.js (work() handlers), caller-db.js (the `db` option), spies.js (job spies).
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
-const { NativeBoss, constructionPlans, uninstallPlans } = require('./lib/native.js')
+const { NativeBoss, constructionPlans, uninstallPlans, indexBloatPlans } = require('./lib/native.js')
 const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
 const { json, argJson, pgText, readOptions, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
@@ -650,6 +650,10 @@ class PgBoss extends EventEmitter {
     return call(this.#native.getBlockedKeys(json(name), limit, after))
   }
 
+  async getReindexCommands (options) {
+    return JSON.parse(await call(this.#native.getReindexCommands(json(options ?? null))))
+  }
+
   async getQueueStats (name, options = {}) {
     const points = shapes.stats(await call(this.#native.getQueueStats(json(name ?? null), json(readOptions(options)))))
     return points.map(latency.readPercentiles)
@@ -730,9 +734,7 @@ class PgBoss extends EventEmitter {
 }
 
 // Methods pg-boss has that this engine does not offer yet: they reject with a clear error.
-const MISSING_METHODS = [
-  'getReindexCommands'
-]
+const MISSING_METHODS = []
 for (const method of MISSING_METHODS) {
   Object.defineProperty(PgBoss.prototype, method, {
     value: async function () { throw notImplemented(`${method}()`) },
@@ -749,6 +751,10 @@ function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {
   return callSync(() => uninstallPlans(schema, json(options?.backend ?? null)))
 }
 
+function getIndexBloatPlans (schema, options) {
+  return callSync(() => indexBloatPlans(schema || DEFAULT_SCHEMA, json(options ?? null)))
+}
+
 function unavailable (name) {
   return function () { throw notImplemented(`${name}()`) }
 }
@@ -759,7 +765,6 @@ const previewScheduleMaxCount = 1000
 const { CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride, TestClock } = testClock
 const getMigrationPlans = unavailable('getMigrationPlans')
 const getRollbackPlans = unavailable('getRollbackPlans')
-const getIndexBloatPlans = unavailable('getIndexBloatPlans')
 const { addBins, percentile } = latency
 
 module.exports = {

@@ -4,6 +4,7 @@ use napi_derive::napi;
 
 use pg_boss_engine::model::queue::optional_queue_name;
 use pg_boss_engine::model::stats::QueueStatsRequest;
+use pg_boss_engine::model::upkeep::{BloatThresholds, ReindexCommandsRequest};
 
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
@@ -35,4 +36,34 @@ impl NativeBoss {
     pub fn is_maintaining(&self) -> bool {
         self.inner.is_maintaining()
     }
+}
+
+#[napi]
+impl NativeBoss {
+    /// `getReindexCommands()` as JSON text: an array of statements.
+    #[napi]
+    pub async fn get_reindex_commands(&self, options_json: String) -> napi::Result<String> {
+        let options = parse(&options_json)?;
+        let request = ReindexCommandsRequest::from_json(&options).map_err(to_js)?;
+        let boss = self.inner.clone();
+        run(async move {
+            let commands = boss.get_reindex_commands(&request).await?;
+            Ok(serde_json::to_string(&commands).unwrap_or_else(|_| "[]".into()))
+        })
+        .await
+    }
+}
+
+/// `getIndexBloatPlans(schema, options)`: the bloat query as SQL text.
+// Only JavaScript calls these: a unit-test build of the crate does not register them.
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn index_bloat_plans(schema: String, options_json: String) -> napi::Result<String> {
+    pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
+    let options = parse(&options_json)?;
+    let thresholds = BloatThresholds::from_call(options.as_object()).map_err(to_js)?;
+    Ok(pg_boss_engine::sql::upkeep::index_bloat_plans(
+        &schema,
+        &thresholds,
+    ))
 }

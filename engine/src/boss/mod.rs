@@ -11,6 +11,7 @@ mod queues;
 mod schedules;
 mod schema;
 mod sql;
+mod upkeep;
 mod workers;
 
 use workers::WorkerWakeup;
@@ -663,6 +664,14 @@ impl Boss {
                 settings: self.supervisor_settings(),
                 events: self.events.clone(),
                 running: self.maintenance.clone(),
+            })
+            .await;
+            self.start_service(crate::service::reindex::Reindexer {
+                db: self.db(),
+                settings: self.config.upkeep,
+                every: Duration::from_secs_f64(self.config.supervise_interval_seconds),
+                sink: WarningSink::new(self.events.clone(), &self.config.observability),
+                state: Default::default(),
             })
             .await;
         }

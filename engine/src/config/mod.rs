@@ -85,6 +85,8 @@ pub struct BossConfig {
     pub instance: InstanceSettings,
     /// The timekeeper's intervals and pg-boss's test switches for it.
     pub scheduling: Scheduling,
+    /// `reindex`, `reindexIntervalSeconds`, `monitorVacuum`.
+    pub upkeep: crate::model::upkeep::UpkeepSettings,
     /// `preparedStatements` (ours, not pg-boss's): `Some(true)` sends named prepared statements,
     /// `Some(false)` sends every statement whole over the simple query protocol, as a pooler in
     /// transaction mode (PgBouncer's `pool_mode = transaction`) needs, and keeps LISTEN/NOTIFY
@@ -134,6 +136,7 @@ impl BossConfig {
             observability: Observability::from_options(options)?,
             scheduling: Scheduling::from_options(options)?,
             instance: InstanceSettings::from_options(options)?,
+            upkeep: crate::model::upkeep::UpkeepSettings::from_options(options)?,
             prepared_statements: prepared_statements_option(options)?,
         };
         validate_other_options(options)?;

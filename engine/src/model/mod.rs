@@ -20,4 +20,5 @@ pub mod targets;
 #[doc(hidden)]
 pub mod unchecked;
 pub mod update;
+pub mod upkeep;
 pub mod work;

@@ -21,4 +21,5 @@ pub mod send;
 pub mod settle;
 pub mod stats;
 pub mod updates;
+pub mod upkeep;
 pub mod warnings;

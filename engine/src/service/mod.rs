@@ -15,6 +15,7 @@ pub mod heartbeat;
 pub mod listener;
 pub mod queue_cache;
 pub mod registry;
+pub mod reindex;
 pub mod supervisor;
 
 use std::sync::Arc;
@@ -76,7 +77,7 @@ impl Stop {
 
 /// What a service's loop has done so far: passes finished and passes failed. Tests wait on these
 /// instead of sleeping ([`Boss::service_signals`](crate::Boss::service_signals)); the services are
-/// `supervisor`, `queue-cache`, `flow-resolver`, `cron`, `clock-skew`, `listener`, `bam` and
+/// `supervisor`, `reindex`, `queue-cache`, `flow-resolver`, `cron`, `clock-skew`, `listener`, `bam` and
 /// `instance-heartbeat`, each while it runs.
 #[derive(Clone)]
 pub struct Signals {

@@ -30,6 +30,7 @@ pub mod settle;
 pub mod stats;
 pub mod test_clock;
 pub mod updates;
+pub mod upkeep;
 pub mod warnings;
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ pub struct Statements {
     pub registry: registry::RegistrySql,
     pub bam: bam::BamSql,
     pub install: install::InstallSql,
+    pub upkeep: upkeep::UpkeepSql,
     /// The job path's statements that name no queue table.
     pub jobs: job_statements::JobSql,
 }
@@ -72,6 +74,7 @@ impl Statements {
             registry: registry::RegistrySql::new(schema),
             bam: bam::BamSql::new(schema),
             install: install::InstallSql::new(schema),
+            upkeep: upkeep::UpkeepSql::new(schema),
             jobs: job_statements::JobSql::new(schema),
         }
     }
