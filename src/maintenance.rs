@@ -2,9 +2,10 @@
 
 use napi_derive::napi;
 
+use pg_boss_engine::config::upkeep::BloatThresholds;
 use pg_boss_engine::model::queue::optional_queue_name;
 use pg_boss_engine::model::stats::QueueStatsRequest;
-use pg_boss_engine::model::upkeep::{BloatThresholds, ReindexCommandsRequest};
+use pg_boss_engine::model::upkeep::ReindexCommandsRequest;
 
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod js;
 pub mod schema_name;
 pub mod services;
+pub mod upkeep;
 
 use std::borrow::Cow;
 
@@ -86,7 +87,7 @@ pub struct BossConfig {
     /// The timekeeper's intervals and pg-boss's test switches for it.
     pub scheduling: Scheduling,
     /// `reindex`, `reindexIntervalSeconds`, `monitorVacuum`.
-    pub upkeep: crate::model::upkeep::UpkeepSettings,
+    pub upkeep: upkeep::UpkeepSettings,
     /// `preparedStatements` (ours, not pg-boss's): `Some(true)` sends named prepared statements,
     /// `Some(false)` sends every statement whole over the simple query protocol, as a pooler in
     /// transaction mode (PgBouncer's `pool_mode = transaction`) needs, and keeps LISTEN/NOTIFY
@@ -136,7 +137,7 @@ impl BossConfig {
             observability: Observability::from_options(options)?,
             scheduling: Scheduling::from_options(options)?,
             instance: InstanceSettings::from_options(options)?,
-            upkeep: crate::model::upkeep::UpkeepSettings::from_options(options)?,
+            upkeep: upkeep::UpkeepSettings::from_options(options)?,
             prepared_statements: prepared_statements_option(options)?,
         };
         validate_other_options(options)?;

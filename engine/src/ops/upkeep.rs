@@ -13,9 +13,10 @@ use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
 use crate::config::js::number_to_string;
+use crate::config::upkeep::BloatThresholds;
 use crate::error::Result;
 use crate::event::Warning;
-use crate::model::upkeep::{BloatThresholds, ReindexCommandsRequest};
+use crate::model::upkeep::ReindexCommandsRequest;
 use crate::ops::warnings::WarningSink;
 use crate::sql::exec::{Param, Row};
 use crate::sql::upkeep;

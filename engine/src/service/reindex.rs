@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::{Service, Stop};
+use crate::config::upkeep::UpkeepSettings;
 use crate::error::Result;
 use crate::future::BoxFuture;
-use crate::model::upkeep::UpkeepSettings;
 use crate::ops::upkeep::{ReindexPass, ReindexState};
 use crate::ops::warnings::WarningSink;
 use crate::sql::Db;

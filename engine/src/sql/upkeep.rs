@@ -45,7 +45,7 @@ impl UpkeepSql {
 /// in), for an operator's psql.
 pub fn index_bloat_plans(
     schema: &str,
-    thresholds: &crate::model::upkeep::BloatThresholds,
+    thresholds: &crate::config::upkeep::BloatThresholds,
 ) -> String {
     Catalog::new(schema).bloated(
         &number(thresholds.min_pages),
