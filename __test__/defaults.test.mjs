@@ -5,8 +5,8 @@
 
 import pg from 'pg'
 import {
-  subject, subjectExports, referenceExports, subjectIsReference, freshSchema, makeBoss, stopBoss, sql, teardown,
-  oursOnlyTest, connectionString, rejectionOf
+  subject, subjectExports, referenceExports, freshSchema, makeBoss, stopBoss, sql, teardown,
+  connectionString, rejectionOf
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -183,19 +183,6 @@ describe('connectionTimeoutMillis', () => {
 })
 
 describe('the db constructor option', () => {
-  oursOnlyTest('is refused until this engine can run on it, never left unused', () => {
-    const db = { executeSql: async () => ({ rows: [] }) }
-    let thrown
-    try {
-      // eslint-disable-next-line no-new
-      new Subject({ connectionString, db })
-    } catch (err) {
-      thrown = err
-    }
-    expect(thrown?.code).toBe('ERR_NOT_IMPLEMENTED')
-    expect(thrown?.message).toMatch(/^the db constructor option .* is not implemented in pg-boss-native yet/)
-  })
-
   test('a falsy db is no db, as in pg-boss', async () => {
     const boss = makeBoss(Subject, freshSchema('nodb'), { supervise: false, schedule: false, db: null })
     await boss.start()
@@ -203,7 +190,7 @@ describe('the db constructor option', () => {
     await stopBoss(boss)
   }, 30000)
 
-  ;(subjectIsReference ? test : test.skip)('pg-boss runs on the given db (what is not built here yet)', async () => {
+  test('the instance runs on the given db', async () => {
     const pool = new pg.Pool({ connectionString, max: 2 })
     const seen = []
     const db = { executeSql: async (text, values) => { seen.push(text); return pool.query(text, values) } }
