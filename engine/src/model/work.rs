@@ -231,6 +231,8 @@ impl WorkOptions {
 /// milliseconds (`pollingInterval`, and `notifyPollingInterval`, never under 30 s unless given).
 fn wip_options(options: &Options) -> Options {
     let mut raw = options.clone();
+    // The JS layer's own flag (telemetry on), not an option the caller gave.
+    raw.remove("__includeTraceContext");
     let polling = number_opt(options, "pollingIntervalSeconds")
         .ok()
         .flatten()
@@ -261,6 +263,17 @@ mod tests {
 
     fn opts(v: Value) -> Options {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_trace_context_flag_is_read_but_not_shown_as_an_option() {
+        let w = WorkOptions::from_options(&opts(
+            json!({"batchSize": 2, "__includeTraceContext": true}),
+        ))
+        .unwrap();
+        assert!(w.include_trace_context);
+        assert!(w.raw.get("__includeTraceContext").is_none());
+        assert_eq!(w.raw["batchSize"], json!(2));
     }
 
     #[test]
