@@ -2,12 +2,13 @@
 // its install, job calls, workers, schedules, maintenance, getDb() — through the caller's
 // executeSql, and opens no connection of its own. The db here wraps a pg Pool the test owns and
 // counts what goes through it; pg_stat_activity shows whether anything else connected.
-// getDb() without a constructor db answers a Db over the instance's own pool.
+// getDb() without a constructor db answers a Db over the instance's own pool. detectSchemaDrift()
+// runs through the db too.
 
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  RefBoss, subject, subjectExports, freshSchema, makeBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
+  RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -335,4 +336,96 @@ test('a Db of pg-boss\'s own (another instance\'s getDb()) is opened by start() 
     await boss.stop({ graceful: false })
   }
   expect(given.opened).toBe(false)
+})
+
+describe('detectSchemaDrift() through the db', () => {
+  const QUIET = { supervise: false, schedule: false, migrate: false }
+
+  /** The drift report of `schema` read by `Boss` on `db` (no connection of its own). */
+  async function driftThrough (Boss, db, schema) {
+    const boss = new Boss({ db, schema, application_name: ownName, ...QUIET })
+    boss.on('error', () => {})
+    await boss.start()
+    try {
+      return await boss.detectSchemaDrift()
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+  }
+
+  async function driftOnPool (Boss, schema) {
+    const boss = makeBoss(Boss, schema, QUIET)
+    await boss.start()
+    try {
+      return await boss.detectSchemaDrift()
+    } finally {
+      await stopBoss(boss)
+    }
+  }
+
+  test('a clean schema has no drift, and every statement went through executeSql', async () => {
+    const db = countingDb()
+    const boss = bossOn(db, { supervise: false, schedule: false })
+    try {
+      await boss.start()
+      await boss.createQueue(queueName(), { policy: 'short', partition: true })
+      const before = db.statements.length
+      const report = await boss.detectSchemaDrift()
+      expect(report.ok).toBe(true)
+      expect(report).toEqual({
+        ok: true,
+        missingTables: [],
+        missing: [],
+        building: [],
+        invalid: [],
+        extraIndexes: [],
+        mismatched: [],
+        missingFunctions: [],
+        mismatchedFunctions: [],
+        columnDrift: [],
+        constraintDrift: [],
+        enumDrift: null
+      })
+      expect(db.statements.length).toBeGreaterThan(before)
+      expect(await backendsNamed(ownName)).toBe(0)
+      expect(boss.__errors).toEqual([])
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+  })
+
+  test('a dropped index and a changed function: the report pg-boss gives, and the one the subject gives on its own pool', async () => {
+    const schema = freshSchema('byodb_drift')
+    const installer = makeBoss(RefBoss, schema, { supervise: false, schedule: false })
+    await installer.start()
+    await installer.createQueue('pa', { policy: 'key_strict_fifo', partition: true })
+    await installer.createQueue('pb', { policy: 'short', partition: true })
+    await stopBoss(installer)
+    await sql(`
+      DROP INDEX ${schema}.job_common_i10; DROP INDEX ${schema}.warning_i1;
+      DROP FUNCTION ${schema}.delete_queue(text);
+      CREATE FUNCTION ${schema}.delete_queue(queue_name text, force bool DEFAULT false) RETURNS void LANGUAGE sql AS $$ SELECT 1 $$`)
+
+    const db = countingDb()
+    const through = await driftThrough(Subject, db, schema)
+    expect(await backendsNamed(ownName)).toBe(0)
+    // Nothing of the scratch copy is left behind.
+    expect(await sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pgboss_drift_%'")).toEqual([])
+
+    // Byte for byte what the same implementation reports on a pool of its own.
+    expect(JSON.stringify(through)).toBe(JSON.stringify(await driftOnPool(Subject, schema)))
+
+    expect(through.ok).toBe(false)
+    expect(through.missing.map(index => index.name)).toEqual(['job_common_i10', 'warning_i1'])
+    expect(through.mismatchedFunctions.map(f => f.name)).toEqual(['delete_queue'])
+    expect(through.mismatchedFunctions[0].actualBody).toBe('SELECT 1')
+    // pg-boss's report, function bodies aside (ours and pg-boss's differ by design).
+    const theirs = await driftOnPool(RefBoss, schema)
+    const bodiesAside = report => ({
+      ...report,
+      missingFunctions: report.missingFunctions.map(f => f.name),
+      mismatchedFunctions: report.mismatchedFunctions.map(f => f.name)
+    })
+    expect(bodiesAside(through)).toEqual(bodiesAside(theirs))
+  })
 })
