@@ -3,12 +3,13 @@
 // executeSql, and opens no connection of its own. The db here wraps a pg Pool the test owns and
 // counts what goes through it; pg_stat_activity shows whether anything else connected.
 // getDb() without a constructor db answers a Db over the instance's own pool. detectSchemaDrift()
-// runs through the db too.
+// and transactional workers (through the db's beginTransaction()) run through the db too.
 
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
+  RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate,
+  rejectionOf
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -428,4 +429,204 @@ describe('detectSchemaDrift() through the db', () => {
     })
     expect(bodiesAside(through)).toEqual(bodiesAside(theirs))
   })
+})
+
+/**
+ * A db over the test's pool that can open a transaction, as pg-boss's own Db does: each on a
+ * client of its own, refusing statements once settled. `transactions` records each transaction's
+ * statements.
+ */
+function beginningDb () {
+  const db = countingDb()
+  db.transactions = []
+  db.beginTransaction = async () => {
+    const client = await pool.connect()
+    await client.query('BEGIN')
+    const statements = []
+    db.transactions.push(statements)
+    let released = false
+    const release = err => {
+      if (released) return
+      released = true
+      client.release(err)
+    }
+    return {
+      db: {
+        executeSql: (text, values) => {
+          if (released) return Promise.reject(new Error('Transaction is already settled'))
+          statements.push(text)
+          return client.query(text, values)
+        }
+      },
+      commit: async () => {
+        if (released) throw new Error('Transaction is already settled')
+        try {
+          await client.query('COMMIT')
+        } catch (err) {
+          release(err)
+          throw err
+        }
+        release()
+      },
+      rollback: async () => {
+        if (released) return
+        try {
+          await client.query('ROLLBACK')
+          release()
+        } catch (err) {
+          release(err)
+        }
+      }
+    }
+  }
+  return db
+}
+
+describe.each([
+  ['a hand-written db over a pg Pool', () => beginningDb(), false],
+  ['pg-boss\'s own Db (another instance\'s getDb())', () => new RefBoss({ connectionString, max: 3, application_name: callerName }).getDb(), true]
+])('transactional workers on %s', (_kind, makeDb, pgBossDb) => {
+  const ONCE = { pollingIntervalSeconds: 30 }
+  let boss, schema, db
+
+  beforeAll(async () => {
+    db = makeDb()
+    boss = bossOn(db, { supervise: false, schedule: false })
+    schema = schemaOf.get(boss)
+    await boss.start()
+    await sql(`CREATE TABLE ${schema}.side (job_id uuid, note text)`)
+  })
+
+  afterAll(async () => {
+    await boss.stop({ graceful: false, timeout: 2000 })
+    expect(await backendsNamed(ownName)).toBe(0)
+  })
+
+  async function job (id) {
+    const [row] = await sql(`SELECT state, output FROM ${schema}.job WHERE id = $1`, [id])
+    return row
+  }
+
+  const sideRows = id => sql(`SELECT note FROM ${schema}.side WHERE job_id = $1`, [id])
+
+  const settled = (id, states) => waitFor(async () => {
+    const row = await job(id)
+    return row && states.includes(row.state) ? row : null
+  }, { message: `job ${id} to reach ${states.join(' or ')}` })
+
+  function gate () {
+    let open
+    const opened = new Promise(resolve => { open = resolve })
+    return { opened, open }
+  }
+
+  test('the handler\'s statements and the completion commit together, in the db\'s transaction', async () => {
+    const name = queueName()
+    await boss.createQueue(name)
+    const id = await boss.send(name, { n: 1 })
+    const wrote = gate()
+    const release = gate()
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      const { rows } = await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, $2) RETURNING note`, [job.id, 'written'])
+      expect(rows).toEqual([{ note: 'written' }])
+      wrote.open()
+      await release.opened
+      return { done: true }
+    })
+    await wrote.opened
+    expect(await sideRows(id)).toEqual([])
+    expect((await job(id)).state).toBe('active')
+    release.open()
+    expect((await settled(id, ['completed'])).output).toEqual({ done: true })
+    expect(await sideRows(id)).toEqual([{ note: 'written' }])
+    if (Array.isArray(db.transactions)) {
+      // The bound, the handler's statement and the completion, all in the one transaction.
+      const [statements] = db.transactions.slice(-1)
+      expect(statements.some(text => /set_config/.test(text))).toBe(true)
+      expect(statements.some(text => /INSERT INTO .*side/.test(text))).toBe(true)
+      expect(statements.some(text => /UPDATE/i.test(text) && /completed/.test(text))).toBe(true)
+    }
+    await boss.offWork(name)
+  })
+
+  test('a throw rolls the handler\'s statements and its { db: tx } calls back, and fails the jobs', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { retryLimit: 1, retryDelay: 3600 })
+    const id = await boss.send(name, {})
+    let sent = null
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, 'lost')`, [job.id])
+      sent = await boss.send(name, { from: job.id }, { db: tx })
+      throw new Error('handler gave up')
+    })
+    const row = await settled(id, ['retry'])
+    expect(row.output.message).toBe('handler gave up')
+    expect(await sideRows(id)).toEqual([])
+    expect(sent).toEqual(expect.any(String))
+    expect(await job(sent)).toBeUndefined()
+    await boss.offWork(name)
+  })
+
+  test('a handler that settles its own job through { db: tx } commits; a statement after the settle is refused', async () => {
+    const name = queueName()
+    await boss.createQueue(name)
+    const id = await boss.send(name, {})
+    let kept = null
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      kept = tx
+      await boss.complete(name, job.id, { by: 'handler' }, { db: tx })
+      return { by: 'worker' }
+    })
+    expect((await settled(id, ['completed'])).output).toEqual({ by: 'handler' })
+    const err = await rejectionOf(kept.executeSql('SELECT 1'))
+    expect(err.message).toBe('Transaction is already settled')
+    await boss.offWork(name)
+  })
+
+  test('bounded by the database as on the pool: expireInSeconds plus 5, or transactionTimeoutSeconds', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { expireInSeconds: 7 })
+    const seen = {}
+    for (const [key, options] of [['default', {}], ['given', { transactionTimeoutSeconds: 3 }]]) {
+      const id = await boss.send(name, {})
+      const workId = await boss.work(name, { ...ONCE, transactional: true, ...options }, async (jobs, tx) => {
+        const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS v")
+        seen[key] = rows[0].v
+      })
+      await settled(id, ['completed'])
+      await boss.offWork(name, { id: workId, wait: true })
+    }
+    expect(seen).toEqual({ default: '12s', given: '3s' })
+  })
+
+  test('a handler that outruns its expiration is rolled back and its job failed', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 1 })
+    const id = await boss.send(name, {})
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, 'too late')`, [job.id])
+      await new Promise(resolve => job.signal.addEventListener('abort', resolve, { once: true }))
+    })
+    expect((await settled(id, ['failed'])).output.message).toBe('handler execution exceeded 1s')
+    expect(await sideRows(id)).toEqual([])
+    await boss.offWork(name)
+  })
+
+  // pg-boss counts transactional workers against the instance's max (10 by default) on a Db of its
+  // own making, and cannot size a pool it did not make.
+  if (pgBossDb) {
+    test('transactional workers that could fill the Db\'s pool are warned about', async () => {
+      const warnings = []
+      const listener = warning => warnings.push(warning)
+      boss.on('warning', listener)
+      const name = queueName()
+      await boss.createQueue(name)
+      const workId = await boss.work(name, { ...ONCE, transactional: true, localConcurrency: 10 }, async () => {})
+      const headroom = () => warnings.filter(w => w.data?.type === 'transactional_pool_headroom')
+      await waitFor(() => headroom().length > 0, { message: 'a transactional_pool_headroom warning' })
+      expect(headroom().map(w => w.data)).toEqual([{ type: 'transactional_pool_headroom', max: 10, transactionalWorkers: 10 }])
+      boss.off('warning', listener)
+      await boss.offWork(name, { id: workId, wait: true })
+    })
+  }
 })
