@@ -166,13 +166,15 @@ class PgBoss extends EventEmitter {
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
-    this.#transactions = new HandlerTransactions(native)
+    this.#transactions = new HandlerTransactions(native, this.#callerDb)
     this.#runner = new HandlerRunner(this.#spies, this.#transactions, this.#telemetry)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
     this.#useListenNotify = typeof value === 'object' && !!value.useListenNotify
     if (this.#db && typeof this.#db.listen === 'function') native.setCallerListens(true)
+    // pg-boss runs transactional workers on a db that can beginTransaction().
+    if (this.#db) native.setCallerOffers(typeof this.#db.beginTransaction === 'function', isPgBossDb(this.#db))
   }
 
   async start (options = {}) {
@@ -702,6 +704,8 @@ class PgBoss extends EventEmitter {
     const queue = typeof name === 'string' ? name : String(name)
     const workOptions = this.#telemetry.fetchOptions(options)
     if (options.transactional === true) {
+      // As pg-boss, what the db offers is looked at when the worker is asked for.
+      if (this.#db) this.#native.setCallerOffers(typeof this.#db.beginTransaction === 'function', isPgBossDb(this.#db))
       return callSync(() => this.#native.workInTransactions(json(queue), json(workOptions), this.#runner.transactionalHandlerFor(queue, handler)))
     }
     return callSync(() => this.#native.work(json(queue), json(workOptions), this.#runner.handlerFor(queue, handler, perJob)))

@@ -35,7 +35,7 @@ class HandlerRunner {
    * the handler gets the jobs and `tx`, the transaction's IDatabase.
    */
   transactionalHandlerFor (name, handler) {
-    return ([jobsJson, token]) => this.#run(name, handler, jobsJson, false, token)
+    return ([jobsJson, token, callerKey]) => this.#run(name, handler, jobsJson, false, token, callerKey)
   }
 
   /** `batchExpired`: the handler outran its batch's expiration, and the engine is failing the jobs. */
@@ -54,7 +54,7 @@ class HandlerRunner {
     this.#running.clear()
   }
 
-  async #run (name, handler, jobsJson, perJob, token) {
+  async #run (name, handler, jobsJson, perJob, token, callerKey) {
     const batch = new AbortController()
     this.#running.add(batch)
     const claims = []
@@ -64,7 +64,7 @@ class HandlerRunner {
     // The handler's call, in the batch's process span; it resolves with the failure, if any.
     const call = async () => {
       try {
-        const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs)))
+        const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs, callerKey)))
         if (spied) spied.answer = result
         answer = answerOf(result, perJob)
       } catch (err) {

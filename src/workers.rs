@@ -37,7 +37,7 @@ impl NativeBoss {
         &self,
         name_json: String,
         options_json: String,
-        handler: Function<(String, u32), Promise<String>>,
+        handler: Function<(String, u32, u32), Promise<String>>,
     ) -> napi::Result<String> {
         let tsfn: TxHandlerFn = handler
             .build_threadsafe_function()
@@ -84,6 +84,13 @@ impl NativeBoss {
             Ok(answer.to_string())
         })
         .await
+    }
+
+    /// Whether a transactional handler may still use its transaction (the batch has not taken it
+    /// back to settle it).
+    #[napi]
+    pub fn handler_transaction_open(&self, token: u32) -> bool {
+        self.inner.handler_transaction_open(token)
     }
 
     /// The jobs a transactional handler settled itself through its transaction.
