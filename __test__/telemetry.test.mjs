@@ -384,6 +384,34 @@ describe('openTelemetry, the rest', () => {
     await stopBoss(boss)
   })
 
+  test('a transactional worker\'s completion, with its commit, is a complete span under the process span', async () => {
+    const rec = recorder()
+    const { boss } = await started(rec)
+    await boss.createQueue('t')
+    const id = await boss.send('t', null)
+    await boss.work('t', { transactional: true }, async (jobs, tx) => { await tx.executeSql('SELECT 1') })
+    const complete = await waitFor(() => rec.named('complete t')[0], { message: 'the complete span' })
+    const process = await waitFor(() => rec.named('process t')[0], { message: 'the process span' })
+    expect(complete.attributes['messaging.message.id']).toBe(id)
+    expect(parentOf(complete)).toBe(process.spanContext().spanId)
+    await stopBoss(boss)
+  })
+
+  test('a per-job handler that answers no list: the batch fails in a fail span, and so does its process span', async () => {
+    const rec = recorder()
+    const { boss } = await started(rec)
+    await boss.createQueue('k', { retryLimit: 0 })
+    const id = await boss.send('k', null)
+    await boss.work('k', { perJobResults: true }, async () => 'not a list')
+    const process = await waitFor(() => rec.named('process k')[0], { message: 'the process span' })
+    expect(process.status).toEqual({ code: SpanStatusCode.ERROR, message: 'perJobResults handler must resolve with an array of job results' })
+    const [fail] = rec.named('fail k')
+    expect(fail.attributes['messaging.message.id']).toBe(id)
+    expect(parentOf(fail)).toBe(process.spanContext().spanId)
+    expect(rec.named('complete k')).toEqual([])
+    await stopBoss(boss)
+  })
+
   test('a handler that outruns its expiration: the batch fails in a fail span, the process span ends failed', async () => {
     const rec = recorder()
     const { boss } = await started(rec)
