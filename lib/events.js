@@ -25,6 +25,7 @@ class EngineEvents {
       ['eventsFlushed', ({ seq }) => this.#flushes.get(seq)?.()],
       ['error', data => this.#emitError(data)],
       ['batchExpired', ({ ids }) => runner.expire(ids)],
+      ['batchSettled', report => runner.settled(report)],
       ['claimLost', ({ ids }) => runner.loseClaims(ids)],
       ['bam', data => boss.emit('bam', shapes.bamEvent(data))],
       ['flow', data => boss.emit('flow', shapes.flowEvent(data))],

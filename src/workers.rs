@@ -121,6 +121,12 @@ impl NativeBoss {
         self.inner.set_wip_listening(listening)
     }
 
+    /// Whether workers report each batch's settle (`batchSettled`), for the settle spans.
+    #[napi]
+    pub fn set_settle_reports(&self, on: bool) {
+        self.inner.set_settle_reports(on)
+    }
+
     /// The queues job spies watch (all of them, each time the set changes).
     #[napi]
     pub fn set_spied_queues(&self, queues: Vec<String>) {

@@ -160,6 +160,8 @@ pub struct Boss {
     caller_listens: AtomicBool,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
+    /// Whether workers report each batch's settle (set by the binding while telemetry records).
+    settle_reports: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
     spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers (`work({ transactional: true })`).
@@ -256,6 +258,7 @@ impl Boss {
             listening: Arc::default(),
             caller_listens: AtomicBool::new(false),
             wip_listening: Arc::default(),
+            settle_reports: Arc::default(),
             spies: Arc::default(),
             transactions: Arc::default(),
             timers,

@@ -59,6 +59,7 @@ impl Boss {
             overruns: self.overruns.clone(),
             listening: self.listening.clone(),
             wip_listening: self.wip_listening.clone(),
+            settle_reports: self.settle_reports.clone(),
             spies: self.spies.clone(),
             transactions: self.transactions.clone(),
             clock: self.timers.clone(),
@@ -221,6 +222,13 @@ impl Boss {
     pub fn set_wip_listening(&self, listening: bool) {
         self.wip_listening
             .store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether workers report each batch's settle as it ends (`batchSettled` events, for the JS
+    /// entry's settle spans); nothing is reported per batch while it is off.
+    pub fn set_settle_reports(&self, on: bool) {
+        self.settle_reports
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The queues job spies watch: their workers report what each settle did (`spy` events).
