@@ -116,6 +116,37 @@ describe('autovacuum_disabled', () => {
   }, 90000)
 })
 
+describe('through a constructor db', () => {
+  test('the check and the backoff read their rows through the caller\'s executeSql', async () => {
+    const schema = freshSchema('vac_db')
+    const pool = new pg.Pool({ connectionString, max: 3 })
+    const db = { executeSql: (text, values) => pool.query(text, values) }
+    const [{ naptime }] = await sql("SELECT extract(epoch FROM current_setting('autovacuum_naptime')::interval)::float8 AS naptime")
+    const boss = new Subject({ db, schema, supervise: false, schedule: false, __test__monitor_stats_seconds: Math.max(30, naptime) })
+    const errors = []
+    boss.on('error', err => errors.push(err))
+    const warnings = collect(boss)
+    try {
+      await boss.start()
+      await boss.createQueue('q')
+      await sql(`ALTER TABLE ${schema}.job_common SET (autovacuum_enabled = false)`)
+      for (const total of [400, 800]) {
+        await churn(schema, 400)
+        await waitFor(async () => (await tableStats(schema)).dead >= total, { timeout: 20000, message: 'dead rows counted' })
+        await boss.supervise()
+      }
+      expect(ofType(warnings, /autovacuum is disabled/)).toHaveLength(1)
+      const [backoff] = ofType(warnings, /queue monitoring spent long enough/)
+      expect(backoff.data.naptimeSeconds).toBe(naptime)
+      expect(backoff.data.backoffUntil).toBeInstanceOf(Date)
+      expect(errors).toEqual([])
+    } finally {
+      await boss.stop({ graceful: false })
+      await pool.end()
+    }
+  }, 90000)
+})
+
 describe('xmin_horizon', () => {
   test('names what holds the horizon when a vacuum reclaims nothing', async () => {
     const schema = freshSchema('vac_pin')

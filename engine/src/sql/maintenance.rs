@@ -68,7 +68,7 @@ impl MaintenanceSql {
                 "monitor_claim_on",
                 "COALESCE(monitor_claim_on, monitor_on",
                 &format!(
-                    ", NOT EXISTS (SELECT 1 FROM {schema}.version v WHERE v.monitor_backoff_on > {schema}.job_now())"
+                    ", NOT EXISTS (SELECT 1 FROM {schema}.version v WHERE v.monitor_backoff_on > {schema}.job_now()) AS refresh_stats"
                 ),
             ),
             claim_maintain: claim(schema, "maintain_on", "COALESCE(maintain_on", ""),

@@ -141,9 +141,9 @@ fn set_backoff(schema: &str) -> String {
                   coalesce(v.monitor_backoff_on, {schema}.job_now()), \
                   {schema}.job_now() + make_interval(secs => w.backoff)) \
            FROM wanted w \
-         RETURNING w.seconds, \
-                   extract(epoch FROM v.monitor_backoff_on - {schema}.job_now())::float8, \
-                   to_char(v.monitor_backoff_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+         RETURNING w.seconds AS naptime, \
+                   extract(epoch FROM v.monitor_backoff_on - {schema}.job_now())::float8 AS seconds_left, \
+                   to_char(v.monitor_backoff_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS until",
         pin_ceiling = float(BACKOFF_PIN_CEILING_SECONDS),
         ceiling = float(BACKOFF_CEILING_SECONDS),
         ratio = float(PIN_BUDGET_RATIO),
@@ -163,12 +163,12 @@ fn garbage(schema: &str) -> String {
         )
     };
     format!(
-        "SELECT c.relname::text, st.n_live_tup::float8, st.n_dead_tup::float8, \
-                (extract(epoch FROM greatest(st.last_autovacuum, st.last_vacuum)) * 1000)::float8, \
-                extract(epoch FROM now() - greatest(st.last_autovacuum, st.last_vacuum))::int, \
-                coalesce({threshold}, current_setting('autovacuum_vacuum_threshold')::int)::float8, \
-                coalesce({scale}, current_setting('autovacuum_vacuum_scale_factor')::float8), \
-                coalesce({enabled}, true) \
+        "SELECT c.relname::text AS name, st.n_live_tup::float8 AS live, st.n_dead_tup::float8 AS dead, \
+                (extract(epoch FROM greatest(st.last_autovacuum, st.last_vacuum)) * 1000)::float8 AS vacuumed_ms, \
+                extract(epoch FROM now() - greatest(st.last_autovacuum, st.last_vacuum))::int AS vacuum_age, \
+                coalesce({threshold}, current_setting('autovacuum_vacuum_threshold')::int)::float8 AS threshold, \
+                coalesce({scale}, current_setting('autovacuum_vacuum_scale_factor')::float8) AS scale_factor, \
+                coalesce({enabled}, true) AS autovacuum_enabled \
          FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
          JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid \
@@ -215,7 +215,7 @@ fn horizon(sources: &[HorizonSource]) -> String {
                 .to_string(),
         );
     }
-    format!("SELECT json_build_object({})", fields.join(", "))
+    format!("SELECT json_build_object({}) AS horizon", fields.join(", "))
 }
 
 #[cfg(test)]
