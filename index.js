@@ -717,10 +717,17 @@ class PgBoss extends EventEmitter {
 
   async supervise (name, options) {
     // pg-boss supervises the queues named by a string or an array, and every queue for anything else.
-    await call(this.#native.supervise(json(typeof name === 'string' || Array.isArray(name) ? name : null)))
+    const names = json(typeof name === 'string' || Array.isArray(name) ? name : null)
+    // A `reindex` key given as undefined still overrides the constructor's setting (with the
+    // defaults), which JSON would drop. A function holds no `reindex` of its own to read.
+    let given = typeof options === 'function' ? null : options
+    if (given && typeof given === 'object' && 'reindex' in given && given.reindex === undefined) {
+      given = { ...given, reindex: true }
+    }
+    await call(this.#native.supervise(names, argJson(given)))
     await this.#events.delivered()
-    // pg-boss looks for `reindex` in truthy options after the pass, which JavaScript refuses for a
-    // primitive. (The options themselves are not used here: see docs/COMPATIBILITY.md.)
+    // pg-boss looks for `reindex` in truthy options when its pass reaches the reindex step, which
+    // JavaScript refuses for a primitive: the engine's pass ends before that step for one.
     if (options && typeof options !== 'object' && typeof options !== 'function') {
       throw new TypeError(`Cannot use 'in' operator to search for 'reindex' in ${String(options)}`)
     }

@@ -30,7 +30,8 @@ class EngineEvents {
       ['bam', data => boss.emit('bam', shapes.bamEvent(data))],
       ['flow', data => boss.emit('flow', shapes.flowEvent(data))],
       ['spy', data => spies.report(data)],
-      ['wip', ({ name }) => this.#emitWip(name)]
+      ['wip', ({ name }) => this.#emitWip(name)],
+      ['warning', warning => boss.emit('warning', shapes.warning(warning))]
     ])
     // Workers report each batch's start and end only while someone listens for `wip`.
     boss.on('newListener', event => { if (event === 'wip') native.setWipListening(true) })

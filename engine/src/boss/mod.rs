@@ -170,8 +170,11 @@ pub struct Boss {
     timers: crate::clock::Clock,
     /// A password supplied after construction (see `set_password`).
     password: Mutex<Option<String>>,
-    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
-    maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`),
+    /// with what the vacuum check remembers between passes.
+    maintenance: Arc<tokio::sync::Mutex<crate::ops::vacuum::VacuumState>>,
+    /// What the reindex passes remember, shared by the background ones and `supervise()`'s.
+    reindex_state: Arc<tokio::sync::Mutex<crate::ops::upkeep::ReindexState>>,
     /// Flow resolution: what its background passes and `resolveFlow()` share.
     flow_resolver: Arc<crate::service::flow_resolver::FlowResolver>,
     /// The process this instance runs in, for its registry row.
@@ -262,7 +265,10 @@ impl Boss {
             spies: Arc::default(),
             transactions: Arc::default(),
             timers,
-            maintenance: Arc::default(),
+            maintenance: Arc::new(tokio::sync::Mutex::new(
+                crate::ops::vacuum::VacuumState::new(instance_id),
+            )),
+            reindex_state: Arc::default(),
             password: Mutex::new(None),
             flow_resolver,
             host: Mutex::default(),
@@ -674,7 +680,8 @@ impl Boss {
                 settings: self.config.upkeep,
                 every: Duration::from_secs_f64(self.config.supervise_interval_seconds),
                 sink: WarningSink::new(self.events.clone(), &self.config.observability),
-                state: Default::default(),
+                state: self.reindex_state.clone(),
+                timers: self.timers.clone(),
             })
             .await;
         }
