@@ -191,6 +191,15 @@ impl Boss {
         events: Arc<dyn EventSink>,
         db: Option<Arc<dyn CallerDb>>,
     ) -> Result<Boss> {
+        if config.backend.backend == crate::config::Backend::CockroachDb {
+            // Its install and its plans are written (`getConstructionPlans()`), but the run-time
+            // statements its flags call for (claims without SKIP LOCKED, single-mutation settles,
+            // no LISTEN/NOTIFY, ...) are not: refused rather than run with stock statements.
+            return Err(Error::new(
+                ErrorCode::NotImplemented,
+                "backend: 'cockroachdb' is not implemented in pg-boss-native yet: its install plans are (getConstructionPlans, getUninstallPlans), an instance is not (see docs/COMPATIBILITY.md)",
+            ));
+        }
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
@@ -228,7 +237,7 @@ impl Boss {
             start_cancel: tokio::sync::watch::channel(false).0,
             opened: AtomicBool::new(false),
             events,
-            statements: Arc::new(Statements::new(&config.schema)),
+            statements: Arc::new(Statements::with_profile(&config.schema, &config.backend)),
             statement_mode: Mutex::new(config.prepared_statements.map(|prepared| {
                 if prepared {
                     StatementMode::Prepared
@@ -666,6 +675,10 @@ impl Boss {
                 running: self.maintenance.clone(),
             })
             .await;
+        }
+        // pg-boss skips the whole pass, bloat detection included, on a backend with no REINDEX
+        // (its profile's noReindex): there is no btree page bloat there to find.
+        if self.config.supervise && !self.config.backend.no_reindex {
             self.start_service(crate::service::reindex::Reindexer {
                 db: self.db(),
                 settings: self.config.upkeep,

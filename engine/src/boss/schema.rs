@@ -33,7 +33,12 @@ impl Boss {
                 "detectSchemaDrift() on a db given to the constructor is not supported by pg-boss-native",
             ));
         }
-        let report = crate::schema::drift::detect(&self.started_pool()?, self.schema()).await?;
+        let report = crate::schema::drift::detect(
+            &self.started_pool()?,
+            self.schema(),
+            self.statements.install.layout,
+        )
+        .await?;
         serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
     }
 

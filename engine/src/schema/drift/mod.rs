@@ -22,14 +22,18 @@ use uuid::Uuid;
 
 use crate::config::resolve_schema_name;
 use crate::error::{Error, Result};
-use crate::sql::install::install_script;
+use crate::sql::install::{install_script, InstallLayout};
 
 pub use expected::QueueTable;
 pub use report::SchemaDriftReport;
 
 /// The report for the schema configured as `schema` (as written in the configuration, possibly
 /// quoted).
-pub async fn detect(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport> {
+pub async fn detect(
+    pool: &PgPool,
+    schema: &str,
+    layout: InstallLayout,
+) -> Result<SchemaDriftReport> {
     let live_name = resolve_schema_name(schema);
     let scratch = format!(
         "pgboss_drift_{}",
@@ -49,7 +53,7 @@ pub async fn detect(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport> {
     let queues = partitioned_queues(&mut tx, &spelled).await?;
     let building = building_indexes(&mut tx, &spelled).await?;
 
-    tx.execute(install_script(&scratch, true).as_str())
+    tx.execute(install_script(&scratch, true, layout).as_str())
         .await
         .map_err(scratch_failed)?;
     let mut templates: HashMap<String, String> = HashMap::new();
