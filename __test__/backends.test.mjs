@@ -271,6 +271,24 @@ describe('instances of each backend on PostgreSQL', () => {
     }, 120000)
   }
 
+  test('yugabytedb: an install of either kind is the other\'s, drift checks included', async () => {
+    const schema = freshSchema('yb_drift')
+    const ours = makeBoss(Subject, schema, { backend: 'yugabytedb', supervise: false, schedule: false })
+    await ours.start()
+    await ours.createQueue('q')
+    const theirs = makeBoss(RefBoss, schema, { backend: 'yugabytedb', supervise: false, schedule: false })
+    await theirs.start()
+    const clean = await theirs.detectSchemaDrift()
+    expect(clean.ok).toBe(true)
+    expect(await ours.detectSchemaDrift()).toEqual(clean)
+    await sql(`DROP INDEX ${schema}.job_i11`)
+    const drifted = await theirs.detectSchemaDrift()
+    expect(drifted.ok).toBe(false)
+    expect(await ours.detectSchemaDrift()).toEqual(drifted)
+    await stopBoss(theirs)
+    await stopBoss(ours)
+  }, 60000)
+
   test('postgres waits on the lock keys the profiles without advisory locks leave alone', async () => {
     const schema = freshSchema('locked')
     const held = await holdLocks(schema, 'job_common')
