@@ -289,6 +289,35 @@ describe('instances of each backend on PostgreSQL', () => {
     await stopBoss(ours)
   }, 60000)
 
+  test('a YugabyteDB server without the yugabytedb profile is warned about at start', async () => {
+    // The server's version string is the only tell: a db that answers the version as YugabyteDB's
+    // does and runs everything else on this PostgreSQL.
+    const pool = new pg.Pool({ connectionString, max: 3 })
+    const db = {
+      executeSql: (text, values) => /^\s*SELECT version\(\)\s*$/i.test(text)
+        ? { rows: [{ version: 'PostgreSQL 15.12-YB-2.25.2.0-b0 on x86_64-pc-linux-gnu' }] }
+        : pool.query(text, values)
+    }
+    const seen = {}
+    try {
+      for (const backend of ['postgres', 'yugabytedb']) {
+        const boss = makeBoss(Subject, freshSchema(`ybv_${backend}`), { db, backend, supervise: false, schedule: false, migrate: true })
+        const warnings = []
+        boss.on('warning', w => warnings.push(w))
+        await boss.start()
+        seen[backend] = warnings.filter(w => w.data?.backend === 'yugabytedb')
+        await stopBoss(boss)
+      }
+    } finally {
+      await pool.end()
+    }
+    expect(seen.yugabytedb).toEqual([])
+    expect(seen.postgres).toEqual([{
+      message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.",
+      data: { backend: 'yugabytedb' }
+    }])
+  }, 60000)
+
   test('postgres waits on the lock keys the profiles without advisory locks leave alone', async () => {
     const schema = freshSchema('locked')
     const held = await holdLocks(schema, 'job_common')

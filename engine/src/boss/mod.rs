@@ -423,6 +423,7 @@ impl Boss {
         if self.caller.is_none() {
             self.open_pool(cancelled).await?;
         }
+        self.warn_if_yugabyte_unprofiled().await;
         migrate::prepare(&self.db(), &self.config).await?;
         if let Some(manual) = self.timers.as_manual() {
             let script = crate::sql::test_clock::attach(self.schema(), manual.now_ms());
@@ -453,6 +454,33 @@ impl Boss {
         // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
         Ok(())
+    }
+
+    /// pg-boss's start-time check: a YugabyteDB server (told by its version string) needs the
+    /// `yugabytedb` profile's layout and lock-free statements, so an instance without them says so
+    /// (a `warning` event). Best effort: a server that does not answer is let go.
+    async fn warn_if_yugabyte_unprofiled(&self) {
+        let profile = &self.config.backend;
+        if profile.no_table_partitioning && profile.no_advisory_locks {
+            return;
+        }
+        let db = self.db();
+        let Ok(Some((version,))) = db
+            .exec()
+            .fetch_optional::<(String,)>(&db.sql.install.server_version, Vec::new())
+            .await
+        else {
+            return;
+        };
+        let version = version.to_lowercase();
+        if version.contains("yugabyte") || version.contains("-yb-") {
+            self.events
+                .emit(crate::event::Event::Warning(crate::ops::warnings::Warning {
+                    kind: "backend",
+                    message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.".to_string(),
+                    data: json!({ "backend": "yugabytedb" }),
+                }));
+        }
     }
 
     /// Opens our pool for a start: waits for its first connection (a `stop()` may cut that wait

@@ -80,6 +80,8 @@ pub struct InstallSql {
     pub create_schema: String,
     /// The schema's LISTEN/NOTIFY channel name.
     pub channel: String,
+    /// The server's version string (`version`).
+    pub server_version: String,
     /// The layout `script` installs (a schema drift check installs the same into scratch).
     pub layout: InstallLayout,
 }
@@ -103,6 +105,7 @@ impl InstallSql {
             script: install_script(schema, false, layout),
             create_schema: format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
             channel: format!("SELECT {}", notify_channel_sql(schema)),
+            server_version: "SELECT version()".to_string(),
             layout,
         }
     }
