@@ -178,6 +178,7 @@ class PgBoss extends EventEmitter {
     // A pg-boss Db (another instance's getDb()) is opened and closed by the instance it is given
     // to, and its pool's errors are the instance's, as pg-boss treats it.
     if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
+    if (typeof value === 'object') warnDeprecatedBackend(value.backend)
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#telemetry = telemetry.forConfig(value, native.schema())
@@ -802,12 +803,27 @@ for (const method of MISSING_METHODS) {
   })
 }
 
+// pg-boss deprecates its YugabyteDB profile: choosing it (for an instance or a printed plan) is
+// told once per choice, as a DeprecationWarning a developer sees, not an event an operator watches.
+function warnDeprecatedBackend (backend) {
+  if (backend !== 'yugabytedb') return
+  process.emitWarning("backend: 'yugabytedb' is deprecated and will be rejected in the next major. YugabyteDB is not supported: releases are not tested against it and upgrades do not work there. See https://pgboss.io/database-backends#not-supported-yugabytedb", 'DeprecationWarning', 'PGBOSS_DEP_YUGABYTEDB')
+}
+
+// The plans follow the backend named in options (falsy for postgres), checked before the schema.
+function planBackend (options) {
+  const backend = options?.backend || null
+  return json(backend)
+}
+
 function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
-  return callSync(() => constructionPlans(schema, options?.createSchema !== false))
+  warnDeprecatedBackend(options?.backend)
+  return callSync(() => constructionPlans(schema, options?.createSchema !== false, planBackend(options)))
 }
 
 function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {
-  return callSync(() => uninstallPlans(schema, json(options?.backend ?? null)))
+  warnDeprecatedBackend(options?.backend)
+  return callSync(() => uninstallPlans(schema, planBackend(options)))
 }
 
 function getIndexBloatPlans (schema, options) {

@@ -209,15 +209,26 @@ impl NativeBoss {
     }
 }
 
-/// The install script as SQL text, for `getConstructionPlans()`.
+/// The install script as SQL text, for `getConstructionPlans()`, laid out for `backend` (JSON:
+/// the plan option, falsy for `postgres`).
 // Only JavaScript calls these: a unit-test build of the crate does not register them.
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
-pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
+pub fn construction_plans(
+    schema: String,
+    create_schema: bool,
+    backend: String,
+) -> napi::Result<String> {
+    use pg_boss_engine::config::Backend;
+    use pg_boss_engine::sql::install::{construction_plans, InstallLayout};
+    let profile = Backend::from_plan_option(&parse(&backend)?)
+        .map_err(to_js)?
+        .profile();
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::sql::install::construction_plans(
+    Ok(construction_plans(
         &schema,
         create_schema,
+        InstallLayout::printed(&profile),
     ))
 }
 
@@ -225,11 +236,13 @@ pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<S
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn uninstall_plans(schema: String, backend: String) -> napi::Result<String> {
+    use pg_boss_engine::config::Backend;
+    let profile = Backend::from_plan_option(&parse(&backend)?)
+        .map_err(to_js)?
+        .profile();
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    let partitioned =
-        pg_boss_engine::config::backend_partitions(&parse(&backend)?).map_err(to_js)?;
     Ok(pg_boss_engine::sql::install::uninstall_plans(
         &schema,
-        partitioned,
+        profile.partitioned(),
     ))
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Boss;
+use crate::config::upkeep::VacuumSettings;
 use crate::config::SupervisorSettings;
 use crate::error::Result;
 use crate::model::stats::QueueStatsRequest;
@@ -19,7 +20,11 @@ impl Boss {
             supervise_interval: Duration::from_secs_f64(self.config.supervise_interval_seconds),
             maintenance_interval: Duration::from_secs_f64(self.config.maintenance_interval_seconds),
             observability: self.config.observability,
-            vacuum: self.config.upkeep.vacuum,
+            // A backend whose profile has no vacuum monitor (pg-boss's noMonitorVacuum) never runs it.
+            vacuum: VacuumSettings {
+                enabled: self.config.upkeep.vacuum.enabled && !self.config.backend.no_monitor_vacuum,
+                ..self.config.upkeep.vacuum
+            },
         }
     }
 
@@ -50,6 +55,10 @@ impl Boss {
         )
         .await?;
         if self.is_stopping() {
+            return Ok(report);
+        }
+        // A backend without REINDEX (pg-boss's noReindex) ends the pass here.
+        if self.config.backend.no_reindex {
             return Ok(report);
         }
         let settings = self.config.upkeep;

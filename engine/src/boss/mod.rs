@@ -196,6 +196,15 @@ impl Boss {
         events: Arc<dyn EventSink>,
         db: Option<Arc<dyn CallerDb>>,
     ) -> Result<Boss> {
+        if config.backend.backend == crate::config::Backend::CockroachDb {
+            // Its install and its plans are written (`getConstructionPlans()`), but the run-time
+            // statements its flags call for (claims without SKIP LOCKED, single-mutation settles,
+            // no LISTEN/NOTIFY, ...) are not: refused rather than run with stock statements.
+            return Err(Error::new(
+                ErrorCode::NotImplemented,
+                "backend: 'cockroachdb' is not implemented in pg-boss-native yet: its install plans are (getConstructionPlans, getUninstallPlans), an instance is not (see docs/COMPATIBILITY.md)",
+            ));
+        }
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
@@ -233,7 +242,7 @@ impl Boss {
             start_cancel: tokio::sync::watch::channel(false).0,
             opened: AtomicBool::new(false),
             events,
-            statements: Arc::new(Statements::new(&config.schema)),
+            statements: Arc::new(Statements::with_profile(&config.schema, &config.backend)),
             statement_mode: Mutex::new(config.prepared_statements.map(|prepared| {
                 if prepared {
                     StatementMode::Prepared
@@ -423,6 +432,7 @@ impl Boss {
         if self.caller.is_none() {
             self.open_pool(cancelled).await?;
         }
+        self.warn_if_yugabyte_unprofiled().await;
         migrate::prepare(&self.db(), &self.config).await?;
         if let Some(manual) = self.timers.as_manual() {
             let script = crate::sql::test_clock::attach(self.schema(), manual.now_ms());
@@ -453,6 +463,33 @@ impl Boss {
         // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
         Ok(())
+    }
+
+    /// pg-boss's start-time check: a YugabyteDB server (told by its version string) needs the
+    /// `yugabytedb` profile's layout and lock-free statements, so an instance without them says so
+    /// (a `warning` event). Best effort: a server that does not answer is let go.
+    async fn warn_if_yugabyte_unprofiled(&self) {
+        let profile = &self.config.backend;
+        if profile.no_table_partitioning && profile.no_advisory_locks {
+            return;
+        }
+        let db = self.db();
+        let Ok(Some((version,))) = db
+            .exec()
+            .fetch_optional::<(String,)>(&db.sql.install.server_version, Vec::new())
+            .await
+        else {
+            return;
+        };
+        let version = version.to_lowercase();
+        if version.contains("yugabyte") || version.contains("-yb-") {
+            self.events
+                .emit(crate::event::Event::Warning(crate::ops::warnings::Warning {
+                    kind: "backend",
+                    message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.".to_string(),
+                    data: json!({ "backend": "yugabytedb" }),
+                }));
+        }
     }
 
     /// Opens our pool for a start: waits for its first connection (a `stop()` may cut that wait
@@ -675,6 +712,10 @@ impl Boss {
                 running: self.maintenance.clone(),
             })
             .await;
+        }
+        // pg-boss skips the whole pass, bloat detection included, on a backend with no REINDEX
+        // (its profile's noReindex): there is no btree page bloat there to find.
+        if self.config.supervise && !self.config.backend.no_reindex {
             self.start_service(crate::service::reindex::Reindexer {
                 db: self.db(),
                 settings: self.config.upkeep,

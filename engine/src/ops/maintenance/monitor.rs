@@ -107,7 +107,9 @@ async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Resu
         let started = Instant::now();
         let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
-        exec.execute(&lock, Vec::new()).await?;
+        if let Some(lock) = &lock {
+            exec.execute(lock, Vec::new()).await?;
+        }
         let (count, _ids): (i64, Vec<uuid::Uuid>) = exec
             .fetch_one(&fail, vec![Param::Texts(Some(queues.to_vec()))])
             .await?;

@@ -39,7 +39,9 @@ async fn record(db: &Db, queues: &[String]) -> Result<()> {
     let started = Instant::now();
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    exec.execute(&sql.record_lock, Vec::new()).await?;
+    if let Some(lock) = &sql.record_lock {
+        exec.execute(lock, Vec::new()).await?;
+    }
     exec.execute(&sql.record, vec![Param::Texts(Some(queues.to_vec()))])
         .await?;
     tx.commit().await?;
@@ -56,14 +58,18 @@ pub async fn true_up(db: &Db, table: &str, queues: &[String]) -> Result<u64> {
     let started = Instant::now();
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    let got = if db.handle.is_caller() {
-        exec.execute(&db.sql.counting.lock, Vec::new()).await?;
-        true
-    } else {
-        let (got,): (bool,) = exec
-            .fetch_one(&db.sql.counting.try_lock, Vec::new())
-            .await?;
-        got
+    let counting = &db.sql.counting;
+    let got = match (&counting.lock, &counting.try_lock) {
+        // A backend without advisory locks trues up without pg-boss's guard, as pg-boss does.
+        (None, _) | (_, None) => true,
+        (Some(wait), _) if db.handle.is_caller() => {
+            exec.execute(wait, Vec::new()).await?;
+            true
+        }
+        (_, Some(try_lock)) => {
+            let (got,): (bool,) = exec.fetch_one(try_lock, Vec::new()).await?;
+            got
+        }
     };
     let raised = if got {
         let (raised,): (i64,) = exec

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::config::resolve_schema_name;
 use crate::error::{Error, Result};
 use crate::sql::exec::{CallerDb, Exec, ExecError, Handle, Param};
-use crate::sql::install::install_script;
+use crate::sql::install::{install_script, InstallLayout};
 use crate::sql::literal;
 
 pub use expected::QueueTable;
@@ -38,10 +38,14 @@ pub use report::SchemaDriftReport;
 
 /// The report for the schema configured as `schema` (as written in the configuration, possibly
 /// quoted), read through the instance's handle: its pool, or the caller's.
-pub async fn detect(handle: &Handle, schema: &str) -> Result<SchemaDriftReport> {
+pub async fn detect(
+    handle: &Handle,
+    schema: &str,
+    layout: InstallLayout,
+) -> Result<SchemaDriftReport> {
     match handle {
-        Handle::Pool(pool) => detect_on_pool(pool, schema).await,
-        Handle::Caller(db) | Handle::CallerTx(db) => detect_through(db.as_ref(), schema).await,
+        Handle::Pool(pool) => detect_on_pool(pool, schema, layout).await,
+        Handle::Caller(db) | Handle::CallerTx(db) => detect_through(db.as_ref(), schema, layout).await,
     }
 }
 
@@ -59,7 +63,11 @@ fn scratch_name() -> String {
 /// trigger it, and compiling costs far more than these small reads.
 const PIN_SETTINGS: &str = "SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL jit = off";
 
-async fn detect_on_pool(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport> {
+async fn detect_on_pool(
+    pool: &PgPool,
+    schema: &str,
+    layout: InstallLayout,
+) -> Result<SchemaDriftReport> {
     let live_name = resolve_schema_name(schema);
     let scratch = scratch_name();
 
@@ -76,7 +84,7 @@ async fn detect_on_pool(pool: &PgPool, schema: &str) -> Result<SchemaDriftReport
     let queues = partitioned_queues(&mut tx, &spelled).await?;
     let building = building_indexes(&mut tx, &spelled).await?;
 
-    tx.execute(install_script(&scratch, true).as_str())
+    tx.execute(install_script(&scratch, true, layout).as_str())
         .await
         .map_err(scratch_failed)?;
     let mut templates: HashMap<String, String> = HashMap::new();
@@ -106,7 +114,11 @@ const SNAPSHOTS_FOLLOW: &str = "pg-boss-native: catalog snapshots follow";
 /// [`detect`] through a caller's handle: the live schema's name and queues are read first, then
 /// the scratch install and both catalog reads go as one text ending in `ROLLBACK` (see the module
 /// notes).
-async fn detect_through(db: &dyn CallerDb, schema: &str) -> Result<SchemaDriftReport> {
+async fn detect_through(
+    db: &dyn CallerDb,
+    schema: &str,
+    layout: InstallLayout,
+) -> Result<SchemaDriftReport> {
     let live_name = resolve_schema_name(schema);
     let scratch = scratch_name();
     let exec = Exec::caller(db);
@@ -116,7 +128,7 @@ async fn detect_through(db: &dyn CallerDb, schema: &str) -> Result<SchemaDriftRe
     let queues = partitioned_queues_through(exec, &spelled).await?;
     let building = building_indexes_through(exec, &spelled).await;
 
-    let mut text = install_script(&scratch, true);
+    let mut text = install_script(&scratch, true, layout);
     let mut policies = HashSet::new();
     for queue in &queues {
         if policies.insert(queue.policy.as_str()) {
