@@ -17,6 +17,7 @@ const { OwnDb } = require('./lib/own-db.js')
 const { HandlerTransactions } = require('./lib/handler-tx.js')
 const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
+const { SendBatch } = require('./lib/send-batch.js')
 const telemetry = require('./lib/telemetry.js')
 const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
@@ -126,6 +127,8 @@ class PgBoss extends EventEmitter {
   #detachClock = null
   // spans and metrics of the openTelemetry option (lib/telemetry.js)
   #telemetry
+  // send() calls of one turn, crossing together (lib/send-batch.js)
+  #sends
 
   constructor (value) {
     super()
@@ -162,6 +165,7 @@ class PgBoss extends EventEmitter {
     if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
+    this.#sends = new SendBatch(native)
     this.#telemetry = telemetry.forConfig(value, native.schema())
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
@@ -274,6 +278,8 @@ class PgBoss extends EventEmitter {
   }
 
   async stop (options = {}) {
+    // Sends made before stop() go in before it.
+    this.#sends.flush()
     // A start() in flight is finished first: one waiting between attempts or for the database
     // gives up (it rejects), one further along completes, and is then stopped.
     const retry = this.#startRetry
@@ -451,7 +457,9 @@ class PgBoss extends EventEmitter {
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = isoStartAfter(options) || {}
     const id = await this.#telemetry.send('send', name, 1, traceContext =>
-      this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)), id => id ? [id] : null)
+      this.#callerDb.through(db, token => token === undefined && typeof name === 'string'
+        ? this.#sends.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)))
+        : this.#native.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)), id => id ? [id] : null)
     if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
   }
