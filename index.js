@@ -17,6 +17,7 @@ const { OwnDb } = require('./lib/own-db.js')
 const { HandlerTransactions } = require('./lib/handler-tx.js')
 const testClock = require('./lib/test-clock.js')
 const { Spies, insertSpied } = require('./lib/spies.js')
+const { SendBatch } = require('./lib/send-batch.js')
 const telemetry = require('./lib/telemetry.js')
 const { fromKnex, fromKysely, fromDrizzle, fromPrisma, fromPglite, fromBunSql } = require('./lib/adapters/index.js')
 
@@ -144,6 +145,8 @@ class PgBoss extends EventEmitter {
   #telemetry
   // how long the queue gauge's reading of the queues lasts (pg-boss's queue cache interval), in seconds
   #queueCacheSeconds = 60
+  // send() calls of one turn, crossing together (lib/send-batch.js)
+  #sends
 
   constructor (value) {
     super()
@@ -181,6 +184,7 @@ class PgBoss extends EventEmitter {
     if (typeof value === 'object') warnDeprecatedBackend(value.backend)
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
+    this.#sends = new SendBatch(native)
     this.#telemetry = telemetry.forConfig(value, native.schema())
     // The engine reports each batch's settle only once telemetry has something to record.
     this.#telemetry.whenRecording(() => native.setSettleReports(true))
@@ -301,6 +305,8 @@ class PgBoss extends EventEmitter {
   }
 
   async stop (options = {}) {
+    // Sends made before stop() go in before it.
+    this.#sends.flush()
     // A start() in flight is finished first: one waiting between attempts or for the database
     // gives up (it rejects), one further along completes, and is then stopped.
     const retry = this.#startRetry
@@ -490,7 +496,9 @@ class PgBoss extends EventEmitter {
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = isoStartAfter(options) || {}
     const id = await this.#telemetry.send('send', name, 1, traceContext =>
-      this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)), id => id ? [id] : null)
+      this.#callerDb.through(db, token => token === undefined && typeof name === 'string'
+        ? this.#sends.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)))
+        : this.#native.send(name, json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)), id => id ? [id] : null)
     if (this.#spies.enabled && id) this.#spies.created(name, id, data)
     return id ?? null
   }

@@ -15,7 +15,7 @@ use pg_boss_engine::model::settle::output_from_value;
 use pg_boss_engine::model::targets::{JobTargets, Stored};
 use pg_boss_engine::model::update::UpdateRequest;
 
-use crate::convert::{parse, parse_options, run, to_js};
+use crate::convert::{parse, parse_options, reason, run, to_js};
 use crate::NativeBoss;
 
 /// A queue name as the caller gave it (JSON), checked with pg-boss's rules.
@@ -43,6 +43,29 @@ impl NativeBoss {
         })
         .await?;
         Ok(id.map(|id| id.to_string()))
+    }
+
+    /// `send()` calls made together on the instance's pool: `sends_json` is an array of
+    /// `[name, data, options]`. Resolves JSON text of an array with one answer per send, in
+    /// order: its id, null when a policy or throttle refused it, or `{ "error": reason }`.
+    #[napi]
+    pub async fn send_each(&self, sends_json: String) -> napi::Result<String> {
+        let sends: Vec<(String, Value, Value)> =
+            serde_json::from_str(&sends_json).map_err(|e| to_js(e.into()))?;
+        let sends = sends
+            .into_iter()
+            .map(|(name, data, options)| (name, data, SendOptions::from_json(&options)))
+            .collect();
+        let boss = self.inner.clone();
+        let answers = run(async move { Ok(boss.send_each(sends).await) }).await?;
+        let answers: Vec<Value> = answers
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(id) => id.map_or(Value::Null, |id| Value::String(id.to_string())),
+                Err(err) => serde_json::json!({ "error": reason(&err) }),
+            })
+            .collect();
+        Ok(Value::Array(answers).to_string())
     }
 
     #[napi]

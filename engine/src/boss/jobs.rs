@@ -36,6 +36,19 @@ impl Boss {
         ops::send::send(&db, caller, &queue, &self.sends, data, options).await
     }
 
+    /// Several `send()` calls made together (without a caller's db), each answered for itself as
+    /// if made alone: their jobs still meet other sends in the queue's coalescer. Options that
+    /// failed their checks arrive as that send's error.
+    pub async fn send_each(
+        &self,
+        sends: Vec<(String, Value, Result<SendOptions>)>,
+    ) -> Vec<Result<Option<Uuid>>> {
+        let each = sends.into_iter().map(|(name, data, options)| async move {
+            self.send(&name, data, options?, None).await
+        });
+        futures_util::future::join_all(each).await
+    }
+
     /// `insert()`: the new ids when `return_id` (and any were written).
     pub async fn insert(
         &self,

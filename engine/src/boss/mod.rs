@@ -14,7 +14,7 @@ mod sql;
 mod upkeep;
 mod workers;
 
-use workers::WorkerWakeup;
+use workers::{local_wakeup, WorkerWakeup};
 
 pub use jobs::JobCommand;
 pub use pubsub::PublishReport;
@@ -232,11 +232,17 @@ impl Boss {
             WarningSink::new(events.clone(), &config.observability),
             Duration::from_millis(config.handler_overrun_window_ms),
         );
+        let workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>> = Arc::default();
+        let listening: Arc<AtomicBool> = Arc::default();
+        let sends = Arc::new(SendCoalescer::with_wakeup(local_wakeup(
+            workers.clone(),
+            listening.clone(),
+        )));
         Ok(Boss {
             pool: Mutex::new(pool),
             caller: db,
             queues: Arc::new(QueueCache::default()),
-            workers: Arc::default(),
+            workers,
             lifecycle: Mutex::new(Lifecycle::Created),
             transition: tokio::sync::Mutex::new(()),
             start_cancel: tokio::sync::watch::channel(false).0,
@@ -257,7 +263,7 @@ impl Boss {
             local_groups: Arc::default(),
             instance_id,
             overruns,
-            sends: Arc::default(),
+            sends,
             clock: Arc::new(if config.test_clock {
                 DbClock::over(timers.clone())
             } else {
@@ -267,7 +273,7 @@ impl Boss {
             lost,
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
-            listening: Arc::default(),
+            listening,
             caller_listens: AtomicBool::new(false),
             wip_listening: Arc::default(),
             settle_reports: Arc::default(),

@@ -11,6 +11,7 @@ use crate::service::listener::Wakeup;
 use crate::sql::exec::Handle;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -279,6 +280,25 @@ impl Boss {
             worker.abort();
         }
     }
+}
+
+/// What the send coalescer calls once a statement that notified a queue has committed: while the
+/// listener is up, this instance's workers of that queue fetch at once, without waiting for the
+/// notification's round trip through the server (it still arrives, and still wakes the workers
+/// of every other instance). Without the listener nothing is woken: workers then poll, as
+/// pg-boss's do.
+pub(super) fn local_wakeup(
+    workers: Arc<Mutex<Vec<Arc<WorkerHandle>>>>,
+    listening: Arc<AtomicBool>,
+) -> crate::ops::coalesce::LocalWakeup {
+    Arc::new(move |name: &str| {
+        if !listening.load(Ordering::SeqCst) {
+            return;
+        }
+        for worker in workers.lock().unwrap().iter().filter(|w| w.name() == name) {
+            worker.notify();
+        }
+    })
 }
 
 /// Wakes this instance's workers for the listener.
