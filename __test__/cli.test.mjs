@@ -5,7 +5,7 @@
 // deterministic it is compared with pg-boss's own command run the same way (with SUBJECT=pg-boss
 // both sides are pg-boss, which checks that the expectations themselves are right).
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,7 +14,7 @@ import { jest } from '@jest/globals'
 
 import {
   subjectIsReference, subjectExports, referenceExports, RefBoss, freshSchema, makeBoss, stopBoss,
-  sql, teardown, connectionString
+  sql, teardown, connectionString, oursOnlyTest
 } from './helpers.mjs'
 
 afterAll(teardown)
@@ -111,6 +111,19 @@ async function olderInstall (label) {
 }
 
 jest.setTimeout(120000)
+
+describe('the package', () => {
+  // pg-boss's own package is checked by the runs below, which start its bin.
+  oursOnlyTest('package.json names the command pg-boss, and the packed files hold it, executable', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+    expect(Object.keys(pkg.bin)).toEqual(['pg-boss'])
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
+    const files = Object.fromEntries(packed.files.map(f => [f.path, f.mode]))
+    expect(files[path.normalize(pkg.bin['pg-boss'])] & 0o111).toBe(0o111)
+    expect(files['lib/cli.js']).toBeDefined()
+    expect(fs.readFileSync(SUBJECT, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true)
+  })
+})
 
 describe('arguments', () => {
   test('--help, -h and no command print the usage and every command, exit 0', async () => {
