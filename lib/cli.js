@@ -309,7 +309,10 @@ async function migrate (args) {
     }
     out(`Migrating pg-boss schema "${schema}" from version ${installed} to ${latest}...`)
     const tables = await partitionTables(admin)
-    let commands = callSync(() => native.migrationCommands(schema, installed, JSON.stringify(planOptions(config, { partitionTables: tables }))))
+    // The index builds a background migration would run later are written out inline: nothing runs
+    // them after this process exits.
+    const options = planOptions(config, { inlineAsync: true, partitionTables: tables })
+    let commands = callSync(() => native.migrationCommands(schema, installed, JSON.stringify(options)))
     if (typeof commands === 'string') commands = JSON.parse(commands)
     await call(admin.execute(commands.sql))
     // The version is committed; index builds that must run outside a transaction follow one at a
