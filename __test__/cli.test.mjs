@@ -94,17 +94,21 @@ async function versionOf (schema) {
   return Number(rows[0].version)
 }
 
-async function installedByReference (label) {
+async function installedByReference (label, queues = []) {
   const schema = freshSchema(label)
   const boss = makeBoss(RefBoss, schema, { supervise: false, schedule: false, max: 2 })
   await boss.start()
+  for (const [name, options] of queues) await boss.createQueue(name, options)
   await stopBoss(boss)
   return schema
 }
 
-/** A schema installed by pg-boss 12.38 and taken back to version 45 by its own rollback plan. */
-async function olderInstall (label) {
-  const schema = await installedByReference(label)
+/**
+ * A schema installed by pg-boss 12.38 (with `queues`) and taken back to version 45 by its own
+ * rollback plan.
+ */
+async function olderInstall (label, queues) {
+  const schema = await installedByReference(label, queues)
   await sql(referenceExports.getRollbackPlans(schema, LATEST))
   expect(await versionOf(schema)).toBe(LATEST - 1)
   return schema
@@ -250,11 +254,14 @@ describe('migrate and rollback', () => {
     expect(dry).toEqual({ code: 0, stdout: `-- pg-boss schema "${schema}" is already at version ${LATEST} (latest: ${LATEST}); nothing to migrate.\n`, stderr: '' })
   })
 
-  withMigrations('migrate brings an older install (version 45) up to date', async () => {
-    const schema = await olderInstall('cli_upgrade')
+  withMigrations('migrate brings an older install (version 45, a partitioned queue) up to date', async () => {
+    const schema = await olderInstall('cli_upgrade', [['common', {}], ['own', { partition: true }]])
+    const [{ table_name: tableName }] = await sql(`SELECT table_name FROM ${schema}.queue WHERE partition`)
     const dry = await run(['migrate', '--dry-run', ...on(schema)])
     expect(dry.code).toBe(0)
-    expect(dry.stdout).toBe(`-- SQL to migrate pg-boss from version ${LATEST - 1} to ${LATEST}:\n${subjectExports().getMigrationPlans(schema, LATEST - 1, { partitionTables: [] })}\n`)
+    const partitionTables = [{ tableName, policy: 'standard' }]
+    expect(dry.stdout).toBe(`-- SQL to migrate pg-boss from version ${LATEST - 1} to ${LATEST}:\n${subjectExports().getMigrationPlans(schema, LATEST - 1, { partitionTables })}\n`)
+    expect(dry.stdout).toContain(tableName)
     expect(await versionOf(schema)).toBe(LATEST - 1)
 
     const ours = await run(['migrate', ...on(schema)])
