@@ -101,7 +101,7 @@ impl Admin {
 
     /// `detectSchemaDrift()`'s report for the schema, as JSON.
     pub async fn drift(&self) -> Result<Value> {
-        let report = crate::schema::drift::detect(&self.pool, &self.config.schema).await?;
+        let report = crate::schema::drift::detect(&self.db.handle, &self.config.schema).await?;
         serde_json::to_value(&report)
             .map_err(|e| crate::error::Error::internal(format!("drift report: {e}")))
     }
@@ -138,10 +138,10 @@ impl Admin {
         let indexes: Vec<JobIndex> = if force {
             self.db
                 .exec()
-                .fetch_all(&self.db.sql.upkeep.job_indexes, Vec::new())
+                .fetch_all(&self.db.sql.upkeep.job_indexes, vec![every_job_table()])
                 .await?
         } else {
-            bloated(&self.db, &BloatThresholds::default()).await?
+            bloated(&self.db, &BloatThresholds::default(), None).await?
         };
         Ok(Value::Array(indexes.iter().map(index_json).collect()))
     }
@@ -154,7 +154,11 @@ impl Admin {
         } else {
             &self.db.sql.upkeep.owned_leftovers
         };
-        let rows: Vec<(String,)> = self.db.exec().fetch_all(sql, Vec::new()).await?;
+        let rows: Vec<(String,)> = self
+            .db
+            .exec()
+            .fetch_all(sql, vec![every_job_table()])
+            .await?;
         Ok(rows.into_iter().map(|(name,)| name).collect())
     }
 
@@ -175,6 +179,11 @@ impl Admin {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The upkeep reads' scope parameter for every job table of the schema.
+fn every_job_table() -> Param {
+    Param::Texts(None)
 }
 
 fn index_json(index: &JobIndex) -> Value {

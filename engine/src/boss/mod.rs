@@ -160,6 +160,8 @@ pub struct Boss {
     caller_listens: AtomicBool,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
+    /// Whether workers report each batch's settle (set by the binding while telemetry records).
+    settle_reports: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
     spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers (`work({ transactional: true })`).
@@ -168,8 +170,11 @@ pub struct Boss {
     timers: crate::clock::Clock,
     /// A password supplied after construction (see `set_password`).
     password: Mutex<Option<String>>,
-    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
-    maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`),
+    /// with what the vacuum check remembers between passes.
+    maintenance: Arc<tokio::sync::Mutex<crate::ops::vacuum::VacuumState>>,
+    /// What the reindex passes remember, shared by the background ones and `supervise()`'s.
+    reindex_state: Arc<tokio::sync::Mutex<crate::ops::upkeep::ReindexState>>,
     /// Flow resolution: what its background passes and `resolveFlow()` share.
     flow_resolver: Arc<crate::service::flow_resolver::FlowResolver>,
     /// The process this instance runs in, for its registry row.
@@ -256,10 +261,14 @@ impl Boss {
             listening: Arc::default(),
             caller_listens: AtomicBool::new(false),
             wip_listening: Arc::default(),
+            settle_reports: Arc::default(),
             spies: Arc::default(),
             transactions: Arc::default(),
             timers,
-            maintenance: Arc::default(),
+            maintenance: Arc::new(tokio::sync::Mutex::new(
+                crate::ops::vacuum::VacuumState::new(instance_id),
+            )),
+            reindex_state: Arc::default(),
             password: Mutex::new(None),
             flow_resolver,
             host: Mutex::default(),
@@ -671,7 +680,8 @@ impl Boss {
                 settings: self.config.upkeep,
                 every: Duration::from_secs_f64(self.config.supervise_interval_seconds),
                 sink: WarningSink::new(self.events.clone(), &self.config.observability),
-                state: Default::default(),
+                state: self.reindex_state.clone(),
+                timers: self.timers.clone(),
             })
             .await;
         }

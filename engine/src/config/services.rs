@@ -226,6 +226,8 @@ pub struct SupervisorSettings {
     pub maintenance_interval: Duration,
     /// Stats snapshots, backlog thresholds and the other warning options (see stats.rs, warnings.rs).
     pub observability: crate::config::Observability,
+    /// `monitorVacuum` (see ops/vacuum.rs).
+    pub vacuum: crate::config::upkeep::VacuumSettings,
 }
 
 impl SupervisorSettings {

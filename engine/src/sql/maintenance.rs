@@ -19,7 +19,8 @@ pub struct MaintenanceSql {
     schema: String,
     /// $1 names (text[] or null for all): (name, table) of the queues a pass covers, by name.
     pub queues: String,
-    /// $1 names, $2 interval (seconds): claims the queues not monitored for that long.
+    /// $1 names, $2 interval (seconds): claims the queues not monitored for that long, each with
+    /// whether their counts may be refreshed (no monitor backoff in force).
     pub claim_monitor: String,
     /// $1 names, $2 interval (seconds): claims the queues not maintained for that long.
     pub claim_maintain: String,
@@ -62,8 +63,15 @@ impl MaintenanceSql {
             queues: format!(
                 "SELECT name, table_name FROM {schema}.queue WHERE $1::text[] IS NULL OR name = ANY($1) ORDER BY name"
             ),
-            claim_monitor: claim(schema, "monitor_claim_on", "COALESCE(monitor_claim_on, monitor_on"),
-            claim_maintain: claim(schema, "maintain_on", "COALESCE(maintain_on"),
+            claim_monitor: claim(
+                schema,
+                "monitor_claim_on",
+                "COALESCE(monitor_claim_on, monitor_on",
+                &format!(
+                    ", NOT EXISTS (SELECT 1 FROM {schema}.version v WHERE v.monitor_backoff_on > {schema}.job_now()) AS refresh_stats"
+                ),
+            ),
+            claim_maintain: claim(schema, "maintain_on", "COALESCE(maintain_on", ""),
             per_table: StatementCache::default(),
         }
     }
@@ -161,7 +169,8 @@ fn xact_lock(schema: &str, key: &str) -> String {
 
 /// Claims the queues whose `column` stamp (read as `since`) is at least $2 seconds old, locking
 /// their rows in name order (skipping rows another instance holds), and stamps them now.
-fn claim(schema: &str, column: &str, since: &str) -> String {
+/// `also`: more columns the claim answers after the queue's name.
+fn claim(schema: &str, column: &str, since: &str, also: &str) -> String {
     format!(
         "WITH due AS (
            SELECT name FROM {schema}.queue
@@ -169,7 +178,7 @@ fn claim(schema: &str, column: &str, since: &str) -> String {
              AND EXTRACT(EPOCH FROM ({schema}.job_now() - {since}, {schema}.job_now() - interval '1 week'))) >= $2
            ORDER BY name FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE {schema}.queue q SET {column} = {schema}.job_now() FROM due WHERE q.name = due.name
-         RETURNING q.name"
+         RETURNING q.name{also}"
     )
 }
 

@@ -31,6 +31,7 @@ pub mod stats;
 pub mod test_clock;
 pub mod updates;
 pub mod upkeep;
+pub mod vacuum;
 pub mod warnings;
 
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ pub struct Statements {
     pub bam: bam::BamSql,
     pub install: install::InstallSql,
     pub upkeep: upkeep::UpkeepSql,
+    pub vacuum: vacuum::VacuumSql,
     /// The job path's statements that name no queue table.
     pub jobs: job_statements::JobSql,
 }
@@ -75,6 +77,7 @@ impl Statements {
             bam: bam::BamSql::new(schema),
             install: install::InstallSql::new(schema),
             upkeep: upkeep::UpkeepSql::new(schema),
+            vacuum: vacuum::VacuumSql::new(schema),
             jobs: job_statements::JobSql::new(schema),
         }
     }

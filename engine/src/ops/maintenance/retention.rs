@@ -26,7 +26,11 @@ pub(super) async fn maintain(
     interval: Duration,
     report: &mut PassReport,
 ) -> Result<()> {
-    let claimed = claim(db, &db.sql.maintenance.claim_maintain, names, interval).await?;
+    let claimed: Vec<String> = claim(db, &db.sql.maintenance.claim_maintain, names, interval)
+        .await?
+        .into_iter()
+        .map(|(name,)| name)
+        .collect();
     if claimed.is_empty() {
         return Ok(());
     }

@@ -12,10 +12,11 @@ use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::Db;
 
 /// Records the snapshots of the `counted` queues of `table`, then trues up the recent ones of the
-/// queues whose count found late commits.
-pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<()> {
+/// queues whose count found late commits. Answers the seconds the true-up took (it holds the
+/// horizon as the count does; 0 when there was none).
+pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<f64> {
     if counted.is_empty() {
-        return Ok(());
+        return Ok(0.0);
     }
     let names: Vec<String> = counted.iter().map(|c| c.name.clone()).collect();
     record(db, &names).await?;
@@ -24,10 +25,12 @@ pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<
         .filter(|c| c.true_up == Some(true))
         .map(|c| c.name.clone())
         .collect();
-    if !late.is_empty() {
-        true_up(db, table, &late).await?;
+    if late.is_empty() {
+        return Ok(0.0);
     }
-    Ok(())
+    let started = Instant::now();
+    true_up(db, table, &late).await?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// One snapshot per queue of what the count just wrote on its row, throughput included.
