@@ -3,6 +3,7 @@
 
 mod caller_db;
 mod caller_listen;
+mod cli;
 mod clock;
 mod convert;
 mod events;

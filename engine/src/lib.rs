@@ -87,6 +87,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod boss;
 pub mod clock;
 pub mod config;
