@@ -10,6 +10,14 @@
 //
 // Running this file with SUBJECT=pg-boss is what shows every expectation here is pg-boss's own.
 //
+// pg-boss's drift report is read in two parts. Everything but function bodies (tables, columns,
+// constraints, indexes, the enum, each function's presence and signature) is held to "nothing" in
+// the tests that migrate, where the subject's own detectSchemaDrift() must agree. Whether pg-boss
+// 12.38 finds every function body exactly as it writes it is a test of its own per release: our
+// install writes some bodies its own way (see detectSchemaDrift() in docs/COMPATIBILITY.md), and
+// that test says which functions a migration by the subject leaves with a body pg-boss does not
+// recognise.
+//
 // Releases chosen: one from each line that has its own schema version among those on npm (25 to 43;
 // no release with schema 44 or 45 was published), and three releases that share schema 26 across
 // the 11 → 12 boundary (the ESM rewrite). Every one of them loads and installs on Node 20, though
@@ -201,15 +209,22 @@ async function indexesIn (schema) {
   return rows.map(r => r.indexname)
 }
 
+/** A function's signature in a pg_get_functiondef() text: name, arguments and result type. */
+function signatureOf (definition) {
+  return definition.slice(0, definition.indexOf(' LANGUAGE '))
+}
+
 /**
- * pg-boss 12.38 finds no drift on `schema`: `ok`, and every list empty, except that an index the
- * old release made and the migration left (`oldIndexes`, the schema's indexes before it) may be
- * listed as extra, which pg-boss does not count as drift. pg-boss's own migrations leave some:
- * 11.0's per-queue indexes on a partitioned queue's table.
+ * `report` (a drift report on a schema the subject migrated) shows no drift, leaving two things
+ * aside: an index the old release made and the migration left (`oldIndexes`, the schema's indexes
+ * before it) may be listed as extra, which pg-boss does not count as drift (pg-boss's own migrations
+ * leave some: 11.0's per-queue indexes on a partitioned queue's table); and a function whose body
+ * differs under the same signature, which the bodies test below looks at on its own.
  */
-async function expectNoDrift (schema, oldIndexes) {
-  const report = await driftOf(schema)
-  expect({ ...report, extraIndexes: [] }).toEqual(CLEAN)
+function expectNoDrift (report, oldIndexes) {
+  const signatures = report.mismatchedFunctions
+    .filter(f => signatureOf(f.definition ?? '') !== signatureOf(f.actualDefinition ?? ''))
+  expect({ ...report, ok: true, extraIndexes: [], mismatchedFunctions: signatures }).toEqual(CLEAN)
   expect(report.extraIndexes.map(i => i.name).filter(name => !oldIndexes.includes(name))).toEqual([])
 }
 
@@ -259,8 +274,9 @@ describe.each(RELEASES)('pg-boss %s (schema %i)', (release, oldVersion) => {
   const schema = freshSchema(`up_${release}`)
   let seed = null
   let jobCount = null
+  const reports = [] // pg-boss 12.38's, after the first migration and after the second
 
-  test('is migrated to 46 by the subject, which works its queued jobs once; pg-boss finds no drift', async () => {
+  test('is migrated to 46 by the subject, which works its queued jobs once; nothing drifts', async () => {
     seed = await seedOld(release, schema)
     expect(await versionOf(schema)).toBe(oldVersion)
 
@@ -292,10 +308,14 @@ describe.each(RELEASES)('pg-boss %s (schema %i)', (release, oldVersion) => {
     expect((await jobRows(schema, [seed.active]))[seed.active].state).toBe('completed')
 
     await bamSettled(schema)
+    // the subject's own check finds nothing either
+    expectNoDrift(await boss.detectSchemaDrift(), seed.indexes)
     expect(boss.__errors).toEqual([])
     await stopBoss(boss)
     ;[{ n: jobCount }] = await sql(`SELECT count(*)::int AS n FROM ${schema}.job`)
-    await expectNoDrift(schema, seed.indexes)
+    const report = await driftOf(schema)
+    reports.push(report)
+    expectNoDrift(report, seed.indexes)
   }, 180000)
 
   test(`rolled back to ${oldVersion} with getRollbackPlans() and migrated again, nothing drifts`, async () => {
@@ -311,8 +331,18 @@ describe.each(RELEASES)('pg-boss %s (schema %i)', (release, oldVersion) => {
     await stopBoss(boss)
     const [{ n }] = await sql(`SELECT count(*)::int AS n FROM ${schema}.job`)
     expect(n).toBe(jobCount)
-    await expectNoDrift(schema, seed.indexes)
+    const report = await driftOf(schema)
+    reports.push(report)
+    expectNoDrift(report, seed.indexes)
   }, 180000)
+
+  test('after either migration pg-boss 12.38 finds every function body as its own', () => {
+    for (const report of reports) {
+      expect(report.mismatchedFunctions.map(f => f.name)).toEqual([])
+      expect(report.ok).toBe(true)
+    }
+    expect(reports).toHaveLength(2) // the two tests before made them
+  })
 })
 
 test(`a schema older than 25 (pg-boss ${TOO_OLD[0]}) is refused with pg-boss's message and left as it was`, async () => {
@@ -356,6 +386,6 @@ test('pg-boss 12.38 and the subject migrating one old schema at the same time br
     expect(boss.__errors).toEqual([])
     await stopBoss(reference)
     await stopBoss(boss)
-    await expectNoDrift(schema, indexes)
+    expectNoDrift(await driftOf(schema), indexes)
   }
 }, 180000)
