@@ -1,0 +1,184 @@
+//! What `start()` does to the database: installing when missing, adopting an existing pg-boss
+//! installation, reading its version, and migrating a schema from version 25 or later to the
+//! current one.
+//!
+//! The steps themselves, one per version with its rollback, are in `steps.rs`; `plan.rs` renders
+//! them, for `start()` and for `getMigrationPlans()` / `getRollbackPlans()` alike.
+
+pub mod plan;
+pub mod steps;
+
+use serde_json::Value;
+
+use crate::config::{backend_partitions, BossConfig};
+use crate::error::{Error, ErrorCode, Result};
+use crate::schema::install::{install, is_installed};
+use crate::sql::exec::{Exec, Param, Tx};
+use crate::sql::install::SCHEMA_VERSION;
+use crate::sql::Db;
+use plan::{FromVersion, PlanOptions};
+
+/// What shapes a migration's statements besides the schema name: the flags of pg-boss's backend
+/// profiles that its migrations read. All false is PostgreSQL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MigrationOptions {
+    /// One job table and a plain statistics table, no partitions.
+    pub no_table_partitioning: bool,
+    /// No install lock around the transaction.
+    pub no_advisory_locks: bool,
+    /// Indexes without `INCLUDE` columns.
+    pub no_covering_indexes: bool,
+    /// A column added in the transaction is not written in it.
+    pub no_add_column_backfill: bool,
+}
+
+impl MigrationOptions {
+    /// The flags of pg-boss's profile for `backend` (a falsy value is `postgres`); an unknown
+    /// backend is refused with pg-boss's message.
+    pub fn for_backend(backend: &Value) -> Result<MigrationOptions> {
+        backend_partitions(backend)?;
+        Ok(match backend.as_str() {
+            Some("cockroachdb") => MigrationOptions {
+                no_table_partitioning: true,
+                no_advisory_locks: true,
+                no_covering_indexes: true,
+                no_add_column_backfill: true,
+            },
+            Some("yugabytedb") => MigrationOptions {
+                no_table_partitioning: true,
+                no_advisory_locks: true,
+                ..MigrationOptions::default()
+            },
+            _ => MigrationOptions::default(),
+        })
+    }
+}
+
+/// Migrates the schema from `from` to the current version in one transaction under pg-boss's
+/// install lock, the deferred index builds queued for the background migration runner. The
+/// version is checked again inside the lock: an instance that waited behind another migrator
+/// finds the schema migrated and leaves it.
+pub async fn migrate(db: &Db, from: i32, options: &MigrationOptions) -> Result<()> {
+    let (body, _, _) = plan::migration(
+        db.schema(),
+        &FromVersion::of(from),
+        options,
+        &PlanOptions::default(),
+    )?;
+    let script = body.join(";\n");
+    let tx = Tx::begin(&db.handle).await?;
+    let exec = Exec::tx(&tx).with_mode(db.mode);
+    if !options.no_advisory_locks {
+        for statement in &db.sql.install.install_lock {
+            exec.execute(statement, Vec::new()).await?;
+        }
+    }
+    let ran = exec.execute_script(&script).await.map_err(Error::from);
+    let outcome = match ran {
+        Ok(()) => tx.commit().await.map_err(Error::from),
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    };
+    match outcome {
+        Err(err) if err.sql_state.as_deref() == Some(ALREADY_AT_VERSION) => Ok(()),
+        other => other,
+    }
+}
+
+/// SQLSTATE division_by_zero: the migration's first statement on a schema already migrated.
+const ALREADY_AT_VERSION: &str = "22012";
+
+pub async fn schema_version(db: &Db) -> Result<Option<i32>> {
+    let version: Option<(i32,)> = db
+        .exec()
+        .fetch_optional(&db.sql.install.version, Vec::new())
+        .await?;
+    Ok(version.map(|(v,)| v))
+}
+
+/// Installs when missing (unless `migrate: false`), accepts a version-46 installation as it is,
+/// migrates one from version 25 to 45 (unless `migrate: false`, which refuses it as pg-boss does),
+/// and refuses any other version.
+pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
+    if !is_installed(db).await? {
+        if !config.migrate {
+            return Err(Error::new(
+                ErrorCode::SchemaVersion,
+                "pg-boss is not installed",
+            ));
+        }
+        if !config.allow_schema_case_variant {
+            refuse_case_variants(db, config).await?;
+        }
+        install(db, config).await?;
+    }
+    match schema_version(db).await? {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(_) if !config.migrate => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            "pg-boss database requires migrations",
+        )),
+        Some(version) if version > SCHEMA_VERSION => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            format!(
+                "pg-boss database schema version {version} is newer than version {SCHEMA_VERSION}, the newest this pg-boss-native supports"
+            ),
+        )),
+        Some(version) if version < steps::MIN_VERSION => Err(plan::too_old(&version.to_string())),
+        Some(version) => migrate(db, version, &MigrationOptions::default()).await,
+        None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
+    }
+}
+
+/// `schema: 'MyJobs'` and `schema: '"MyJobs"'` are different schemas (PostgreSQL folds the bare
+/// one to lower case). Installing into one while pg-boss lives in the other would leave every
+/// existing job behind an empty new schema, so, as pg-boss does, that install is refused unless
+/// `allowSchemaCaseVariant` says it is meant. A probe that cannot run proves nothing and is let go.
+async fn refuse_case_variants(db: &Db, config: &BossConfig) -> Result<()> {
+    let resolved = config.resolved_schema();
+    let Ok(variants) = db
+        .exec()
+        .fetch_all::<(String,)>(&db.sql.install.case_variants, vec![Param::text(resolved)])
+        .await
+    else {
+        return Ok(());
+    };
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let variants: Vec<String> = variants.into_iter().map(|(name,)| name).collect();
+    Err(Error::invalid(case_variant_refusal(
+        &config.schema,
+        &variants,
+    )))
+}
+
+fn case_variant_refusal(schema: &str, variants: &[String]) -> String {
+    let bare = |name: &str| {
+        name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    };
+    let spellings: Vec<String> = variants
+        .iter()
+        .map(|n| {
+            if bare(n) {
+                format!("'{n}'")
+            } else {
+                format!("'\"{n}\"'")
+            }
+        })
+        .collect();
+    let found: Vec<String> = variants.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "pg-boss is not installed in schema {}, but is installed in {}, which differs only in case. \
+         PostgreSQL folds unquoted names to lower case and stores quoted names verbatim, so these are different schemas. \
+         To use the existing installation, set schema: {}. To install a new schema beside it anyway, set allowSchemaCaseVariant: true.",
+        schema,
+        found.join(", "),
+        spellings.join(" or ")
+    )
+}
