@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use pg_boss_engine::event::NoEvents;
-use pg_boss_engine::schema::migrate::plan::{self, FromVersion, PlanOptions};
+use pg_boss_engine::model::migration::{FromVersion, PartitionTable, PlanOptions, RollbackVersion};
+use pg_boss_engine::schema::migrate::plan;
 use pg_boss_engine::schema::migrate::MigrationOptions;
 use pg_boss_engine::{Boss, BossConfig, StopOptions};
 use serde_json::{json, Value};
@@ -103,7 +104,7 @@ async fn roll_back(pool: &PgPool, schema: &str, to: i32) {
     let options = MigrationOptions::default();
     let mut at = version(pool, schema).await;
     while at > to {
-        let sql = plan::rollback(schema, Some(at), &at.to_string(), &options).expect("plan");
+        let sql = plan::rollback(schema, &RollbackVersion::of(at), &options).expect("plan");
         pool.execute(sql.as_str())
             .await
             .unwrap_or_else(|e| panic!("rollback of {at}: {e}"));
@@ -274,7 +275,7 @@ async fn exported_plans_run_as_text() {
             inline_deferred: true,
             partition_tables: partitions
                 .into_iter()
-                .map(|(table_name, policy)| plan::PartitionTable { table_name, policy })
+                .map(|(table_name, policy)| PartitionTable { table_name, policy })
                 .collect(),
         },
     )

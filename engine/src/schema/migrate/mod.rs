@@ -8,51 +8,14 @@
 pub mod plan;
 pub mod steps;
 
-use serde_json::Value;
-
-use crate::config::{backend_partitions, BossConfig};
+use crate::config::BossConfig;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::model::migration::MigrationOptions;
+use crate::model::migration::{too_old, FromVersion, PlanOptions, MIN_MIGRATION_VERSION};
 use crate::schema::install::{install, is_installed};
 use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::install::SCHEMA_VERSION;
 use crate::sql::Db;
-use plan::{FromVersion, PlanOptions};
-
-/// What shapes a migration's statements besides the schema name: the flags of pg-boss's backend
-/// profiles that its migrations read. All false is PostgreSQL.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MigrationOptions {
-    /// One job table and a plain statistics table, no partitions.
-    pub no_table_partitioning: bool,
-    /// No install lock around the transaction.
-    pub no_advisory_locks: bool,
-    /// Indexes without `INCLUDE` columns.
-    pub no_covering_indexes: bool,
-    /// A column added in the transaction is not written in it.
-    pub no_add_column_backfill: bool,
-}
-
-impl MigrationOptions {
-    /// The flags of pg-boss's profile for `backend` (a falsy value is `postgres`); an unknown
-    /// backend is refused with pg-boss's message.
-    pub fn for_backend(backend: &Value) -> Result<MigrationOptions> {
-        backend_partitions(backend)?;
-        Ok(match backend.as_str() {
-            Some("cockroachdb") => MigrationOptions {
-                no_table_partitioning: true,
-                no_advisory_locks: true,
-                no_covering_indexes: true,
-                no_add_column_backfill: true,
-            },
-            Some("yugabytedb") => MigrationOptions {
-                no_table_partitioning: true,
-                no_advisory_locks: true,
-                ..MigrationOptions::default()
-            },
-            _ => MigrationOptions::default(),
-        })
-    }
-}
 
 /// Migrates the schema from `from` to the current version in one transaction under pg-boss's
 /// install lock, the deferred index builds queued for the background migration runner. The
@@ -126,7 +89,7 @@ pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
                 "pg-boss database schema version {version} is newer than version {SCHEMA_VERSION}, the newest this pg-boss-native supports"
             ),
         )),
-        Some(version) if version < steps::MIN_VERSION => Err(plan::too_old(&version.to_string())),
+        Some(version) if version < MIN_MIGRATION_VERSION => Err(too_old(&version.to_string())),
         Some(version) => migrate(db, version, &MigrationOptions::default()).await,
         None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
     }

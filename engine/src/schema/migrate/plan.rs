@@ -3,49 +3,12 @@
 //! `getMigrationPlans()` / `getRollbackPlans()` hand out.
 
 use super::steps::{self, Deferred, Step, Target, CREATE_QUEUE_CURRENT};
-use super::MigrationOptions;
 use crate::error::{Error, Result};
+use crate::model::migration::{
+    FromVersion, MigrationOptions, MigrationPlanRequest, PartitionTable, PlanOptions,
+    RollbackPlanRequest, RollbackVersion,
+};
 use crate::sql::install::{advisory_lock_key, create_queue_function};
-
-/// A job table of a queue with a table of its own, for the deferred builds written out inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionTable {
-    pub table_name: String,
-    pub policy: String,
-}
-
-/// Where a migration starts, as the caller gave it: pg-boss compares it with each step's starting
-/// version the way JavaScript compares a value with a number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FromVersion {
-    /// The value as a number (`Number(x)`); NaN matches no step.
-    pub number: f64,
-    /// Whether it is an integer number (not a numeric string): only those are held to the oldest
-    /// version a migration starts from.
-    pub is_integer: bool,
-    /// `String(x)`, for messages.
-    pub text: String,
-}
-
-impl FromVersion {
-    pub fn of(version: i32) -> FromVersion {
-        FromVersion {
-            number: f64::from(version),
-            is_integer: true,
-            text: version.to_string(),
-        }
-    }
-}
-
-/// What a migration plan is asked for.
-#[derive(Debug, Clone, Default)]
-pub struct PlanOptions {
-    /// Write the deferred builds out as statements of their own, run after the transaction,
-    /// instead of queueing them for the background migration runner.
-    pub inline_deferred: bool,
-    /// The queue tables the inlined builds go to, besides `job_common`.
-    pub partition_tables: Vec<PartitionTable>,
-}
 
 /// A migration as two parts: the transaction, and the statements that must run one by one after
 /// it (the inlined deferred builds; empty unless asked for).
@@ -70,21 +33,10 @@ fn not_found(text: &str) -> Error {
     Error::invalid(format!("Version {text} not found."))
 }
 
-/// The refusal of a migration from below the oldest version the steps start from.
-pub fn too_old(version: &str) -> Error {
-    Error::invalid(format!(
-        "Cannot migrate pg-boss schema from version {version}: the oldest supported starting version is {}. \
-         Upgrade to a schema at or above that version using an older pg-boss release first.",
-        steps::MIN_VERSION
-    ))
-}
-
 /// The steps a migration from `from` runs, with the version it ends at. Version 0 asks for every
 /// step (an export from scratch).
 fn steps_from(from: &FromVersion, options: &MigrationOptions) -> Result<(Vec<Step>, i32)> {
-    if from.is_integer && from.number != 0.0 && from.number < f64::from(steps::MIN_VERSION) {
-        return Err(too_old(&from.text));
-    }
+    from.check_floor()?;
     let chosen: Vec<Step> = steps::all(options)
         .into_iter()
         .filter(|s| f64::from(s.version - 1) >= from.number)
@@ -146,13 +98,13 @@ pub fn migration_commands(
 /// version are dropped from the runner's queue first, so none rebuilds what the rollback removes.
 pub fn rollback_body(
     schema: &str,
-    version: Option<i32>,
-    shown: &str,
+    version: &RollbackVersion,
     options: &MigrationOptions,
 ) -> Result<Vec<String>> {
     let step = version
+        .version
         .and_then(|v| steps::all(options).into_iter().find(|s| s.version == v))
-        .ok_or_else(|| not_found(shown))?;
+        .ok_or_else(|| not_found(&version.text))?;
     let previous = step.version - 1;
     let mut body = vec![version_assertion(schema, previous)];
     if !step.deferred.is_empty() {
@@ -169,12 +121,26 @@ pub fn rollback_body(
 /// pg-boss's `rollback()`: undoing `version` as one transaction under the install lock.
 pub fn rollback(
     schema: &str,
-    version: Option<i32>,
-    shown: &str,
+    version: &RollbackVersion,
     options: &MigrationOptions,
 ) -> Result<String> {
-    let body = rollback_body(schema, version, shown, options)?;
+    let body = rollback_body(schema, version, options)?;
     Ok(transaction(schema, &body, options.no_advisory_locks))
+}
+
+/// `getMigrationPlans()`'s text, or the command line's commands, for a request.
+pub fn migration_plan(request: &MigrationPlanRequest) -> Result<MigrationCommands> {
+    migration_commands(
+        &request.schema,
+        &request.from,
+        &request.options,
+        &request.plan,
+    )
+}
+
+/// `getRollbackPlans()`'s text for a request.
+pub fn rollback_plan(request: &RollbackPlanRequest) -> Result<String> {
+    rollback(&request.schema, &request.version, &request.options)
 }
 
 /// Fails with division by zero when the schema already is at `version`: whoever waited for the
@@ -365,10 +331,14 @@ mod tests {
 
     #[test]
     fn a_rollback_clears_its_own_unfinished_builds_first() {
-        let body = rollback_body("s", Some(46), "46", &MigrationOptions::default()).unwrap();
+        let body =
+            rollback_body("s", &RollbackVersion::of(46), &MigrationOptions::default()).unwrap();
         assert!(body[1].starts_with("DELETE FROM s.bam WHERE version = 46"));
-        let body = rollback_body("s", Some(44), "44", &MigrationOptions::default()).unwrap();
+        let body =
+            rollback_body("s", &RollbackVersion::of(44), &MigrationOptions::default()).unwrap();
         assert!(!body.iter().any(|s| s.contains("DELETE FROM s.bam")));
-        assert!(rollback_body("s", Some(25), "25", &MigrationOptions::default()).is_err());
+        assert!(
+            rollback_body("s", &RollbackVersion::of(25), &MigrationOptions::default()).is_err()
+        );
     }
 }

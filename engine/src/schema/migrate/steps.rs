@@ -7,10 +7,8 @@
 //! Function bodies that a version defines and a later rollback has to put back live as SQL files
 //! under `migrations/functions/`; larger one-version scripts under `migrations/steps/`.
 
-use super::MigrationOptions;
-
-/// The oldest schema version a migration starts from.
-pub const MIN_VERSION: i32 = 25;
+use crate::model::migration::MigrationOptions;
+pub use crate::model::migration::MIN_MIGRATION_VERSION as MIN_VERSION;
 
 /// One version's change.
 #[derive(Debug, Clone)]
