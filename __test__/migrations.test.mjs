@@ -8,11 +8,15 @@
 // shows the comparisons are sound.
 
 import {
-  freshSchema, makeBoss, referenceExports, rejectionOf, sql, stopBoss, subject, subjectExports, teardown
+  freshSchema, makeBoss, oursOnlyTest, referenceExports, rejectionOf, sql, stopBoss, subject, subjectExports,
+  subjectIsReference, teardown
 } from './helpers.mjs'
 import { catalogSnapshot, STRUCTURE_SECTIONS } from './catalog.mjs'
 
 const Subject = subject()
+// The command line's functions are internal to our binding (pg-boss has them as module functions it
+// does not export), so they are only loaded, and tested, with ours as the subject.
+const binding = subjectIsReference ? null : (await import('../binding.js')).default
 const ours = subjectExports()
 const ref = referenceExports
 const CURRENT = 46
@@ -154,6 +158,40 @@ describe('the plans do what pg-boss\'s do', () => {
     await drop(mine, theirs)
   }, 60000)
 
+  // pg-boss's profiles without table partitioning. PostgreSQL runs those schemas too: each is made
+  // by pg-boss's yugabytedb install, rolled back by pg-boss with the backend's plans. (Below 33 a
+  // rollback without partitioning fails in pg-boss itself, so the oldest start checked is 33.)
+  const flatCases = ['yugabytedb', 'cockroachdb'].flatMap(backend => [33, 34, 37, 38, 40, 41, 43, 45].map(v => [backend, v]))
+  test.each(flatCases)('getMigrationPlans() with backend %s from %i', async (backend, from) => {
+    const schemas = [freshSchema(`flat${from}`), freshSchema(`flatref${from}`)]
+    for (const schema of schemas) {
+      await runPlan(ref.getConstructionPlans(schema, { backend: 'yugabytedb' }))
+      await sql(`SELECT ${schema}.create_queue('shared', '{"policy":"standard"}')`)
+      for (let at = CURRENT; at > from; at--) await runPlan(ref.getRollbackPlans(schema, at, { backend }))
+    }
+    const [mine, theirs] = schemas
+    await runPlan(ours.getMigrationPlans(mine, from, { backend }))
+    await runPlan(ref.getMigrationPlans(theirs, from, { backend }))
+    expect(await versionOf(mine)).toBe(CURRENT)
+    expect(await structure(mine)).toEqual(await structure(theirs))
+    await drop(mine, theirs)
+  }, 60000)
+
+  test.each(['yugabytedb', 'cockroachdb'])('getRollbackPlans() with backend %s undoes each version down to 33', async (backend) => {
+    const schemas = [freshSchema('flatdown'), freshSchema('flatrefdown')]
+    for (const schema of schemas) {
+      await runPlan(ref.getConstructionPlans(schema, { backend: 'yugabytedb' }))
+      await sql(`SELECT ${schema}.create_queue('shared', '{"policy":"standard"}')`)
+    }
+    const [mine, theirs] = schemas
+    for (let at = CURRENT; at > 33; at--) {
+      await runPlan(ours.getRollbackPlans(mine, at, { backend }))
+      await runPlan(ref.getRollbackPlans(theirs, at, { backend }))
+      expect({ at, structure: await structure(mine) }).toEqual({ at, structure: await structure(theirs) })
+    }
+    await drop(mine, theirs)
+  }, 120000)
+
   test('getRollbackPlans() undoes each version down to the oldest, as pg-boss\'s do', async () => {
     const mine = freshSchema('down')
     const theirs = freshSchema('refdown')
@@ -238,4 +276,33 @@ describe('start() on an older schema', () => {
     const rows = await sql(`SELECT count(*)::int AS n FROM ${schema}.bam WHERE name = 'live_index_build' AND table_name = 'job_common'`)
     expect(rows[0].n).toBe(1)
   }, 60000)
+})
+
+describe('the functions the command line builds its migration commands from', () => {
+  oursOnlyTest('minMigrationVersion() is the oldest version a migration starts from', () => {
+    expect(binding.minMigrationVersion()).toBe(OLDEST)
+  })
+
+  oursOnlyTest('migrationCommands() queues the concurrent builds, or with inlineAsync hands them apart', () => {
+    const queued = binding.migrationCommands('pgboss', 39, JSON.stringify({}))
+    expect(queued.concurrent).toEqual([])
+    expect(queued.sql).toContain("job_table_run_async('fetch_index_priority_build', 40")
+    const partitionTables = [{ tableName: 'jabc', policy: 'key_strict_fifo' }]
+    const inlined = binding.migrationCommands('pgboss', 39, JSON.stringify({ inlineAsync: true, partitionTables }))
+    expect(inlined.sql).not.toContain('job_table_run_async(')
+    expect(`${inlined.sql}\n${inlined.concurrent.join(';\n')};`).toBe(ours.getMigrationPlans('pgboss', 39, { partitionTables }))
+    expect(inlined.concurrent.some(s => s.includes('CREATE INDEX CONCURRENTLY IF NOT EXISTS jabc_i11 ON pgboss.jabc'))).toBe(true)
+    const unlocked = binding.migrationCommands('pgboss', 39, JSON.stringify({ noAdvisoryLocks: true }))
+    expect(unlocked.sql).not.toContain('pg_advisory_xact_lock')
+    expect(() => binding.migrationCommands('pgboss', 20, '{}')).toThrow(/oldest supported starting version is 25/)
+  })
+
+  oursOnlyTest('rollbackPlan() is getRollbackPlans()', () => {
+    for (let version = CURRENT; version > OLDEST; version--) {
+      expect(binding.rollbackPlan('pgboss', version, '{}')).toBe(ours.getRollbackPlans('pgboss', version))
+    }
+    expect(binding.rollbackPlan('pgboss', 46, JSON.stringify({ noTablePartitioning: true, noAdvisoryLocks: true })))
+      .toBe(ours.getRollbackPlans('pgboss', 46, { backend: 'yugabytedb' }))
+    expect(() => binding.rollbackPlan('pgboss', 25, '{}')).toThrow('Version 25 not found.')
+  })
 })
