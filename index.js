@@ -765,12 +765,13 @@ function planVersion (version) {
 }
 
 function getMigrationPlans (schema = DEFAULT_SCHEMA, version, options = {}) {
-  const { backend, partitionTables } = options
+  const backend = options.backend
+  const partitionTables = options.partitionTables
   return callSync(() => migrationPlans(schema, planVersion(version), json({ backend, partitionTables })))
 }
 
 function getRollbackPlans (schema = DEFAULT_SCHEMA, version, options = {}) {
-  const { backend } = options
+  const backend = options.backend
   return callSync(() => rollbackPlans(schema, planVersion(version), json({ backend })))
 }
 
