@@ -96,6 +96,22 @@ function sslOption (ssl) {
   return out
 }
 
+/**
+ * flow()'s jobs, each with the flow's trace context to store; one a job's options brought is never
+ * kept. A job or options the engine will refuse is left as it is.
+ */
+function flowJobs (jobs, traceContext) {
+  if (!Array.isArray(jobs)) return jobs
+  return jobs.map(job => {
+    if (!job || typeof job !== 'object' || Array.isArray(job)) return job
+    const options = job.options
+    const plain = options && typeof options === 'object' && !Array.isArray(options)
+    if (!traceContext && !(plain && '__traceContext' in options)) return job
+    if (options && !plain) return job
+    return { ...job, options: telemetry.withTraceContext(options || {}, traceContext) }
+  })
+}
+
 /** A settle a transactional handler ran through its `tx` is its own: the worker is told. */
 function settledBy (handlerTx, response) {
   handlerTx?.noteSettled(response)
@@ -126,6 +142,8 @@ class PgBoss extends EventEmitter {
   #detachClock = null
   // spans and metrics of the openTelemetry option (lib/telemetry.js)
   #telemetry
+  // how long the queue gauge's reading of the queues lasts (pg-boss's queue cache interval), in seconds
+  #queueCacheSeconds = 60
 
   constructor (value) {
     super()
@@ -160,19 +178,25 @@ class PgBoss extends EventEmitter {
     // A pg-boss Db (another instance's getDb()) is opened and closed by the instance it is given
     // to, and its pool's errors are the instance's, as pg-boss treats it.
     if (isPgBossDb(this.#db) && typeof this.#db.on === 'function') this.#db.on('error', err => this.emit(events.error, err))
+    if (typeof value === 'object') warnDeprecatedBackend(value.backend)
     const native = callSync(() => new NativeBoss(json(config), ([event, payload]) => this.#events.deliver(event, payload), this.#db ? runDb : undefined))
     this.#native = native
     this.#telemetry = telemetry.forConfig(value, native.schema())
+    // The engine reports each batch's settle only once telemetry has something to record.
+    this.#telemetry.whenRecording(() => native.setSettleReports(true))
+    if (typeof value === 'object' && value.queueCacheIntervalSeconds) this.#queueCacheSeconds = Number(value.queueCacheIntervalSeconds)
     this.#spies = new Spies(native, typeof value === 'object' && !!value.__test__enableSpies, err => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
-    this.#transactions = new HandlerTransactions(native)
+    this.#transactions = new HandlerTransactions(native, this.#callerDb)
     this.#runner = new HandlerRunner(this.#spies, this.#transactions, this.#telemetry)
     this.#events = new EngineEvents(this, native, { runner: this.#runner, spies: this.#spies })
     native.setHost(json(processInfo()), baseline => this.#vitals.sample(baseline))
     native.setCallerDb(runDb)
     this.#useListenNotify = typeof value === 'object' && !!value.useListenNotify
     if (this.#db && typeof this.#db.listen === 'function') native.setCallerListens(true)
+    // pg-boss runs transactional workers on a db that can beginTransaction().
+    if (this.#db) native.setCallerOffers(typeof this.#db.beginTransaction === 'function', isPgBossDb(this.#db))
   }
 
   async start (options = {}) {
@@ -239,6 +263,9 @@ class PgBoss extends EventEmitter {
       await call(this.#native.setTestClock(this.#testClock.now()))
     }
     await call(this.#native.start(attempt))
+    // db.namespace names the database the instance's statements run in, as the server says.
+    await this.#telemetry.readDatabase(text => this.getDb().executeSql(text))
+    await this.#telemetry.observeQueues(() => this.#allQueues(), this.#queueCacheSeconds)
     if (this.#testClock && !this.#detachClock) this.#detachClock = this.#attachEngineClock()
     await this.#listenThroughDb()
     this.#events.startWipTimer()
@@ -310,6 +337,7 @@ class PgBoss extends EventEmitter {
     const { close = true, graceful = true, timeout = 30000 } = options || {}
     this.#detachClock?.()
     this.#detachClock = null
+    this.#telemetry.unobserveQueues()
     this.#events.stopWipTimer()
     await this.#unlistenThroughDb()
     const wasRunning = await call(this.#native.stop(!!graceful, !!close, Math.max(timeout, 1000)))
@@ -432,6 +460,17 @@ class PgBoss extends EventEmitter {
     return shapes.queues(await call(this.#native.getQueues(list, limit, after)))
   }
 
+  /** Every queue with its counts, as the queue gauge reads them. */
+  async #allQueues () {
+    const all = []
+    for (let after; ;) {
+      const page = shapes.queues(await call(this.#native.getQueues(null, LIST_LIMIT_MAX, after)))
+      all.push(...page)
+      if (page.length < LIST_LIMIT_MAX) return all
+      after = page.at(-1).name
+    }
+  }
+
   async getQueue (name) {
     const [queue] = await this.getQueues([name])
     return queue || null
@@ -473,9 +512,11 @@ class PgBoss extends EventEmitter {
     assert(typeof data !== 'function', 'send() cannot accept a function as the payload.  Did you intend to use work()?')
     assert(options === undefined || options === null || typeof options === 'object', 'options should be an object')
     const { db, ...rest } = options || {}
-    const report = await this.#telemetry.send('publish', event, 0, traceContext =>
-      this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), json(telemetry.withTraceContext(rest, traceContext)), token)))
-    const { subscribers, failures, sent } = JSON.parse(report)
+    const sendOptions = traceContext => json(telemetry.withTraceContext(rest, traceContext))
+    const { subscribers, failures, sent } = await this.#telemetry.publish(event,
+      async () => JSON.parse(await this.#callerDb.through(db, token => this.#native.publish(String(event), json(data ?? null), sendOptions(null), token))),
+      () => call(this.#native.subscribers(String(event))),
+      (name, traceContext) => this.#callerDb.through(db, token => this.#native.send(name, json(data ?? null), sendOptions(traceContext), token)))
     if (this.#spies.enabled) for (const [name, id] of sent) this.#spies.created(name, id, data)
     if (failures.length > 0) {
       throw new AggregateError(failures.map(({ name, message }) => `${name}: ${message}`),
@@ -521,7 +562,12 @@ class PgBoss extends EventEmitter {
       const missing = jobs.find(job => job === null || job === undefined)
       if (missing !== undefined || jobs.includes(undefined)) throw new TypeError(`Cannot read properties of ${missing} (reading 'ref')`)
     }
-    return Object.fromEntries(JSON.parse(await this.#callerDb.through(options?.db, token => this.#native.flow(json(jobs), token))))
+    const run = traceContext => this.#callerDb.through(options?.db, token => this.#native.flow(json(flowJobs(jobs, traceContext)), token))
+      .then(text => Object.fromEntries(JSON.parse(text)))
+    // A list pg-boss would refuse before its span gets none: the engine refuses it.
+    if (!Array.isArray(jobs) || jobs.length < 2 || !jobs.every(job => job && typeof job === 'object')) return run(null)
+    const destination = new Set(jobs.map(job => job.name)).size === 1 ? jobs[0].name : null
+    return this.#telemetry.send('flow', destination, jobs.length, run, refToId => Object.values(refToId))
   }
 
   async resolveFlow () {
@@ -623,18 +669,23 @@ class PgBoss extends EventEmitter {
     const { db, ...rest } = options || {}
     options = rest
     if (options.startAfter instanceof Date) options.startAfter = options.startAfter.toISOString()
-    // undefined data stays absent (the job keeps its data); null replaces it.
-    return { request: JSON.stringify({ name, data, options }), db }
+    // undefined data stays absent (the job keeps its data); null replaces it. A trace context is
+    // only ever the one this side gives an upsert's insert.
+    const request = traceContext => JSON.stringify({ name, data, options: telemetry.withTraceContext(options, traceContext) })
+    return { name, request, db }
   }
 
   async update (...args) {
     const { request, db } = this.#updateRequest('update()', args)
-    return JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, false, token)))
+    return JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request(null), false, token)))
   }
 
   async upsert (...args) {
-    const { request, db } = this.#updateRequest('upsert()', args)
-    const result = JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request, true, token)))
+    const { name, request, db } = this.#updateRequest('upsert()', args)
+    // As in pg-boss, only an insert counts as a send, and only an inserted job stores the trace
+    // context: an edited job keeps the trace of the send that made it.
+    const result = await this.#telemetry.send('upsert', name, result => result.inserted, async traceContext =>
+      JSON.parse(await this.#callerDb.through(db, token => this.#native.update(request(traceContext), true, token))), result => result.jobs)
     if (result.inserted && this.#spies.enabled) {
       const { name, data } = typeof args[0] === 'string' ? { name: args[0], data: args[1] } : args[0]
       for (const id of result.jobs) this.#spies.created(name, id, data)
@@ -667,10 +718,17 @@ class PgBoss extends EventEmitter {
 
   async supervise (name, options) {
     // pg-boss supervises the queues named by a string or an array, and every queue for anything else.
-    await call(this.#native.supervise(json(typeof name === 'string' || Array.isArray(name) ? name : null)))
+    const names = json(typeof name === 'string' || Array.isArray(name) ? name : null)
+    // A `reindex` key given as undefined still overrides the constructor's setting (with the
+    // defaults), which JSON would drop. A function holds no `reindex` of its own to read.
+    let given = typeof options === 'function' ? null : options
+    if (given && typeof given === 'object' && 'reindex' in given && given.reindex === undefined) {
+      given = { ...given, reindex: true }
+    }
+    await call(this.#native.supervise(names, argJson(given)))
     await this.#events.delivered()
-    // pg-boss looks for `reindex` in truthy options after the pass, which JavaScript refuses for a
-    // primitive. (The options themselves are not used here: see docs/COMPATIBILITY.md.)
+    // pg-boss looks for `reindex` in truthy options when its pass reaches the reindex step, which
+    // JavaScript refuses for a primitive: the engine's pass ends before that step for one.
     if (options && typeof options !== 'object' && typeof options !== 'function') {
       throw new TypeError(`Cannot use 'in' operator to search for 'reindex' in ${String(options)}`)
     }
@@ -702,6 +760,8 @@ class PgBoss extends EventEmitter {
     const queue = typeof name === 'string' ? name : String(name)
     const workOptions = this.#telemetry.fetchOptions(options)
     if (options.transactional === true) {
+      // As pg-boss, what the db offers is looked at when the worker is asked for.
+      if (this.#db) this.#native.setCallerOffers(typeof this.#db.beginTransaction === 'function', isPgBossDb(this.#db))
       return callSync(() => this.#native.workInTransactions(json(queue), json(workOptions), this.#runner.transactionalHandlerFor(queue, handler)))
     }
     return callSync(() => this.#native.work(json(queue), json(workOptions), this.#runner.handlerFor(queue, handler, perJob)))
@@ -743,12 +803,27 @@ for (const method of MISSING_METHODS) {
   })
 }
 
+// pg-boss deprecates its YugabyteDB profile: choosing it (for an instance or a printed plan) is
+// told once per choice, as a DeprecationWarning a developer sees, not an event an operator watches.
+function warnDeprecatedBackend (backend) {
+  if (backend !== 'yugabytedb') return
+  process.emitWarning("backend: 'yugabytedb' is deprecated and will be rejected in the next major. YugabyteDB is not supported: releases are not tested against it and upgrades do not work there. See https://pgboss.io/database-backends#not-supported-yugabytedb", 'DeprecationWarning', 'PGBOSS_DEP_YUGABYTEDB')
+}
+
+// The plans follow the backend named in options (falsy for postgres), checked before the schema.
+function planBackend (options) {
+  const backend = options?.backend || null
+  return json(backend)
+}
+
 function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
-  return callSync(() => constructionPlans(schema, options?.createSchema !== false))
+  warnDeprecatedBackend(options?.backend)
+  return callSync(() => constructionPlans(schema, options?.createSchema !== false, planBackend(options)))
 }
 
 function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {
-  return callSync(() => uninstallPlans(schema, json(options?.backend ?? null)))
+  warnDeprecatedBackend(options?.backend)
+  return callSync(() => uninstallPlans(schema, planBackend(options)))
 }
 
 function getIndexBloatPlans (schema, options) {

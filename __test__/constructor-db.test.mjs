@@ -2,12 +2,14 @@
 // its install, job calls, workers, schedules, maintenance, getDb() — through the caller's
 // executeSql, and opens no connection of its own. The db here wraps a pg Pool the test owns and
 // counts what goes through it; pg_stat_activity shows whether anything else connected.
-// getDb() without a constructor db answers a Db over the instance's own pool.
+// getDb() without a constructor db answers a Db over the instance's own pool. detectSchemaDrift()
+// and transactional workers (through the db's beginTransaction()) run through the db too.
 
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import {
-  RefBoss, subject, subjectExports, freshSchema, makeBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate
+  RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, teardown, connectionString, waitFor, workerPolls, sql, isDate,
+  rejectionOf
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -335,4 +337,296 @@ test('a Db of pg-boss\'s own (another instance\'s getDb()) is opened by start() 
     await boss.stop({ graceful: false })
   }
   expect(given.opened).toBe(false)
+})
+
+describe('detectSchemaDrift() through the db', () => {
+  const QUIET = { supervise: false, schedule: false, migrate: false }
+
+  /** The drift report of `schema` read by `Boss` on `db` (no connection of its own). */
+  async function driftThrough (Boss, db, schema) {
+    const boss = new Boss({ db, schema, application_name: ownName, ...QUIET })
+    boss.on('error', () => {})
+    await boss.start()
+    try {
+      return await boss.detectSchemaDrift()
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+  }
+
+  async function driftOnPool (Boss, schema) {
+    const boss = makeBoss(Boss, schema, QUIET)
+    await boss.start()
+    try {
+      return await boss.detectSchemaDrift()
+    } finally {
+      await stopBoss(boss)
+    }
+  }
+
+  test('a clean schema has no drift, and every statement went through executeSql', async () => {
+    const db = countingDb()
+    const boss = bossOn(db, { supervise: false, schedule: false })
+    try {
+      await boss.start()
+      await boss.createQueue(queueName(), { policy: 'short', partition: true })
+      const before = db.statements.length
+      const report = await boss.detectSchemaDrift()
+      expect(report.ok).toBe(true)
+      expect(report).toEqual({
+        ok: true,
+        missingTables: [],
+        missing: [],
+        building: [],
+        invalid: [],
+        extraIndexes: [],
+        mismatched: [],
+        missingFunctions: [],
+        mismatchedFunctions: [],
+        columnDrift: [],
+        constraintDrift: [],
+        enumDrift: null
+      })
+      expect(db.statements.length).toBeGreaterThan(before)
+      expect(await backendsNamed(ownName)).toBe(0)
+      expect(boss.__errors).toEqual([])
+    } finally {
+      await boss.stop({ graceful: false })
+    }
+  })
+
+  test('a dropped index and a changed function: the report pg-boss gives, and the one the subject gives on its own pool', async () => {
+    const schema = freshSchema('byodb_drift')
+    const installer = makeBoss(RefBoss, schema, { supervise: false, schedule: false })
+    await installer.start()
+    await installer.createQueue('pa', { policy: 'key_strict_fifo', partition: true })
+    await installer.createQueue('pb', { policy: 'short', partition: true })
+    await stopBoss(installer)
+    await sql(`
+      DROP INDEX ${schema}.job_common_i10; DROP INDEX ${schema}.warning_i1;
+      DROP FUNCTION ${schema}.delete_queue(text);
+      CREATE FUNCTION ${schema}.delete_queue(queue_name text, force bool DEFAULT false) RETURNS void LANGUAGE sql AS $$ SELECT 1 $$`)
+
+    const db = countingDb()
+    const through = await driftThrough(Subject, db, schema)
+    expect(await backendsNamed(ownName)).toBe(0)
+    // Nothing of the scratch copy is left behind.
+    expect(await sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pgboss_drift_%'")).toEqual([])
+
+    // Byte for byte what the same implementation reports on a pool of its own.
+    expect(JSON.stringify(through)).toBe(JSON.stringify(await driftOnPool(Subject, schema)))
+
+    expect(through.ok).toBe(false)
+    expect(through.missing.map(index => index.name)).toEqual(['job_common_i10', 'warning_i1'])
+    expect(through.mismatchedFunctions.map(f => f.name)).toEqual(['delete_queue'])
+    expect(through.mismatchedFunctions[0].actualBody).toBe('SELECT 1')
+    // pg-boss's report, function bodies aside (ours and pg-boss's differ by design).
+    const theirs = await driftOnPool(RefBoss, schema)
+    const bodiesAside = report => ({
+      ...report,
+      missingFunctions: report.missingFunctions.map(f => f.name),
+      mismatchedFunctions: report.mismatchedFunctions.map(f => f.name)
+    })
+    expect(bodiesAside(through)).toEqual(bodiesAside(theirs))
+  })
+})
+
+/**
+ * A db over the test's pool that can open a transaction, as pg-boss's own Db does: each on a
+ * client of its own, refusing statements once settled. `transactions` records each transaction's
+ * statements.
+ */
+function beginningDb () {
+  const db = countingDb()
+  db.transactions = []
+  db.beginTransaction = async () => {
+    const client = await pool.connect()
+    await client.query('BEGIN')
+    const statements = []
+    db.transactions.push(statements)
+    let released = false
+    const release = err => {
+      if (released) return
+      released = true
+      client.release(err)
+    }
+    return {
+      db: {
+        executeSql: (text, values) => {
+          if (released) return Promise.reject(new Error('Transaction is already settled'))
+          statements.push(text)
+          return client.query(text, values)
+        }
+      },
+      commit: async () => {
+        if (released) throw new Error('Transaction is already settled')
+        try {
+          await client.query('COMMIT')
+        } catch (err) {
+          release(err)
+          throw err
+        }
+        release()
+      },
+      rollback: async () => {
+        if (released) return
+        try {
+          await client.query('ROLLBACK')
+          release()
+        } catch (err) {
+          release(err)
+        }
+      }
+    }
+  }
+  return db
+}
+
+describe.each([
+  ['a hand-written db over a pg Pool', () => beginningDb(), false],
+  ['pg-boss\'s own Db (another instance\'s getDb())', () => new RefBoss({ connectionString, max: 3, application_name: callerName }).getDb(), true]
+])('transactional workers on %s', (_kind, makeDb, pgBossDb) => {
+  const ONCE = { pollingIntervalSeconds: 30 }
+  let boss, schema, db
+
+  beforeAll(async () => {
+    db = makeDb()
+    boss = bossOn(db, { supervise: false, schedule: false })
+    schema = schemaOf.get(boss)
+    await boss.start()
+    await sql(`CREATE TABLE ${schema}.side (job_id uuid, note text)`)
+  })
+
+  afterAll(async () => {
+    await boss.stop({ graceful: false, timeout: 2000 })
+    expect(await backendsNamed(ownName)).toBe(0)
+  })
+
+  async function job (id) {
+    const [row] = await sql(`SELECT state, output FROM ${schema}.job WHERE id = $1`, [id])
+    return row
+  }
+
+  const sideRows = id => sql(`SELECT note FROM ${schema}.side WHERE job_id = $1`, [id])
+
+  const settled = (id, states) => waitFor(async () => {
+    const row = await job(id)
+    return row && states.includes(row.state) ? row : null
+  }, { message: `job ${id} to reach ${states.join(' or ')}` })
+
+  function gate () {
+    let open
+    const opened = new Promise(resolve => { open = resolve })
+    return { opened, open }
+  }
+
+  test('the handler\'s statements and the completion commit together, in the db\'s transaction', async () => {
+    const name = queueName()
+    await boss.createQueue(name)
+    const id = await boss.send(name, { n: 1 })
+    const wrote = gate()
+    const release = gate()
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      const { rows } = await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, $2) RETURNING note`, [job.id, 'written'])
+      expect(rows).toEqual([{ note: 'written' }])
+      wrote.open()
+      await release.opened
+      return { done: true }
+    })
+    await wrote.opened
+    expect(await sideRows(id)).toEqual([])
+    expect((await job(id)).state).toBe('active')
+    release.open()
+    expect((await settled(id, ['completed'])).output).toEqual({ done: true })
+    expect(await sideRows(id)).toEqual([{ note: 'written' }])
+    if (Array.isArray(db.transactions)) {
+      // The bound, the handler's statement and the completion, all in the one transaction.
+      const [statements] = db.transactions.slice(-1)
+      expect(statements.some(text => /set_config/.test(text))).toBe(true)
+      expect(statements.some(text => /INSERT INTO .*side/.test(text))).toBe(true)
+      expect(statements.some(text => /UPDATE/i.test(text) && /completed/.test(text))).toBe(true)
+    }
+    await boss.offWork(name)
+  })
+
+  test('a throw rolls the handler\'s statements and its { db: tx } calls back, and fails the jobs', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { retryLimit: 1, retryDelay: 3600 })
+    const id = await boss.send(name, {})
+    let sent = null
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, 'lost')`, [job.id])
+      sent = await boss.send(name, { from: job.id }, { db: tx })
+      throw new Error('handler gave up')
+    })
+    const row = await settled(id, ['retry'])
+    expect(row.output.message).toBe('handler gave up')
+    expect(await sideRows(id)).toEqual([])
+    expect(sent).toEqual(expect.any(String))
+    expect(await job(sent)).toBeUndefined()
+    await boss.offWork(name)
+  })
+
+  test('a handler that settles its own job through { db: tx } commits; a statement after the settle is refused', async () => {
+    const name = queueName()
+    await boss.createQueue(name)
+    const id = await boss.send(name, {})
+    let kept = null
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      kept = tx
+      await boss.complete(name, job.id, { by: 'handler' }, { db: tx })
+      return { by: 'worker' }
+    })
+    expect((await settled(id, ['completed'])).output).toEqual({ by: 'handler' })
+    const err = await rejectionOf(kept.executeSql('SELECT 1'))
+    expect(err.message).toBe('Transaction is already settled')
+    await boss.offWork(name)
+  })
+
+  test('bounded by the database as on the pool: expireInSeconds plus 5, or transactionTimeoutSeconds', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { expireInSeconds: 7 })
+    const seen = {}
+    for (const [key, options] of [['default', {}], ['given', { transactionTimeoutSeconds: 3 }]]) {
+      const id = await boss.send(name, {})
+      const workId = await boss.work(name, { ...ONCE, transactional: true, ...options }, async (jobs, tx) => {
+        const { rows } = await tx.executeSql("SELECT current_setting('idle_in_transaction_session_timeout') AS v")
+        seen[key] = rows[0].v
+      })
+      await settled(id, ['completed'])
+      await boss.offWork(name, { id: workId, wait: true })
+    }
+    expect(seen).toEqual({ default: '12s', given: '3s' })
+  })
+
+  test('a handler that outruns its expiration is rolled back and its job failed', async () => {
+    const name = queueName()
+    await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 1 })
+    const id = await boss.send(name, {})
+    await boss.work(name, { ...ONCE, transactional: true }, async ([job], tx) => {
+      await tx.executeSql(`INSERT INTO ${schema}.side (job_id, note) VALUES ($1, 'too late')`, [job.id])
+      await new Promise(resolve => job.signal.addEventListener('abort', resolve, { once: true }))
+    })
+    expect((await settled(id, ['failed'])).output.message).toBe('handler execution exceeded 1s')
+    expect(await sideRows(id)).toEqual([])
+    await boss.offWork(name)
+  })
+
+  // pg-boss counts transactional workers against the instance's max (10 by default) on a Db of its
+  // own making, and cannot size a pool it did not make.
+  if (pgBossDb) {
+    test('transactional workers that could fill the Db\'s pool are warned about', async () => {
+      const warnings = []
+      const listener = warning => warnings.push(warning)
+      boss.on('warning', listener)
+      const name = queueName()
+      await boss.createQueue(name)
+      const workId = await boss.work(name, { ...ONCE, transactional: true, localConcurrency: 10 }, async () => {})
+      const headroom = () => warnings.filter(w => w.data?.type === 'transactional_pool_headroom')
+      await waitFor(() => headroom().length > 0, { message: 'a transactional_pool_headroom warning' })
+      expect(headroom().map(w => w.data)).toEqual([{ type: 'transactional_pool_headroom', max: 10, transactionalWorkers: 10 }])
+      boss.off('warning', listener)
+      await boss.offWork(name, { id: workId, wait: true })
+    })
+  }
 })

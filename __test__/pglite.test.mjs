@@ -1,7 +1,7 @@
 // PGlite as an embedded database: an instance made with `{ db: fromPglite(pglite) }` installs its
 // schema in PGlite and runs everything there, with no PostgreSQL server: job calls, workers, the
 // supervisor's passes, the cron pass and its forwarding worker, LISTEN/NOTIFY over PGlite's own
-// listener, and the per-call `db` inside a PGlite transaction. pg-boss runs PGlite as its
+// listener, the per-call `db` inside a PGlite transaction, and detectSchemaDrift(). pg-boss runs PGlite as its
 // `pglite` backend, stock PostgreSQL with no compatibility flag, and so does this package.
 //
 // The server the other suites use is never touched: every statement goes to the PGlite in this
@@ -189,4 +189,16 @@ test('the per-call db inside a PGlite transaction: rolled back, the job is gone;
 
   const kept = await pglite.transaction(tx => boss.send('embedded_tx', { n: 2 }, { db: fromPglite(tx) }))
   expect((await boss.getJobById('embedded_tx', kept))?.data).toEqual({ n: 2 })
+})
+
+test('detectSchemaDrift() on PGlite: a clean install has none, a dropped index is missing', async () => {
+  const boss = await embedded()
+  await boss.createQueue('embedded_drift', { policy: 'short', partition: true })
+  const clean = await boss.detectSchemaDrift()
+  expect(clean.ok).toBe(true)
+  expect([clean.missing, clean.missingTables, clean.mismatchedFunctions, clean.columnDrift]).toEqual([[], [], [], []])
+  await pglite.exec(`DROP INDEX ${boss.__schema}.warning_i1`)
+  const drifted = await boss.detectSchemaDrift()
+  expect(drifted.ok).toBe(false)
+  expect(drifted.missing.map(index => index.name)).toEqual(['warning_i1'])
 })

@@ -118,16 +118,18 @@ describe('the reindex pass', () => {
   test('leaves the indexes alone while another instance holds the claim', async () => {
     const local = await bloatedSchema(Subject, 'claimed')
     await sql(`UPDATE ${local}.version SET reindex_on = ${local}.job_now()`)
-    const boss = makeBoss(Subject, local, { superviseIntervalSeconds: 1, monitorIntervalSeconds: 1, reindexIntervalSeconds: 3600, schedule: false, max: 2 })
+    const [held] = await sql(`SELECT reindex_on FROM ${local}.version`)
+    // A supervise() pass ends in the reindex step, so once it resolves that step has run.
+    const boss = makeBoss(Subject, local, { supervise: false, reindexIntervalSeconds: 3600, schedule: false, max: 2 })
     await boss.start()
-    // Three monitor passes go by (each stamps the queue's counts) with the bloat untouched.
-    const stamps = new Set()
-    await waitFor(async () => {
-      const [row] = await sql(`SELECT max(monitor_on) AS at FROM ${local}.queue`)
-      if (row.at) stamps.add(String(row.at))
-      return stamps.size >= 3
-    }, { timeout: 20000, message: 'three supervision passes' })
+    await boss.supervise()
+    await boss.supervise(QUEUE)
     expect((await sql(subjectExports().getIndexBloatPlans(local))).length).toBeGreaterThan(0)
+    expect((await sql(`SELECT reindex_on FROM ${local}.version`))[0].reindex_on).toEqual(held.reindex_on)
+    // The claim, and nothing else, held the rebuild back: once it is due the same call rebuilds.
+    await sql(`UPDATE ${local}.version SET reindex_on = ${local}.job_now() - interval '2 hours'`)
+    await boss.supervise()
+    expect(await sql(subjectExports().getIndexBloatPlans(local))).toEqual([])
     expect(boss.__errors).toEqual([])
   }, 60000)
 
@@ -150,6 +152,57 @@ describe('the reindex pass', () => {
     }
     // Still bloated and not rebuilt: no second warning for the same index.
     expect(new Set(seen.map(w => w.data.name)).size).toBe(seen.length)
+  }, 60000)
+})
+
+describe('supervise(name, { reindex })', () => {
+  const relfile = (local, index) => sql(`SELECT relfilenode FROM pg_class WHERE oid = '${local}.${index}'::regclass`).then(r => r[0].relfilenode)
+
+  test('force rebuilds every index of the queue\'s table now, claim or no claim', async () => {
+    const local = freshSchema('force')
+    const boss = makeBoss(Subject, local, { supervise: false, schedule: false, max: 2 })
+    await boss.start()
+    await boss.createQueue(QUEUE)
+    await sql(`UPDATE ${local}.version SET reindex_on = ${local}.job_now()`)
+    const before = await relfile(local, 'job_common_pkey')
+    await boss.supervise(QUEUE)
+    expect(await relfile(local, 'job_common_pkey')).toBe(before)
+    await boss.supervise(QUEUE, { reindex: { force: true } })
+    expect(await relfile(local, 'job_common_pkey')).not.toBe(before)
+    expect(boss.__errors).toEqual([])
+  }, 60000)
+
+  test('reindex: false only reports, on an instance that would rebuild', async () => {
+    const local = await bloatedSchema(Subject, 'report')
+    const boss = makeBoss(Subject, local, { supervise: false, schedule: false, max: 2 })
+    const warnings = []
+    boss.on('warning', w => warnings.push(w))
+    await boss.start()
+    const rows = byName(await sql(subjectExports().getIndexBloatPlans(local)))
+    expect(rows.length).toBeGreaterThan(0)
+    await boss.supervise(QUEUE, { reindex: false })
+    const bloat = warnings.filter(w => /is bloated/.test(w.message))
+    expect(byName(bloat.map(w => w.data))).toEqual(rows)
+    for (const { message } of bloat) expect(message).toMatch(/was not rebuilt: automatic reindexing is disabled\./)
+    expect(byName(await sql(subjectExports().getIndexBloatPlans(local)))).toEqual(rows)
+    // The report took no claim, so the constructor's setting rebuilds on the next call.
+    expect((await sql(`SELECT reindex_on FROM ${local}.version`))[0].reindex_on).toBeNull()
+    await boss.supervise(QUEUE)
+    expect(await sql(subjectExports().getIndexBloatPlans(local))).toEqual([])
+    expect(boss.__errors).toEqual([])
+  }, 60000)
+
+  test('a bad threshold is refused when the reindex step reads it', async () => {
+    const local = freshSchema('badthr')
+    const ours = makeBoss(Subject, local, { supervise: false, schedule: false, max: 2 })
+    await ours.start()
+    await ours.createQueue(QUEUE)
+    const err = await rejectionOf(ours.supervise(QUEUE, { reindex: { minPages: -1 } }))
+    expect(err.message).toBe('configuration assert: reindex.minPages must be a finite number >= 0')
+    // Past the claim only: with the claim held the step ends before it reads the thresholds.
+    await sql(`UPDATE ${local}.version SET reindex_on = ${local}.job_now()`)
+    await ours.supervise(QUEUE, { reindex: { minPages: -1 } })
+    expect(ours.__errors).toEqual([])
   }, 60000)
 })
 

@@ -2,7 +2,10 @@
 // pg-boss's `db` option: a call given `{ db }` runs its statements through the caller's
 // `db.executeSql(text, values)`, inside whatever transaction the caller holds there. The engine
 // asks for each statement by a token naming the call (NativeBoss.setCallerDb); this side keeps
-// which db a token means and what the caller's driver threw.
+// which db a token means and what the caller's driver threw. A transactional worker on the
+// constructor's db opens each batch's transaction through the db's beginTransaction(): the
+// transaction is kept here under a token of its own, which its statements, its commit and its
+// rollback name.
 const { call, fromNative } = require('./errors.js')
 
 class CallerDbBridge {
@@ -11,6 +14,8 @@ class CallerDbBridge {
   // token -> what that db's executeSql threw, to be rethrown as the call's own failure
   #failures = new Map()
   #lastToken = 0
+  // token -> a transaction the constructor's db opened ({ db, commit(), rollback() })
+  #transactions = new Map()
 
   /**
    * The constructor's db, for the instance's own statements (token 0). Calls without a `db` of
@@ -46,10 +51,55 @@ class CallerDbBridge {
     }
   }
 
-  /** One statement the engine asks for, answered as JSON text; never rejects. */
+  /**
+   * The `db` of a transaction the constructor's db opened for a transactional batch, while the
+   * transaction is open.
+   */
+  transactionDb (token) {
+    return this.#transactions.get(token)?.db
+  }
+
+  /** One request of the engine's, answered as JSON text; never rejects. */
   async execute (token, request) {
+    let asked
     try {
-      const { text, values } = JSON.parse(request)
+      asked = JSON.parse(request)
+    } catch (err) {
+      return JSON.stringify({ error: driverError(err) })
+    }
+    if (asked.begin) return this.#begin(token)
+    if (asked.end) return this.#end(token, asked.end)
+    return this.#run(token, asked)
+  }
+
+  async #begin (token) {
+    try {
+      const transaction = await this.#dbs.get(token).beginTransaction()
+      if (typeof transaction?.db?.executeSql !== 'function') throw new TypeError('beginTransaction() must resolve to { db: { executeSql }, commit(), rollback() }')
+      const key = ++this.#lastToken
+      this.#transactions.set(key, transaction)
+      this.#dbs.set(key, transaction.db)
+      return JSON.stringify({ key })
+    } catch (err) {
+      return JSON.stringify({ error: driverError(err) })
+    }
+  }
+
+  async #end (token, how) {
+    const transaction = this.#transactions.get(token)
+    this.#transactions.delete(token)
+    this.#dbs.delete(token)
+    try {
+      if (!transaction) throw new Error('Transaction is already settled')
+      await (how === 'commit' ? transaction.commit() : transaction.rollback())
+      return JSON.stringify({ rows: [] })
+    } catch (err) {
+      return JSON.stringify({ error: driverError(err) })
+    }
+  }
+
+  async #run (token, { text, values }) {
+    try {
       // A statement without values (a transaction the engine sends as one text) goes as pg-boss
       // sends its own: text alone.
       const db = this.#dbs.get(token)
@@ -59,7 +109,8 @@ class CallerDbBridge {
       const rows = result.rows.map(row => Array.isArray(row) ? row : Object.values(row))
       return JSON.stringify({ rows }, (key, value) => typeof value === 'bigint' ? value.toString() : value)
     } catch (err) {
-      if (token !== 0) this.#failures.set(token, err)
+      // Kept for the call that gave the db, which rethrows it (a transaction's are not).
+      if (token !== 0 && !this.#transactions.has(token)) this.#failures.set(token, err)
       return JSON.stringify({ error: driverError(err) })
     }
   }

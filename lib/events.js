@@ -25,11 +25,13 @@ class EngineEvents {
       ['eventsFlushed', ({ seq }) => this.#flushes.get(seq)?.()],
       ['error', data => this.#emitError(data)],
       ['batchExpired', ({ ids }) => runner.expire(ids)],
+      ['batchSettled', report => runner.settled(report)],
       ['claimLost', ({ ids }) => runner.loseClaims(ids)],
       ['bam', data => boss.emit('bam', shapes.bamEvent(data))],
       ['flow', data => boss.emit('flow', shapes.flowEvent(data))],
       ['spy', data => spies.report(data)],
-      ['wip', ({ name }) => this.#emitWip(name)]
+      ['wip', ({ name }) => this.#emitWip(name)],
+      ['warning', warning => boss.emit('warning', shapes.warning(warning))]
     ])
     // Workers report each batch's start and end only while someone listens for `wip`.
     boss.on('newListener', event => { if (event === 'wip') native.setWipListening(true) })

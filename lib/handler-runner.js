@@ -35,11 +35,12 @@ class HandlerRunner {
    * the handler gets the jobs and `tx`, the transaction's IDatabase.
    */
   transactionalHandlerFor (name, handler) {
-    return ([jobsJson, token]) => this.#run(name, handler, jobsJson, false, token)
+    return ([jobsJson, token, callerKey]) => this.#run(name, handler, jobsJson, false, token, callerKey)
   }
 
   /** `batchExpired`: the handler outran its batch's expiration, and the engine is failing the jobs. */
   expire (ids) {
+    this.#telemetry.expired(ids)
     for (const id of ids) this.#batchOf.get(id)?.abort()
   }
 
@@ -48,23 +49,30 @@ class HandlerRunner {
     for (const id of ids) this.#claims.get(id)?.abort(new Error(`job ${id} is no longer active under this worker's claim`))
   }
 
+  /** `batchSettled`: the engine's settle of a batch ended; its spans end with it. */
+  settled (report) {
+    this.#telemetry.settled(report)
+  }
+
   /** Handlers still running after stop() were abandoned by the shutdown: tell them through job.signal. */
   abandonAll () {
     for (const controller of this.#running) controller.abort()
     this.#running.clear()
+    this.#telemetry.abandonBatches()
   }
 
-  async #run (name, handler, jobsJson, perJob, token) {
+  async #run (name, handler, jobsJson, perJob, token, callerKey) {
     const batch = new AbortController()
     this.#running.add(batch)
     const claims = []
     let jobs = []
     let spied = null
     let answer
+    let result
     // The handler's call, in the batch's process span; it resolves with the failure, if any.
     const call = async () => {
       try {
-        const result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs)))
+        result = await (token === undefined ? handler(jobs) : handler(jobs, this.#transactions.open(token, jobs, callerKey)))
         if (spied) spied.answer = result
         answer = answerOf(result, perJob)
       } catch (err) {
@@ -77,7 +85,14 @@ class HandlerRunner {
       jobs = this.#telemetry.adopt(shapes.jobs(jobsJson))
       this.#giveSignals(jobs, batch, claims)
       if (this.#spies.enabled) spied = this.#spies.batchStarted(name, jobs)
-      await this.#telemetry.process(name, jobs, call)
+      // While telemetry records, the batch's span lasts until the engine reports its settle.
+      const traced = jobs.length > 0 ? this.#telemetry.batch(name, jobs) : null
+      if (traced) {
+        await traced.run(call)
+        traced.answered(result, perJob)
+      } else {
+        await call()
+      }
       return answer
     } catch (err) {
       return failureOf(err)

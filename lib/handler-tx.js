@@ -4,28 +4,45 @@
 // its second argument, an IDatabase whose executeSql(text, values) runs there
 // (NativeBoss.executeInTransaction, keyed by the token the engine handed the batch over with).
 // Rows come back as text and are parsed by their types as node-postgres parses them (pg-types),
-// so a handler sees what pg-boss's built-in pool would have given it.
+// so a handler sees what pg-boss's built-in pool would have given it. On an instance made with
+// the constructor's db, the transaction is one that db's beginTransaction() opened (kept by the
+// caller-db bridge under `callerKey`): the handler's statements go through its own executeSql and
+// answer what it answers, as in pg-boss, for as long as the engine says the handler may use it.
 const pgTypes = require('pg-types')
 const { call } = require('./errors.js')
 
 class HandlerTransactions {
   #native
+  #bridge
   // the tx a handler was given -> its batch's transaction
   #byDb = new WeakMap()
 
-  constructor (native) {
+  /** `bridge` keeps the transactions the constructor's db opened (lib/caller-db.js). */
+  constructor (native, bridge) {
     this.#native = native
+    this.#bridge = bridge
   }
 
-  /** The `tx` for a batch: `token` names its transaction, `jobs` are the batch's. */
-  open (token, jobs) {
+  /**
+   * The `tx` for a batch: `token` names its transaction, `jobs` are the batch's; `callerKey`, when
+   * not 0, is the bridge's key of the transaction the constructor's db opened for it.
+   */
+  open (token, jobs, callerKey = 0) {
     const native = this.#native
-    const db = {
-      executeSql: async (text, values) => {
-        const answer = await call(native.executeInTransaction(token, String(text), JSON.stringify(prepareValues(values))))
-        return resultOf(JSON.parse(answer))
-      }
-    }
+    const db = callerKey
+      ? {
+          executeSql: async (text, values) => {
+            const opened = native.handlerTransactionOpen(token) ? this.#bridge.transactionDb(callerKey) : undefined
+            if (!opened) throw new Error('Transaction is already settled')
+            return opened.executeSql(text, values)
+          }
+        }
+      : {
+          executeSql: async (text, values) => {
+            const answer = await call(native.executeInTransaction(token, String(text), JSON.stringify(prepareValues(values))))
+            return resultOf(JSON.parse(answer))
+          }
+        }
     this.#byDb.set(db, new BatchTransaction(native, token, jobs))
     return db
   }

@@ -52,5 +52,14 @@ module.exports = {
   // getWipData() times stay epoch milliseconds, as pg-boss gives them
   wip: text => JSON.parse(text),
   // complete(), fail(), cancel() and the other commands on jobs by id
-  commandResponse
+  commandResponse,
+  // A `warning` event: a monitor_backoff's deadline is a Date, as pg-boss reads it from its row
+  // (it is stored as ISO text, as pg-boss's JSON.stringify writes it).
+  warning: warning => {
+    const data = warning?.data
+    if (data && typeof data.backoffUntil === 'string' && 'naptimeSeconds' in data) {
+      data.backoffUntil = new Date(data.backoffUntil)
+    }
+    return warning
+  }
 }

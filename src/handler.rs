@@ -35,11 +35,14 @@ impl JobHandler for JsHandler {
     }
 }
 
-/// A transactional `work()` handler: a JS function `([jobsJson, token]) => Promise<resultJson>`
-/// that never throws; `token` names the batch's transaction, on which the JS entry's `tx` runs the
-/// handler's statements (`NativeBoss.executeInTransaction`).
+/// A transactional `work()` handler: a JS function `([jobsJson, token, callerKey]) =>
+/// Promise<resultJson>` that never throws; `token` names the batch's transaction, on which the JS
+/// entry's `tx` runs the handler's statements (`NativeBoss.executeInTransaction`), unless the
+/// constructor's db opened it: then `callerKey` (0 otherwise) is the key the JS entry registered
+/// that transaction under, and the statements go through it, while
+/// `NativeBoss.handlerTransactionOpen(token)` says the handler may still use it.
 pub(crate) type TxHandlerFn =
-    ThreadsafeFunction<(String, u32), Promise<String>, (String, u32), Status, false>;
+    ThreadsafeFunction<(String, u32, u32), Promise<String>, (String, u32, u32), Status, false>;
 
 pub(crate) struct JsTxHandler(pub(crate) Arc<TxHandlerFn>);
 
@@ -57,7 +60,10 @@ impl JobHandler for JsTxHandler {
     fn handle_in_transaction(&self, jobs_json: String, tx: HandlerTx) -> HandlerFuture {
         let tsfn = self.0.clone();
         Box::pin(async move {
-            let answered = match tsfn.call_async_catch((jobs_json, tx.token)).await {
+            let answered = match tsfn
+                .call_async_catch((jobs_json, tx.token, tx.caller_key.unwrap_or(0)))
+                .await
+            {
                 Ok(promise) => promise.await,
                 Err(err) => Err(err),
             };

@@ -57,7 +57,9 @@ impl NativeBoss {
         run(async move { boss.unsubscribe(&event, &name).await }).await
     }
 
-    /// Resolves `{ subscribers, failures: [{ name, message }], sent: [[name, id]] }` as JSON text.
+    /// Resolves `{ subscribers, failures: [{ name, message }], sent: [[name, id]], missing: [name],
+    /// queues: [name] }` as JSON text (`missing`: subscribed queues that are gone; `queues`: all of
+    /// them).
     #[napi]
     pub async fn publish(
         &self,
@@ -80,7 +82,14 @@ impl NativeBoss {
             .iter()
             .map(|(name, err)| serde_json::json!({ "name": name, "message": err.message }))
             .collect();
-        Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures, "sent": report.sent }).to_string())
+        Ok(serde_json::json!({ "subscribers": report.subscribers, "failures": failures, "sent": report.sent, "missing": report.missing, "queues": report.queues }).to_string())
+    }
+
+    /// The queues subscribed to `event`, as `publish()` reads them.
+    #[napi]
+    pub async fn subscribers(&self, event: String) -> napi::Result<Vec<String>> {
+        let boss = self.inner.clone();
+        run(async move { boss.subscribers(&event).await }).await
     }
 
     #[napi]

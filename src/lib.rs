@@ -19,7 +19,7 @@ mod sql;
 mod vitals;
 mod workers;
 
-use caller_db::{CallerDbFn, JsCallerDb};
+use caller_db::{CallerDbFn, JsCallerDb, Offers};
 use convert::{parse, run, to_js};
 use events::{EventFn, JsEvents};
 use vitals::{process_info, JsVitals, VitalsFn};
@@ -40,6 +40,8 @@ pub struct NativeBoss {
     /// The JS event callback, also used directly for the binding's own flush markers.
     events: Arc<JsEvents>,
     caller_db: std::sync::OnceLock<Arc<CallerDbFn>>,
+    /// What the constructor's db offers beyond executeSql.
+    offers: Arc<Offers>,
 }
 
 impl NativeBoss {
@@ -53,6 +55,7 @@ impl NativeBoss {
         Ok(Some(JsCallerDb {
             run: run.clone(),
             token,
+            offers: None,
         }))
     }
 
@@ -96,13 +99,17 @@ impl NativeBoss {
         // The pool is created inside the engine's runtime, which sqlx needs even for a lazy pool.
         let events = Arc::new(JsEvents(events));
         let caller_db = std::sync::OnceLock::new();
+        let offers = Arc::new(Offers::default());
         let instance_db = match db {
             None => None,
             Some(run) => {
                 let run = Arc::new(caller_db_fn(run)?);
                 let _ = caller_db.set(run.clone());
-                let db: Arc<dyn pg_boss_engine::sql::exec::CallerDb> =
-                    Arc::new(JsCallerDb { run, token: 0 });
+                let db: Arc<dyn pg_boss_engine::sql::exec::CallerDb> = Arc::new(JsCallerDb {
+                    run,
+                    token: 0,
+                    offers: Some(offers.clone()),
+                });
                 Some(db)
             }
         };
@@ -113,7 +120,19 @@ impl NativeBoss {
             inner: Arc::new(inner),
             events,
             caller_db,
+            offers,
         })
+    }
+
+    /// What the constructor's db offers: `beginTransaction()` (for transactional workers), and
+    /// whether it is a `Db` of pg-boss's own making.
+    #[napi]
+    pub fn set_caller_offers(&self, begins: bool, pg_boss_pool: bool) {
+        use std::sync::atomic::Ordering;
+        self.offers.begin.store(begins, Ordering::SeqCst);
+        self.offers
+            .pg_boss_pool
+            .store(pg_boss_pool, Ordering::SeqCst);
     }
 
     #[napi]
@@ -191,15 +210,26 @@ impl NativeBoss {
     }
 }
 
-/// The install script as SQL text, for `getConstructionPlans()`.
+/// The install script as SQL text, for `getConstructionPlans()`, laid out for `backend` (JSON:
+/// the plan option, falsy for `postgres`).
 // Only JavaScript calls these: a unit-test build of the crate does not register them.
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
-pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<String> {
+pub fn construction_plans(
+    schema: String,
+    create_schema: bool,
+    backend: String,
+) -> napi::Result<String> {
+    use pg_boss_engine::config::Backend;
+    use pg_boss_engine::sql::install::{construction_plans, InstallLayout};
+    let profile = Backend::from_plan_option(&parse(&backend)?)
+        .map_err(to_js)?
+        .profile();
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    Ok(pg_boss_engine::sql::install::construction_plans(
+    Ok(construction_plans(
         &schema,
         create_schema,
+        InstallLayout::printed(&profile),
     ))
 }
 
@@ -207,11 +237,13 @@ pub fn construction_plans(schema: String, create_schema: bool) -> napi::Result<S
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn uninstall_plans(schema: String, backend: String) -> napi::Result<String> {
+    use pg_boss_engine::config::Backend;
+    let profile = Backend::from_plan_option(&parse(&backend)?)
+        .map_err(to_js)?
+        .profile();
     pg_boss_engine::config::assert_schema_name(&schema).map_err(to_js)?;
-    let partitioned =
-        pg_boss_engine::config::backend_partitions(&parse(&backend)?).map_err(to_js)?;
     Ok(pg_boss_engine::sql::install::uninstall_plans(
         &schema,
-        partitioned,
+        profile.partitioned(),
     ))
 }

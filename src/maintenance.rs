@@ -5,19 +5,26 @@ use napi_derive::napi;
 use pg_boss_engine::config::upkeep::BloatThresholds;
 use pg_boss_engine::model::queue::optional_queue_name;
 use pg_boss_engine::model::stats::QueueStatsRequest;
-use pg_boss_engine::model::upkeep::ReindexCommandsRequest;
+use pg_boss_engine::model::upkeep::{ReindexCommandsRequest, SuperviseReindex};
 
 use crate::convert::{parse, parse_options, run, to_js};
 use crate::NativeBoss;
 
 #[napi]
 impl NativeBoss {
-    /// One supervision pass now (one queue, or all when `name_json` is null).
+    /// One supervision pass now (one queue, or all when `name_json` is null), its reindex step
+    /// as `options_json` asks.
     #[napi]
-    pub async fn supervise(&self, name_json: String) -> napi::Result<()> {
+    pub async fn supervise(&self, name_json: String, options_json: String) -> napi::Result<()> {
         let name = optional_queue_name(&parse(&name_json)?).map_err(to_js)?;
+        let reindex = SuperviseReindex::from_json(&parse(&options_json)?);
         let boss = self.inner.clone();
-        run(async move { boss.supervise(name.as_deref()).await.map(|_| ()) }).await
+        run(async move {
+            boss.supervise_with(name.as_deref(), &reindex)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     /// `getQueueStats()` as JSON text: an array of datapoints, newest first.

@@ -37,7 +37,7 @@ impl NativeBoss {
         &self,
         name_json: String,
         options_json: String,
-        handler: Function<(String, u32), Promise<String>>,
+        handler: Function<(String, u32, u32), Promise<String>>,
     ) -> napi::Result<String> {
         let tsfn: TxHandlerFn = handler
             .build_threadsafe_function()
@@ -86,6 +86,13 @@ impl NativeBoss {
         .await
     }
 
+    /// Whether a transactional handler may still use its transaction (the batch has not taken it
+    /// back to settle it).
+    #[napi]
+    pub fn handler_transaction_open(&self, token: u32) -> bool {
+        self.inner.handler_transaction_open(token)
+    }
+
     /// The jobs a transactional handler settled itself through its transaction.
     #[napi]
     pub fn note_handler_settles(&self, token: u32, ids: Vec<String>) {
@@ -112,6 +119,12 @@ impl NativeBoss {
     #[napi]
     pub fn set_wip_listening(&self, listening: bool) {
         self.inner.set_wip_listening(listening)
+    }
+
+    /// Whether workers report each batch's settle (`batchSettled`), for the settle spans.
+    #[napi]
+    pub fn set_settle_reports(&self, on: bool) {
+        self.inner.set_settle_reports(on)
     }
 
     /// The queues job spies watch (all of them, each time the set changes).

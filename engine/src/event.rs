@@ -31,6 +31,20 @@ pub enum Event {
         /// The jobs of the batch.
         ids: Vec<Uuid>,
     },
+    /// A worker's settle of a batch ended (or its failing of a batch whose handler outran the
+    /// batch's expiration). Sent only while
+    /// [`Boss::set_settle_reports`](crate::Boss::set_settle_reports) is on: the JS entry times its
+    /// settle spans by it.
+    BatchSettled {
+        /// The worker's queue.
+        queue: String,
+        /// The batch's first job, and the attempt it was claimed in: together they name the batch.
+        id: Uuid,
+        /// That job's `retryCount` as claimed.
+        retry_count: i32,
+        /// Why the settle failed, if it did.
+        error: Option<String>,
+    },
     /// A heartbeat found these jobs no longer held by the worker.
     ClaimLost {
         /// The worker's queue.
@@ -51,6 +65,7 @@ impl Event {
             Event::Flow(_) => "flow",
             Event::Spy(_) => "spy",
             Event::BatchExpired { .. } => "batchExpired",
+            Event::BatchSettled { .. } => "batchSettled",
             Event::ClaimLost { .. } => "claimLost",
         }
     }
@@ -63,6 +78,12 @@ impl Event {
             Event::Wip { queue } => json!({ "name": queue }),
             Event::Bam(payload) | Event::Flow(payload) | Event::Spy(payload) => payload.clone(),
             Event::BatchExpired { ids } => json!({ "ids": ids }),
+            Event::BatchSettled {
+                queue,
+                id,
+                retry_count,
+                error,
+            } => json!({ "queue": queue, "id": id, "retryCount": retry_count, "error": error }),
             Event::ClaimLost { queue, ids } => json!({ "queue": queue, "ids": ids }),
         }
     }

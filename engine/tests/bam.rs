@@ -49,6 +49,7 @@ fn runner(pool: &PgPool, schema: &TestSchema) -> (BamRunner, Arc<RecordingEvents
     let events = Arc::new(RecordingEvents::default());
     let settings = BamSettings {
         interval: Duration::from_secs(1),
+        liveness: true,
     };
     (
         BamRunner::new(db_on(pool, schema), settings, events.clone()),

@@ -160,6 +160,8 @@ pub struct Boss {
     caller_listens: AtomicBool,
     /// Whether anyone listens for `wip` events (set by the binding).
     wip_listening: Arc<AtomicBool>,
+    /// Whether workers report each batch's settle (set by the binding while telemetry records).
+    settle_reports: Arc<AtomicBool>,
     /// The queues whose workers report their settles to job spies (set by the binding).
     spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers (`work({ transactional: true })`).
@@ -168,8 +170,11 @@ pub struct Boss {
     timers: crate::clock::Clock,
     /// A password supplied after construction (see `set_password`).
     password: Mutex<Option<String>>,
-    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`).
-    maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Held while a supervision pass runs, so this instance runs one at a time (`isMaintaining()`),
+    /// with what the vacuum check remembers between passes.
+    maintenance: Arc<tokio::sync::Mutex<crate::ops::vacuum::VacuumState>>,
+    /// What the reindex passes remember, shared by the background ones and `supervise()`'s.
+    reindex_state: Arc<tokio::sync::Mutex<crate::ops::upkeep::ReindexState>>,
     /// Flow resolution: what its background passes and `resolveFlow()` share.
     flow_resolver: Arc<crate::service::flow_resolver::FlowResolver>,
     /// The process this instance runs in, for its registry row.
@@ -191,6 +196,15 @@ impl Boss {
         events: Arc<dyn EventSink>,
         db: Option<Arc<dyn CallerDb>>,
     ) -> Result<Boss> {
+        if config.backend.backend == crate::config::Backend::CockroachDb {
+            // Its install and its plans are written (`getConstructionPlans()`), but the run-time
+            // statements its flags call for (claims without SKIP LOCKED, single-mutation settles,
+            // no LISTEN/NOTIFY, ...) are not: refused rather than run with stock statements.
+            return Err(Error::new(
+                ErrorCode::NotImplemented,
+                "backend: 'cockroachdb' is not implemented in pg-boss-native yet: its install plans are (getConstructionPlans, getUninstallPlans), an instance is not (see docs/COMPATIBILITY.md)",
+            ));
+        }
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
@@ -228,7 +242,7 @@ impl Boss {
             start_cancel: tokio::sync::watch::channel(false).0,
             opened: AtomicBool::new(false),
             events,
-            statements: Arc::new(Statements::new(&config.schema)),
+            statements: Arc::new(Statements::with_profile(&config.schema, &config.backend)),
             statement_mode: Mutex::new(config.prepared_statements.map(|prepared| {
                 if prepared {
                     StatementMode::Prepared
@@ -256,10 +270,14 @@ impl Boss {
             listening: Arc::default(),
             caller_listens: AtomicBool::new(false),
             wip_listening: Arc::default(),
+            settle_reports: Arc::default(),
             spies: Arc::default(),
             transactions: Arc::default(),
             timers,
-            maintenance: Arc::default(),
+            maintenance: Arc::new(tokio::sync::Mutex::new(
+                crate::ops::vacuum::VacuumState::new(instance_id),
+            )),
+            reindex_state: Arc::default(),
             password: Mutex::new(None),
             flow_resolver,
             host: Mutex::default(),
@@ -414,6 +432,7 @@ impl Boss {
         if self.caller.is_none() {
             self.open_pool(cancelled).await?;
         }
+        self.warn_if_yugabyte_unprofiled().await;
         migrate::prepare(&self.db(), &self.config).await?;
         if let Some(manual) = self.timers.as_manual() {
             let script = crate::sql::test_clock::attach(self.schema(), manual.now_ms());
@@ -444,6 +463,33 @@ impl Boss {
         // Last of the late services: it marks the row stopped once everything else has ended.
         self.start_registry(attempt).await;
         Ok(())
+    }
+
+    /// pg-boss's start-time check: a YugabyteDB server (told by its version string) needs the
+    /// `yugabytedb` profile's layout and lock-free statements, so an instance without them says so
+    /// (a `warning` event). Best effort: a server that does not answer is let go.
+    async fn warn_if_yugabyte_unprofiled(&self) {
+        let profile = &self.config.backend;
+        if profile.no_table_partitioning && profile.no_advisory_locks {
+            return;
+        }
+        let db = self.db();
+        let Ok(Some((version,))) = db
+            .exec()
+            .fetch_optional::<(String,)>(&db.sql.install.server_version, Vec::new())
+            .await
+        else {
+            return;
+        };
+        let version = version.to_lowercase();
+        if version.contains("yugabyte") || version.contains("-yb-") {
+            self.events
+                .emit(crate::event::Event::Warning(crate::ops::warnings::Warning {
+                    kind: "backend",
+                    message: "YugabyteDB detected. YugabyteDB is not supported. Until the next major, backend: 'yugabytedb' avoids the table partitioning and advisory locks that fail there.".to_string(),
+                    data: json!({ "backend": "yugabytedb" }),
+                }));
+        }
     }
 
     /// Opens our pool for a start: waits for its first connection (a `stop()` may cut that wait
@@ -666,12 +712,17 @@ impl Boss {
                 running: self.maintenance.clone(),
             })
             .await;
+        }
+        // pg-boss skips the whole pass, bloat detection included, on a backend with no REINDEX
+        // (its profile's noReindex): there is no btree page bloat there to find.
+        if self.config.supervise && !self.config.backend.no_reindex {
             self.start_service(crate::service::reindex::Reindexer {
                 db: self.db(),
                 settings: self.config.upkeep,
                 every: Duration::from_secs_f64(self.config.supervise_interval_seconds),
                 sink: WarningSink::new(self.events.clone(), &self.config.observability),
-                state: Default::default(),
+                state: self.reindex_state.clone(),
+                timers: self.timers.clone(),
             })
             .await;
         }

@@ -19,16 +19,25 @@ use super::Boss;
 pub struct PublishReport {
     /// How many queues are subscribed to the event.
     pub subscribers: usize,
+    /// Those queues, by name.
+    pub queues: Vec<String>,
     /// The queues whose send failed, with why, by queue name.
     pub failures: Vec<(String, Error)>,
     /// The jobs created, by queue (a queue's policy may have refused its job).
     pub sent: Vec<(String, Uuid)>,
+    /// The subscribed queues that are gone, skipped.
+    pub missing: Vec<String>,
 }
 
 impl Boss {
     /// `subscribe(event, name)`: jobs published under `event` are sent to queue `name` too.
     pub async fn subscribe(&self, event: &str, name: &str) -> Result<()> {
         ops::pubsub::subscribe(&self.started_db()?, event, name).await
+    }
+
+    /// The queues subscribed to `event`, as `publish()` reads them.
+    pub async fn subscribers(&self, event: &str) -> Result<Vec<String>> {
+        ops::pubsub::subscribers(&self.started_db()?, event).await
     }
 
     /// `unsubscribe(event, name)`.
@@ -99,19 +108,24 @@ impl Boss {
 fn report(queues: Vec<String>, outcomes: Vec<Result<Option<Uuid>>>) -> PublishReport {
     let mut failures = Vec::new();
     let mut sent = Vec::new();
+    let mut missing = Vec::new();
     for (queue, outcome) in queues.iter().zip(outcomes) {
         match outcome {
             Ok(Some(id)) => sent.push((queue.clone(), id)),
-            Err(err) if err.code != ErrorCode::QueueNotFound => failures.push((queue.clone(), err)),
-            _ => {}
+            Err(err) if err.code == ErrorCode::QueueNotFound => missing.push(queue.clone()),
+            Err(err) => failures.push((queue.clone(), err)),
+            Ok(None) => {}
         }
     }
     failures.sort_by(|a, b| a.0.cmp(&b.0));
     sent.sort();
+    missing.sort();
     PublishReport {
         subscribers: queues.len(),
+        queues,
         failures,
         sent,
+        missing,
     }
 }
 

@@ -27,13 +27,10 @@ impl Boss {
     /// `detectSchemaDrift()`: pg-boss's `SchemaDriftReport` (what the schema lacks or has
     /// changed against what schema 46 should hold) as JSON text.
     pub async fn detect_schema_drift(&self) -> Result<String> {
-        if self.has_caller_db() {
-            return Err(Error::new(
-                crate::error::ErrorCode::NotImplemented,
-                "detectSchemaDrift() on a db given to the constructor is not supported by pg-boss-native",
-            ));
-        }
-        let report = crate::schema::drift::detect(&self.started_pool()?, self.schema()).await?;
+        let db = self.started_db()?;
+        let report =
+            crate::schema::drift::detect(&db.handle, self.schema(), self.statements.install.layout)
+                .await?;
         serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
     }
 

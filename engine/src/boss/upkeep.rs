@@ -11,6 +11,11 @@ impl Boss {
         &self,
         request: &ReindexCommandsRequest,
     ) -> Result<Vec<String>> {
+        // Nothing to rebuild, and no catalog to ask, on a backend with no REINDEX (pg-boss's
+        // noReindex): pg-boss answers none.
+        if self.config.backend.no_reindex {
+            return Ok(Vec::new());
+        }
         let db = self.started_db()?;
         crate::ops::upkeep::reindex_commands(&db, request).await
     }

@@ -8,6 +8,7 @@ use crate::model::work::WorkOptions;
 use crate::ops;
 use crate::ops::queues::QueueCache;
 use crate::service::listener::Wakeup;
+use crate::sql::exec::Handle;
 use crate::worker::{spawn_worker, JobHandler, WorkerContext, WorkerHandle};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -39,9 +40,9 @@ impl Boss {
                 ))
             }
         };
-        // A transactional worker holds a transaction on one of our connections while its handler
-        // runs; a caller's handle (the constructor's `db`) offers none.
-        if options.transactional && db.handle.pool().is_none() {
+        // A transactional worker holds a transaction while its handler runs: on one of our
+        // connections, or one the constructor's `db` opens (its `beginTransaction()`).
+        if options.transactional && !db.handle.can_begin() {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
                 "transactional workers require a database connection pg-boss can open a transaction on: the built-in pool, or a db adapter implementing beginTransaction",
@@ -58,6 +59,7 @@ impl Boss {
             overruns: self.overruns.clone(),
             listening: self.listening.clone(),
             wip_listening: self.wip_listening.clone(),
+            settle_reports: self.settle_reports.clone(),
             spies: self.spies.clone(),
             transactions: self.transactions.clone(),
             clock: self.timers.clone(),
@@ -84,7 +86,16 @@ impl Boss {
 
     /// Each transactional handler in flight holds one of the pool's connections; warns
     /// (`transactional_pool_headroom`, not stored) when they could take all of them.
+    /// On a caller's handle only when it is a pool pg-boss sized (see
+    /// [`crate::sql::exec::CallerDb::counts_pool_headroom`]), as pg-boss warns.
     fn warn_on_transactional_headroom(&self, workers: &[Arc<WorkerHandle>], adding: i64) {
+        let counted = match &self.db().handle {
+            Handle::Pool(_) => true,
+            Handle::Caller(db) | Handle::CallerTx(db) => db.counts_pool_headroom(),
+        };
+        if !counted {
+            return;
+        }
         let max = i64::from(self.config.connection.max);
         let running = workers.iter().filter(|w| w.is_transactional()).count() as i64;
         let pinned = running + adding;
@@ -164,6 +175,11 @@ impl Boss {
         Ok(())
     }
 
+    /// Whether a transactional handler's transaction (its token) is still the handler's to use.
+    pub fn handler_transaction_open(&self, token: u32) -> bool {
+        self.transactions.is_open(token)
+    }
+
     /// Tells the worker which of its batch's jobs a transactional handler settled itself through
     /// its transaction (the ids the settle changed).
     pub fn note_handler_settles(&self, token: u32, ids: &[Uuid]) {
@@ -206,6 +222,13 @@ impl Boss {
     pub fn set_wip_listening(&self, listening: bool) {
         self.wip_listening
             .store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether workers report each batch's settle as it ends (`batchSettled` events, for the JS
+    /// entry's settle spans); nothing is reported per batch while it is off.
+    pub fn set_settle_reports(&self, on: bool) {
+        self.settle_reports
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The queues job spies watch: their workers report what each settle did (`spy` events).

@@ -1,5 +1,6 @@
 //! Constructor options: parsed from the caller's object, defaulted and validated as pg-boss does.
 
+pub mod backend;
 pub mod connection;
 #[doc(hidden)]
 pub mod js;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ensure;
 use crate::error::{Error, Result};
+pub use backend::{Backend, BackendProfile};
 pub use connection::{ConnectionOptions, Pem, Ssl, SslOptions, Verify};
 pub use js::Options;
 use js::{bool_opt, int_opt, number_opt, truthy};
@@ -95,6 +97,9 @@ pub struct BossConfig {
     /// statements unless the server listens on another port than the one dialed (a pooler is in
     /// between).
     pub prepared_statements: Option<bool>,
+    /// `backend`, default `postgres`: the database's profile of compatibility flags, which
+    /// decides the install's layout, the statements sent and the services started.
+    pub backend: BackendProfile,
 }
 
 impl BossConfig {
@@ -108,6 +113,7 @@ impl BossConfig {
                 "the db constructor option (a Db in place of the built-in pool) is not implemented in pg-boss-native yet (see docs/COMPATIBILITY.md)",
             ));
         }
+        let backend = Backend::from_option(options.get("backend"))?.profile();
         let schema = schema_option(options)?;
         let config = BossConfig {
             connection: ConnectionOptions::from_options(options)?,
@@ -139,6 +145,7 @@ impl BossConfig {
             instance: InstanceSettings::from_options(options)?,
             upkeep: upkeep::UpkeepSettings::from_options(options)?,
             prepared_statements: prepared_statements_option(options)?,
+            backend,
         };
         validate_other_options(options)?;
         Ok(config)
@@ -217,25 +224,6 @@ fn handler_overrun_window_ms(options: &Map<String, Value>) -> u64 {
         .map_or(60 * 60 * 1000, |ms| ms as u64)
 }
 
-/// The backends pg-boss has a profile for.
-const BACKENDS: &[&str] = &["postgres", "cockroachdb", "yugabytedb", "citus", "pglite"];
-
-/// Whether the plans printed for `backend` (the plan functions' `options.backend`: falsy is
-/// `postgres`) use table partitioning; pg-boss's CockroachDB and YugabyteDB profiles do not.
-pub fn backend_partitions(backend: &Value) -> Result<bool> {
-    if !truthy(Some(backend)) {
-        return Ok(true);
-    }
-    match backend.as_str() {
-        Some("cockroachdb" | "yugabytedb") => Ok(false),
-        Some(name) if BACKENDS.contains(&name) => Ok(true),
-        _ => Err(Error::invalid(format!(
-            "configuration assert: backend must be one of {}",
-            BACKENDS.join(", ")
-        ))),
-    }
-}
-
 /// Options that we accept but whose features live elsewhere still get pg-boss's validation, so a
 /// configuration pg-boss refuses is refused here too.
 fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
@@ -263,13 +251,6 @@ fn validate_other_options(options: &Map<String, Value>) -> Result<()> {
                 "configuration assert: {key} cannot exceed {MAX_RETENTION_DAYS} days"
             );
         }
-    }
-    if let Some(backend) = options.get("backend") {
-        ensure!(
-            matches!(backend.as_str(), Some(name) if BACKENDS.contains(&name)),
-            "configuration assert: backend must be one of {}",
-            BACKENDS.join(", ")
-        );
     }
     Ok(())
 }
@@ -309,20 +290,6 @@ mod tests {
         for db in [json!(null), json!(false), json!(0)] {
             assert!(BossConfig::from_value(&json!({ "db": db })).is_ok());
         }
-    }
-
-    #[test]
-    fn plan_backends_are_read_as_pg_boss_reads_them() {
-        assert!(backend_partitions(&json!(null)).unwrap());
-        assert!(backend_partitions(&json!("")).unwrap());
-        assert!(backend_partitions(&json!("postgres")).unwrap());
-        assert!(backend_partitions(&json!("citus")).unwrap());
-        assert!(!backend_partitions(&json!("cockroachdb")).unwrap());
-        assert!(!backend_partitions(&json!("yugabytedb")).unwrap());
-        assert_eq!(
-            backend_partitions(&json!("mysql")).unwrap_err().message,
-            "configuration assert: backend must be one of postgres, cockroachdb, yugabytedb, citus, pglite"
-        );
     }
 
     #[test]

@@ -207,12 +207,19 @@ impl InstanceSettings {
 pub struct BamSettings {
     /// `bamIntervalSeconds`: the pause between two polls.
     pub interval: Duration,
+    /// Whether an index build in flight can be seen (the backend's profile lacks
+    /// noIndexProgressView). Without it, as pg-boss does, an invalid index an interrupted build
+    /// left is not dropped and rebuilt, a build that leaves one still completes its row, and a
+    /// stop cancels a concurrent build rather than letting it run on. (Reclaiming a command
+    /// left in progress waits out a day then, the claim's side: `sql::bam`.)
+    pub liveness: bool,
 }
 
 impl BamSettings {
     pub fn from_config(config: &BossConfig) -> BamSettings {
         BamSettings {
             interval: Duration::from_secs_f64(config.bam_interval_seconds),
+            liveness: !config.backend.no_index_progress_view,
         }
     }
 }
@@ -226,6 +233,8 @@ pub struct SupervisorSettings {
     pub maintenance_interval: Duration,
     /// Stats snapshots, backlog thresholds and the other warning options (see stats.rs, warnings.rs).
     pub observability: crate::config::Observability,
+    /// `monitorVacuum` (see ops/vacuum.rs).
+    pub vacuum: crate::config::upkeep::VacuumSettings,
 }
 
 impl SupervisorSettings {

@@ -76,8 +76,18 @@ pub struct UpkeepSettings {
     pub max_index_bytes: f64,
     /// `reindexIntervalSeconds`, default and at most a day: the shared claim's length.
     pub interval: Duration,
+    /// `monitorVacuum` and its test hook.
+    pub vacuum: VacuumSettings,
+}
+
+/// The vacuum check's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VacuumSettings {
     /// `monitorVacuum`, default true.
-    pub monitor_vacuum: bool,
+    pub enabled: bool,
+    /// pg-boss's test hook `__test__monitor_stats_seconds`: the seconds a pass's counts held the
+    /// horizon, in place of the measured ones.
+    pub stats_seconds: Option<f64>,
 }
 
 impl Default for UpkeepSettings {
@@ -87,7 +97,10 @@ impl Default for UpkeepSettings {
             thresholds: BloatThresholds::default(),
             max_index_bytes: DEFAULT_MAX_INDEX_BYTES,
             interval: Duration::from_secs_f64(MAX_REINDEX_INTERVAL_SECONDS),
-            monitor_vacuum: true,
+            vacuum: VacuumSettings {
+                enabled: true,
+                stats_seconds: None,
+            },
         }
     }
 }
@@ -155,7 +168,10 @@ impl UpkeepSettings {
             }
         };
         settings.interval = Duration::from_secs_f64(seconds);
-        settings.monitor_vacuum = match options.get("monitorVacuum") {
+        settings.vacuum.stats_seconds = options
+            .get("__test__monitor_stats_seconds")
+            .and_then(Value::as_f64);
+        settings.vacuum.enabled = match options.get("monitorVacuum") {
             None => true,
             Some(Value::Bool(on)) => *on,
             Some(_) => {
@@ -180,7 +196,7 @@ mod tests {
     #[test]
     fn defaults_are_pg_boss_defaults() {
         let s = read(json!({})).unwrap();
-        assert!(s.rebuild && s.monitor_vacuum);
+        assert!(s.rebuild && s.vacuum.enabled);
         assert_eq!(s.interval, Duration::from_secs(86_400));
         assert_eq!(s.thresholds, BloatThresholds::default());
     }

@@ -194,6 +194,10 @@ fn insert_fields(options: &Options) -> Map<String, Value> {
         fields.insert("groupId".into(), part("id"));
         fields.insert("groupTier".into(), part("tier"));
     }
+    // The flow's trace context, which the JS entry writes on every job (and never one a caller gave).
+    if let Some(context) = options.get("__traceContext").filter(|v| v.is_object()) {
+        fields.insert("__traceContext".into(), context.clone());
+    }
     fields
 }
 
@@ -342,6 +346,18 @@ mod tests {
 
     fn message(jobs: Value) -> String {
         check_flow(&jobs).unwrap_err().message
+    }
+
+    #[test]
+    fn a_job_stores_the_trace_context_its_options_carry_when_it_is_an_object() {
+        let context = json!({ "traceparent": "00-a-b-01" });
+        let jobs = check_flow(&json!([
+            { "ref": "a", "name": "q", "options": { "__traceContext": context } },
+            { "ref": "b", "name": "q", "dependsOn": ["a"], "options": { "__traceContext": "text" } }
+        ]))
+        .unwrap();
+        assert_eq!(jobs[0].fields.get("__traceContext"), Some(&context));
+        assert_eq!(jobs[1].fields.get("__traceContext"), None);
     }
 
     #[test]

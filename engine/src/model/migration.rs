@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::config::js::{is_integer, to_js_string, to_number, truthy};
-use crate::config::{assert_schema_name, backend_partitions};
+use crate::config::{assert_schema_name, Backend, BackendProfile};
 use crate::error::{Error, Result};
 
 /// The oldest schema version a migration starts from.
@@ -33,24 +33,22 @@ pub struct MigrationOptions {
 }
 
 impl MigrationOptions {
-    /// The flags of pg-boss's profile for `backend` (a falsy value is `postgres`); an unknown
-    /// backend is refused with pg-boss's message.
+    /// The flags of a backend profile that migrations read.
+    pub fn from_profile(profile: &BackendProfile) -> MigrationOptions {
+        MigrationOptions {
+            no_table_partitioning: profile.no_table_partitioning,
+            no_advisory_locks: profile.no_advisory_locks,
+            no_covering_indexes: profile.no_covering_indexes,
+            no_add_column_backfill: profile.no_add_column_backfill,
+        }
+    }
+
+    /// The flags of pg-boss's profile for a plan function's `backend` (a falsy value is
+    /// `postgres`); an unknown backend is refused with pg-boss's message.
     pub fn for_backend(backend: &Value) -> Result<MigrationOptions> {
-        backend_partitions(backend)?;
-        Ok(match backend.as_str() {
-            Some("cockroachdb") => MigrationOptions {
-                no_table_partitioning: true,
-                no_advisory_locks: true,
-                no_covering_indexes: true,
-                no_add_column_backfill: true,
-            },
-            Some("yugabytedb") => MigrationOptions {
-                no_table_partitioning: true,
-                no_advisory_locks: true,
-                ..MigrationOptions::default()
-            },
-            _ => MigrationOptions::default(),
-        })
+        Ok(MigrationOptions::from_profile(
+            &Backend::from_plan_option(backend)?.profile(),
+        ))
     }
 }
 

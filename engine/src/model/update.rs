@@ -79,6 +79,9 @@ pub struct UpdateRequest {
     pub group_id: Option<String>,
     /// `group.tier`.
     pub group_tier: Option<String>,
+    /// `__traceContext`: the trace context an upsert's inserted job stores (an edit keeps the
+    /// job's own), as a send's does.
+    pub trace_context: Option<Value>,
 }
 
 impl UpdateRequest {
@@ -218,6 +221,10 @@ fn read(
         heartbeat_seconds: nullable_int("heartbeatSeconds")?,
         group_id: group_field("id"),
         group_tier: group_field("tier"),
+        trace_context: options
+            .get("__traceContext")
+            .filter(|v| v.is_object())
+            .cloned(),
     })
 }
 

@@ -51,15 +51,18 @@ pub async fn refresh_counts_with(
     let started = Instant::now();
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    let got = lock == CountLock::Unlocked
-        || db.handle.is_caller() && {
-            exec.execute(&sql.lock, Vec::new()).await?;
+    // A backend without advisory locks counts without pg-boss's guard, as pg-boss does.
+    let got = match (lock, &sql.lock, &sql.try_lock) {
+        (CountLock::Unlocked, _, _) | (_, None, _) | (_, _, None) => true,
+        (_, Some(wait), Some(_)) if db.handle.is_caller() => {
+            exec.execute(wait, Vec::new()).await?;
             true
         }
-        || {
-            let (got,): (bool,) = exec.fetch_one(&sql.try_lock, Vec::new()).await?;
+        (_, _, Some(try_lock)) => {
+            let (got,): (bool,) = exec.fetch_one(try_lock, Vec::new()).await?;
             got
-        };
+        }
+    };
     if !got {
         if lock == CountLock::Monitor {
             exec.execute(&sql.release_monitor_claim, vec![names()])

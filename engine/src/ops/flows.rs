@@ -284,7 +284,7 @@ async fn cleanup_with(
     for name in names {
         for side in EdgeSide::BOTH {
             let statement = sql.cleanup(table, side);
-            removed += cleanup_side(pool, mode, &lock, &statement, name).await?;
+            removed += cleanup_side(pool, mode, lock.as_deref(), &statement, name).await?;
         }
     }
     Ok(removed)
@@ -294,7 +294,7 @@ async fn cleanup_with(
 async fn cleanup_side(
     pool: &Handle,
     mode: StatementMode,
-    lock: &str,
+    lock: Option<&str>,
     statement: &str,
     name: &str,
 ) -> Result<i64> {
@@ -303,7 +303,9 @@ async fn cleanup_side(
     loop {
         let tx = Tx::begin(pool).await?;
         let exec = Exec::tx(&tx).with_mode(mode);
-        exec.execute(lock, Vec::new()).await?;
+        if let Some(lock) = lock {
+            exec.execute(lock, Vec::new()).await?;
+        }
         let params = vec![Param::text(name), Param::Uuid(cursor)];
         let (last, seen, deleted): (Option<Uuid>, i64, i64) =
             exec.fetch_one(statement, params).await?;

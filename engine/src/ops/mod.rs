@@ -22,4 +22,5 @@ pub mod settle;
 pub mod stats;
 pub mod updates;
 pub mod upkeep;
+pub mod vacuum;
 pub mod warnings;

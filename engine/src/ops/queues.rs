@@ -124,7 +124,9 @@ pub async fn create_queue(db: &Db, cache: &QueueCache, queue: &CreateQueue) -> R
     let sql = &db.sql.queues;
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    exec.execute(&sql.create_lock, Vec::new()).await?;
+    if let Some(lock) = &sql.create_lock {
+        exec.execute(lock, Vec::new()).await?;
+    }
     let params = vec![
         Param::text(&queue.name),
         Param::text(create_document(queue)),
@@ -158,7 +160,9 @@ pub async fn delete_queue(db: &Db, cache: &QueueCache, name: &str) -> Result<()>
     let sql = &db.sql.queues;
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    exec.execute(&sql.delete_lock, Vec::new()).await?;
+    if let Some(lock) = &sql.delete_lock {
+        exec.execute(lock, Vec::new()).await?;
+    }
     if queue.partition {
         let lock = queue.statements.get(QueueStatement::LockTables, || {
             lock_tables(db.schema(), &queue.table)

@@ -7,6 +7,7 @@
 //! window to an instance that can rebuild), and paces itself instead.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
@@ -17,7 +18,7 @@ use crate::config::upkeep::BloatThresholds;
 use crate::error::Result;
 use crate::event::Warning;
 use crate::model::upkeep::ReindexCommandsRequest;
-use crate::ops::warnings::WarningSink;
+use crate::ops::warnings::{note_statement, WarningSink};
 use crate::sql::exec::{Param, Row};
 use crate::sql::upkeep;
 use crate::sql::Db;
@@ -94,21 +95,47 @@ fn threshold_params(t: &BloatThresholds) -> Vec<Param> {
     ]
 }
 
-/// The bloated job indexes by `thresholds`, largest first.
-pub async fn bloated(db: &Db, thresholds: &BloatThresholds) -> Result<Vec<JobIndex>> {
+/// The bloated job indexes by `thresholds`, largest first, on the job tables in `scope` (all
+/// when `None`).
+pub async fn bloated(
+    db: &Db,
+    thresholds: &BloatThresholds,
+    scope: Option<&[String]>,
+) -> Result<Vec<JobIndex>> {
+    let mut params = threshold_params(thresholds);
+    params.push(scope_param(scope));
+    let sql = &db.sql.upkeep.bloated;
+    let started = Instant::now();
+    let found = db.exec().fetch_all(sql, params).await?;
+    note_statement(started, sql, || {
+        json!([
+            thresholds.min_pages,
+            thresholds.max_entries_per_page,
+            thresholds.min_size_ratio,
+            scope
+        ])
+    });
+    Ok(found)
+}
+
+fn scope_param(scope: Option<&[String]>) -> Param {
+    Param::Texts(scope.map(<[String]>::to_vec))
+}
+
+async fn job_indexes(db: &Db, scope: Option<&[String]>) -> Result<Vec<JobIndex>> {
     Ok(db
         .exec()
-        .fetch_all(&db.sql.upkeep.bloated, threshold_params(thresholds))
+        .fetch_all(&db.sql.upkeep.job_indexes, vec![scope_param(scope)])
         .await?)
 }
 
-async fn leftovers(db: &Db, owned_only: bool) -> Result<Vec<String>> {
+async fn leftovers(db: &Db, owned_only: bool, scope: Option<&[String]>) -> Result<Vec<String>> {
     let sql = if owned_only {
         &db.sql.upkeep.owned_leftovers
     } else {
         &db.sql.upkeep.any_leftovers
     };
-    let rows: Vec<(String,)> = db.exec().fetch_all(sql, Vec::new()).await?;
+    let rows: Vec<(String,)> = db.exec().fetch_all(sql, vec![scope_param(scope)]).await?;
     Ok(rows.into_iter().map(|(name,)| name).collect())
 }
 
@@ -117,11 +144,9 @@ async fn leftovers(db: &Db, owned_only: bool) -> Result<Vec<String>> {
 /// nothing is to be rebuilt.
 pub async fn reindex_commands(db: &Db, request: &ReindexCommandsRequest) -> Result<Vec<String>> {
     let candidates: Vec<JobIndex> = if request.force {
-        db.exec()
-            .fetch_all(&db.sql.upkeep.job_indexes, Vec::new())
-            .await?
+        job_indexes(db, None).await?
     } else {
-        bloated(db, &request.thresholds).await?
+        bloated(db, &request.thresholds, None).await?
     };
     let targets: Vec<JobIndex> = candidates
         .into_iter()
@@ -131,7 +156,7 @@ pub async fn reindex_commands(db: &Db, request: &ReindexCommandsRequest) -> Resu
         return Ok(Vec::new());
     }
     let schema = db.schema();
-    let mut commands: Vec<String> = leftovers(db, false)
+    let mut commands: Vec<String> = leftovers(db, false, None)
         .await?
         .iter()
         .map(|name| upkeep::drop_leftover(schema, name))
@@ -140,24 +165,33 @@ pub async fn reindex_commands(db: &Db, request: &ReindexCommandsRequest) -> Resu
     Ok(commands)
 }
 
-/// What one instance remembers between passes.
+/// What one instance remembers between passes (its background passes and `supervise()` calls
+/// share it).
 #[derive(Debug, Default)]
 pub struct ReindexState {
     /// Indexes already warned about while they stay bloated: one warning an episode.
     pub warned: HashSet<String>,
+    /// A pass that only reports runs again from this time (epoch ms of the instance's clock): it
+    /// paces itself, leaving the shared claim to an instance that can rebuild.
+    pub report_again_at: i64,
 }
 
 /// What a reindex pass is to do.
 pub struct ReindexPass<'a> {
     pub db: &'a Db,
-    pub thresholds: BloatThresholds,
+    /// The density gate; a per-call refusal of a threshold is raised when the pass reads them.
+    pub thresholds: std::result::Result<BloatThresholds, crate::error::Error>,
     /// Rebuild, rather than only report.
     pub rebuild: bool,
     pub max_index_bytes: f64,
-    /// The claim's length, in seconds.
+    /// The claim's length (and a reporting pass's pace), in seconds.
     pub interval_seconds: f64,
-    /// Every job index, ignoring the thresholds and the claim.
+    /// Every job index in scope, now, without the claim.
     pub force: bool,
+    /// The job tables in scope (all when `None`).
+    pub scope: Option<Vec<String>>,
+    /// Now, by the instance's clock, in epoch ms.
+    pub now_ms: i64,
 }
 
 /// What a pass did.
@@ -179,28 +213,34 @@ impl ReindexPass<'_> {
         stopping: &(dyn Fn() -> bool + Sync),
     ) -> Result<ReindexOutcome> {
         let db = self.db;
-        if self.rebuild && !self.force {
+        let force = self.force;
+        if self.rebuild && !force {
+            let sql = &db.sql.upkeep.claim;
+            let started = Instant::now();
             let claimed: Option<(bool,)> = db
                 .exec()
-                .fetch_optional(
-                    &db.sql.upkeep.claim,
-                    vec![Param::Float8(self.interval_seconds)],
-                )
+                .fetch_optional(sql, vec![Param::Float8(self.interval_seconds)])
                 .await?;
+            note_statement(started, sql, || json!([self.interval_seconds]));
             if claimed.is_none() {
                 return Ok(ReindexOutcome::default());
             }
+        } else if !force {
+            if self.now_ms < state.report_again_at {
+                return Ok(ReindexOutcome::default());
+            }
+            state.report_again_at = self.now_ms + (self.interval_seconds * 1000.0) as i64;
         }
         if stopping() {
             return Ok(ReindexOutcome::default());
         }
-        let found = bloated(db, &self.thresholds).await?;
+        let scope = self.scope.as_deref();
+        let thresholds = self.thresholds.clone()?;
+        let found = bloated(db, &thresholds, scope).await?;
         let mut targets = Vec::new();
         if self.rebuild {
-            let candidates = if self.force {
-                db.exec()
-                    .fetch_all(&db.sql.upkeep.job_indexes, Vec::new())
-                    .await?
+            let candidates = if force {
+                job_indexes(db, scope).await?
             } else {
                 found.clone()
             };
@@ -266,7 +306,7 @@ impl ReindexPass<'_> {
     async fn drop_leftovers(&self, sink: &WarningSink, stopping: &(dyn Fn() -> bool + Sync)) {
         let db = self.db;
         let dropped = async {
-            for name in leftovers(db, true).await? {
+            for name in leftovers(db, true, self.scope.as_deref()).await? {
                 if stopping() {
                     break;
                 }

@@ -1,6 +1,7 @@
 //! The reindex pass in the background, every `superviseIntervalSeconds` while `supervise` is on
 //! (see ops/upkeep for what a pass does). A rebuilding instance tries the shared claim each time;
-//! one that only reports (`reindex: false`) runs once every `reindexIntervalSeconds`.
+//! one that only reports (`reindex: false`) runs once every `reindexIntervalSeconds`, paced by
+//! the state it shares with `supervise()` calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::{Service, Stop};
+use crate::clock::Clock;
 use crate::config::upkeep::UpkeepSettings;
 use crate::error::Result;
 use crate::future::BoxFuture;
@@ -22,7 +24,10 @@ pub struct Reindexer {
     /// How often a rebuilding instance tries the claim: the supervision interval.
     pub every: Duration,
     pub sink: WarningSink,
+    /// Shared with the instance's `supervise()` calls.
     pub state: Arc<Mutex<ReindexState>>,
+    /// The instance's clock, which paces a reporting pass.
+    pub timers: Clock,
 }
 
 impl Service for Reindexer {
@@ -31,11 +36,7 @@ impl Service for Reindexer {
     }
 
     fn interval(&self) -> Duration {
-        if self.settings.rebuild {
-            self.every
-        } else {
-            self.settings.interval
-        }
+        self.every
     }
 
     fn first_pass(&self) -> Duration {
@@ -52,11 +53,13 @@ impl Service for Reindexer {
             let mut state = self.state.lock().await;
             ReindexPass {
                 db: &self.db,
-                thresholds: self.settings.thresholds,
+                thresholds: Ok(self.settings.thresholds),
                 rebuild: self.settings.rebuild,
                 max_index_bytes: self.settings.max_index_bytes,
                 interval_seconds: self.settings.interval.as_secs_f64(),
                 force: false,
+                scope: None,
+                now_ms: self.timers.now_ms(),
             }
             .run(&mut state, &self.sink, &|| stop.is_raised())
             .await?;

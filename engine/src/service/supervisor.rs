@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::event::EventSink;
 use crate::future::BoxFuture;
 use crate::ops::maintenance;
+use crate::ops::vacuum::VacuumState;
 use crate::sql::Db;
 
 /// The background supervision pass. A `supervise()` call already running covers a pass that falls
@@ -18,8 +19,9 @@ pub struct Supervisor {
     pub db: Db,
     pub settings: SupervisorSettings,
     pub events: Arc<dyn EventSink>,
-    /// Held while any supervision pass of this instance runs (`isMaintaining()`).
-    pub running: Arc<tokio::sync::Mutex<()>>,
+    /// Held while any supervision pass of this instance runs (`isMaintaining()`), with what the
+    /// vacuum check remembers between passes.
+    pub running: Arc<tokio::sync::Mutex<VacuumState>>,
 }
 
 impl Service for Supervisor {
@@ -42,10 +44,11 @@ impl Service for Supervisor {
 
     fn run_once<'a>(&'a self, _stop: &'a Stop) -> BoxFuture<'a, Result<Option<Duration>>> {
         Box::pin(async move {
-            let Ok(_running) = self.running.try_lock() else {
+            let Ok(mut running) = self.running.try_lock() else {
                 return Ok(None);
             };
-            maintenance::supervise(&self.db, None, self.settings, &self.events).await?;
+            maintenance::supervise(&self.db, None, self.settings, &self.events, &mut running)
+                .await?;
             Ok(None)
         })
     }

@@ -9,6 +9,10 @@ use crate::sql::install::advisory_xact_lock;
 /// pg-boss uses the same window, so both kinds of instance reclaim a dead row at the same point.
 const ABANDONED_AFTER_SECONDS: i64 = 300;
 
+/// Where builds in flight cannot be seen, how long a command stays in progress before it counts
+/// as abandoned: a day, pg-boss's.
+const STALE_WITHOUT_LIVENESS_SECONDS: i64 = 86_400;
+
 #[derive(Debug)]
 pub struct BamSql {
     /// Stamps `bam_on` when the last stamp is at least `$1` seconds old; answers a row when it did.
@@ -35,16 +39,22 @@ pub struct BamSql {
 }
 
 impl BamSql {
-    pub fn new(schema: &str) -> BamSql {
+    pub fn new(schema: &str, locks: bool, liveness: bool) -> BamSql {
         BamSql {
             stamp: format!(
                 "UPDATE {schema}.version SET bam_on = {schema}.job_now()
                  WHERE EXTRACT(EPOCH FROM ({schema}.job_now() - COALESCE(bam_on, {schema}.job_now() - interval '1 week'))) >= $1::float8
                  RETURNING true"
             ),
-            claim_lock: advisory_xact_lock(schema, "bamClaim"),
-            claim: claim(schema, false),
-            claim_pending: claim(schema, true),
+            // Without advisory locks pg-boss claims with the bare statement, in no transaction
+            // of its own: the claim's row lock is what keeps two claims apart.
+            claim_lock: if locks {
+                advisory_xact_lock(schema, "bamClaim")
+            } else {
+                Vec::new()
+            },
+            claim: claim(schema, false, liveness),
+            claim_pending: claim(schema, true, liveness),
             release: format!(
                 "UPDATE {schema}.bam SET status = $2, started_on = $3::timestamptz
                  WHERE id = $1 AND status = 'in_progress' AND started_on = $4::timestamptz"
@@ -79,7 +89,13 @@ impl BamSql {
 /// `in_progress` row `alias` no longer runs anywhere: claimed longer ago than the grace window,
 /// and no backend of this database holds the lock a concurrent index build keeps on its table for
 /// the whole build. pg_locks rather than the progress view: it shows every role's backends.
-fn abandoned(schema: &str, alias: &str) -> String {
+fn abandoned(schema: &str, alias: &str, liveness: bool) -> String {
+    if !liveness {
+        // No build can be seen in flight (the backend's noIndexProgressView): only time tells.
+        return format!(
+            "({alias}.started_on < {schema}.job_now() - interval '{STALE_WITHOUT_LIVENESS_SECONDS} seconds')"
+        );
+    }
     let resolved = resolve_schema_name(schema).replace('\'', "''");
     format!(
         "({alias}.started_on < {schema}.job_now() - interval '{ABANDONED_AFTER_SECONDS} seconds'
@@ -96,16 +112,16 @@ fn abandoned(schema: &str, alias: &str) -> String {
 /// its table (an ordered drop-then-build pair must not build over a failed drop); nothing is
 /// claimed while a live command is in progress. `pending_only` leaves failed and abandoned rows
 /// to the next poll, so a burst does not loop on a command that just failed.
-fn claim(schema: &str, pending_only: bool) -> String {
+fn claim(schema: &str, pending_only: bool, liveness: bool) -> String {
     let eligible = if pending_only {
         "c.status = 'pending'".to_string()
     } else {
         format!(
             "(c.status IN ('pending', 'failed') OR (c.status = 'in_progress' AND {}))",
-            abandoned(schema, "c")
+            abandoned(schema, "c", liveness)
         )
     };
-    let live = abandoned(schema, "g");
+    let live = abandoned(schema, "g", liveness);
     format!(
         "WITH candidate AS (
            SELECT c.id, c.status AS prior_status, c.started_on AS prior_started_on
@@ -136,13 +152,13 @@ mod tests {
 
     #[test]
     fn the_claim_waits_on_live_rows_and_takes_pending_first() {
-        let sql = BamSql::new("\"Odd\"");
+        let sql = BamSql::new("\"Odd\"", true, true);
         assert!(sql.claim.contains("quote_ident('Odd')"));
         assert!(sql
             .claim
             .contains("ORDER BY c.status <> 'pending', c.created_on"));
         assert!(sql.claim.contains("FOR UPDATE OF c SKIP LOCKED"));
-        assert!(BamSql::new("s")
+        assert!(BamSql::new("s", true, true)
             .claim_pending
             .contains("WHERE c.status = 'pending'"));
     }

@@ -29,10 +29,10 @@ use crate::sql::install::advisory_lock_key;
 pub struct CountingSql {
     schema: String,
     /// pg-boss's try-lock around counting (`queue-stats`): one instance counts a schema at a time.
-    pub try_lock: String,
+    pub try_lock: Option<String>,
     /// The same lock, waited for: through a caller's handle a transaction goes as one text, which
     /// cannot skip its count when the try fails.
-    pub lock: String,
+    pub lock: Option<String>,
     /// $1 names (text[]): hands a monitor claim back, for a monitor pass that found another
     /// instance counting.
     pub release_monitor_claim: String,
@@ -58,17 +58,21 @@ enum CountStatement {
 }
 
 impl CountingSql {
-    pub fn new(schema: &str) -> CountingSql {
+    pub fn new(schema: &str, locks: bool) -> CountingSql {
         CountingSql {
             schema: schema.to_string(),
-            try_lock: format!(
-                "SELECT pg_try_advisory_xact_lock({})",
-                advisory_lock_key(schema, "queue-stats")
-            ),
-            lock: format!(
-                "SELECT pg_advisory_xact_lock({})",
-                advisory_lock_key(schema, "queue-stats")
-            ),
+            try_lock: locks.then(|| {
+                format!(
+                    "SELECT pg_try_advisory_xact_lock({})",
+                    advisory_lock_key(schema, "queue-stats")
+                )
+            }),
+            lock: locks.then(|| {
+                format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    advisory_lock_key(schema, "queue-stats")
+                )
+            }),
             release_monitor_claim: format!(
                 "UPDATE {schema}.queue q SET monitor_claim_on = NULL
                  FROM (SELECT name FROM {schema}.queue WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE) r

@@ -53,6 +53,47 @@ pub type CallerFuture =
 pub trait CallerDb: Send + Sync {
     /// Runs `sql` (`$1`, `$2`, ... name `params`) and answers its rows.
     fn execute(&self, sql: &str, params: Vec<Value>) -> CallerFuture;
+
+    /// Whether the handle can open a transaction of its own (pg-boss's `beginTransaction()`), as
+    /// a transactional worker on an instance made with it needs.
+    fn can_begin(&self) -> bool {
+        false
+    }
+
+    /// Opens a transaction through the handle (see [`CallerDb::can_begin`]).
+    fn begin(&self) -> CallerBeginFuture {
+        Box::pin(async {
+            Err(CallerFailure {
+                message: "this db cannot open a transaction (it has no beginTransaction())".into(),
+                ..CallerFailure::default()
+            })
+        })
+    }
+
+    /// Whether transactional workers on this handle are counted against the instance's `max`
+    /// (pg-boss does so for a `Db` of its own making: a pool it sized).
+    fn counts_pool_headroom(&self) -> bool {
+        false
+    }
+}
+
+/// What [`CallerDb::begin`] answers: the open transaction, or how the begin failed.
+pub type CallerBeginFuture =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn CallerTransaction>, CallerFailure>> + Send>>;
+
+/// What ending a [`CallerTransaction`] answers.
+pub type CallerEndFuture = Pin<Box<dyn Future<Output = Result<(), CallerFailure>> + Send>>;
+
+/// A transaction a caller's handle opened (pg-boss's `beginTransaction()`: `{ db, commit(),
+/// rollback() }`): its statements run through [`CallerDb::execute`], one by one.
+pub trait CallerTransaction: CallerDb {
+    fn commit(&self) -> CallerEndFuture;
+    /// Ends it without its changes; a failure here is the caller's to report, the engine's error
+    /// path goes on.
+    fn rollback(&self) -> CallerEndFuture;
+    /// What the caller's side calls the transaction: handed to a transactional handler with its
+    /// batch, so that it can run its own statements on the transaction itself.
+    fn key(&self) -> u32;
 }
 
 /// A failed statement, from either side.
@@ -379,6 +420,16 @@ impl Handle {
         !matches!(self, Handle::Pool(_))
     }
 
+    /// Whether a transactional worker can open its batches' transactions here: on our pool, or
+    /// through a caller's handle that can begin one.
+    pub fn can_begin(&self) -> bool {
+        match self {
+            Handle::Pool(_) => true,
+            Handle::Caller(db) => db.can_begin(),
+            Handle::CallerTx(_) => false,
+        }
+    }
+
     /// Our pool, when statements run on it.
     pub fn pool(&self) -> Option<&PgPool> {
         match self {
@@ -445,6 +496,9 @@ enum TxInner {
     },
     /// Inside a caller's own transaction: each statement goes through at once.
     Direct(Arc<dyn CallerDb>),
+    /// A transaction the caller's handle opened for us ([`CallerDb::begin`]): each statement goes
+    /// through it at once, and its own commit or rollback ends it.
+    Opened(Arc<dyn CallerTransaction>),
 }
 
 /// A transaction the engine holds across several statements (a caller's per-call `db` has its
@@ -468,9 +522,30 @@ impl Tx {
         }))
     }
 
+    /// A transaction of its own for a transactional worker's batch: on a connection of our pool,
+    /// or opened through the caller's handle ([`CallerDb::begin`]), where statements are sent one
+    /// by one as the handler's are, not kept for one text.
+    pub async fn begin_own(handle: &Handle) -> Result<Tx, ExecError> {
+        match handle {
+            Handle::Caller(db) => Ok(Tx(TxInner::Opened(
+                db.begin().await.map_err(ExecError::Caller)?,
+            ))),
+            Handle::Pool(_) | Handle::CallerTx(_) => Tx::begin(handle).await,
+        }
+    }
+
+    /// The caller's name for a transaction its handle opened ([`CallerTransaction::key`]).
+    pub fn caller_key(&self) -> Option<u32> {
+        match &self.0 {
+            TxInner::Opened(tx) => Some(tx.key()),
+            _ => None,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), ExecError> {
         match self.0 {
             TxInner::Pool(tx) => Ok(tx.into_inner().commit().await?),
+            TxInner::Opened(tx) => tx.commit().await.map_err(ExecError::Caller),
             TxInner::Direct(_) => Ok(()),
             TxInner::Script { db, pending } => {
                 let statements = std::mem::take(&mut *pending.lock().unwrap());
@@ -491,6 +566,7 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), ExecError> {
         match self.0 {
             TxInner::Pool(tx) => Ok(tx.into_inner().rollback().await?),
+            TxInner::Opened(tx) => tx.rollback().await.map_err(ExecError::Caller),
             TxInner::Script { .. } | TxInner::Direct(_) => Ok(()),
         }
     }
@@ -502,7 +578,7 @@ impl Tx {
                 pending.lock().unwrap().push(statement);
                 true
             }
-            TxInner::Pool(_) | TxInner::Direct(_) => false,
+            TxInner::Pool(_) | TxInner::Direct(_) | TxInner::Opened(_) => false,
         }
     }
 
@@ -534,13 +610,18 @@ impl Tx {
         matches!(self.0, TxInner::Script { .. })
     }
 
+    /// Whether the transaction is on a connection of our pool.
+    pub fn is_on_pool(&self) -> bool {
+        matches!(self.0, TxInner::Pool(_))
+    }
+
     /// The connection of a transaction on our pool.
     pub(super) fn connection(
         &self,
     ) -> &tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>> {
         match &self.0 {
             TxInner::Pool(tx) => tx,
-            TxInner::Script { .. } | TxInner::Direct(_) => {
+            TxInner::Script { .. } | TxInner::Direct(_) | TxInner::Opened(_) => {
                 unreachable!("only a transaction on our pool has a connection")
             }
         }
@@ -618,8 +699,13 @@ impl<'a> Exec<'a> {
     }
 
     pub fn tx(tx: &'a Tx) -> Exec<'a> {
-        if let TxInner::Direct(db) = &tx.0 {
-            return Exec::caller(db.as_ref());
+        match &tx.0 {
+            TxInner::Direct(db) => return Exec::caller(db.as_ref()),
+            TxInner::Opened(opened) => {
+                let db: &dyn CallerDb = opened.as_ref();
+                return Exec::caller(db);
+            }
+            TxInner::Pool(_) | TxInner::Script { .. } => {}
         }
         Exec {
             target: Target::Tx(tx),
@@ -1002,6 +1088,73 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(sent(&db), vec!["UPDATE t SET a = $1"]);
         assert_eq!(db.sent.lock().unwrap()[0].1, vec![json!(2)]);
+    }
+
+    /// A transaction a caller's handle opened: records its statements and how it ended.
+    #[derive(Default)]
+    struct Opened {
+        sent: std::sync::Mutex<Vec<String>>,
+        ended: std::sync::Mutex<Vec<&'static str>>,
+    }
+
+    impl CallerDb for Opened {
+        fn execute(&self, sql: &str, _params: Vec<Value>) -> CallerFuture {
+            self.sent.lock().unwrap().push(sql.to_string());
+            Box::pin(async { Ok(vec![]) })
+        }
+    }
+
+    impl CallerTransaction for Opened {
+        fn commit(&self) -> CallerEndFuture {
+            self.ended.lock().unwrap().push("commit");
+            Box::pin(async { Ok(()) })
+        }
+        fn rollback(&self) -> CallerEndFuture {
+            self.ended.lock().unwrap().push("rollback");
+            Box::pin(async { Ok(()) })
+        }
+        fn key(&self) -> u32 {
+            7
+        }
+    }
+
+    /// A caller's handle that opens `next` when asked to begin.
+    struct Beginning {
+        next: Arc<Opened>,
+    }
+
+    impl CallerDb for Beginning {
+        fn execute(&self, _sql: &str, _params: Vec<Value>) -> CallerFuture {
+            Box::pin(async { Err(CallerFailure::default()) })
+        }
+        fn can_begin(&self) -> bool {
+            true
+        }
+        fn begin(&self) -> CallerBeginFuture {
+            let tx: Arc<dyn CallerTransaction> = self.next.clone();
+            Box::pin(async move { Ok(tx) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_the_callers_handle_opens_takes_statements_one_by_one_and_its_own_end() {
+        let opened = Arc::new(Opened::default());
+        let handle = Handle::Caller(Arc::new(Beginning {
+            next: opened.clone(),
+        }));
+        assert!(handle.can_begin());
+        assert!(!Handle::Caller(recorder(vec![])).can_begin());
+        let tx = Tx::begin_own(&handle).await.unwrap();
+        assert_eq!(tx.caller_key(), Some(7));
+        Exec::tx(&tx)
+            .execute("UPDATE t SET a = $2", vec![Param::Int8(1), Param::Int8(2)])
+            .await
+            .unwrap();
+        assert_eq!(*opened.sent.lock().unwrap(), vec!["UPDATE t SET a = $1"]);
+        tx.commit().await.unwrap();
+        let tx = Tx::begin_own(&handle).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(*opened.ended.lock().unwrap(), vec!["commit", "rollback"]);
     }
 
     #[test]

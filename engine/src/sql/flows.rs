@@ -41,6 +41,8 @@ enum TableStatement {
 #[derive(Debug)]
 pub struct FlowSql {
     schema: String,
+    /// Whether the backend has advisory locks (pg-boss's cleanup lock).
+    locks: bool,
     /// pg-boss's limits on the flow insert's transaction (its `SET LOCAL`s, as one statement).
     pub transaction_limits: String,
     /// Writes the edges of recordset `$1`.
@@ -60,9 +62,10 @@ pub struct FlowSql {
 }
 
 impl FlowSql {
-    pub fn new(schema: &str) -> FlowSql {
+    pub fn new(schema: &str, locks: bool) -> FlowSql {
         FlowSql {
             schema: schema.to_string(),
+            locks,
             transaction_limits: "SELECT set_config('lock_timeout', '30000', true), \
                 set_config('idle_in_transaction_session_timeout', '30000', true)"
                 .to_string(),
@@ -93,8 +96,10 @@ impl FlowSql {
     }
 
     /// pg-boss's `cleanupDependencies` lock for `table`, held to the end of the transaction.
-    pub fn cleanup_lock(&self, table: &str) -> Arc<str> {
-        self.for_table(table, TableStatement::CleanupLock)
+    /// None on a backend without advisory locks.
+    pub fn cleanup_lock(&self, table: &str) -> Option<Arc<str>> {
+        self.locks
+            .then(|| self.for_table(table, TableStatement::CleanupLock))
     }
 
     /// Deletes, among queue `$1`'s next edges by `side` id after `$2`, those whose job on that side
@@ -196,7 +201,7 @@ mod tests {
 
     #[test]
     fn per_table_statements_are_rendered_once_per_table() {
-        let sql = FlowSql::new("s");
+        let sql = FlowSql::new("s", true);
         let first = sql.resolve_batch("job_common");
         assert!(Arc::ptr_eq(&first, &sql.resolve_batch("job_common")));
         assert!(first.contains("FROM s.job_common p"));
@@ -205,6 +210,9 @@ mod tests {
         let children = sql.cleanup("job_common", EdgeSide::Child);
         let parents = sql.cleanup("job_common", EdgeSide::Parent);
         assert!(children.contains("child_id > $2") && parents.contains("parent_id > $2"));
-        assert!(sql.cleanup_lock("j1").contains("j1cleanupDependencies"));
+        assert!(sql
+            .cleanup_lock("j1")
+            .is_some_and(|l| l.contains("j1cleanupDependencies")));
+        assert!(FlowSql::new("s", false).cleanup_lock("j1").is_none());
     }
 }

@@ -19,9 +19,9 @@ pub const TIMEOUT_SETTINGS: [&str; 2] =
     ["transaction_timeout", "idle_in_transaction_session_timeout"];
 
 /// Which of [`TIMEOUT_SETTINGS`] the server knows: `current_setting(name, true)` is null for a
-/// setting it does not.
-pub const PROBE: &str = "SELECT current_setting('transaction_timeout', true) IS NOT NULL, \
-     current_setting('idle_in_transaction_session_timeout', true) IS NOT NULL";
+/// setting it does not. Each column is named: a caller's driver keys a row's columns by name.
+pub const PROBE: &str = "SELECT current_setting('transaction_timeout', true) IS NOT NULL AS has_transaction_timeout, \
+     current_setting('idle_in_transaction_session_timeout', true) IS NOT NULL AS has_idle_in_transaction_session_timeout";
 
 /// The bound to set: `$2` milliseconds, or the connection's own value of setting `$1` when that is
 /// tighter (0, which means none, is no bound to keep). `pg_settings` gives both settings in

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::counting;
 use super::StatementCache;
+use crate::config::{Backend, BackendProfile};
 use crate::sql::install::advisory_lock_key;
 
 /// Jobs failed or deleted per statement, so no transaction holds too many row locks.
@@ -17,9 +18,12 @@ pub const BATCH: i64 = 1000;
 #[derive(Debug)]
 pub struct MaintenanceSql {
     schema: String,
+    /// Whether the backend has advisory locks (pg-boss's pass locks).
+    locks: bool,
     /// $1 names (text[] or null for all): (name, table) of the queues a pass covers, by name.
     pub queues: String,
-    /// $1 names, $2 interval (seconds): claims the queues not monitored for that long.
+    /// $1 names, $2 interval (seconds): claims the queues not monitored for that long, each with
+    /// whether their counts may be refreshed (no monitor backoff in force).
     pub claim_monitor: String,
     /// $1 names, $2 interval (seconds): claims the queues not maintained for that long.
     pub claim_maintain: String,
@@ -56,14 +60,25 @@ enum PassStatement {
 }
 
 impl MaintenanceSql {
-    pub fn new(schema: &str) -> MaintenanceSql {
+    pub fn new(schema: &str, profile: &BackendProfile) -> MaintenanceSql {
+        // pg-boss skips locked queue rows in its claims on stock PostgreSQL only.
+        let skip = profile.backend == Backend::Postgres && !profile.no_skip_locked;
+        let claim =
+            |column: &str, since: &str, also: &str| claim(schema, column, since, skip, also);
         MaintenanceSql {
             schema: schema.to_string(),
+            locks: !profile.no_advisory_locks,
             queues: format!(
                 "SELECT name, table_name FROM {schema}.queue WHERE $1::text[] IS NULL OR name = ANY($1) ORDER BY name"
             ),
-            claim_monitor: claim(schema, "monitor_claim_on", "COALESCE(monitor_claim_on, monitor_on"),
-            claim_maintain: claim(schema, "maintain_on", "COALESCE(maintain_on"),
+            claim_monitor: claim(
+                "monitor_claim_on",
+                "COALESCE(monitor_claim_on, monitor_on",
+                &format!(
+                    ", NOT EXISTS (SELECT 1 FROM {schema}.version v WHERE v.monitor_backoff_on > {schema}.job_now()) AS refresh_stats"
+                ),
+            ),
+            claim_maintain: claim("maintain_on", "COALESCE(maintain_on", ""),
             per_table: StatementCache::default(),
         }
     }
@@ -91,19 +106,22 @@ impl MaintenanceSql {
         })
     }
 
-    /// pg-boss's lock around failing `table`'s jobs for `expiry`.
-    pub fn expire_lock(&self, table: &str, expiry: Expiry) -> Arc<str> {
+    /// pg-boss's lock around failing `table`'s jobs for `expiry` (none without advisory locks).
+    pub fn expire_lock(&self, table: &str, expiry: Expiry) -> Option<Arc<str>> {
+        if !self.locks {
+            return None;
+        }
         let key = PassStatement::ExpireLock {
             table: table.to_string(),
             expiry,
         };
-        self.per_table.get(key, || {
+        Some(self.per_table.get(key, || {
             let name = match expiry {
                 Expiry::Timeout => "failJobsByTimeout",
                 Expiry::Heartbeat => "failJobsByHeartbeat",
             };
             xact_lock(&self.schema, &format!("{table}{name}"))
-        })
+        }))
     }
 
     /// $1 names: deletes a batch of `table`'s jobs past retention, answering per queue how many
@@ -115,13 +133,18 @@ impl MaintenanceSql {
         self.per_table.get(key, || sweep(&self.schema, table))
     }
 
-    /// pg-boss's lock around deleting `table`'s jobs.
-    pub fn sweep_lock(&self, table: &str) -> Arc<str> {
+    /// pg-boss's lock around deleting `table`'s jobs (none without advisory locks).
+    pub fn sweep_lock(&self, table: &str) -> Option<Arc<str>> {
+        if !self.locks {
+            return None;
+        }
         let key = PassStatement::SweepLock {
             table: table.to_string(),
         };
-        self.per_table
-            .get(key, || xact_lock(&self.schema, &format!("{table}deletion")))
+        Some(
+            self.per_table
+                .get(key, || xact_lock(&self.schema, &format!("{table}deletion"))),
+        )
     }
 
     /// Another concern's statement, rendered once from the schema by `render`.
@@ -160,16 +183,18 @@ fn xact_lock(schema: &str, key: &str) -> String {
 }
 
 /// Claims the queues whose `column` stamp (read as `since`) is at least $2 seconds old, locking
-/// their rows in name order (skipping rows another instance holds), and stamps them now.
-fn claim(schema: &str, column: &str, since: &str) -> String {
+/// their rows in name order (with `skip`, skipping rows another instance holds), and stamps them
+/// now. `also`: more columns the claim answers after the queue's name.
+fn claim(schema: &str, column: &str, since: &str, skip: bool, also: &str) -> String {
+    let skip = if skip { " SKIP LOCKED" } else { "" };
     format!(
         "WITH due AS (
            SELECT name FROM {schema}.queue
            WHERE name = ANY($1::text[])
              AND EXTRACT(EPOCH FROM ({schema}.job_now() - {since}, {schema}.job_now() - interval '1 week'))) >= $2
-           ORDER BY name FOR NO KEY UPDATE SKIP LOCKED)
+           ORDER BY name FOR NO KEY UPDATE{skip})
          UPDATE {schema}.queue q SET {column} = {schema}.job_now() FROM due WHERE q.name = due.name
-         RETURNING q.name"
+         RETURNING q.name{also}"
     )
 }
 

@@ -31,6 +31,7 @@ pub mod stats;
 pub mod test_clock;
 pub mod updates;
 pub mod upkeep;
+pub mod vacuum;
 pub mod warnings;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use crate::config::connection::LostConnection;
+use crate::config::BackendProfile;
 use exec::{CallerDb, Exec, Handle, StatementMode};
 
 /// A schema's statements, rendered once.
@@ -56,25 +58,36 @@ pub struct Statements {
     pub bam: bam::BamSql,
     pub install: install::InstallSql,
     pub upkeep: upkeep::UpkeepSql,
+    pub vacuum: vacuum::VacuumSql,
     /// The job path's statements that name no queue table.
     pub jobs: job_statements::JobSql,
 }
 
 impl Statements {
+    /// The statements for stock PostgreSQL (the `postgres` backend).
     pub fn new(schema: &str) -> Statements {
+        Statements::with_profile(schema, &BackendProfile::default())
+    }
+
+    /// The statements for `schema` as the backend's profile writes them: without advisory locks,
+    /// without the partitioned layout, without the queue claims' SKIP LOCKED, as its flags say.
+    /// The profile is read here, once; nothing below branches on it per call.
+    pub fn with_profile(schema: &str, profile: &BackendProfile) -> Statements {
+        let locks = !profile.no_advisory_locks;
         Statements {
             schema: schema.to_string(),
             schedules: schedules::ScheduleSql::new(schema),
-            flows: flows::FlowSql::new(schema),
-            queues: queues::QueueSql::new(schema),
-            counting: counting::CountingSql::new(schema),
-            maintenance: maintenance::MaintenanceSql::new(schema),
-            stats: stats::StatsSql::new(schema),
+            flows: flows::FlowSql::new(schema, locks),
+            queues: queues::QueueSql::new(schema, locks),
+            counting: counting::CountingSql::new(schema, locks),
+            maintenance: maintenance::MaintenanceSql::new(schema, profile),
+            stats: stats::StatsSql::new(schema, locks),
             warnings: warnings::WarningSql::new(schema),
             registry: registry::RegistrySql::new(schema),
-            bam: bam::BamSql::new(schema),
-            install: install::InstallSql::new(schema),
+            bam: bam::BamSql::new(schema, locks, !profile.no_index_progress_view),
+            install: install::InstallSql::new(schema, profile),
             upkeep: upkeep::UpkeepSql::new(schema),
+            vacuum: vacuum::VacuumSql::new(schema),
             jobs: job_statements::JobSql::new(schema),
         }
     }

@@ -9,16 +9,16 @@ use crate::sql::install::advisory_lock_key;
 /// A schema's queue statements.
 #[derive(Debug)]
 pub struct QueueSql {
-    /// pg-boss's lock around creating a queue.
-    pub create_lock: String,
+    /// pg-boss's lock around creating a queue (none on a backend without advisory locks).
+    pub create_lock: Option<String>,
     /// $1 name, $2 the options document (text; see [`create_document`]).
     pub create: String,
     /// $1 name, $2 the options document (text; see [`update_document`]).
     pub update: String,
     /// $1 name: a queue, or a job of another queue, naming it as their dead letter queue.
     pub dead_letter_referrer: String,
-    /// pg-boss's lock around deleting a queue.
-    pub delete_lock: String,
+    /// pg-boss's lock around deleting a queue (none on a backend without advisory locks).
+    pub delete_lock: Option<String>,
     /// $1 name.
     pub delete: String,
     /// $1 the table of a partitioned queue: its background migrations that have not finished.
@@ -29,12 +29,17 @@ pub struct QueueSql {
 }
 
 impl QueueSql {
-    pub fn new(schema: &str) -> QueueSql {
+    pub fn new(schema: &str, locks: bool) -> QueueSql {
+        let lock = |key: &str| {
+            locks.then(|| {
+                format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    advisory_lock_key(schema, key)
+                )
+            })
+        };
         QueueSql {
-            create_lock: format!(
-                "SELECT pg_advisory_xact_lock({})",
-                advisory_lock_key(schema, "create-queue")
-            ),
+            create_lock: lock("create-queue"),
             create: format!("SELECT {schema}.create_queue($1, $2::text::jsonb)"),
             update: update(schema),
             dead_letter_referrer: format!(
@@ -43,10 +48,7 @@ impl QueueSql {
                  (SELECT name, 'job' FROM {schema}.job WHERE dead_letter = $1 AND name <> $1 LIMIT 1)
                  LIMIT 1"
             ),
-            delete_lock: format!(
-                "SELECT pg_advisory_xact_lock({})",
-                advisory_lock_key(schema, "delete-queue")
-            ),
+            delete_lock: lock("delete-queue"),
             delete: format!("SELECT {schema}.delete_queue($1)"),
             delete_migrations: format!(
                 "DELETE FROM {schema}.bam WHERE table_name = $1 AND status <> 'completed'"

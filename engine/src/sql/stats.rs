@@ -24,7 +24,7 @@ pub struct StatsSql {
     /// without table partitioning (its `cockroachdb` and `yugabytedb` backends).
     pub partitioned: String,
     /// pg-boss's lock around recording snapshots.
-    pub record_lock: String,
+    pub record_lock: Option<String>,
     /// $1 names: one snapshot per queue of what the last count wrote on its row.
     pub record: String,
     /// $1 name, $2/$3 from/to (text or null), $4 limit: snapshots, newest first.
@@ -38,7 +38,7 @@ pub struct StatsSql {
 }
 
 impl StatsSql {
-    pub fn new(schema: &str) -> StatsSql {
+    pub fn new(schema: &str, locks: bool) -> StatsSql {
         StatsSql {
             schema: schema.to_string(),
             ensure_partitions: ensure_partitions(schema),
@@ -47,10 +47,12 @@ impl StatsSql {
                  WHERE n.nspname = '{}' AND c.relname = 'queue_stats' AND c.relkind = 'p') AS partitioned",
                 resolve_schema_name(schema).replace('\'', "''")
             ),
-            record_lock: format!(
-                "SELECT pg_advisory_xact_lock({})",
-                advisory_lock_key(schema, "queue-stats-insert")
-            ),
+            record_lock: locks.then(|| {
+                format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    advisory_lock_key(schema, "queue-stats-insert")
+                )
+            }),
             record: record(schema),
             history: history(schema),
             cached_counts: cached_counts(schema),

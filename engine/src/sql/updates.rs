@@ -99,7 +99,12 @@ pub fn payload(request: &UpdateRequest) -> String {
 
 /// The payload as the insert's one-row recordset, for an upsert that matched nothing.
 pub fn insert_record(request: &UpdateRequest) -> String {
-    serde_json::to_string(&[Payload(request)]).expect("an update payload is always JSON")
+    let mut record =
+        serde_json::to_value(Payload(request)).expect("an update payload is always JSON");
+    if let (Some(context), Some(map)) = (&request.trace_context, record.as_object_mut()) {
+        map.insert("__traceContext".into(), context.clone());
+    }
+    serde_json::Value::Array(vec![record]).to_string()
 }
 
 struct Payload<'a>(&'a UpdateRequest);
@@ -147,5 +152,22 @@ mod tests {
         );
         let records: Value = serde_json::from_str(&insert_record(&request)).unwrap();
         assert_eq!(records, json!([payload]));
+    }
+
+    #[test]
+    fn only_the_insert_of_an_upsert_stores_the_trace_context() {
+        let context = json!({"traceparent": "00-a-b-01"});
+        let request = UpdateRequest::from_json(
+            &json!({"name": "q", "options": {"singletonKey": "k", "__traceContext": context}}),
+            true,
+        )
+        .unwrap();
+        let payload: Value = serde_json::from_str(&payload(&request)).unwrap();
+        assert_eq!(payload, json!({"singletonKey": "k"}));
+        let records: Value = serde_json::from_str(&insert_record(&request)).unwrap();
+        assert_eq!(
+            records,
+            json!([{"singletonKey": "k", "__traceContext": context}])
+        );
     }
 }

@@ -13,13 +13,17 @@ pub struct UpkeepSql {
     /// $1 interval seconds (float8): takes the schema's reindex claim when the last one is at
     /// least that old (or never taken); answers a row when it was taken.
     pub claim: String,
-    /// $1 min pages, $2 max entries per page, $3 min size ratio (float8): the bloated indexes.
+    /// $1 min pages, $2 max entries per page, $3 min size ratio (float8), $4 the job tables in
+    /// scope (text[], null for all): the bloated indexes.
     pub bloated: String,
-    /// Every valid leaf index of the job tables, bloated or not (`force`).
+    /// $1 the job tables in scope (text[], null for all): every valid leaf index of the job
+    /// tables, bloated or not (`force`).
     pub job_indexes: String,
-    /// Stubs of interrupted rebuilds this role owns that no build is working on.
+    /// $1 the job tables in scope (text[], null for all): stubs of interrupted rebuilds this
+    /// role owns that no build is working on.
     pub owned_leftovers: String,
-    /// The same stubs whoever owns them (for the commands handed to an operator).
+    /// $1 the job tables in scope (text[], null for all): the same stubs whoever owns them (for
+    /// the commands handed to an operator).
     pub any_leftovers: String,
 }
 
@@ -33,10 +37,10 @@ impl UpkeepSql {
                     OR extract(epoch FROM {schema}.job_now() - reindex_on) >= $1::float8 \
                  RETURNING true"
             ),
-            bloated: catalog.bloated("$1::float8", "$2::float8", "$3::float8"),
-            job_indexes: catalog.job_indexes(),
-            owned_leftovers: catalog.leftovers(true),
-            any_leftovers: catalog.leftovers(false),
+            bloated: catalog.bloated("$1::float8", "$2::float8", "$3::float8", Some("$4")),
+            job_indexes: catalog.job_indexes("$1"),
+            owned_leftovers: catalog.leftovers(true, "$1"),
+            any_leftovers: catalog.leftovers(false, "$1"),
         }
     }
 }
@@ -51,6 +55,7 @@ pub fn index_bloat_plans(
         &number(thresholds.min_pages),
         &number(thresholds.max_entries_per_page),
         &number(thresholds.min_size_ratio),
+        None,
     )
 }
 
@@ -102,9 +107,14 @@ impl Catalog {
          JOIN pg_namespace ns ON ns.oid = idx.relnamespace"
     }
 
-    fn where_job_index(&self) -> String {
+    /// The schema's leaf indexes of job tables; of those named by the text[] parameter `scope`
+    /// when it is not null.
+    fn where_job_index(&self, scope: Option<&str>) -> String {
+        let scope = scope.map_or(String::new(), |p| {
+            format!(" AND ({p}::text[] IS NULL OR tbl.relname = ANY({p}::text[]))")
+        });
         format!(
-            "ns.nspname = {} AND idx.relkind = 'i' AND {}",
+            "ns.nspname = {} AND idx.relkind = 'i' AND {}{scope}",
             self.namespace, self.tables
         )
     }
@@ -119,7 +129,13 @@ impl Catalog {
     /// first VACUUM/ANALYZE); fewer live entries per page than `max_entries`; and more than
     /// `ratio` times the pages its live entries need, their width read from `pg_stats` (the
     /// table's column, else the index's own expression column) plus 20 bytes of tuple overhead.
-    fn bloated(&self, min_pages: &str, max_entries: &str, ratio: &str) -> String {
+    fn bloated(
+        &self,
+        min_pages: &str,
+        max_entries: &str,
+        ratio: &str,
+        scope: Option<&str>,
+    ) -> String {
         format!(
             "SELECT {columns} \
              {from} \
@@ -146,22 +162,22 @@ impl Catalog {
              ORDER BY pg_relation_size(idx.oid) DESC",
             columns = Catalog::columns(),
             from = self.indexes_of_job_tables(),
-            scope = self.where_job_index(),
+            scope = self.where_job_index(scope),
         )
     }
 
-    fn job_indexes(&self) -> String {
+    fn job_indexes(&self, scope: &str) -> String {
         format!(
             "SELECT {} {} WHERE {} AND pi.indisvalid ORDER BY pg_relation_size(idx.oid) DESC",
             Catalog::columns(),
             self.indexes_of_job_tables(),
-            self.where_job_index()
+            self.where_job_index(Some(scope))
         )
     }
 
     /// Invalid `_ccnew` indexes (PostgreSQL's names for a concurrent rebuild's new index) on tables
     /// with no index build in progress: a rebuild that died, not one under way.
-    fn leftovers(&self, owned_only: bool) -> String {
+    fn leftovers(&self, owned_only: bool, scope: &str) -> String {
         let owned = if owned_only {
             " AND pg_has_role(current_user, idx.relowner, 'USAGE')"
         } else {
@@ -173,7 +189,7 @@ impl Catalog {
                AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index build \
                                WHERE build.relid = pi.indrelid)",
             self.indexes_of_job_tables(),
-            self.where_job_index()
+            self.where_job_index(Some(scope))
         )
     }
 }

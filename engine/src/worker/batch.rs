@@ -419,9 +419,21 @@ impl Turn<'_> {
         }
     }
 
-    /// Tells the JS side's spies how a settle left the batch, when its queue is spied on.
+    /// Tells the JS side how a settle left the batch: that it ended, while settle reports are
+    /// on, and the spies what it did, when its queue is spied on.
     async fn report_settle(&self, jobs: &[ClaimedJob], settled: &Result<Settled>) {
         let ctx = self.ctx;
+        let ended = !matches!(settled, Ok(Settled::Reported | Settled::Carry(_)));
+        if let (true, Some(first)) = (ended, jobs.first()) {
+            if ctx.settle_reports.load(Ordering::Relaxed) {
+                ctx.events.emit(Event::BatchSettled {
+                    queue: self.queue.name.clone(),
+                    id: first.id,
+                    retry_count: first.retry_count,
+                    error: settled.as_ref().err().map(|err| err.message.clone()),
+                });
+            }
+        }
         if !ctx.spies.watching(&self.queue.name) {
             return;
         }

@@ -173,6 +173,8 @@ pub struct WorkerContext {
     pub listening: Arc<AtomicBool>,
     /// Whether anyone listens for `wip` events; nothing is reported per batch otherwise.
     pub wip_listening: Arc<AtomicBool>,
+    /// Whether each batch's settle is reported (`batchSettled`); nothing is reported otherwise.
+    pub settle_reports: Arc<AtomicBool>,
     /// The queues whose settles are reported for job spies; nothing is reported otherwise.
     pub spies: Arc<crate::worker::spies::SpyWatch>,
     /// The open transactions of transactional handlers.

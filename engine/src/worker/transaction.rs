@@ -4,6 +4,11 @@
 //! throws, or outruns the batch's expiration, has its statements rolled back and its jobs failed
 //! on the pool as any worker's are.
 //!
+//! On an instance made with a caller's handle (the constructor's `db`) the transaction is the one
+//! that handle opens ([`crate::sql::exec::CallerDb::begin`], pg-boss's `beginTransaction()`): the
+//! bound, the completion and the commit or rollback go through it, and the handler, told the
+//! caller's name for it ([`HandlerTx::caller_key`]), runs its statements there itself.
+//!
 //! The handler reaches its transaction by a token ([`HandlerTx`]): it runs statements on it with
 //! [`HandlerTransactions::execute`], and says which of the batch's jobs it settled itself through
 //! it with [`HandlerTransactions::note_settled`], so the worker's own completion can tell those
@@ -43,6 +48,10 @@ const TRANSACTION_ABORTED: &str = "25P02";
 pub struct HandlerTx {
     /// Pass it to [`HandlerTransactions::execute`] (through `Boss::execute_in_transaction`).
     pub token: u32,
+    /// When the caller's handle opened the transaction, the caller's name for it
+    /// ([`crate::sql::exec::CallerTransaction::key`]): the handler runs its statements through
+    /// that transaction itself, after asking [`HandlerTransactions::is_open`].
+    pub caller_key: Option<u32>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Tx>>>;
@@ -152,7 +161,19 @@ impl HandlerTransactions {
             .ok_or_else(settled)?;
         let tx = slot.lock().await;
         let tx = tx.as_ref().ok_or_else(settled)?;
+        if !tx.is_on_pool() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this transaction was opened by the caller's db: run the handler's statements through that db's transaction",
+            ));
+        }
         Ok(handler_tx::run(tx, sql, values).await?)
+    }
+
+    /// Whether the handler's transaction is still the handler's: false once the batch has taken
+    /// it back to settle it (or the token names none).
+    pub fn is_open(&self, token: u32) -> bool {
+        self.open.lock().unwrap().contains_key(&token)
     }
 
     /// Records jobs the handler settled itself (`complete()`, `fail()`, `cancel()`, `deleteJob()`
@@ -267,7 +288,7 @@ impl Turn<'_> {
             None
         };
         let opened = async {
-            let tx = Tx::begin(&db.handle).await?;
+            let tx = Tx::begin_own(&db.handle).await?;
             if let Some(name) = setting {
                 let bounded: std::result::Result<(Option<String>,), ExecError> = Exec::tx(&tx)
                     .with_mode(db.mode)
@@ -287,11 +308,13 @@ impl Turn<'_> {
             Ok(tx) => tx,
             Err(err) => return self.fail_with(&targets, &err).await,
         };
+        let caller_key = tx.caller_key();
         let registered = transactions.register(tx);
         let mut handling = handler.handle_in_transaction(
             jobs_json,
             HandlerTx {
                 token: registered.token,
+                caller_key,
             },
         );
         let answered = self

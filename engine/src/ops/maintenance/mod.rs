@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use crate::config::SupervisorSettings;
 use crate::error::Result;
 use crate::event::EventSink;
+use crate::ops::vacuum::{self, VacuumState};
 use crate::ops::warnings::{self, note_statement, WarningSink};
 use crate::ops::{instances, stats};
-use crate::sql::exec::Param;
+use crate::sql::exec::{Param, Row};
 use crate::sql::Db;
 
 /// Queues claimed per statement.
@@ -42,6 +43,8 @@ pub struct PassReport {
     pub heartbeat_failed: i64,
     /// Jobs deleted past their retention.
     pub deleted: i64,
+    /// The job tables of the queues the pass covered (claimed or not), by name.
+    pub tables: Vec<String>,
 }
 
 /// One supervision pass over the named queues (all when `None`), with what pg-boss does around
@@ -51,10 +54,12 @@ pub async fn supervise(
     names: Option<&[String]>,
     settings: SupervisorSettings,
     events: &Arc<dyn EventSink>,
+    vacuum: &mut VacuumState,
 ) -> Result<PassReport> {
     let observability = settings.observability;
     let slow_after = Duration::from_secs_f64(observability.warning_slow_query_seconds);
-    let (result, found) = warnings::watch(slow_after, pass(db, names, settings, events)).await;
+    let (result, found) =
+        warnings::watch(slow_after, pass(db, names, settings, events, vacuum)).await;
     let sink = WarningSink::new(events.clone(), &observability);
     for warning in &found {
         sink.publish_in(db, warning).await;
@@ -63,19 +68,23 @@ pub async fn supervise(
 }
 
 /// Today's and tomorrow's stats partitions first (with `persistQueueStats`), then the queues, then
-/// pruning the warning table (with `persistWarnings`), the stats history (with
-/// `persistQueueStats`) and the instance table.
+/// the monitor backoff and the vacuum check (with `monitorVacuum`), then pruning the warning
+/// table (with `persistWarnings`), the stats history (with `persistQueueStats`) and the instance
+/// table.
 async fn pass(
     db: &Db,
     names: Option<&[String]>,
     settings: SupervisorSettings,
     events: &Arc<dyn EventSink>,
+    state: &mut VacuumState,
 ) -> Result<PassReport> {
     let observability = settings.observability;
     if observability.persist_queue_stats {
         stats::partitions::ensure_partitions(db).await?;
     }
-    let report = supervise_queues(db, names, &settings).await?;
+    let report = supervise_queues(db, names, &settings, state).await?;
+    vacuum::apply_backoff(db, state, settings.vacuum).await?;
+    vacuum::check(db, state, settings.vacuum).await?;
     if observability.persist_warnings {
         warnings::prune(db, observability.warning_retention_days).await?;
     }
@@ -95,6 +104,7 @@ async fn supervise_queues(
     db: &Db,
     names: Option<&[String]>,
     settings: &SupervisorSettings,
+    vacuum: &mut VacuumState,
 ) -> Result<PassReport> {
     let sql = &db.sql.maintenance.queues;
     let names_param = Param::Texts(names.map(<[String]>::to_vec));
@@ -105,10 +115,13 @@ async fn supervise_queues(
     for (name, table) in rows {
         by_table.entry(table).or_default().push(name);
     }
-    let mut report = PassReport::default();
+    let mut report = PassReport {
+        tables: by_table.keys().cloned().collect(),
+        ..PassReport::default()
+    };
     for (table, names) in &by_table {
         for chunk in names.chunks(CHUNK) {
-            monitor::monitor(db, table, chunk, settings, &mut report).await?;
+            monitor::monitor(db, table, chunk, settings, &mut report, vacuum).await?;
             retention::maintain(db, table, chunk, settings.maintenance_interval, &mut report)
                 .await?;
         }
@@ -117,16 +130,17 @@ async fn supervise_queues(
 }
 
 /// Claims the queues not monitored (or maintained: `sql` says which) for `interval`, locking
-/// their rows in name order (skipping rows another instance holds), and stamps them now.
-async fn claim(db: &Db, sql: &str, names: &[String], interval: Duration) -> Result<Vec<String>> {
+/// their rows in name order (skipping rows another instance holds), and stamps them now. Answers
+/// a row per queue claimed, its name first.
+async fn claim<R: Row>(db: &Db, sql: &str, names: &[String], interval: Duration) -> Result<Vec<R>> {
     let params = vec![
         Param::Texts(Some(names.to_vec())),
         Param::Float8(interval.as_secs_f64()),
     ];
     let started = Instant::now();
-    let claimed: Vec<(String,)> = db.exec().fetch_all(sql, params).await?;
+    let claimed: Vec<R> = db.exec().fetch_all(sql, params).await?;
     note_statement(started, sql, || {
         serde_json::json!([names, interval.as_secs_f64()])
     });
-    Ok(claimed.into_iter().map(|(name,)| name).collect())
+    Ok(claimed)
 }

@@ -1,6 +1,7 @@
 //! The monitor's share of a pass: count the claimed queues onto their rows (recording snapshots
 //! with `persistQueueStats`), warn about backlogs, and fail the active jobs whose expiration or
-//! heartbeat ran out.
+//! heartbeat ran out. While a monitor backoff is in force (see ops/vacuum.rs) the counts wait;
+//! expiry does not.
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use crate::config::{Observability, SupervisorSettings};
 use crate::error::Result;
 use crate::ops::counts::{refresh_counts_with, CountLock, Counted};
 use crate::ops::stats::record::record_counts;
+use crate::ops::vacuum::VacuumState;
 use crate::ops::warnings::{self, note_statement};
 use crate::sql::counting::Throughput;
 use crate::sql::exec::{Exec, Param, Tx};
@@ -24,22 +26,40 @@ pub(super) async fn monitor(
     names: &[String],
     settings: &SupervisorSettings,
     report: &mut PassReport,
+    vacuum: &mut VacuumState,
 ) -> Result<()> {
     let sql = &db.sql.maintenance.claim_monitor;
-    let claimed = claim(db, sql, names, settings.monitor_interval).await?;
-    if claimed.is_empty() {
+    let rows: Vec<(String, bool)> = claim(db, sql, names, settings.monitor_interval).await?;
+    if rows.is_empty() {
         return Ok(());
     }
+    // The backoff holds the whole schema's counts, so every row says the same.
+    let refresh = rows.iter().all(|(_, refresh)| *refresh);
+    let claimed: Vec<String> = rows.into_iter().map(|(name, _)| name).collect();
     let observability = settings.observability;
-    let throughput = observability
-        .persist_queue_stats
-        .then(|| Throughput::for_pass(settings.pass_seconds()));
-    let counted = refresh_counts_with(db, table, &claimed, CountLock::Monitor, throughput).await?;
-    if let Some(counted) = counted {
-        if observability.persist_queue_stats {
-            record_counts(db, table, &counted).await?;
+    if refresh {
+        let throughput = observability
+            .persist_queue_stats
+            .then(|| Throughput::for_pass(settings.pass_seconds()));
+        let started = Instant::now();
+        let counted =
+            refresh_counts_with(db, table, &claimed, CountLock::Monitor, throughput).await?;
+        if let Some(counted) = counted {
+            // How long the count held the horizon, by the server's clock (ours when it gave none).
+            if !counted.is_empty() {
+                let pinned = counted.iter().map(|c| c.pin_seconds).fold(0.0, f64::max);
+                vacuum.add_pin(if pinned > 0.0 {
+                    pinned
+                } else {
+                    started.elapsed().as_secs_f64()
+                });
+            }
+            if observability.persist_queue_stats {
+                let trued_up = record_counts(db, table, &counted).await?;
+                vacuum.add_pin(trued_up);
+            }
+            warn_backlogs(&counted, &observability);
         }
-        warn_backlogs(&counted, &observability);
     }
     report.expired += expire(db, table, &claimed, Expiry::Timeout).await?;
     report.heartbeat_failed += expire(db, table, &claimed, Expiry::Heartbeat).await?;
@@ -87,7 +107,9 @@ async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Resu
         let started = Instant::now();
         let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
-        exec.execute(&lock, Vec::new()).await?;
+        if let Some(lock) = &lock {
+            exec.execute(lock, Vec::new()).await?;
+        }
         let (count, _ids): (i64, Vec<uuid::Uuid>) = exec
             .fetch_one(&fail, vec![Param::Texts(Some(queues.to_vec()))])
             .await?;

@@ -26,7 +26,11 @@ pub(super) async fn maintain(
     interval: Duration,
     report: &mut PassReport,
 ) -> Result<()> {
-    let claimed = claim(db, &db.sql.maintenance.claim_maintain, names, interval).await?;
+    let claimed: Vec<String> = claim(db, &db.sql.maintenance.claim_maintain, names, interval)
+        .await?
+        .into_iter()
+        .map(|(name,)| name)
+        .collect();
     if claimed.is_empty() {
         return Ok(());
     }
@@ -64,7 +68,9 @@ async fn sweep(
         let started = Instant::now();
         let tx = Tx::begin(&db.handle).await?;
         let exec = Exec::tx(&tx).with_mode(db.mode);
-        exec.execute(&lock, Vec::new()).await?;
+        if let Some(lock) = &lock {
+            exec.execute(lock, Vec::new()).await?;
+        }
         let rows: Vec<(String, i32, i32)> = exec
             .fetch_all(&sql, vec![Param::Texts(Some(claimed.to_vec()))])
             .await?;

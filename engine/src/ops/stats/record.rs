@@ -12,10 +12,11 @@ use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::Db;
 
 /// Records the snapshots of the `counted` queues of `table`, then trues up the recent ones of the
-/// queues whose count found late commits.
-pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<()> {
+/// queues whose count found late commits. Answers the seconds the true-up took (it holds the
+/// horizon as the count does; 0 when there was none).
+pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<f64> {
     if counted.is_empty() {
-        return Ok(());
+        return Ok(0.0);
     }
     let names: Vec<String> = counted.iter().map(|c| c.name.clone()).collect();
     record(db, &names).await?;
@@ -24,10 +25,12 @@ pub async fn record_counts(db: &Db, table: &str, counted: &[Counted]) -> Result<
         .filter(|c| c.true_up == Some(true))
         .map(|c| c.name.clone())
         .collect();
-    if !late.is_empty() {
-        true_up(db, table, &late).await?;
+    if late.is_empty() {
+        return Ok(0.0);
     }
-    Ok(())
+    let started = Instant::now();
+    true_up(db, table, &late).await?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// One snapshot per queue of what the count just wrote on its row, throughput included.
@@ -36,7 +39,9 @@ async fn record(db: &Db, queues: &[String]) -> Result<()> {
     let started = Instant::now();
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    exec.execute(&sql.record_lock, Vec::new()).await?;
+    if let Some(lock) = &sql.record_lock {
+        exec.execute(lock, Vec::new()).await?;
+    }
     exec.execute(&sql.record, vec![Param::Texts(Some(queues.to_vec()))])
         .await?;
     tx.commit().await?;
@@ -53,14 +58,18 @@ pub async fn true_up(db: &Db, table: &str, queues: &[String]) -> Result<u64> {
     let started = Instant::now();
     let tx = Tx::begin(&db.handle).await?;
     let exec = Exec::tx(&tx).with_mode(db.mode);
-    let got = if db.handle.is_caller() {
-        exec.execute(&db.sql.counting.lock, Vec::new()).await?;
-        true
-    } else {
-        let (got,): (bool,) = exec
-            .fetch_one(&db.sql.counting.try_lock, Vec::new())
-            .await?;
-        got
+    let counting = &db.sql.counting;
+    let got = match (&counting.lock, &counting.try_lock) {
+        // A backend without advisory locks trues up without pg-boss's guard, as pg-boss does.
+        (None, _) | (_, None) => true,
+        (Some(wait), _) if db.handle.is_caller() => {
+            exec.execute(wait, Vec::new()).await?;
+            true
+        }
+        (_, Some(try_lock)) => {
+            let (got,): (bool,) = exec.fetch_one(try_lock, Vec::new()).await?;
+            got
+        }
     };
     let raised = if got {
         let (raised,): (i64,) = exec

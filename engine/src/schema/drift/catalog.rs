@@ -77,7 +77,7 @@ impl Catalog {
 /// tables it manages). Indexes and constraints come in creation order (oid): pg-boss reads them
 /// unordered, which is the order they were made in until the catalog is rewritten. Type names and expressions are printed under the caller's `search_path`;
 /// `detect` pins it to `pg_catalog` so both schemas' objects come out schema-qualified.
-const READ: &str = r#"
+pub(super) const READ: &str = r#"
 WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
 SELECT json_build_object(
   'tables', COALESCE((
@@ -131,6 +131,11 @@ pub async fn read(conn: &mut PgConnection, schema: &str) -> Result<Catalog> {
         .persistent(false)
         .fetch_one(conn)
         .await?;
-    serde_json::from_str(&text)
+    parse(&text)
+}
+
+/// A snapshot [`READ`] answered, read.
+pub fn parse(text: &str) -> Result<Catalog> {
+    serde_json::from_str(text)
         .map_err(|e| Error::internal(format!("unreadable catalog snapshot: {e}")))
 }

@@ -90,7 +90,9 @@ pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
             ),
         )),
         Some(version) if version < MIN_MIGRATION_VERSION => Err(too_old(&version.to_string())),
-        Some(version) => migrate(db, version, &MigrationOptions::default()).await,
+        Some(version) => {
+            migrate(db, version, &MigrationOptions::from_profile(&config.backend)).await
+        }
         None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
     }
 }

@@ -71,7 +71,7 @@ impl BamRunner {
         if let (true, Some(index)) = (claim.reattempt, index) {
             match bam::index_validity(&self.db, &index.stored).await? {
                 Some(true) => return Ok(()),
-                Some(false) => {
+                Some(false) if self.settings.liveness => {
                     let drop = format!(
                         "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
                         self.db.schema(),
@@ -79,12 +79,13 @@ impl BamRunner {
                     );
                     self.through_caller(&drop).await?;
                 }
-                None => {}
+                _ => {}
             }
         }
         self.through_caller(&claim.command).await?;
         if let Some(index) = index {
-            if bam::index_validity(&self.db, &index.stored).await? != Some(true) {
+            let valid = bam::index_validity(&self.db, &index.stored).await?;
+            if valid.is_none() || valid == Some(false) && self.settings.liveness {
                 return Err(Error::internal(format!(
                     "index {} is not valid after its build",
                     index.stored
@@ -136,6 +137,9 @@ impl BamRunner {
             // (and so release the commands queued behind it). A failed row is healed next time.
             match bam::index_validity(&self.db, &index.stored).await? {
                 Some(true) => {}
+                // Without liveness there is no healing, so an invalid index would fail every
+                // retry: the row completes, as pg-boss's does.
+                Some(false) if !self.settings.liveness => {}
                 Some(false) => return Err(Error::internal(format!("index {} was left invalid by its build", index.stored)).into()),
                 None => {
                     return Err(Error::internal(format!(
@@ -162,6 +166,9 @@ impl BamRunner {
     ) -> Result<bool, Failure> {
         match bam::index_validity(&self.db, &index.stored).await? {
             Some(true) => Ok(true),
+            // Only where builds in flight can be seen: elsewhere an interrupted build is rolled
+            // back by the server, and DROP ... CONCURRENTLY is not its model.
+            Some(false) if !self.settings.liveness => Ok(false),
             Some(false) => {
                 let drop = format!(
                     "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
@@ -188,7 +195,9 @@ impl BamRunner {
                 stopped: true,
             });
         }
-        let concurrent = is_concurrent_index_statement(sql);
+        // Without liveness a concurrent build is cancelled like any statement: a build let go
+        // could not be told from a dead one by the next claim.
+        let concurrent = self.settings.liveness && is_concurrent_index_statement(sql);
         let mut phase = self.control.phase.subscribe();
         // Text without bind parameters goes over the simple query protocol: no transaction is
         // opened around it, and a command may hold several statements. Straight on the command's
