@@ -9,7 +9,7 @@
 
 import {
   freshSchema, makeBoss, oursOnlyTest, referenceExports, rejectionOf, sql, stopBoss, subject, subjectExports,
-  subjectIsReference, teardown
+  subjectIsReference, teardown, waitFor
 } from './helpers.mjs'
 import { catalogSnapshot, STRUCTURE_SECTIONS } from './catalog.mjs'
 
@@ -215,6 +215,11 @@ describe('the plans do what pg-boss\'s do', () => {
     const boss = makeBoss(Subject, schema, { ...QUIET, migrate: true })
     await boss.start()
     await stopBoss(boss)
+    // A concurrent build the runner started goes on in the server after stop(); the rollback's
+    // drops would collide with it.
+    await waitFor(async () => (await sql(`SELECT count(*)::int AS n FROM pg_stat_progress_create_index p
+      JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`, [schema]))[0].n === 0,
+    { timeout: 30000, message: 'no index build running' })
     await sql(`UPDATE ${schema}.bam SET status = 'pending' WHERE version = 46`)
     await runPlan(ours.getRollbackPlans(schema, 46))
     expect(await sql(`SELECT name FROM ${schema}.bam WHERE version = 46 AND status <> 'completed'`)).toEqual([])
