@@ -1123,13 +1123,13 @@ export declare function percentile(bins: Bins, p: number): number | null;
 /** SQL that installs the schema from scratch. */
 export declare function getConstructionPlans(schema?: string, options?: ConstructionPlanOptions): string;
 
-/** SQL that migrates an installed schema to `version` (default: current). */
+/** SQL that migrates a schema from `version` (default: the one before the current) to the current version; index builds that must run concurrently follow the transaction as statements of their own. */
 export declare function getMigrationPlans(schema?: string, version?: number, options?: MigrationPlanOptions): string;
 
 /** SQL that lists bloated job indexes. */
 export declare function getIndexBloatPlans(schema?: string, options?: IndexBloatOptions): string;
 
-/** SQL that rolls a schema back from `version`. */
+/** SQL that rolls a schema back from `version` (default: the current) to the version before it. */
 export declare function getRollbackPlans(schema?: string, version?: number, options?: PlanOptions): string;
 
 /** SQL that drops every pg-boss object from a shared schema. */

@@ -4,7 +4,7 @@
 // handler-runner.js (work() handlers), caller-db.js (the `db` option), spies.js (job spies).
 const EventEmitter = require('node:events')
 const { AssertionError } = require('node:assert')
-const { NativeBoss, constructionPlans, uninstallPlans, indexBloatPlans } = require('./lib/native.js')
+const { NativeBoss, constructionPlans, uninstallPlans, indexBloatPlans, migrationPlans, rollbackPlans } = require('./lib/native.js')
 const { call, callSync, assert, notImplemented } = require('./lib/errors.js')
 const { json, argJson, pgText, readOptions, outputOf, targetsOf } = require('./lib/payloads.js')
 const shapes = require('./lib/shapes.js')
@@ -838,16 +838,30 @@ function getIndexBloatPlans (schema, options) {
   return callSync(() => indexBloatPlans(schema || DEFAULT_SCHEMA, json(options ?? null)))
 }
 
-function unavailable (name) {
-  return function () { throw notImplemented(`${name}()`) }
+// A plan's version crosses as JSON, left out when the caller left it out (the engine then uses
+// pg-boss's default). A number JSON cannot write (NaN, Infinity) goes as its String(), which the
+// engine compares and words exactly as the number.
+function planVersion (version) {
+  if (version === undefined) return undefined
+  const value = typeof version === 'number' && !Number.isFinite(version) ? String(version) : version
+  return JSON.stringify(value) ?? 'null'
+}
+
+function getMigrationPlans (schema = DEFAULT_SCHEMA, version, options = {}) {
+  const backend = options.backend
+  const partitionTables = options.partitionTables
+  return callSync(() => migrationPlans(schema, planVersion(version), json({ backend, partitionTables })))
+}
+
+function getRollbackPlans (schema = DEFAULT_SCHEMA, version, options = {}) {
+  const backend = options.backend
+  return callSync(() => rollbackPlans(schema, planVersion(version), json({ backend })))
 }
 
 // Every export is a plain name so Node's CommonJS export scanner (cjs-module-lexer) sees all of
 // them: `import { X } from` this file works without the ESM entry, and index.mjs can re-export.
 const previewScheduleMaxCount = 1000
 const { CLOCK_OVERRIDE_SETTING, enableClockOverride, disableClockOverride, TestClock } = testClock
-const getMigrationPlans = unavailable('getMigrationPlans')
-const getRollbackPlans = unavailable('getRollbackPlans')
 const { addBins, percentile } = latency
 
 module.exports = {

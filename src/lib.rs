@@ -12,6 +12,7 @@ mod handler;
 mod instances;
 mod jobs;
 mod maintenance;
+mod migrations;
 mod queues;
 mod schedules;
 mod schema;

@@ -22,7 +22,8 @@ impl Boss {
             observability: self.config.observability,
             // A backend whose profile has no vacuum monitor (pg-boss's noMonitorVacuum) never runs it.
             vacuum: VacuumSettings {
-                enabled: self.config.upkeep.vacuum.enabled && !self.config.backend.no_monitor_vacuum,
+                enabled: self.config.upkeep.vacuum.enabled
+                    && !self.config.backend.no_monitor_vacuum,
                 ..self.config.upkeep.vacuum
             },
         }

@@ -28,7 +28,8 @@ impl Boss {
     /// changed against what schema 46 should hold) as JSON text.
     pub async fn detect_schema_drift(&self) -> Result<String> {
         let db = self.started_db()?;
-        let report = crate::schema::drift::detect(&db.handle, self.schema(), self.statements.install.layout)
+        let report =
+            crate::schema::drift::detect(&db.handle, self.schema(), self.statements.install.layout)
                 .await?;
         serde_json::to_string(&report).map_err(|e| Error::internal(format!("drift report: {e}")))
     }

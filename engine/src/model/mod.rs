@@ -9,6 +9,7 @@ pub mod instance;
 pub mod job;
 #[doc(hidden)]
 pub mod job_settings;
+pub mod migration;
 pub mod names;
 pub mod queue;
 pub mod redrive;

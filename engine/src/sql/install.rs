@@ -344,6 +344,24 @@ pub fn install_script(schema: &str, create_schema: bool, layout: InstallLayout) 
     }
 }
 
+/// The install's `create_queue()` with table partitioning alone, as `CREATE OR REPLACE`: what a migration to the
+/// current version leaves in the schema.
+pub fn create_queue_function(schema: &str) -> String {
+    let start = QUEUE_FUNCTIONS
+        .find("CREATE FUNCTION {schema}.create_queue(")
+        .expect("the install script defines create_queue()");
+    let end_marker = "$create_queue$;";
+    let end = start
+        + QUEUE_FUNCTIONS[start..]
+            .find(end_marker)
+            .expect("create_queue() ends with its quote")
+        + end_marker.len();
+    QUEUE_FUNCTIONS[start..end]
+        .replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        .replace("{queue_table_objects}", &queue_table_objects())
+        .replace("{schema}", schema)
+}
+
 /// The install as pg-boss's `getConstructionPlans()` hands it out: one transaction (under the
 /// install lock where the layout takes it), runnable with psql.
 pub fn construction_plans(schema: &str, create_schema: bool, layout: InstallLayout) -> String {

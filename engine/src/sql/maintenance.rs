@@ -63,7 +63,8 @@ impl MaintenanceSql {
     pub fn new(schema: &str, profile: &BackendProfile) -> MaintenanceSql {
         // pg-boss skips locked queue rows in its claims on stock PostgreSQL only.
         let skip = profile.backend == Backend::Postgres && !profile.no_skip_locked;
-        let claim = |column: &str, since: &str, also: &str| claim(schema, column, since, skip, also);
+        let claim =
+            |column: &str, since: &str, also: &str| claim(schema, column, since, skip, also);
         MaintenanceSql {
             schema: schema.to_string(),
             locks: !profile.no_advisory_locks,

@@ -45,7 +45,9 @@ pub async fn detect(
 ) -> Result<SchemaDriftReport> {
     match handle {
         Handle::Pool(pool) => detect_on_pool(pool, schema, layout).await,
-        Handle::Caller(db) | Handle::CallerTx(db) => detect_through(db.as_ref(), schema, layout).await,
+        Handle::Caller(db) | Handle::CallerTx(db) => {
+            detect_through(db.as_ref(), schema, layout).await
+        }
     }
 }
 

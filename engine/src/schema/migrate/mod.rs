@@ -1,12 +1,57 @@
 //! What `start()` does to the database: installing when missing, adopting an existing pg-boss
-//! installation, and reading its version.
+//! installation, reading its version, and migrating a schema from version 25 or later to the
+//! current one.
+//!
+//! The steps themselves, one per version with its rollback, are in `steps.rs`; `plan.rs` renders
+//! them, for `start()` and for `getMigrationPlans()` / `getRollbackPlans()` alike.
+
+pub mod plan;
+pub mod steps;
 
 use crate::config::BossConfig;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::model::migration::MigrationOptions;
+use crate::model::migration::{too_old, FromVersion, PlanOptions, MIN_MIGRATION_VERSION};
 use crate::schema::install::{install, is_installed};
-use crate::sql::exec::Param;
+use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::install::SCHEMA_VERSION;
 use crate::sql::Db;
+
+/// Migrates the schema from `from` to the current version in one transaction under pg-boss's
+/// install lock, the deferred index builds queued for the background migration runner. The
+/// version is checked again inside the lock: an instance that waited behind another migrator
+/// finds the schema migrated and leaves it.
+pub async fn migrate(db: &Db, from: i32, options: &MigrationOptions) -> Result<()> {
+    let (body, _, _) = plan::migration(
+        db.schema(),
+        &FromVersion::of(from),
+        options,
+        &PlanOptions::default(),
+    )?;
+    let script = body.join(";\n");
+    let tx = Tx::begin(&db.handle).await?;
+    let exec = Exec::tx(&tx).with_mode(db.mode);
+    if !options.no_advisory_locks {
+        for statement in &db.sql.install.install_lock {
+            exec.execute(statement, Vec::new()).await?;
+        }
+    }
+    let ran = exec.execute_script(&script).await.map_err(Error::from);
+    let outcome = match ran {
+        Ok(()) => tx.commit().await.map_err(Error::from),
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    };
+    match outcome {
+        Err(err) if err.sql_state.as_deref() == Some(ALREADY_AT_VERSION) => Ok(()),
+        other => other,
+    }
+}
+
+/// SQLSTATE division_by_zero: the migration's first statement on a schema already migrated.
+const ALREADY_AT_VERSION: &str = "22012";
 
 pub async fn schema_version(db: &Db) -> Result<Option<i32>> {
     let version: Option<(i32,)> = db
@@ -17,6 +62,7 @@ pub async fn schema_version(db: &Db) -> Result<Option<i32>> {
 }
 
 /// Installs when missing (unless `migrate: false`), accepts a version-46 installation as it is,
+/// migrates one from version 25 to 45 (unless `migrate: false`, which refuses it as pg-boss does),
 /// and refuses any other version.
 pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
     if !is_installed(db).await? {
@@ -33,22 +79,20 @@ pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
     }
     match schema_version(db).await? {
         Some(SCHEMA_VERSION) => Ok(()),
+        Some(_) if !config.migrate => Err(Error::new(
+            ErrorCode::SchemaVersion,
+            "pg-boss database requires migrations",
+        )),
         Some(version) if version > SCHEMA_VERSION => Err(Error::new(
             ErrorCode::SchemaVersion,
             format!(
                 "pg-boss database schema version {version} is newer than version {SCHEMA_VERSION}, the newest this pg-boss-native supports"
             ),
         )),
-        Some(version) if !config.migrate => Err(Error::new(
-            ErrorCode::SchemaVersion,
-            format!("pg-boss database requires migrations (schema version {version}, expected {SCHEMA_VERSION})"),
-        )),
-        Some(version) => Err(Error::new(
-            ErrorCode::SchemaVersion,
-            format!(
-                "pg-boss database schema version {version} needs migrating to {SCHEMA_VERSION}; pg-boss-native does not migrate older schemas yet (start pg-boss 12.38 once to migrate it)"
-            ),
-        )),
+        Some(version) if version < MIN_MIGRATION_VERSION => Err(too_old(&version.to_string())),
+        Some(version) => {
+            migrate(db, version, &MigrationOptions::from_profile(&config.backend)).await
+        }
         None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
     }
 }
