@@ -36,18 +36,6 @@ const SUBJECT = subjectIsReference ? REFERENCE : commandOf(root)
 
 const LATEST = 46
 
-// Our migration and rollback plans come from the binding's migration functions; until the engine
-// has them those commands fail (tested below), and the tests that need them run with pg-boss only.
-const migrationsReady = subjectIsReference || (() => {
-  try {
-    subjectExports().getRollbackPlans('t_probe', LATEST)
-    return typeof require('../lib/native.js').migrationCommands === 'function'
-  } catch {
-    return false
-  }
-})()
-const withMigrations = migrationsReady ? test : test.skip
-
 const scratchDirs = []
 afterAll(() => { for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true }) })
 
@@ -254,7 +242,7 @@ describe('migrate and rollback', () => {
     expect(dry).toEqual({ code: 0, stdout: `-- pg-boss schema "${schema}" is already at version ${LATEST} (latest: ${LATEST}); nothing to migrate.\n`, stderr: '' })
   })
 
-  withMigrations('migrate brings an older install (version 45, a partitioned queue) up to date', async () => {
+  test('migrate brings an older install (version 45, a partitioned queue) up to date', async () => {
     const schema = await olderInstall('cli_upgrade', [['common', {}], ['own', { partition: true }]])
     const [{ table_name: tableName }] = await sql(`SELECT table_name FROM ${schema}.queue WHERE partition`)
     const dry = await run(['migrate', '--dry-run', ...on(schema)])
@@ -272,7 +260,7 @@ describe('migrate and rollback', () => {
     expect(doctor.code).toBe(0)
   })
 
-  withMigrations('rollback --dry-run prints the plan; rollback takes the schema back one version', async () => {
+  test('rollback --dry-run prints the plan; rollback takes the schema back one version', async () => {
     const schema = freshSchema('cli_rollback')
     expect((await run(['create', ...on(schema)])).code).toBe(0)
     const dry = await run(['rollback', '--dry-run', ...on(schema)])
@@ -294,22 +282,6 @@ describe('migrate and rollback', () => {
     const ours = await run(['rollback', ...on(schema)])
     expect(ours).toEqual({ code: 0, stdout: `pg-boss is not installed in schema "${schema}"\n`, stderr: '' })
   })
-
-  if (!migrationsReady) {
-    test('without the engine\'s migrations, migrating an older install and rolling back fail with exit 1', async () => {
-      const schema = await olderInstall('cli_no_mig')
-      const migrate = await run(['migrate', ...on(schema)])
-      expect(migrate.code).toBe(1)
-      expect(migrate.stderr).toMatch(/^Error: /)
-      const rollback = await run(['rollback', ...on(schema)])
-      expect(rollback.code).toBe(1)
-      expect(rollback.stderr).toMatch(/^Error: /)
-      expect(await versionOf(schema)).toBe(LATEST - 1)
-      const plans = await run(['plans', 'rollback'])
-      expect(plans.code).toBe(1)
-      expect(plans.stderr).toContain('getRollbackPlans() is not implemented in pg-boss-native yet')
-    })
-  }
 })
 
 describe('doctor', () => {
@@ -397,7 +369,7 @@ describe('plans', () => {
     expect(await sql(`SELECT to_regclass('${schema}.version') AS t`)).toEqual([{ t: null }])
   })
 
-  withMigrations('migrate and rollback print the subject\'s plans with pg-boss\'s headers', async () => {
+  test('migrate and rollback print the subject\'s plans with pg-boss\'s headers', async () => {
     const schema = freshSchema('cli_plans_mig')
     const migrate = await run(['plans', 'migrate', '--schema', schema])
     expect(migrate.code).toBe(0)
