@@ -18,6 +18,17 @@ pub struct QueueTable {
     pub table: String,
 }
 
+impl From<(String, String, String)> for QueueTable {
+    /// A `(name, policy, table_name)` row of the queue table.
+    fn from((queue, policy, table): (String, String, String)) -> QueueTable {
+        QueueTable {
+            queue,
+            policy,
+            table,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExpectedIndex {
     pub name: String,

@@ -229,14 +229,7 @@ async fn partitioned_queues(conn: &mut PgConnection, schema: &str) -> Result<Vec
             .persistent(false)
             .fetch_all(&mut *conn)
             .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(queue, policy, table)| QueueTable {
-            queue,
-            policy,
-            table,
-        })
-        .collect())
+    Ok(rows.into_iter().map(QueueTable::from).collect())
 }
 
 /// [`partitioned_queues`] through a caller's handle.
@@ -256,14 +249,7 @@ async fn partitioned_queues_through(exec: Exec<'_>, schema: &str) -> Result<Vec<
             Vec::new(),
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(queue, policy, table)| QueueTable {
-            queue,
-            policy,
-            table,
-        })
-        .collect())
+    Ok(rows.into_iter().map(QueueTable::from).collect())
 }
 
 /// [`building_indexes`] through a caller's handle, outside any transaction: a read that fails
