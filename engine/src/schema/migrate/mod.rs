@@ -62,8 +62,8 @@ pub async fn schema_version(db: &Db) -> Result<Option<i32>> {
 }
 
 /// Installs when missing (unless `migrate: false`), accepts a version-46 installation as it is,
-/// migrates one from version 25 to 45 (unless `migrate: false`, which refuses it as pg-boss does),
-/// and refuses any other version.
+/// migrates one from version 25 to 45, refuses an older one, and starts on a newer one or one
+/// without a version row as pg-boss does; with `migrate: false` any version but 46 is refused.
 pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
     if !is_installed(db).await? {
         if !config.migrate {
@@ -79,21 +79,19 @@ pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
     }
     match schema_version(db).await? {
         Some(SCHEMA_VERSION) => Ok(()),
-        Some(_) if !config.migrate => Err(Error::new(
+        _ if !config.migrate => Err(Error::new(
             ErrorCode::SchemaVersion,
             "pg-boss database requires migrations",
         )),
-        Some(version) if version > SCHEMA_VERSION => Err(Error::new(
-            ErrorCode::SchemaVersion,
-            format!(
-                "pg-boss database schema version {version} is newer than version {SCHEMA_VERSION}, the newest this pg-boss-native supports"
-            ),
-        )),
+        // As pg-boss does, a schema a newer release has already migrated (a rolling upgrade: the
+        // new release's instances start first) and a version table without its row are started
+        // on as they are.
+        Some(version) if version > SCHEMA_VERSION => Ok(()),
+        None => Ok(()),
         Some(version) if version < MIN_MIGRATION_VERSION => Err(too_old(&version.to_string())),
         Some(version) => {
             migrate(db, version, &MigrationOptions::from_profile(&config.backend)).await
         }
-        None => Err(Error::new(ErrorCode::SchemaVersion, "pg-boss version table is empty")),
     }
 }
 
