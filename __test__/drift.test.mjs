@@ -9,7 +9,7 @@
 
 import {
   RefBoss, subject, subjectIsReference, referenceExports, oursOnlyTest, freshSchema, makeBoss, stopBoss, sql,
-  teardown, rejectionOf
+  teardown, rejectionOf, CLEAN_DRIFT
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -18,20 +18,7 @@ const QUIET = { supervise: false, schedule: false }
 // Reads only: no migrations, so no background builds either.
 const READER = { ...QUIET, migrate: false }
 
-const CLEAN = {
-  ok: true,
-  missingTables: [],
-  missing: [],
-  building: [],
-  invalid: [],
-  extraIndexes: [],
-  mismatched: [],
-  missingFunctions: [],
-  mismatchedFunctions: [],
-  columnDrift: [],
-  constraintDrift: [],
-  enumDrift: null
-}
+const CLEAN = CLEAN_DRIFT
 
 afterAll(teardown)
 

@@ -325,3 +325,19 @@ export function runNode (script, { env = {}, timeout = 20000, args = [] } = {}) 
     })
   })
 }
+
+/** detectSchemaDrift()'s report on a schema with nothing drifted, key for key in pg-boss's order. */
+export const CLEAN_DRIFT = Object.freeze({
+  ok: true,
+  missingTables: [],
+  missing: [],
+  building: [],
+  invalid: [],
+  extraIndexes: [],
+  mismatched: [],
+  missingFunctions: [],
+  mismatchedFunctions: [],
+  columnDrift: [],
+  constraintDrift: [],
+  enumDrift: null
+})

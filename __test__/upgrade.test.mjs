@@ -27,7 +27,7 @@
 
 import {
   RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, workerPolls,
-  rejectionOf, relationsIn
+  rejectionOf, relationsIn, CLEAN_DRIFT
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -67,20 +67,7 @@ const SUBJECT_OPTIONS = {
 }
 const POLL = { pollingIntervalSeconds: 0.5 }
 
-const CLEAN = {
-  ok: true,
-  missingTables: [],
-  missing: [],
-  building: [],
-  invalid: [],
-  extraIndexes: [],
-  mismatched: [],
-  missingFunctions: [],
-  mismatchedFunctions: [],
-  columnDrift: [],
-  constraintDrift: [],
-  enumDrift: null
-}
+const CLEAN = CLEAN_DRIFT
 
 afterAll(teardown)
 
