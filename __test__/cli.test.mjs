@@ -112,7 +112,7 @@ describe('the package', () => {
     const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
     const files = Object.fromEntries(packed.files.map(f => [f.path, f.mode]))
     expect(files[path.normalize(pkg.bin['pg-boss'])] & 0o111).toBe(0o111)
-    expect(files['lib/cli.js']).toBeDefined()
+    expect(files['bin/cli.js']).toBeDefined()
     expect(fs.readFileSync(SUBJECT, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true)
   })
 })

@@ -34,9 +34,9 @@ const OPTIONS = {
 let loaded = null
 function engine () {
   if (!loaded) {
-    const native = require('./native.js')
+    const native = require('../lib/native.js')
     const entry = require('../index.js')
-    const { call, callSync } = require('./errors.js')
+    const { call, callSync } = require('../lib/errors.js')
     loaded = { native, entry, call, callSync, latest: native.latestSchemaVersion() }
   }
   return loaded

@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 'use strict'
-// The `pg-boss` command, as pg-boss installs it: see lib/cli.js.
-require('../lib/cli.js').main()
+// The `pg-boss` command, as pg-boss installs it: see bin/cli.js.
+require('../bin/cli.js').main()
