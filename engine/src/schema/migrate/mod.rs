@@ -90,7 +90,12 @@ pub async fn prepare(db: &Db, config: &BossConfig) -> Result<()> {
         None => Ok(()),
         Some(version) if version < MIN_MIGRATION_VERSION => Err(too_old(&version.to_string())),
         Some(version) => {
-            migrate(db, version, &MigrationOptions::from_profile(&config.backend)).await
+            migrate(
+                db,
+                version,
+                &MigrationOptions::from_profile(&config.backend),
+            )
+            .await
         }
     }
 }
