@@ -277,6 +277,34 @@ describe('preparedStatements', () => {
     expect(errorsOf(boss)).toEqual([])
   })
 
+  /** plan_cache_mode of `count` of the instance's pool connections, held at once. */
+  async function planModes (boss, count) {
+    const db = boss.getDb()
+    // pg_sleep keeps each connection busy, so the statements cannot share one
+    const rows = await Promise.all(Array.from({ length: count }, () =>
+      db.executeSql("SELECT current_setting('plan_cache_mode') AS mode, pg_backend_pid() AS pid, pg_sleep(0.2)")))
+    expect(new Set(rows.map(r => r.rows[0].pid)).size).toBe(count)
+    return rows.map(r => r.rows[0].mode)
+  }
+
+  oursOnlyTest('prepared statements are planned for their parameters on every connection of the pool', async () => {
+    // A prepared claim kept on the plan chosen while its table was small grows slower as completed
+    // jobs pile up; each execution planned for its parameters does not.
+    const schema = freshSchema('pgb_plans')
+    const boss = makeBoss(Subject, schema, { supervise: false, schedule: false, max: 3 })
+    await boss.start()
+    expect(await planModes(boss, 3)).toEqual(['force_custom_plan', 'force_custom_plan', 'force_custom_plan'])
+    await stopBoss(boss)
+  })
+
+  oursOnlyTest('statements sent whole leave the sessions\' plan_cache_mode alone', async () => {
+    const schema = freshSchema('pgb_plans_whole')
+    const boss = makeBoss(Subject, schema, { supervise: false, schedule: false, max: 2, preparedStatements: false })
+    await boss.start()
+    expect(await planModes(boss, 2)).toEqual(['auto', 'auto'])
+    await stopBoss(boss)
+  })
+
   /**
    * The last statement of every server connection the instance used, as the server shows it in
    * pg_stat_activity (through PgBouncer the connections it lent): a prepared statement shows its
