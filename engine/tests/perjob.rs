@@ -76,7 +76,7 @@ async fn fetched(boss: &Boss, queue: &str, datas: &[Value]) -> Vec<Uuid> {
 fn settle(id: Uuid, retry_count: i32, status: JobResultStatus, output: Option<Value>) -> JobSettle {
     JobSettle {
         id,
-        retry_count,
+        retry_count: Some(retry_count),
         status,
         output: output.map(|o| o.to_string()),
     }
@@ -295,6 +295,64 @@ async fn settle_each_is_fenced_to_the_fetched_attempt() {
         settle_each(&jobs_db(&pool, s), &queue, &[]).await.unwrap(),
         SettledEach::default()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_each_settles_jobs_without_an_attempt_as_complete_and_fail_do() {
+    let (schema, boss, _) = quiet("pjany").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&queue("q", opts(json!({"retryLimit": 1}))))
+        .await
+        .unwrap();
+    let active = fetched(
+        &boss,
+        "q",
+        &[json!({"n": 1}), json!({"n": 2}), json!({"n": 3})],
+    )
+    .await;
+    let mut queued = Vec::new();
+    for n in [4, 5] {
+        let id = boss.send("q", json!({ "n": n }), Default::default(), None);
+        queued.push(id.await.unwrap().unwrap());
+    }
+    let queue = queue_info(&pool, s, "q").await;
+    let any = |id, status, output: Option<Value>| JobSettle {
+        retry_count: None,
+        ..settle(id, 0, status, output)
+    };
+
+    let settled = settle_each(
+        &jobs_db(&pool, s),
+        &queue,
+        &[
+            any(active[0], JobResultStatus::Completed, Some(json!({"a": 1}))),
+            any(active[1], JobResultStatus::Failed, Some(json!({"b": 2}))),
+            // Beside them, a job fenced to an attempt it is not at.
+            settle(active[2], 4, JobResultStatus::Completed, None),
+            // Not started: a failure takes it, a completion does not.
+            any(queued[0], JobResultStatus::Failed, None),
+            any(queued[1], JobResultStatus::Completed, None),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(settled.completed, vec![active[0]]);
+    assert_eq!(sorted(settled.failed), sorted(vec![active[1], queued[0]]));
+    assert!(settled.dead_lettered.is_empty());
+
+    let states = [
+        (active[0], "completed"),
+        (active[1], "retry"),
+        (active[2], "active"),
+        (queued[0], "retry"),
+        (queued[1], "created"),
+    ];
+    for (id, state) in states {
+        assert_eq!(job_state(&pool, s, id).await.as_deref(), Some(state));
+    }
+    let failed = job_row(&pool, s, active[1]).await.unwrap();
+    assert_eq!(failed["output"], json!({"b": 2}));
 }
 
 /// The statements that write `job_common` while `settle` runs, by kind.

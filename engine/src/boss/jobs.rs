@@ -76,6 +76,9 @@ impl Boss {
     }
 
     /// `complete()`: `output` is the JSON text stored on the jobs (`model::settle::output_from_value`).
+    /// On our own connections, a complete of active jobs shares its statement with the queue's
+    /// other settles of the moment (`ops::completer`); with `include_queued`, or inside the
+    /// caller's transaction, it goes alone.
     pub async fn complete(
         &self,
         name: &str,
@@ -86,10 +89,15 @@ impl Boss {
     ) -> Result<CommandResponse> {
         let db = self.started_db()?;
         let queue = self.queue(&db, name).await?;
+        if caller.is_none() && !include_queued {
+            return self.completer.complete(&db, &queue, targets, output).await;
+        }
         ops::settle::complete(&db, caller, &queue, targets, output, include_queued).await
     }
 
-    /// `fail()`: `output` is the JSON text stored on the jobs.
+    /// `fail()`: `output` is the JSON text stored on the jobs. On our own connections it shares
+    /// its statement with the queue's other settles of the moment; inside the caller's
+    /// transaction it goes alone.
     pub async fn fail(
         &self,
         name: &str,
@@ -99,6 +107,9 @@ impl Boss {
     ) -> Result<CommandResponse> {
         let db = self.started_db()?;
         let queue = self.queue(&db, name).await?;
+        if caller.is_none() {
+            return self.completer.fail(&db, &queue, targets, output).await;
+        }
         ops::settle::fail(&db, caller, &queue, targets, output).await
     }
 

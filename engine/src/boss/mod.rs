@@ -143,7 +143,8 @@ pub struct Boss {
     overruns: OverrunLog,
     /// Concurrent `send()`s, coalesced per queue.
     sends: Arc<SendCoalescer>,
-    /// The workers' settles, shared per queue (`ops::completer`).
+    /// The settles of the workers and of the application's complete()/fail() calls, shared per
+    /// queue (`ops::completer`).
     completer: Arc<crate::ops::completer::Completer>,
     /// Where pooled connections found dead are reported (an `error` event).
     lost: db::LostConnection,
@@ -634,7 +635,9 @@ impl Boss {
         }
         let _ = tokio::time::timeout_at(cleanup_end, self.overruns.flush(&db)).await;
         self.sends.close();
-        self.completer.close();
+        // Settles handed to the completer (the application's complete() and fail() calls among
+        // them) are answered before the pool closes.
+        let _ = tokio::time::timeout_at(cleanup_end, self.completer.close()).await;
         // The background migration's command in hand gets until the deadline; the registry
         // heartbeat ends last, so a graceful stop reads as live until its workers are done.
         self.late_services

@@ -46,13 +46,14 @@ impl JobResultStatus {
     }
 }
 
-/// One job of a batch settled on its own: the attempt it was fetched at, how, and its output
-/// (JSON text).
+/// One job settled on its own: the attempt it was fetched at, how, and its output (JSON text).
 #[doc(hidden)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSettle {
     pub id: Uuid,
-    pub retry_count: i32,
+    /// The attempt the settle is fenced to; `None` for a call given plain ids, which settles the
+    /// job at any attempt (a completion still only an active job, a failure any unfinished one).
+    pub retry_count: Option<i32>,
     pub status: JobResultStatus,
     pub output: Option<String>,
 }

@@ -89,6 +89,22 @@ impl JobTargets {
         self.attempts.is_some()
     }
 
+    /// Each job with the attempt it is fenced to (`None` when unfenced), in order; `None` for an
+    /// attempt no job can be at (a retry count past PostgreSQL's int).
+    pub fn each_attempt(&self) -> Option<Vec<(Uuid, Option<i32>)>> {
+        let Some(attempts) = &self.attempts else {
+            return Some(self.ids.iter().map(|id| (*id, None)).collect());
+        };
+        self.ids
+            .iter()
+            .zip(attempts)
+            .map(|(id, attempt)| {
+                let (_, count) = attempt.rsplit_once(':')?;
+                Some((*id, Some(count.parse().ok()?)))
+            })
+            .collect()
+    }
+
     /// The same jobs, any attempt.
     pub fn unfenced(mut self) -> JobTargets {
         self.attempts = None;
@@ -231,6 +247,12 @@ mod tests {
         assert!(!plain.fenced());
         let fenced = JobTargets::from_value(&json!([{"id": ID, "retryCount": 2}]), "fail").unwrap();
         assert_eq!(fenced.attempts, Some(vec![format!("{ID}:2")]));
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(fenced.each_attempt(), Some(vec![(id, Some(2))]));
+        assert_eq!(plain.each_attempt(), Some(vec![(id, None)]));
+        let beyond = json!([{"id": ID, "retryCount": 1_u64 << 40}]);
+        let beyond = JobTargets::from_value(&beyond, "fail").unwrap();
+        assert_eq!(beyond.each_attempt(), None);
         assert_eq!(
             JobTargets::from_value(&json!([ID, {"id": ID, "retryCount": 2}]), "fail")
                 .unwrap_err()

@@ -104,7 +104,7 @@ pub struct SettledEach {
 }
 
 /// Settles every job with its own status and output in one statement, whatever the batch size,
-/// each fenced to its fetched attempt. Each id should appear once.
+/// each fenced to its attempt when it has one. Each id should appear once.
 pub async fn settle_each(db: &Db, queue: &Queue, items: &[JobSettle]) -> Result<SettledEach> {
     if items.is_empty() {
         return Ok(SettledEach::default());
@@ -113,7 +113,7 @@ pub async fn settle_each(db: &Db, queue: &Queue, items: &[JobSettle]) -> Result<
     let params = vec![
         Param::text(queue.name.as_str()),
         Param::Uuids(items.iter().map(|i| i.id).collect()),
-        Param::Int4Array(items.iter().map(|i| i.retry_count).collect()),
+        Param::NullableInt4s(items.iter().map(|i| i.retry_count).collect()),
         Param::Texts(Some(
             items
                 .iter()

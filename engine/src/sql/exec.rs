@@ -327,6 +327,7 @@ fn bind<'q>(
         Param::Json(value) => query.bind(value),
         Param::Int4Array(list) => query.bind(list),
         Param::NullableTexts(list) => query.bind(list),
+        Param::NullableInt4s(list) => query.bind(list),
     }
 }
 

@@ -192,6 +192,7 @@ fn write_param(out: &mut String, param: &Param) -> Result<(), LiteralError> {
             None => out.push_str("NULL::uuid[]"),
         },
         Param::Int4s(list) | Param::Int4Array(list) => write_ints(out, list),
+        Param::NullableInt4s(list) => write_nullable_ints(out, list),
         Param::Texts(list) => match list {
             Some(list) => write_texts(out, list.iter().map(|s| Some(s.as_str())))?,
             None => out.push_str("NULL::text[]"),
@@ -273,6 +274,14 @@ fn write_uuids(out: &mut String, ids: &[Uuid]) {
 
 fn write_ints(out: &mut String, list: &[i32]) {
     let items: Vec<String> = list.iter().map(i32::to_string).collect();
+    out.push_str(&format!("'{{{}}}'::int4[]", items.join(",")));
+}
+
+fn write_nullable_ints(out: &mut String, list: &[Option<i32>]) {
+    let items: Vec<String> = list
+        .iter()
+        .map(|n| n.map_or_else(|| "NULL".to_string(), |n| n.to_string()))
+        .collect();
     out.push_str(&format!("'{{{}}}'::int4[]", items.join(",")));
 }
 
@@ -387,6 +396,10 @@ mod tests {
         assert_eq!(one(Param::Uuids(vec![])), "SELECT ('{}'::uuid[])");
         assert_eq!(one(Param::UuidsOrNull(None)), "SELECT (NULL::uuid[])");
         assert_eq!(one(Param::Int4s(vec![1, -2])), "SELECT ('{1,-2}'::int4[])");
+        assert_eq!(
+            one(Param::NullableInt4s(vec![Some(3), None])),
+            "SELECT ('{3,NULL}'::int4[])"
+        );
         assert_eq!(
             one(Param::Texts(Some(vec!["a,b".into(), "{\"x\"}".into()]))),
             "SELECT (ARRAY[E'a,b',E'{\"x\"}']::text[])"

@@ -29,6 +29,8 @@ pub enum Param {
     Int4Array(Vec<i32>),
     /// A text[] whose items may be null (the job path's per-job outputs).
     NullableTexts(Vec<Option<String>>),
+    /// An int[] whose items may be null (the job path's per-job attempts, null for any attempt).
+    NullableInt4s(Vec<Option<i32>>),
 }
 
 impl Param {
@@ -55,6 +57,7 @@ impl Param {
                 .map_or(Value::Null, |v| Value::String(v.to_string())),
             Param::Int4Array(list) => json!(list),
             Param::NullableTexts(list) => json!(list),
+            Param::NullableInt4s(list) => json!(list),
         }
     }
 }

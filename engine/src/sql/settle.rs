@@ -147,15 +147,17 @@ fn dead_lettered(schema: &str) -> String {
 }
 
 /// Settles every job with its own status and output in one statement, whatever the batch size:
-/// completions update in place, failures go through the same delete and re-insert as `fail`. Each
-/// job is fenced to its fetched attempt (active at that `retry_count`). `$1` queue name, then one
-/// array each of `$2` ids, `$3` attempts, `$4` statuses and `$5` outputs; answers the ids
-/// completed, failed and dead-lettered.
+/// completions update in place, failures go through the same delete and re-insert as `fail`. A
+/// job given an attempt is fenced to it (active at that `retry_count`); one given none (a null
+/// attempt) is settled as `complete`/`fail` unfenced settle it: completed while active, failed
+/// while unfinished. `$1` queue name, then one array each of `$2` ids, `$3` attempts, `$4`
+/// statuses and `$5` outputs; answers the ids completed, failed and dead-lettered.
 pub fn settle_each(schema: &str, queue: &QueueInfo) -> String {
     let table = &queue.table;
     let removal = format!(
         "DELETE FROM {schema}.{table} j USING input i
-           WHERE j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count
+           WHERE j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state < 'completed'
+             AND (i.retry_count IS NULL OR (j.state = 'active' AND j.retry_count = i.retry_count))
            RETURNING j.*, i.status AS disposition, i.output AS given"
     );
     let failing = fail_ctes(
@@ -171,7 +173,8 @@ pub fn settle_each(schema: &str, queue: &QueueInfo) -> String {
          ), completed AS (
            UPDATE {schema}.{table} j SET completed_on = {schema}.job_now(), state = 'completed', output = i.output::jsonb
            FROM input i
-           WHERE j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count
+           WHERE j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active'
+             AND (i.retry_count IS NULL OR j.retry_count = i.retry_count)
            RETURNING j.id
          ), {failing}, landed AS (
            SELECT id, 'completed' AS status FROM completed

@@ -334,7 +334,7 @@ impl Turn<'_> {
             jobs.iter()
                 .map(|job| JobSettle {
                     id: job.id,
-                    retry_count: job.retry_count,
+                    retry_count: Some(job.retry_count),
                     status,
                     output: output.map(str::to_string),
                 })

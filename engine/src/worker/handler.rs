@@ -109,7 +109,7 @@ impl PerJobPlan {
                 };
                 JobSettle {
                     id: job.id,
-                    retry_count: job.retry_count,
+                    retry_count: Some(job.retry_count),
                     status,
                     output,
                 }
@@ -165,9 +165,9 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                (jobs[0].id, 0, JobResultStatus::DeadLetter),
-                (jobs[1].id, 3, JobResultStatus::Failed),
-                (jobs[2].id, 1, JobResultStatus::Completed),
+                (jobs[0].id, Some(0), JobResultStatus::DeadLetter),
+                (jobs[1].id, Some(3), JobResultStatus::Failed),
+                (jobs[2].id, Some(1), JobResultStatus::Completed),
             ]
         );
         assert_eq!(plan.answered, vec![true, false, true]);
