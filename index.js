@@ -824,9 +824,12 @@ function planBackend (options) {
   return json(backend)
 }
 
+// As pg-boss reads it: createSchema left out means true, any other value is taken for its truth
+// (null, 0 and '' leave CREATE SCHEMA out), and options given as null fail on that read.
 function getConstructionPlans (schema = DEFAULT_SCHEMA, options = {}) {
   warnDeprecatedBackend(options?.backend)
-  return callSync(() => constructionPlans(schema, options?.createSchema !== false, planBackend(options)))
+  const createSchema = options.createSchema === undefined ? true : Boolean(options.createSchema)
+  return callSync(() => constructionPlans(schema, createSchema, planBackend(options)))
 }
 
 function getUninstallPlans (schema = DEFAULT_SCHEMA, options = {}) {

@@ -157,6 +157,18 @@ describe('plans for each backend', () => {
     expect(plans('jobs', { backend: '' })).toBe(plans('jobs'))
   })
 
+  test('createSchema: only a given falsy value leaves out CREATE SCHEMA, as in pg-boss', () => {
+    const cases = [true, false, null, undefined, 0, '', NaN, 1, 'no', {}, []]
+    const creates = plans => cases.map(createSchema => /CREATE SCHEMA/.test(plans('jobs', { createSchema })))
+    const ours = creates(subjectExports().getConstructionPlans)
+    expect(ours).toEqual(creates(referenceExports.getConstructionPlans))
+    expect(ours).toEqual([true, false, false, true, false, false, false, true, true, true, true])
+    expect(subjectExports().getConstructionPlans('jobs', {})).toMatch(/CREATE SCHEMA/)
+    // Options given as null are read as pg-boss reads them.
+    const refused = plans => { try { plans('jobs', null) } catch (err) { return `${err.name}: ${err.message}` } }
+    expect(refused(subjectExports().getConstructionPlans)).toBe(refused(referenceExports.getConstructionPlans))
+  })
+
   test('yugabytedb is deprecated: a DeprecationWarning for each choice of it', async () => {
     const seen = () => warnings.filter(w => w.code === 'PGBOSS_DEP_YUGABYTEDB')
     const before = seen().length

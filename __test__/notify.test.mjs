@@ -3,7 +3,7 @@
 // poll. pg-boss uses the same channel, so the two wake each other's workers.
 
 import pg from 'pg'
-import { subject, freshSchema, makeBoss, sql, teardown, waitFor, RefBoss, connectionString } from './helpers.mjs'
+import { subject, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, RefBoss, connectionString } from './helpers.mjs'
 
 const Subject = subject()
 const schema = freshSchema('notify')
@@ -71,6 +71,32 @@ describe('the producer side', () => {
       expect(await heardDuring(() => instance.update('n_update', undefined, { id, startAfter: 0 }))).toEqual([{ channel: true, payload: 'n_update' }])
     }
   })
+
+  test('updateQueue() turning notify on or off changes the instance\'s very next send', async () => {
+    await boss.createQueue('n_toggle')
+    for (const instance of [boss, ref]) {
+      // The first send is made while the queue does not notify, as a send path that kept what it
+      // first saw of the queue would go on doing.
+      expect(await heardDuring(() => instance.send('n_toggle', {}))).toEqual([])
+      await instance.updateQueue('n_toggle', { notify: true })
+      expect(await heardDuring(() => instance.send('n_toggle', {}))).toEqual([{ channel: true, payload: 'n_toggle' }])
+      await instance.updateQueue('n_toggle', { notify: false })
+      expect(await heardDuring(() => instance.send('n_toggle', {}))).toEqual([])
+    }
+  })
+
+  test('another instance\'s notify change reaches the sends once the queue cache is refreshed', async () => {
+    const quick = makeBoss(Subject, schema, { supervise: false, schedule: false, migrate: false, queueCacheIntervalSeconds: 1 })
+    await quick.start()
+    await ref.createQueue('n_elsewhere')
+    expect(await heardDuring(() => quick.send('n_elsewhere', {}))).toEqual([])
+    const notifies = async on => (await heardDuring(() => quick.send('n_elsewhere', {}))).length === (on ? 1 : 0)
+    await ref.updateQueue('n_elsewhere', { notify: true })
+    await waitFor(() => notifies(true), { interval: 200, message: 'a send that notifies' })
+    await ref.updateQueue('n_elsewhere', { notify: false })
+    await waitFor(() => notifies(false), { interval: 200, message: 'a send that no longer notifies' })
+    await stopBoss(quick)
+  })
 })
 
 describe('the worker side', () => {
@@ -122,6 +148,39 @@ describe('the worker side', () => {
     expect(await stateOf(id)).toBe('created')
     await boss.offWork('n_poll')
     await boss.offWork('n_poll_woken')
+  })
+
+  test('updateQueue() turning notify on or off decides whether the next send wakes the worker', async () => {
+    await boss.createQueue('n_switch')
+    await boss.createQueue('n_switch_woken', { notify: true })
+    const handled = []
+    const woken = []
+    const workId = await boss.work('n_switch', { ...SLOW, batchSize: 5 }, async jobs => { handled.push(...jobs.map(j => j.id)) })
+    const wokenId = await boss.work('n_switch_woken', SLOW, async ([job]) => { woken.push(job.id) })
+    await waitFor(() => boss.getWipData().find(w => w.id === workId)?.lastFetchedOn, { message: 'the first fetch' })
+    await waitFor(() => boss.getWipData().find(w => w.id === wokenId)?.lastFetchedOn, { message: 'the other worker\'s first fetch' })
+    // Not woken while the queue does not notify: notifications meanwhile wake the other worker.
+    const wakeTheOther = async () => {
+      const other = await boss.send('n_switch_woken', {})
+      await waitFor(() => woken.includes(other), { timeout: 5000, message: 'the notify queue\'s worker to be woken' })
+    }
+    const quiet = await boss.send('n_switch', {})
+    await wakeTheOther()
+    expect(await stateOf(quiet)).toBe('created')
+
+    await boss.updateQueue('n_switch', { notify: true })
+    const loud = await boss.send('n_switch', {})
+    await waitFor(() => handled.includes(loud), { timeout: 5000, message: 'the worker woken once notify is on' })
+    // Back to sleep: both jobs settled, nothing left for the worker to go on with.
+    await waitFor(async () => await stateOf(quiet) === 'completed' && await stateOf(loud) === 'completed', { message: 'the batch settled' })
+
+    await boss.updateQueue('n_switch', { notify: false })
+    const late = await boss.send('n_switch', {})
+    await wakeTheOther()
+    await wakeTheOther()
+    expect(await stateOf(late)).toBe('created')
+    await boss.offWork('n_switch')
+    await boss.offWork('n_switch_woken')
   })
 
   test('after its connection is killed the listener reconnects, reports the loss, and wakes workers again', async () => {

@@ -5,7 +5,7 @@
 // two getQueue() answers must be equal apart from timestamps and the table name.
 
 import {
-  RefBoss, subject, freshSchema, makeBoss, sql, teardown
+  RefBoss, subject, freshSchema, makeBoss, sql, teardown, waitFor
 } from './helpers.mjs'
 
 const Subject = subject()
@@ -233,6 +233,57 @@ describe('updateQueue', () => {
     const id = await boss.send('upd_defaults', {})
     const job = await boss.getJobById('upd_defaults', id)
     expect(job).toEqual(expect.objectContaining({ retryLimit: 6, expireInSeconds: 45 }))
+  })
+
+  test('jobs sent after updateQueue() take the new defaults, also when the queue was sent to before', async () => {
+    for (const b of [boss, ref]) {
+      await b.createQueue('upd_later_dlq')
+      await b.createQueue('upd_later', { retryLimit: 1, expireInSeconds: 60 })
+      const before = await b.getJobById('upd_later', await b.send('upd_later', {}))
+      expect(before).toEqual(expect.objectContaining({ retryLimit: 1, expireInSeconds: 60, heartbeatSeconds: null, deadLetter: null }))
+      await b.updateQueue('upd_later', { retryLimit: 5, expireInSeconds: 45, heartbeatSeconds: 30, deadLetter: 'upd_later_dlq' })
+      const after = await b.getJobById('upd_later', await b.send('upd_later', {}))
+      expect(after).toEqual(expect.objectContaining({ retryLimit: 5, expireInSeconds: 45, heartbeatSeconds: 30, deadLetter: 'upd_later_dlq' }))
+    }
+  })
+
+  test('a worker started before updateQueue() works the jobs sent afterwards by the new settings', async () => {
+    const outcomes = []
+    for (const b of [boss, ref]) {
+      await b.createQueue('upd_worker_dlq')
+      await b.createQueue('upd_worker', { retryLimit: 3, retryDelay: 0, expireInSeconds: 60 })
+      const seen = []
+      await b.work('upd_worker', { pollingIntervalSeconds: 0.5 }, async ([job]) => {
+        seen.push(job)
+        throw new Error('refused')
+      })
+      // A job worked under the old settings first (one attempt only, by its own option).
+      const first = await b.send('upd_worker', {}, { retryLimit: 0 })
+      await waitFor(async () => (await b.getJobById('upd_worker', first))?.state === 'failed', { message: 'the first job failed' })
+      await b.updateQueue('upd_worker', { retryLimit: 0, expireInSeconds: 30, heartbeatSeconds: 20, deadLetter: 'upd_worker_dlq' })
+      const second = await b.send('upd_worker', { n: 2 })
+      await waitFor(async () => (await b.getJobById('upd_worker', second))?.state === 'failed', { message: 'the second job failed' })
+      await b.offWork('upd_worker')
+      const handed = id => {
+        const job = seen.find(j => j.id === id)
+        return { expireInSeconds: job.expireInSeconds, heartbeatSeconds: job.heartbeatSeconds }
+      }
+      const stored = await b.getJobById('upd_worker', second)
+      const deadLettered = await b.fetch('upd_worker_dlq', { batchSize: 5 })
+      outcomes.push({
+        first: handed(first),
+        second: handed(second),
+        secondStored: { retryCount: stored.retryCount, deadLetter: stored.deadLetter },
+        deadLettered: deadLettered.map(j => j.data)
+      })
+    }
+    expect(outcomes[0]).toEqual({
+      first: { expireInSeconds: 60, heartbeatSeconds: null },
+      second: { expireInSeconds: 30, heartbeatSeconds: 20 },
+      secondStored: { retryCount: 0, deadLetter: 'upd_worker_dlq' },
+      deadLettered: [{ n: 2 }]
+    })
+    expect(outcomes[0]).toEqual(outcomes[1])
   })
 
   test.each([

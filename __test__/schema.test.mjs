@@ -199,10 +199,13 @@ describe('installing', () => {
     expect(structureOf(got)).toEqual(structureOf(await catalogSnapshot(refSchema)))
   })
 
+  // pg-boss takes any falsy migrate given for false, null included.
   describe.each([
-    ['a schema that does not exist', false],
-    ['an existing empty schema', true]
-  ])('with migrate: false on %s', (_label, precreate) => {
+    ['a schema that does not exist', false, false],
+    ['an existing empty schema', true, false],
+    ['a schema that does not exist', false, null],
+    ['an existing empty schema', true, 0]
+  ])('on %s with migrate: %p', (_label, precreate, migrate) => {
     test('start() is refused as pg-boss refuses it, and nothing is created', async () => {
       const refSchema = freshSchema('nomig_ref')
       const subSchema = freshSchema('nomig_sub')
@@ -210,10 +213,10 @@ describe('installing', () => {
         await sql(`CREATE SCHEMA ${refSchema}`)
         await sql(`CREATE SCHEMA ${subSchema}`)
       }
-      const refErr = await startOutcome(RefBoss, refSchema, { migrate: false })
+      const refErr = await startOutcome(RefBoss, refSchema, { migrate })
       expect(refErr?.message).toBe('pg-boss is not installed')
 
-      const subErr = await startOutcome(Subject, subSchema, { migrate: false })
+      const subErr = await startOutcome(Subject, subSchema, { migrate })
       expect(subErr).not.toBeNull()
       expect(withoutSchemaName(subErr.message, subSchema)).toBe(withoutSchemaName(refErr.message, refSchema))
 
@@ -222,14 +225,15 @@ describe('installing', () => {
     })
   })
 
-  test('with createSchema: false and no schema, start() fails the way pg-boss fails', async () => {
+  // pg-boss takes any falsy createSchema given for false, null included.
+  test.each([false, null, 0, ''])('with createSchema: %p and no schema, start() fails the way pg-boss fails', async createSchema => {
     const refSchema = freshSchema('nocs_ref')
     const subSchema = freshSchema('nocs_sub')
-    const refErr = await startOutcome(RefBoss, refSchema, { createSchema: false })
+    const refErr = await startOutcome(RefBoss, refSchema, { createSchema })
     expect(refErr?.message).toBe(`schema "${refSchema}" does not exist`)
     expect(refErr.code).toBe('3F000')
 
-    const subErr = await startOutcome(Subject, subSchema, { createSchema: false })
+    const subErr = await startOutcome(Subject, subSchema, { createSchema })
     expect(subErr).not.toBeNull()
     expect(withoutSchemaName(subErr.message, subSchema)).toBe(withoutSchemaName(refErr.message, refSchema))
     expect(subErr.code).toBe(refErr.code)

@@ -104,6 +104,15 @@ pub fn present<'a>(options: &'a Options, key: &str) -> Option<&'a Value> {
     options.get(key).filter(|v| !v.is_null())
 }
 
+/// A switch read as pg-boss reads its `key in config ? config[key] : default` switches: absent, the
+/// default; given (`null` included), its truthiness.
+pub fn switch_opt(options: &Options, key: &str, default: bool) -> bool {
+    match options.get(key) {
+        None => default,
+        value => truthy(value),
+    }
+}
+
 pub fn bool_opt(options: &Options, key: &str) -> Result<Option<bool>> {
     match present(options, key) {
         None => Ok(None),

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub use backend::{Backend, BackendProfile};
 pub use connection::{ConnectionOptions, Pem, Ssl, SslOptions, Verify};
 pub use js::Options;
-use js::{bool_opt, int_opt, number_opt, truthy};
+use js::{bool_opt, int_opt, number_opt, switch_opt, truthy};
 pub use schema_name::{
     assert_schema_name, normalize_schema_name, resolve_schema_name, DEFAULT_SCHEMA,
 };
@@ -118,12 +118,12 @@ impl BossConfig {
         let config = BossConfig {
             connection: ConnectionOptions::from_options(options)?,
             schema,
-            migrate: bool_opt(options, "migrate")?.unwrap_or(true),
+            migrate: switch_opt(options, "migrate", true),
             test_clock: options.get("clock").and_then(Value::as_str) == Some("test"),
-            create_schema: bool_opt(options, "createSchema")?.unwrap_or(true),
+            create_schema: switch_opt(options, "createSchema", true),
             allow_schema_case_variant: truthy(options.get("allowSchemaCaseVariant")),
-            supervise: bool_opt(options, "supervise")?.unwrap_or(true),
-            schedule: bool_opt(options, "schedule")?.unwrap_or(true),
+            supervise: switch_opt(options, "supervise", true),
+            schedule: switch_opt(options, "schedule", true),
             supervise_interval_seconds: interval(options, "superviseIntervalSeconds", 60.0)?,
             maintenance_interval_seconds: interval(
                 options,
@@ -349,10 +349,6 @@ mod tests {
             "configuration assert: max must be an integer >= 1"
         );
         assert_eq!(
-            message(json!({"migrate": "yes"})),
-            "migrate must be a boolean"
-        );
-        assert_eq!(
             message(json!({"warningQueueSize": 0})),
             "configuration assert: warningQueueSize must be at least 1"
         );
@@ -369,5 +365,23 @@ mod tests {
         let ok = with(json!({"max": 3, "supervise": false})).unwrap();
         assert_eq!(ok.connection.max, 3);
         assert!(!ok.supervise);
+    }
+
+    #[test]
+    fn switches_given_any_value_take_its_truth_and_default_to_on() {
+        let read = |options: serde_json::Value| {
+            let c = BossConfig::from_value(&options).unwrap();
+            [c.migrate, c.create_schema, c.supervise, c.schedule]
+        };
+        assert_eq!(read(json!({})), [true; 4]);
+        for off in [json!(null), json!(false), json!(0), json!("")] {
+            let given =
+                json!({"migrate": off, "createSchema": off, "supervise": off, "schedule": off});
+            assert_eq!(read(given), [false; 4], "{off}");
+        }
+        for on in [json!(true), json!(1), json!("yes"), json!({})] {
+            let given = json!({"migrate": on, "createSchema": on, "supervise": on, "schedule": on});
+            assert_eq!(read(given), [true; 4], "{on}");
+        }
     }
 }

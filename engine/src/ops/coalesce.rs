@@ -39,13 +39,14 @@ struct Pending {
     reply: oneshot::Sender<Result<Option<Uuid>>>,
 }
 
-/// What a lane inserts with: the pool, and the queue's insert statement (answering ids).
+/// What a lane inserts with: the pool, and the queue's insert statement (answering ids) as it was
+/// rendered when the lane was made.
 struct Lane {
     db: Db,
     sql: Arc<str>,
     queue: String,
-    /// Whether the statement notifies; then `wakeup` is called after each one that wrote a job
-    /// that can run now.
+    /// Whether the statement notifies (the queue's `notify` it was rendered with); then `wakeup`
+    /// is called after each one that wrote a job that can run now.
     notify: bool,
     wakeup: Option<LocalWakeup>,
 }
@@ -57,11 +58,22 @@ pub struct SendCoalescer {
     wakeup: Option<LocalWakeup>,
 }
 
-/// A lane's queue table (a queue recreated with another table gets a new lane) and its channel.
+/// A lane's statement and its channel. A lane serves a queue only while the queue, as now cached,
+/// renders the same statement: one recreated with another table, or whose `notify` was turned on
+/// or off (by this instance's `updateQueue()`, or another's, seen once the cache is refreshed),
+/// gets a new lane, and the old one ends once it has answered what it holds.
 struct LaneHandle {
-    table: String,
+    sql: Arc<str>,
     sender: mpsc::UnboundedSender<Pending>,
 }
+
+/// The form of the insert statement sends go through: answering ids, so each send learns whether a
+/// policy or throttle refused its job.
+const LANE_SHAPE: InsertShape = InsertShape {
+    returning: true,
+    by_key: false,
+    slots: false,
+};
 
 impl SendCoalescer {
     /// Lanes that call `wakeup` after a notifying insert commits.
@@ -105,21 +117,17 @@ impl SendCoalescer {
     }
 
     fn lane(&self, db: &Db, queue: &Queue) -> mpsc::UnboundedSender<Pending> {
+        let sql = JobStatement::Insert(LANE_SHAPE).cached(&queue.statements, db.schema(), queue);
         let mut lanes = self.lanes.lock().unwrap();
         let open = lanes
             .get(queue.name.as_str())
-            .filter(|l| l.table == queue.table && !l.sender.is_closed());
+            .filter(|l| l.sql == sql && !l.sender.is_closed());
         if let Some(lane) = open {
             return lane.sender.clone();
         }
-        let shape = InsertShape {
-            returning: true,
-            by_key: false,
-            slots: false,
-        };
         let lane = Lane {
             db: db.clone(),
-            sql: JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue),
+            sql: sql.clone(),
             queue: queue.name.clone(),
             notify: queue.notify,
             wakeup: self.wakeup.clone(),
@@ -127,7 +135,7 @@ impl SendCoalescer {
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run_lane(Arc::new(lane), receiver));
         let handle = LaneHandle {
-            table: queue.table.clone(),
+            sql,
             sender: sender.clone(),
         };
         lanes.insert(queue.name.clone(), handle);
