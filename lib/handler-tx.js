@@ -8,7 +8,9 @@
 // the constructor's db, the transaction is one that db's beginTransaction() opened (kept by the
 // caller-db bridge under `callerKey`): the handler's statements go through its own executeSql and
 // answer what it answers, as in pg-boss, for as long as the engine says the handler may use it.
-const pgTypes = require('pg-types')
+// pg-types is loaded on the first transactional statement: an instance with no transactional
+// worker never pays for its parsers' code and tables.
+let pgTypes = null
 const { call } = require('./errors.js')
 
 class HandlerTransactions {
@@ -85,6 +87,7 @@ class BatchTransaction {
 }
 
 function resultOf ({ fields, rows, rowCount }) {
+  pgTypes ??= require('pg-types')
   const parsers = fields.map(field => pgTypes.getTypeParser(field.dataTypeID, 'text'))
   return {
     rowCount,

@@ -3,7 +3,6 @@
 // JobSpy records (lib/spy.js). Sends are seen here; how a batch was settled only the engine
 // knows, so it reports settles of spied queues (`spy` events), matched here to the batch a
 // handler was given and what it answered.
-const { randomUUID } = require('node:crypto')
 const { JobSpy, failureDetail } = require('./spy.js')
 
 /** A job's attempt, as spy reports name it. */
@@ -126,7 +125,8 @@ async function insertSpied (spy, name, jobs, insert) {
   const dataById = new Map()
   const withIds = jobs.map(job => {
     if (job === null || typeof job !== 'object') return job
-    const id = job.id ?? randomUUID()
+    // node:crypto is required here, not at load: only a spied insert needs it.
+    const id = job.id ?? require('node:crypto').randomUUID()
     dataById.set(id, job.data ?? {})
     return { ...job, id }
   })

@@ -35,6 +35,22 @@ use pg_boss_engine::boss::{Boss, StopOptions};
 use pg_boss_engine::config::BossConfig;
 use pg_boss_engine::error::Error;
 
+/// The engine's Tokio runtime, made when the addon loads (napi's default is one worker per core).
+/// The engine waits on PostgreSQL far more than it computes, so one worker keeps up with it, and
+/// every further worker costs the Node process cross-thread wake-ups on each hand-over (CPU) and a
+/// thread of its own (stack and malloc arena: memory).
+#[napi_derive::module_init]
+fn init_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(ENGINE_WORKER_THREADS)
+        .enable_all()
+        .build()
+        .expect("the engine's Tokio runtime could not be built");
+    napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+}
+
+const ENGINE_WORKER_THREADS: usize = 1;
+
 #[napi]
 pub struct NativeBoss {
     inner: Arc<Boss>,
