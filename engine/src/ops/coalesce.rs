@@ -119,7 +119,7 @@ impl SendCoalescer {
         };
         let lane = Lane {
             db: db.clone(),
-            sql: JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue),
+            sql: JobStatement::Insert(shape).cached(&queue.statements, &db.sql, queue),
             queue: queue.name.clone(),
             notify: queue.notify,
             wakeup: self.wakeup.clone(),
