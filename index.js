@@ -770,6 +770,7 @@ class PgBoss extends EventEmitter {
     if (options.transactional === true) {
       // As pg-boss, what the db offers is looked at when the worker is asked for.
       if (this.#db) this.#native.setCallerOffers(typeof this.#db.beginTransaction === 'function', isPgBossDb(this.#db))
+      await call(this.#native.assertTransactionalWork(queue))
       return callSync(() => this.#native.workInTransactions(json(queue), json(workOptions), this.#runner.transactionalHandlerFor(queue, handler)))
     }
     return callSync(() => this.#native.work(json(queue), json(workOptions), this.#runner.handlerFor(queue, handler, perJob)))

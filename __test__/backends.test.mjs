@@ -7,15 +7,19 @@
 // INDEX after its table), then run and compared. Only that rewriting is ours; everything else in
 // the texts runs as printed.
 //
-// Instances: the profiles whose run-time statements run on stock PostgreSQL (yugabytedb, citus,
-// pglite) are started on this server and driven through the same calls as pg-boss with the same
-// backend; the profiles without advisory locks are run while another session holds every lock key
-// pg-boss uses, so a statement that took one would wait (and the test would time out), and the
-// stock profiles are shown waiting on the same keys (the check can fail).
+// Instances: every profile's instance is started on this server and driven through the same calls
+// as pg-boss with the same backend; the profiles without advisory locks are run while another
+// session holds every lock key pg-boss uses, so a statement that took one would wait (and the test
+// would time out), and the stock profiles are shown waiting on the same keys (the check can fail).
+// CockroachDB's run-time statements differ from stock ones (claims without SKIP LOCKED, failures,
+// redrive and flow resolution in single-change steps, no LISTEN/NOTIFY, no transactional worker
+// on a queue with heartbeats); they run on PostgreSQL too, so they are checked here against
+// pg-boss's results, and the statements both send are captured through a db to check their shape.
+// No CockroachDB server runs here: what only CockroachDB would show is not tested.
 
 import pg from 'pg'
 import {
-  RefBoss, subject, subjectExports, referenceExports, oursOnlyTest,
+  RefBoss, subject, subjectExports, referenceExports,
   freshSchema, makeBoss, stopBoss, teardown, sql, waitFor, connectionString, relationsIn, rejectionOf
 } from './helpers.mjs'
 import { catalogSnapshot, STRUCTURE_SECTIONS } from './catalog.mjs'
@@ -258,7 +262,7 @@ async function scenario (Boss, schema, backend) {
 }
 
 describe('instances of each backend on PostgreSQL', () => {
-  for (const backend of ['yugabytedb', 'citus', 'pglite']) {
+  for (const backend of ['cockroachdb', 'yugabytedb', 'citus', 'pglite']) {
     test(`${backend}: the same results as pg-boss's`, async () => {
       const ours = freshSchema(`run_${backend}_ours`)
       const theirs = freshSchema(`run_${backend}_ref`)
@@ -344,21 +348,203 @@ describe('instances of each backend on PostgreSQL', () => {
     await started
     await stopBoss(boss)
   }, 60000)
+})
 
-  oursOnlyTest('cockroachdb: an instance is refused (its run-time statements are not written yet)', async () => {
-    const err = await rejectionOf((async () => makeBoss(Subject, freshSchema('crdb'), { backend: 'cockroachdb' }))())
-    expect(err.code).toBe('ERR_NOT_IMPLEMENTED')
-    expect(err.message).toMatch(/cockroachdb/)
-  })
+/** What a db answers to: every statement text it was given, then run on `pool`. */
+function capturingDb (pool, texts) {
+  return {
+    executeSql: (text, values) => {
+      texts.push(text)
+      return pool.query(text, values)
+    }
+  }
+}
 
-  test('cockroachdb: pg-boss runs its profile on PostgreSQL', async () => {
-    // The reference's half of the refusal above: what ours does not do yet.
-    const boss = makeBoss(RefBoss, freshSchema('crdb_ref'), { backend: 'cockroachdb', supervise: false, schedule: false })
-    await boss.start()
-    await boss.createQueue('q')
-    const id = await boss.send('q', {})
-    const [job] = await boss.fetch('q')
-    expect(job.id).toBe(id)
-    await stopBoss(boss)
+/** Splits a captured text (one statement, or a script of several) into its statements. */
+function statementsOf (text) {
+  return text.split(/;\s*\n/).map(s => s.trim()).filter(Boolean)
+}
+
+/** The changes of tables a statement makes: its INSERTs, UPDATEs (not FOR UPDATE) and DELETEs. */
+function changesIn (statement) {
+  return (statement.match(/\bINSERT\s+INTO\b|\bDELETE\s+FROM\b|\bUPDATE\s+[\w."]+\s+(?:AS\s+)?(?:\w+\s+)?SET\b/gi) || []).length
+}
+
+/**
+ * The cockroachdb profile's own paths, run on one instance: dead letters (a failure with no retry
+ * left, a redrive back), flows (a parent completed, its child released by a resolution pass), a
+ * per-job worker's mixed answer, a transactional worker refused for a queue with heartbeats, and
+ * one failed for a job that brought its own. Answers what came back, free of ids and times.
+ */
+async function distributedScenario (Boss, schema, options = {}) {
+  const boss = makeBoss(Boss, schema, { backend: 'cockroachdb', supervise: false, schedule: false, migrate: true, ...options })
+  await boss.start()
+  await boss.createQueue('dlq')
+  await boss.createQueue('src', { retryLimit: 0, deadLetter: 'dlq' })
+  await boss.createQueue('parent')
+  await boss.createQueue('child')
+  await boss.createQueue('each', { retryLimit: 1, deadLetter: 'dlq' })
+  await boss.createQueue('beats', { heartbeatSeconds: 30 })
+  await boss.createQueue('plain')
+
+  // A failure with no retry left goes to the dead letter queue; a redrive takes it back.
+  const failing = await boss.send('src', { n: 1 })
+  const [claimed] = await boss.fetch('src')
+  const failed = await boss.fail('src', claimed.id, { reason: 'bad' })
+  const dead = (await boss.findJobs('dlq', {})).map(j => ({ state: j.state, data: j.data, sourceName: j.sourceName, sourceOutput: j.sourceOutput }))
+  const preview = await boss.previewRedrive('dlq')
+  const moved = await boss.redrive('dlq')
+  const redriven = (await boss.findJobs('src', {})).filter(j => j.id !== failing).map(j => ({ state: j.state, data: j.data }))
+  const leftInDlq = (await boss.findJobs('dlq', {})).length
+
+  // A flow: the child waits for its parent, and is released by a resolution pass once it completed.
+  const ids = await boss.flow([
+    { ref: 'p', name: 'parent', data: { step: 1 } },
+    { ref: 'c', name: 'child', data: { step: 2 }, dependsOn: ['p'] }
+  ])
+  const before = (await boss.fetch('child')).length
+  const [parentJob] = await boss.fetch('parent')
+  const completed = await boss.complete('parent', parentJob.id, { ok: true })
+  await boss.resolveFlow()
+  const [childJob] = await boss.fetch('child')
+  const flow = { before, completed: completed.affected, childReleased: childJob?.id === ids.c }
+
+  // A per-job worker: one completed, one failed with a retry left, one dead-lettered.
+  const eachIds = []
+  for (const key of ['a', 'b', 'c']) eachIds.push(await boss.send('each', { key }))
+  await boss.work('each', { pollingIntervalSeconds: 30, batchSize: 10, perJobResults: true }, async jobs => jobs.map(job => ({
+    id: job.id,
+    status: { a: 'completed', b: 'failed', c: 'deadletter' }[job.data.key],
+    output: { key: job.data.key }
+  })))
+  const eachStates = await waitFor(async () => {
+    const found = await boss.findJobs('each', {})
+    return found.every(j => j.state !== 'created' && j.state !== 'active')
+      ? Object.fromEntries(found.map(j => [j.data.key, { state: j.state, output: j.output }]))
+      : null
+  }, { message: 'the per-job batch settled' })
+  await boss.offWork('each')
+
+  // A transactional worker on a queue with heartbeats is refused as work() is called.
+  const refusal = await rejectionOf(boss.work('beats', { transactional: true }, async () => {}))
+  // One on a queue without, given a job with its own heartbeat, fails that job.
+  const beating = await boss.send('plain', { n: 9 }, { heartbeatSeconds: 30, retryLimit: 0 })
+  await boss.work('plain', { transactional: true, pollingIntervalSeconds: 0.5 }, async () => 'never')
+  const beatingJob = await waitFor(async () => {
+    const job = await boss.getJobById('plain', beating)
+    return job.state === 'failed' ? job : null
+  }, { message: 'the job with a heartbeat failed' })
+  await boss.offWork('plain')
+
+  const result = {
+    failed: { affected: failed.affected },
+    dead,
+    preview,
+    moved,
+    redriven,
+    leftInDlq,
+    flow,
+    eachStates,
+    refusal: { name: refusal?.name, message: refusal?.message },
+    beating: beatingJob.output?.message
+  }
+  await stopBoss(boss)
+  return result
+}
+
+describe('cockroachdb instances on PostgreSQL', () => {
+  test('flows, dead letters, redrive, per-job results and the transactional refusals as pg-boss\'s', async () => {
+    const ours = freshSchema('crdb_paths_ours')
+    const theirs = freshSchema('crdb_paths_ref')
+    const held = [await holdLocks(ours, 'job'), await holdLocks(theirs, 'job')]
+    let a, b
+    try {
+      [a, b] = [await distributedScenario(Subject, ours), await distributedScenario(RefBoss, theirs)]
+    } finally {
+      for (const h of held) await h.release()
+    }
+    expect(a).toEqual(b)
+    expect(a.dead).toEqual([{ state: 'created', data: { n: 1 }, sourceName: 'src', sourceOutput: { reason: 'bad' } }])
+    expect([a.moved, a.leftInDlq, a.redriven]).toEqual([1, 0, [{ state: 'created', data: { n: 1 } }]])
+    expect(a.flow).toEqual({ before: 0, completed: 1, childReleased: true })
+    expect(a.eachStates).toEqual({
+      a: { state: 'completed', output: { key: 'a' } },
+      b: { state: 'retry', output: { key: 'b' } },
+      c: { state: 'failed', output: { key: 'c' } }
+    })
+    expect(a.refusal).toEqual({
+      name: 'AssertionError',
+      message: 'this backend cannot run a transactional worker on a queue with heartbeatSeconds: the heartbeat refreshes the claimed row from a pooled connection, which the handler transaction is then refused a write to. Drop heartbeatSeconds and let expireInSeconds bound the job, or drop transactional and settle it with complete({ db })'
+    })
+    expect(a.beating).toMatch(/^this backend cannot run a transactional handler over a job with heartbeatSeconds/)
+  }, 120000)
+
+  test('no statement skips locked rows or changes tables twice, as in pg-boss\'s', async () => {
+    const pool = new pg.Pool({ connectionString, max: 4 })
+    const sent = { ours: [], theirs: [] }
+    try {
+      for (const [which, Boss] of [['ours', Subject], ['theirs', RefBoss]]) {
+        const schema = freshSchema(`crdb_sql_${which}`)
+        const boss = makeBoss(Boss, schema, { db: capturingDb(pool, sent[which]), backend: 'cockroachdb', supervise: false, schedule: false, migrate: true })
+        await boss.start()
+        await boss.createQueue('dlq')
+        await boss.createQueue('q', { retryLimit: 1, retryDelay: 0, deadLetter: 'dlq' })
+        await boss.createQueue('r')
+        sent[which].length = 0
+        // The run-time calls only: the install is the plans' concern (above).
+        const first = await boss.send('q', { n: 1 })
+        await boss.send('q', { n: 2 })
+        await boss.complete('q', (await boss.fetch('q'))[0].id)
+        const [second] = await boss.fetch('q')
+        await boss.fail('q', second.id)
+        await boss.fail('q', (await boss.fetch('q'))[0].id)
+        await boss.redrive('dlq')
+        const ids = await boss.flow([{ ref: 'p', name: 'r' }, { ref: 'c', name: 'r', dependsOn: ['p'] }])
+        await boss.complete('r', (await boss.fetch('r'))[0].id)
+        await boss.resolveFlow()
+        await boss.send('q', { n: 3 })
+        const [expiring] = await boss.fetch('q')
+        await sql(`UPDATE ${schema}.job SET started_on = now() - interval '2 hours' WHERE id = $1`, [expiring.id])
+        await boss.supervise('q')
+        expect(ids.p).toBeTruthy()
+        expect(first).toBeTruthy()
+        await stopBoss(boss)
+      }
+    } finally {
+      await pool.end()
+    }
+    for (const which of ['ours', 'theirs']) {
+      const statements = sent[which].flatMap(statementsOf)
+      // pg-boss prunes dead instance rows with SKIP LOCKED on every backend (a row passed over is
+      // left for the next prune), so that one statement keeps it.
+      const skipping = statements.filter(s => /SKIP\s+LOCKED/i.test(s) && !/DELETE FROM \S+\.instance\b/.test(s))
+      const twice = statements.filter(s => changesIn(s) > 1)
+      expect({ which, skipping, twice }).toEqual({ which, skipping: [], twice: [] })
+      // The claims are there, without their lock: the update checks the state again instead.
+      expect(statements.some(s => /SET\s+state\s*=\s*'active'/i.test(s) && /j\.state\s*<\s*'active'/i.test(s))).toBe(true)
+    }
+  }, 120000)
+
+  test('useListenNotify: pg-boss\'s warning, and polling only', async () => {
+    const seen = {}
+    for (const [which, Boss] of [['ours', Subject], ['theirs', RefBoss]]) {
+      const boss = makeBoss(Boss, freshSchema(`crdb_ln_${which}`), { backend: 'cockroachdb', useListenNotify: true, supervise: false, schedule: false })
+      const warnings = []
+      boss.on('warning', w => warnings.push(w))
+      await boss.start()
+      await boss.createQueue('n', { notify: true })
+      const id = await boss.send('n', {})
+      const got = []
+      await boss.work('n', { pollingIntervalSeconds: 0.5 }, async ([job]) => { got.push(job.id) })
+      await waitFor(() => got.length === 1, { message: 'the job worked by polling' })
+      expect(got).toEqual([id])
+      seen[which] = warnings.filter(w => w.data?.type === 'listen_notify_unavailable')
+      await stopBoss(boss)
+    }
+    expect(seen.ours).toEqual(seen.theirs)
+    expect(seen.ours).toEqual([{
+      message: 'useListenNotify is not supported on the cockroachdb backend. Continuing with polling only.',
+      data: { type: 'listen_notify_unavailable', backend: 'cockroachdb' }
+    }])
   }, 60000)
 })

@@ -66,6 +66,14 @@ impl NativeBoss {
         Ok(id.to_string())
     }
 
+    /// Refuses a transactional worker the backend cannot run on `name` (a queue with heartbeats
+    /// on CockroachDB), before `workInTransactions` registers it.
+    #[napi]
+    pub async fn assert_transactional_work(&self, name: String) -> napi::Result<()> {
+        let boss = self.inner.clone();
+        run(async move { boss.assert_transactional_work(&name).await }).await
+    }
+
     /// A transactional handler's statement (`tx.executeSql(text, values)`): `values_json` is the
     /// list of its values as text or null; answers `{ fields, rows, rowCount }` as JSON text,
     /// every value as its text.

@@ -50,6 +50,7 @@ fn runner(pool: &PgPool, schema: &TestSchema) -> (BamRunner, Arc<RecordingEvents
     let settings = BamSettings {
         interval: Duration::from_secs(1),
         liveness: true,
+        schema_change_jobs: false,
     };
     (
         BamRunner::new(db_on(pool, schema), settings, events.clone()),

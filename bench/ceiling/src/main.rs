@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use pg_boss_engine::config::BackendProfile;
 use pg_boss_engine::model::fetch::FetchRequest;
 use pg_boss_engine::model::queue::QueueInfo;
 use pg_boss_engine::sql::fetch::ClaimShape;
@@ -159,6 +160,8 @@ async fn load_queue(pool: &PgPool, args: &Args, name: &str) -> Res<Queue> {
         batch_size: args.batch,
         ..FetchRequest::default()
     });
+    // The stock profile: the ceiling is measured on PostgreSQL.
+    let stock = BackendProfile::default();
     let insert_shape = |returning| InsertShape {
         returning,
         by_key: false,
@@ -167,15 +170,16 @@ async fn load_queue(pool: &PgPool, args: &Args, name: &str) -> Res<Queue> {
     Ok(Queue {
         name: name.to_string(),
         // insert(): no ids asked for; send(): the new ids answered.
-        insert: JobStatement::Insert(insert_shape(false)).render(schema, &info),
-        send: JobStatement::Insert(insert_shape(true)).render(schema, &info),
-        claim: JobStatement::Claim(claim_shape).render(schema, &info),
-        complete_and_claim: JobStatement::CompleteAndClaim(claim_shape).render(schema, &info),
+        insert: JobStatement::Insert(insert_shape(false)).render(schema, &stock, &info),
+        send: JobStatement::Insert(insert_shape(true)).render(schema, &stock, &info),
+        claim: JobStatement::Claim(claim_shape).render(schema, &stock, &info),
+        complete_and_claim: JobStatement::CompleteAndClaim(claim_shape)
+            .render(schema, &stock, &info),
         complete: JobStatement::Complete {
             include_queued: false,
             fenced: args.fenced,
         }
-        .render(schema, &info),
+        .render(schema, &stock, &info),
     })
 }
 

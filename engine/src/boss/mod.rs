@@ -200,15 +200,6 @@ impl Boss {
         events: Arc<dyn EventSink>,
         db: Option<Arc<dyn CallerDb>>,
     ) -> Result<Boss> {
-        if config.backend.backend == crate::config::Backend::CockroachDb {
-            // Its install and its plans are written (`getConstructionPlans()`), but the run-time
-            // statements its flags call for (claims without SKIP LOCKED, single-mutation settles,
-            // no LISTEN/NOTIFY, ...) are not: refused rather than run with stock statements.
-            return Err(Error::new(
-                ErrorCode::NotImplemented,
-                "backend: 'cockroachdb' is not implemented in pg-boss-native yet: its install plans are (getConstructionPlans, getUninstallPlans), an instance is not (see docs/COMPATIBILITY.md)",
-            ));
-        }
         let instance_id = Uuid::new_v4();
         if let Some(name) = config.instance.connection_name(instance_id) {
             config.connection.application_name = name;
@@ -250,7 +241,7 @@ impl Boss {
         Ok(Boss {
             pool: Mutex::new(pool),
             caller: db,
-            queues: Arc::new(QueueCache::default()),
+            queues: Arc::new(QueueCache::new(!config.backend.no_listen_notify)),
             workers,
             lifecycle: Mutex::new(Lifecycle::Created),
             transition: tokio::sync::Mutex::new(()),
@@ -675,6 +666,21 @@ impl Boss {
     /// found, it is not tried: a LISTEN there registers on a server connection the pooler lends to
     /// others, whose statements would then receive the notifications.
     async fn start_listener(&self) {
+        let backend = self.config.backend;
+        if backend.no_listen_notify {
+            // The backend has no LISTEN/NOTIFY at all (CockroachDB): configuration, not a
+            // failure, so emitted and not stored, as pg-boss does.
+            let name = backend.backend.name();
+            self.events
+                .emit(crate::event::Event::Warning(crate::ops::warnings::Warning {
+                    kind: LISTEN_NOTIFY_UNAVAILABLE,
+                    message: format!(
+                        "useListenNotify is not supported on the {name} backend. Continuing with polling only."
+                    ),
+                    data: json!({ "type": LISTEN_NOTIFY_UNAVAILABLE, "backend": name }),
+                }));
+            return;
+        }
         let db = self.db();
         let wakeup = Arc::new(WorkerWakeup {
             workers: self.workers.clone(),

@@ -85,6 +85,37 @@ impl Boss {
         Ok(first.expect("localConcurrency is at least 1"))
     }
 
+    /// pg-boss's refusal of a transactional worker on a queue with `heartbeatSeconds`, on a
+    /// backend where the heartbeat's write from a pooled connection makes the handler's
+    /// transaction fail to write the same row (CockroachDB). The queue is read only on such a
+    /// backend; one that cannot be read (not created yet) is let through, as pg-boss does: the
+    /// batch's own check is the backstop. Asked before [`Boss::work`], which it leaves the
+    /// refusals of an instance not started, or of a handle that cannot begin a transaction, to.
+    pub async fn assert_transactional_work(&self, name: &str) -> Result<()> {
+        if !self.config.backend.no_transactional_heartbeat {
+            return Ok(());
+        }
+        let Ok(db) = self.started_db() else {
+            return Ok(());
+        };
+        if !db.handle.can_begin() {
+            return Ok(());
+        }
+        let names = [name.to_string()];
+        let heartbeat = ops::queues::get_queues_json(&db, Some(&names[..]), 1, None)
+            .await
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|rows| rows.as_array()?.first()?.get("heartbeatSeconds")?.as_f64())
+            .unwrap_or(0.0);
+        if heartbeat != 0.0 {
+            return Err(Error::invalid(
+                crate::worker::TRANSACTIONAL_HEARTBEAT_UNSUPPORTED,
+            ));
+        }
+        Ok(())
+    }
+
     /// Each transactional handler in flight holds one of the pool's connections; warns
     /// (`transactional_pool_headroom`, not stored) when they could take all of them.
     /// On a caller's handle only when it is a pool pg-boss sized (see

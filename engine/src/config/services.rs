@@ -213,6 +213,11 @@ pub struct BamSettings {
     /// stop cancels a concurrent build rather than letting it run on. (Reclaiming a command
     /// left in progress waits out a day then, the claim's side: `sql::bam`.)
     pub liveness: bool,
+    /// Whether the server runs index builds as schema-change jobs of its own (CockroachDB), as
+    /// pg-boss tells it by the backend: a stop then drops a command's connection rather than
+    /// cancelling its statement, and a build that returns before its index exists (an earlier
+    /// build of it still running as a job) fails its row for a later attempt without an `error`.
+    pub schema_change_jobs: bool,
 }
 
 impl BamSettings {
@@ -220,6 +225,7 @@ impl BamSettings {
         BamSettings {
             interval: Duration::from_secs_f64(config.bam_interval_seconds),
             liveness: !config.backend.no_index_progress_view,
+            schema_change_jobs: config.backend.backend == crate::config::Backend::CockroachDb,
         }
     }
 }

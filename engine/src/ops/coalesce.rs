@@ -117,7 +117,7 @@ impl SendCoalescer {
     }
 
     fn lane(&self, db: &Db, queue: &Queue) -> mpsc::UnboundedSender<Pending> {
-        let sql = JobStatement::Insert(LANE_SHAPE).cached(&queue.statements, db.schema(), queue);
+        let sql = JobStatement::Insert(LANE_SHAPE).cached(&queue.statements, &db.sql, queue);
         let mut lanes = self.lanes.lock().unwrap();
         let open = lanes
             .get(queue.name.as_str())

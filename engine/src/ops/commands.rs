@@ -8,7 +8,7 @@ use crate::model::targets::{CommandResponse, JobCommand, JobTargets};
 use crate::ops::queues::Queue;
 use crate::sql::exec::{CallerDb, Exec, Param, Tx};
 use crate::sql::job_statements::JobStatement;
-use crate::sql::Db;
+use crate::sql::{Db, Statements};
 
 /// What a command did: pg-boss's response, and how many of the jobs it moved out of the finished
 /// ones the queue's `retained_count` held (see [`reduce_retained`]).
@@ -25,12 +25,12 @@ pub async fn run(
     command: JobCommand,
     targets: &JobTargets,
 ) -> Result<CommandOutcome> {
-    run_through(db.exec_for(caller), db.schema(), queue, command, targets).await
+    run_through(db.exec_for(caller), &db.sql, queue, command, targets).await
 }
 
 async fn run_through(
     at: Exec<'_>,
-    schema: &str,
+    sql: &Statements,
     queue: &Queue,
     command: JobCommand,
     targets: &JobTargets,
@@ -39,13 +39,14 @@ async fn run_through(
         command,
         fenced: targets.fenced(),
     };
-    let sql = which.cached(&queue.statements, schema, queue);
+    let statement = which.cached(&queue.statements, sql, queue);
     let params = vec![
         Param::text(queue.name.as_str()),
         Param::Uuids(targets.ids.clone()),
         Param::Texts(targets.attempts.clone()),
     ];
-    let (affected, settled, retained): (i64, Vec<Uuid>, i64) = at.fetch_one(&sql, params).await?;
+    let (affected, settled, retained): (i64, Vec<Uuid>, i64) =
+        at.fetch_one(&statement, params).await?;
     Ok(CommandOutcome {
         response: CommandResponse {
             jobs: targets.ids.clone(),
@@ -58,7 +59,7 @@ async fn run_through(
 
 /// Refreshes the heartbeat of active jobs (a worker's keep-alive).
 pub async fn touch(db: &Db, queue: &Queue, targets: &JobTargets) -> Result<CommandResponse> {
-    let outcome = run_through(db.exec(), db.schema(), queue, JobCommand::Touch, targets).await?;
+    let outcome = run_through(db.exec(), &db.sql, queue, JobCommand::Touch, targets).await?;
     Ok(outcome.response)
 }
 
@@ -82,7 +83,7 @@ const DELETE_BATCH: i64 = 10_000;
 /// Deletes one queue's jobs a batch at a time, so no transaction holds more than a batch of row
 /// locks. Returns how many went, and how many of those the queue's `retained_count` held.
 pub async fn delete_stored(db: &Db, queue: &Queue, which: Stored) -> Result<(i64, i64)> {
-    let sql = JobStatement::DeleteStored(which).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::DeleteStored(which).cached(&queue.statements, &db.sql, queue);
     let (mut total, mut retained) = (0, 0);
     loop {
         let params = vec![Param::text(queue.name.as_str()), Param::Int8(DELETE_BATCH)];
@@ -100,7 +101,7 @@ pub async fn delete_stored(db: &Db, queue: &Queue, which: Stored) -> Result<(i64
 pub async fn truncate(db: &Db, queue: Option<&Queue>) -> Result<()> {
     let statements = &db.sql.jobs.commands;
     let truncate = match queue {
-        Some(queue) => JobStatement::Truncate.cached(&queue.statements, db.schema(), queue),
+        Some(queue) => JobStatement::Truncate.cached(&queue.statements, &db.sql, queue),
         None => statements.truncate_all.as_str().into(),
     };
     let tx = Tx::begin(&db.handle).await?;

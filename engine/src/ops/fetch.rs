@@ -51,9 +51,12 @@ fn claim_params(queue: &Queue, request: &FetchRequest) -> Vec<Param> {
 
 /// Whether a worker may complete its last batch in the statement that claims its next
 /// ([`complete_and_fetch`]): only where the claim does not count active jobs, since it does not
-/// see the completions made in the same statement.
-pub fn completes_with_claim(queue: &Queue, request: &FetchRequest) -> bool {
-    matches!(queue.policy.as_str(), "standard" | "short") && request.group_concurrency.is_none()
+/// see the completions made in the same statement; and never where a statement may change a
+/// table only once, as that one changes the job table twice.
+pub fn completes_with_claim(db: &Db, queue: &Queue, request: &FetchRequest) -> bool {
+    !db.sql.splits_mutations()
+        && matches!(queue.policy.as_str(), "standard" | "short")
+        && request.group_concurrency.is_none()
 }
 
 /// Completes `targets` (fenced to their attempts) with `output` and claims up to `batch_size`
@@ -68,7 +71,7 @@ pub async fn complete_and_fetch(
     output: Option<&str>,
 ) -> Result<(i64, FetchedBatch)> {
     let shape = ClaimShape::of(request);
-    let sql = JobStatement::CompleteAndClaim(shape).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::CompleteAndClaim(shape).cached(&queue.statements, &db.sql, queue);
     let mut params = claim_params(queue, request);
     params.extend([
         Param::Uuids(targets.ids.clone()),
@@ -115,7 +118,7 @@ pub async fn fetch(
     request: &FetchRequest,
 ) -> Result<FetchedBatch> {
     let shape = ClaimShape::of(request);
-    let sql = JobStatement::Claim(shape).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::Claim(shape).cached(&queue.statements, &db.sql, queue);
     let params = claim_params(queue, request);
     let rows: Vec<ClaimRow> = match db.exec_for(caller).fetch_all(&sql, params).await {
         Ok(rows) => rows,
@@ -130,7 +133,7 @@ pub async fn fetch(
 
 /// Puts claimed jobs back as they were before the claim: queued, never started.
 pub async fn restore(db: &Db, queue: &Queue, ids: Vec<Uuid>) -> Result<()> {
-    let sql = JobStatement::Restore.cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::Restore.cached(&queue.statements, &db.sql, queue);
     let params = vec![Param::text(queue.name.as_str()), Param::Uuids(ids)];
     db.exec().execute(&sql, params).await?;
     Ok(())

@@ -255,10 +255,50 @@ pub async fn queue_tables(db: &Db) -> Result<Vec<(String, Vec<String>)>> {
 /// One batch of one job table: up to `sql::flows::RESOLVE_BATCH` completed parents of the named queues are resolved
 /// (see `sql::flows`). Answers how many.
 pub async fn resolve_batch(db: &Db, table: &str, names: &[String]) -> Result<i64> {
+    if db.sql.splits_mutations() {
+        return resolve_batch_split(db, table, names).await;
+    }
     let statement = db.sql.flows.resolve_batch(table);
     let params = vec![Param::Texts(Some(names.to_vec()))];
     let (resolved,): (i64,) = db.exec().fetch_one(&statement, params).await?;
     Ok(resolved)
+}
+
+/// [`resolve_batch`] in steps, in one transaction, for a backend whose statements may change a
+/// table only once (see `FlowSql::split_resolve`).
+async fn resolve_batch_split(db: &Db, table: &str, names: &[String]) -> Result<i64> {
+    let [parents, release, clear] = db.sql.flows.split_resolve(table);
+    let tx = Tx::begin(&db.handle).await?;
+    let exec = Exec::tx(&tx).with_mode(db.mode);
+    let resolved = async {
+        let locked: Vec<(String, Uuid)> = exec
+            .fetch_all(&parents, vec![Param::Texts(Some(names.to_vec()))])
+            .await?;
+        if locked.is_empty() {
+            return Ok::<i64, Error>(0);
+        }
+        let (parent_names, ids): (Vec<String>, Vec<Uuid>) = locked.into_iter().unzip();
+        let pairs = || {
+            vec![
+                Param::Texts(Some(parent_names.clone())),
+                Param::Uuids(ids.clone()),
+            ]
+        };
+        exec.execute(&release, pairs()).await?;
+        exec.execute(&clear, pairs()).await?;
+        Ok(ids.len() as i64)
+    }
+    .await;
+    match resolved {
+        Ok(resolved) => {
+            tx.commit().await?;
+            Ok(resolved)
+        }
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ pub(crate) async fn insert_jobs(
         by_key: false,
         slots: false,
     };
-    let sql = JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::Insert(shape).cached(&queue.statements, &db.sql, queue);
     run_insert(at, &sql, &queue.name, records_json(jobs), returning).await
 }
 
@@ -61,7 +61,7 @@ pub async fn insert_slotted(db: &Db, queue: &Queue, records: &[Value]) -> Result
         by_key: false,
         slots: true,
     };
-    let sql = JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::Insert(shape).cached(&queue.statements, &db.sql, queue);
     let records = serde_json::to_string(records)?;
     run_insert(db.exec(), &sql, &queue.name, records, false).await?;
     Ok(())

@@ -36,14 +36,30 @@ impl std::ops::Deref for Queue {
 
 /// The queues this instance has used, so sending, fetching and settling need not read the queue
 /// row each time. Cleared every `queueCacheIntervalSeconds`, to follow changes other instances make.
-#[derive(Default)]
 pub struct QueueCache {
     entries: Mutex<HashMap<String, Arc<Queue>>>,
     /// The read of one queue row, rendered on first use: a cache serves one instance, so one schema.
     load: OnceLock<String>,
+    /// Whether the backend has LISTEN/NOTIFY, so whether a queue's `notify` is honoured.
+    notifies: bool,
+}
+
+impl Default for QueueCache {
+    fn default() -> Self {
+        QueueCache::new(true)
+    }
 }
 
 impl QueueCache {
+    /// An empty cache; without `notifies` the queues it holds never notify.
+    pub fn new(notifies: bool) -> QueueCache {
+        QueueCache {
+            entries: Mutex::new(HashMap::new()),
+            load: OnceLock::new(),
+            notifies,
+        }
+    }
+
     /// The cached entry, if there is one, without going to the database.
     pub fn get(&self, name: &str) -> Option<Arc<Queue>> {
         self.entries.lock().unwrap().get(name).cloned()
@@ -65,7 +81,9 @@ impl QueueCache {
 
     /// Reads one queue's row, bypassing the entries.
     async fn load(&self, exec: Exec<'_>, schema: &str, name: &str) -> Result<Option<QueueInfo>> {
-        let sql = self.load.get_or_init(|| crate::sql::queues::load(schema));
+        let sql = self
+            .load
+            .get_or_init(|| crate::sql::queues::load(schema, self.notifies));
         let row: Option<(String, String, String, bool, bool, i64)> =
             exec.fetch_optional(sql, vec![Param::text(name)]).await?;
         Ok(row.map(

@@ -22,7 +22,7 @@ pub async fn get_job_by_id(
         return Ok(None);
     };
     let id = parse_uuid(id)?;
-    let sql = JobStatement::GetJobById.cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::GetJobById.cached(&queue.statements, &db.sql, queue);
     let params = vec![Param::text(queue.name.as_str()), Param::Uuid(Some(id))];
     let row: Option<(String,)> = db.exec_for(caller).fetch_optional(&sql, params).await?;
     Ok(row.map(|(job,)| job))
@@ -37,7 +37,7 @@ pub async fn find_jobs(
 ) -> Result<String> {
     let at = db.exec_for(caller);
     if let Some(after) = request.after {
-        let sql = JobStatement::JobExists.cached(&queue.statements, db.schema(), queue);
+        let sql = JobStatement::JobExists.cached(&queue.statements, &db.sql, queue);
         let params = vec![Param::text(queue.name.as_str()), Param::Uuid(Some(after))];
         let exists: Option<(i32,)> = at.fetch_optional(&sql, params).await?;
         ensure!(
@@ -45,7 +45,7 @@ pub async fn find_jobs(
             "findJobs: after names a row that no longer exists"
         );
     }
-    let sql = JobStatement::FindJobs.cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::FindJobs.cached(&queue.statements, &db.sql, queue);
     let params = vec![
         Param::text(queue.name.as_str()),
         Param::Uuid(request.id),

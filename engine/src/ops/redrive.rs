@@ -6,7 +6,11 @@ use serde_json::{json, Value};
 use crate::error::Result;
 use crate::model::redrive::{RedriveFilter, RedriveRequest};
 use crate::ops::queues::Queue;
-use crate::sql::exec::Param;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::sql::exec::{Exec, Param, Tx};
+use crate::sql::redrive::SplitRedrive;
 use crate::sql::{redrive, Db, QueueStatement};
 
 /// The statements' parameters ($1 to $7, see `sql::redrive`).
@@ -33,6 +37,9 @@ fn params(queue: &Queue, request: &RedriveRequest) -> Vec<Param> {
 /// supplies every queue setting; a job the destination's policy refuses is failed in place with the
 /// reason. Answers how many moved.
 pub async fn redrive(db: &Db, queue: &Queue, request: &RedriveRequest) -> Result<i64> {
+    if db.sql.splits_mutations() {
+        return redrive_split(db, queue, request).await;
+    }
     let statement = queue.statements.get(QueueStatement::Redrive, || {
         redrive::redrive(db.schema(), &queue.table)
     });
@@ -41,6 +48,76 @@ pub async fn redrive(db: &Db, queue: &Queue, request: &RedriveRequest) -> Result
         .fetch_one(&statement, params(queue, request))
         .await?;
     Ok(moved)
+}
+
+/// [`redrive`] in steps, in one transaction, for a backend whose statements may change a table
+/// only once: the candidates locked, re-created, the re-created ones deleted and the refused ones
+/// failed in place (see `sql::redrive::split`).
+async fn redrive_split(db: &Db, queue: &Queue, request: &RedriveRequest) -> Result<i64> {
+    let step = |which| {
+        queue
+            .statements
+            .get(QueueStatement::SplitRedrive(which), || {
+                redrive::split(db.schema(), &queue.table, which)
+            })
+    };
+    let destination = request.filter.destination.clone();
+    let tx = Tx::begin(&db.handle).await?;
+    let exec = Exec::tx(&tx).with_mode(db.mode);
+    let moved = async {
+        let candidates: Vec<(Uuid, Uuid)> = exec
+            .fetch_all(&step(SplitRedrive::Candidates), params(queue, request))
+            .await?;
+        if candidates.is_empty() {
+            return Ok::<i64, Error>(0);
+        }
+        let (ids, new_ids): (Vec<Uuid>, Vec<Uuid>) = candidates.iter().copied().unzip();
+        let created: Vec<(Uuid,)> = exec
+            .fetch_all(
+                &step(SplitRedrive::Create),
+                vec![
+                    Param::Uuids(ids),
+                    Param::Uuids(new_ids),
+                    Param::text(queue.name.as_str()),
+                    Param::Text(destination.clone()),
+                ],
+            )
+            .await?;
+        let created: std::collections::HashSet<Uuid> =
+            created.into_iter().map(|(id,)| id).collect();
+        let (moved, refused): (Vec<Uuid>, Vec<Uuid>) = {
+            let (moved, refused): (Vec<_>, Vec<_>) = candidates
+                .into_iter()
+                .partition(|(_, new_id)| created.contains(new_id));
+            let ids = |pairs: Vec<(Uuid, Uuid)>| pairs.into_iter().map(|(id, _)| id).collect();
+            (ids(moved), ids(refused))
+        };
+        let count = moved.len() as i64;
+        if !moved.is_empty() {
+            let remove = vec![Param::text(queue.name.as_str()), Param::Uuids(moved)];
+            exec.execute(&step(SplitRedrive::Remove), remove).await?;
+        }
+        if !refused.is_empty() {
+            let refuse = vec![
+                Param::text(queue.name.as_str()),
+                Param::Uuids(refused),
+                Param::Text(destination.clone()),
+            ];
+            exec.execute(&step(SplitRedrive::Refuse), refuse).await?;
+        }
+        Ok(count)
+    }
+    .await;
+    match moved {
+        Ok(moved) => {
+            tx.commit().await?;
+            Ok(moved)
+        }
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
 }
 
 /// What `redrive()` with the same filter would do.

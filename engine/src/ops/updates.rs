@@ -75,7 +75,7 @@ async fn edit_or_insert(
         by_key: request.by_key(),
         slots: false,
     };
-    let insert = JobStatement::Insert(shape).cached(&queue.statements, db.schema(), queue);
+    let insert = JobStatement::Insert(shape).cached(&queue.statements, &db.sql, queue);
     let params = vec![
         Param::text(updates::insert_record(request)),
         Param::text(queue.name.as_str()),
@@ -100,7 +100,7 @@ async fn edit(
     request: &UpdateRequest,
     payload: &str,
 ) -> Result<Vec<Uuid>> {
-    let sql = JobStatement::Update(request.target).cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::Update(request.target).cached(&queue.statements, &db.sql, queue);
     Ok(ids(at, &sql, vec![Param::text(payload)]).await?)
 }
 
@@ -122,7 +122,7 @@ pub async fn blocked_keys(
             "getBlockedKeys is only available for key_strict_fifo queues",
         ));
     }
-    let sql = JobStatement::BlockedKeys.cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::BlockedKeys.cached(&queue.statements, &db.sql, queue);
     let params = vec![
         Param::text(queue.name.as_str()),
         Param::Text(after),

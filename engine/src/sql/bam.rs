@@ -47,7 +47,8 @@ impl BamSql {
                  RETURNING true"
             ),
             // Without advisory locks pg-boss claims with the bare statement, in no transaction
-            // of its own: the claim's row lock is what keeps two claims apart.
+            // of its own: the claim's update, which matches the row's prior status and start, is
+            // what keeps two claims apart.
             claim_lock: if locks {
                 advisory_xact_lock(schema, "bamClaim")
             } else {
@@ -122,6 +123,14 @@ fn claim(schema: &str, pending_only: bool, liveness: bool) -> String {
         )
     };
     let live = abandoned(schema, "g", liveness);
+    // The candidate is locked skipping rows another claim holds only where builds can be seen in
+    // flight (stock PostgreSQL); the timeout-only claim, which also serves CockroachDB, takes no
+    // lock, and the update's match on the prior status and start keeps two claims apart.
+    let lock = if liveness {
+        "\n           FOR UPDATE OF c SKIP LOCKED"
+    } else {
+        ""
+    };
     format!(
         "WITH candidate AS (
            SELECT c.id, c.status AS prior_status, c.started_on AS prior_started_on
@@ -133,8 +142,7 @@ fn claim(schema: &str, pending_only: bool, liveness: bool) -> String {
                  AND earlier.created_on < c.created_on AND earlier.status <> 'completed')
              AND NOT EXISTS (SELECT 1 FROM {schema}.bam g WHERE g.status = 'in_progress' AND NOT {live})
            ORDER BY c.status <> 'pending', c.created_on
-           LIMIT 1
-           FOR UPDATE OF c SKIP LOCKED
+           LIMIT 1{lock}
          )
          UPDATE {schema}.bam b SET status = 'in_progress', started_on = {schema}.job_now()
          FROM candidate
@@ -161,5 +169,11 @@ mod tests {
         assert!(BamSql::new("s", true, true)
             .claim_pending
             .contains("WHERE c.status = 'pending'"));
+        let timeout_only = BamSql::new("s", false, false);
+        assert!(!timeout_only.claim.contains("SKIP LOCKED"));
+        assert!(!timeout_only.claim_pending.contains("FOR UPDATE"));
+        assert!(timeout_only
+            .claim
+            .contains("AND b.status = candidate.prior_status"));
     }
 }

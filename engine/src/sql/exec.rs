@@ -211,16 +211,52 @@ fn uuid(value: &Value) -> Option<Uuid> {
 }
 
 // Added for the stats histograms: an int[] whose empty slots are null.
-pg_column!(Vec<Option<i32>>, |v| match v {
-    Value::Array(items) => items
-        .iter()
-        .map(|item| match item {
-            Value::Null => Some(None),
-            other => integer(other).and_then(|n| i32::try_from(n).ok()).map(Some),
-        })
-        .collect(),
-    _ => None,
-});
+impl Column for Vec<Option<i32>> {
+    fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+        match row.try_get::<Vec<Option<i32>>, _>(index) {
+            Err(sqlx::Error::ColumnDecode { .. }) => {
+                let wide: Vec<Option<i64>> = row.try_get(index)?;
+                wide.into_iter()
+                    .map(|slot| slot.map(|n| narrow(index, n)).transpose())
+                    .collect()
+            }
+            read => read,
+        }
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::Null => Some(None),
+                    other => integer(other).and_then(|n| i32::try_from(n).ok()).map(Some),
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+/// A 64-bit integer where a 32-bit one is read: CockroachDB's `INT` is 64-bit, so the job
+/// table's integer columns (and every `::int`) arrive as `int8` there.
+fn narrow(index: usize, wide: i64) -> Result<i32, sqlx::Error> {
+    i32::try_from(wide).map_err(|err| sqlx::Error::ColumnDecode {
+        index: index.to_string(),
+        source: Box::new(err),
+    })
+}
+
+impl Column for i32 {
+    fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+        match row.try_get::<i32, _>(index) {
+            Err(sqlx::Error::ColumnDecode { .. }) => narrow(index, row.try_get(index)?),
+            read => read,
+        }
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        integer(value).and_then(|n| i32::try_from(n).ok())
+    }
+}
 
 pg_column!(Uuid, uuid);
 pg_column!(String, |v| match v {
@@ -230,7 +266,6 @@ pg_column!(String, |v| match v {
     other => Some(other.to_string()),
 });
 pg_column!(i64, integer);
-pg_column!(i32, |v| integer(v).and_then(|n| i32::try_from(n).ok()));
 // A uuid[] arrives as an array from drivers that parse arrays, and as its literal from others.
 pg_column!(Vec<Uuid>, |v| match v {
     Value::Array(items) => items.iter().map(uuid).collect(),
@@ -263,12 +298,13 @@ pg_column!(DateTime<Utc>, |v| v
     .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
     .map(|at| at.with_timezone(&Utc)));
 
-impl<T: Column> Column for Option<T>
-where
-    Option<T>: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
+impl<T: Column> Column for Option<T> {
     fn from_pg(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
-        row.try_get(index)
+        use sqlx::ValueRef as _;
+        if row.try_get_raw(index)?.is_null() {
+            return Ok(None);
+        }
+        T::from_pg(row, index).map(Some)
     }
     fn from_json(value: &Value) -> Option<Self> {
         match value {
@@ -736,6 +772,19 @@ impl<'a> Exec<'a> {
     /// The same target, reporting pooled connections the server had closed to `lost`.
     pub fn reporting_lost(self, lost: Option<&'a LostConnection>) -> Exec<'a> {
         Exec { lost, ..self }
+    }
+
+    /// Our pool, when statements go straight to it: not in a transaction, not through a caller.
+    pub fn own_pool(&self) -> Option<&'a PgPool> {
+        match self.target {
+            Target::Pool(pool) => Some(pool),
+            Target::Caller(_) | Target::Tx(_) => None,
+        }
+    }
+
+    /// How statements are sent on our connections.
+    pub fn mode(&self) -> StatementMode {
+        self.mode
     }
 
     /// A caller's handle sends whatever its driver sends: the mode only governs our connections.

@@ -9,8 +9,30 @@
 //! It answers `id, retry_count, expire_seconds, heartbeat_seconds, group_id, group_tier` and the
 //! job's JSON text.
 
+use crate::config::BackendProfile;
 use crate::model::fetch::FetchRequest;
 use crate::model::queue::QueueInfo;
+
+/// How a claim keeps two fetchers off the same job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Locking {
+    /// The candidates are locked, and rows another session holds are skipped.
+    SkipLocked,
+    /// No row locks (a backend where SKIP LOCKED passes over rows nobody holds, CockroachDB): the
+    /// update checks again that each job is still queued, so of two concurrent claims of one job
+    /// only the first takes it and the other comes back short, as pg-boss's `noSkipLocked` does.
+    StateRecheck,
+}
+
+impl Locking {
+    pub fn of(profile: &BackendProfile) -> Locking {
+        if profile.no_skip_locked {
+            Locking::StateRecheck
+        } else {
+            Locking::SkipLocked
+        }
+    }
+}
 
 /// What the claim statement's text depends on in a fetch request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,8 +97,8 @@ pub fn restore(schema: &str, queue: &QueueInfo) -> String {
 /// The claim statement of `shape` on `queue`: jobs are claimed highest priority first, then
 /// oldest; rows another session holds are skipped, so concurrent fetchers (of any kind) never
 /// claim the same job.
-pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
-    let (ctes, update) = claim_parts(schema, queue, shape);
+pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape, locking: Locking) -> String {
+    let (ctes, update) = claim_parts(schema, queue, shape, locking);
     format!("WITH {ctes}\n         {update}")
 }
 
@@ -87,8 +109,13 @@ pub fn claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
 /// not count active jobs (no policy limit on active jobs, no group limits). Answers one row per
 /// claimed job (the claim's columns after `affected`, how many jobs the complete settled, which
 /// every row repeats), or one row of nulls after it when nothing was claimed.
-pub fn complete_and_claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> String {
-    let (ctes, update) = claim_parts(schema, queue, shape);
+pub fn complete_and_claim(
+    schema: &str,
+    queue: &QueueInfo,
+    shape: ClaimShape,
+    locking: Locking,
+) -> String {
+    let (ctes, update) = claim_parts(schema, queue, shape, locking);
     let table = &queue.table;
     format!(
         "WITH {ctes},
@@ -106,8 +133,13 @@ pub fn complete_and_claim(schema: &str, queue: &QueueInfo, shape: ClaimShape) ->
 }
 
 /// The claim statement's CTEs and its `UPDATE`.
-fn claim_parts(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> (String, String) {
-    let claim = Claim::new(schema, queue, shape);
+fn claim_parts(
+    schema: &str,
+    queue: &QueueInfo,
+    shape: ClaimShape,
+    locking: Locking,
+) -> (String, String) {
+    let claim = Claim::new(schema, queue, shape, locking);
     let mut ctes = claim.policy_ctes();
     ctes.push(claim.candidates());
     let chosen = claim.narrowing(&mut ctes);
@@ -122,6 +154,10 @@ fn claim_parts(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> (String, S
         (format!("FROM {chosen} c"), "j.id = c.id".to_string())
     };
     let table = &queue.table;
+    let recheck = match locking {
+        Locking::SkipLocked => "",
+        Locking::StateRecheck => " AND j.state < 'active'",
+    };
     let update = format!(
         "UPDATE {schema}.{table} j SET
            state = 'active',
@@ -129,7 +165,7 @@ fn claim_parts(schema: &str, queue: &QueueInfo, shape: ClaimShape) -> (String, S
            heartbeat_on = {schema}.job_now(),
            retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
          {source}
-         WHERE j.name = $1 AND {matching}
+         WHERE j.name = $1 AND {matching}{recheck}
          RETURNING j.id, j.retry_count, j.expire_seconds, j.heartbeat_seconds, j.group_id, j.group_tier, {} AS job",
         super::jobs::claimed_job_json(shape.include_metadata, shape.include_trace_context),
     );
@@ -142,18 +178,25 @@ struct Claim<'a> {
     table: &'a str,
     policy: &'a str,
     shape: ClaimShape,
+    locking: Locking,
 }
 
 /// Active jobs of the candidate's group, from `group_active`.
 const ACTIVE_COUNT: &str = "COALESCE(((SELECT counts FROM group_active) ->> j.group_id)::int, 0)";
 
 impl<'a> Claim<'a> {
-    fn new(schema: &'a str, queue: &'a QueueInfo, shape: ClaimShape) -> Claim<'a> {
+    fn new(
+        schema: &'a str,
+        queue: &'a QueueInfo,
+        shape: ClaimShape,
+        locking: Locking,
+    ) -> Claim<'a> {
         Claim {
             schema,
             table: &queue.table,
             policy: &queue.policy,
             shape,
+            locking,
         }
     }
 
@@ -237,13 +280,16 @@ impl<'a> Claim<'a> {
                 "0 AS active_n".into()
             });
         }
+        let lock = match self.locking {
+            Locking::SkipLocked => "\n           FOR UPDATE OF j SKIP LOCKED",
+            Locking::StateRecheck => "",
+        };
         format!(
             "candidates AS (
            SELECT {} FROM {}.{} j
            WHERE {}
            ORDER BY j.priority DESC, j.created_on
-           LIMIT $2
-           FOR UPDATE OF j SKIP LOCKED)",
+           LIMIT $2{lock})",
             columns.join(", "),
             self.schema,
             self.table,
@@ -357,6 +403,7 @@ mod tests {
             "s",
             &queue("standard"),
             ClaimShape::of(&FetchRequest::default()),
+            Locking::SkipLocked,
         );
         assert!(plain.contains("FROM candidates c"));
         assert!(!plain.contains("$3") && !plain.contains("$5") && !plain.contains("group_active"));
@@ -369,12 +416,42 @@ mod tests {
             ),
             ..FetchRequest::default()
         };
-        let grouped = claim("s", &queue("singleton"), ClaimShape::of(&request));
+        let grouped = claim(
+            "s",
+            &queue("singleton"),
+            ClaimShape::of(&request),
+            Locking::SkipLocked,
+        );
         assert!(grouped.contains("j.priority >= $3") && !grouped.contains("$4"));
         assert!(
             grouped.contains("$5::text[]") && grouped.contains("$7::text::jsonb ->> j.group_tier")
         );
         assert!(grouped.contains("one_per_key AS") && grouped.contains("group_admitted"));
         assert!(grouped.contains("ARRAY(SELECT id FROM group_admitted)"));
+    }
+
+    #[test]
+    fn without_skip_locked_the_claim_locks_nothing_and_rechecks_the_state() {
+        let request = FetchRequest {
+            batch_size: 3,
+            ..FetchRequest::default()
+        };
+        let shape = ClaimShape::of(&request);
+        let locked = claim("s", &queue("standard"), shape, Locking::SkipLocked);
+        assert!(locked.contains("FOR UPDATE OF j SKIP LOCKED"));
+        assert!(!locked.contains("AND j.state < 'active'\n         RETURNING"));
+        let crdb = Locking::of(&crate::config::Backend::CockroachDb.profile());
+        assert_eq!(crdb, Locking::StateRecheck);
+        let unlocked = claim("s", &queue("singleton"), shape, crdb);
+        assert!(!unlocked.contains("FOR UPDATE") && !unlocked.contains("SKIP LOCKED"));
+        assert!(unlocked.contains("WHERE j.name = $1 AND j.id = c.id AND j.state < 'active'"));
+        for backend in crate::config::backend::BACKENDS {
+            let expected = if backend == crate::config::Backend::CockroachDb {
+                Locking::StateRecheck
+            } else {
+                Locking::SkipLocked
+            };
+            assert_eq!(Locking::of(&backend.profile()), expected);
+        }
     }
 }

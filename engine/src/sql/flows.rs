@@ -33,6 +33,9 @@ impl EdgeSide {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TableStatement {
     ResolveBatch,
+    SplitParents,
+    SplitRelease,
+    SplitClear,
     CleanupLock,
     Cleanup(EdgeSide),
 }
@@ -43,6 +46,8 @@ pub struct FlowSql {
     schema: String,
     /// Whether the backend has advisory locks (pg-boss's cleanup lock).
     locks: bool,
+    /// Whether the resolution's parents are locked skipping those another pass holds.
+    skip_locked: bool,
     /// pg-boss's limits on the flow insert's transaction (its `SET LOCAL`s, as one statement).
     pub transaction_limits: String,
     /// Writes the edges of recordset `$1`.
@@ -63,9 +68,16 @@ pub struct FlowSql {
 
 impl FlowSql {
     pub fn new(schema: &str, locks: bool) -> FlowSql {
+        FlowSql::for_backend(schema, locks, true)
+    }
+
+    /// The statements as a backend writes them: with or without advisory locks, and skipping
+    /// locked parents or not (`skip_locked`).
+    pub fn for_backend(schema: &str, locks: bool, skip_locked: bool) -> FlowSql {
         FlowSql {
             schema: schema.to_string(),
             locks,
+            skip_locked,
             transaction_limits: "SELECT set_config('lock_timeout', '30000', true), \
                 set_config('idle_in_transaction_session_timeout', '30000', true)"
                 .to_string(),
@@ -95,6 +107,18 @@ impl FlowSql {
         self.for_table(table, TableStatement::ResolveBatch)
     }
 
+    /// The resolution in steps, for a backend whose statements may change a table only once, run
+    /// in one transaction: the parents (`$1` queue names) of one batch, locked; their children's
+    /// release (`$1` names and `$2` ids of those parents); the parents' `blocking` cleared (the
+    /// same two arrays). pg-boss's distributed flow audit.
+    pub fn split_resolve(&self, table: &str) -> [Arc<str>; 3] {
+        [
+            self.for_table(table, TableStatement::SplitParents),
+            self.for_table(table, TableStatement::SplitRelease),
+            self.for_table(table, TableStatement::SplitClear),
+        ]
+    }
+
     /// pg-boss's `cleanupDependencies` lock for `table`, held to the end of the transaction.
     /// None on a backend without advisory locks.
     pub fn cleanup_lock(&self, table: &str) -> Option<Arc<str>> {
@@ -113,6 +137,16 @@ impl FlowSql {
         self.by_table
             .get((table.to_string(), statement), || match statement {
                 TableStatement::ResolveBatch => resolve_batch(schema, table),
+                TableStatement::SplitParents => split_parents(schema, table, self.skip_locked),
+                TableStatement::SplitRelease => release(
+                    schema,
+                    "SELECT * FROM unnest($1::text[], $2::uuid[]) AS p (name, id)",
+                    "",
+                ),
+                TableStatement::SplitClear => format!(
+                    "UPDATE {schema}.{table} SET blocking = false
+                     WHERE (name, id) IN (SELECT n, i FROM unnest($1::text[], $2::uuid[]) AS p (n, i))"
+                ),
                 TableStatement::CleanupLock => format!(
                     "SELECT pg_advisory_xact_lock({})",
                     advisory_lock_key(schema, &format!("{table}cleanupDependencies"))
@@ -142,13 +176,34 @@ fn edges_page(schema: &str, from: &str, to: &str, after: bool) -> String {
 /// `blocking`. Children are locked in key order, so passes that share children wait for each other
 /// rather than deadlock.
 fn resolve_batch(schema: &str, table: &str) -> String {
-    format!(
-        "WITH parents AS (
-           SELECT p.name, p.id FROM {schema}.{table} p
+    let parents = format!(
+        "SELECT p.name, p.id FROM {schema}.{table} p
            WHERE p.blocking AND p.state = 'completed' AND p.name = ANY($1::text[])
            ORDER BY p.name, p.id
            LIMIT {RESOLVE_BATCH}
-           FOR UPDATE OF p SKIP LOCKED
+           FOR UPDATE OF p SKIP LOCKED"
+    );
+    let cleared = format!(
+        "RETURNING 1
+         ), cleared AS (
+           UPDATE {schema}.{table} p SET blocking = false
+           FROM parents q
+           WHERE p.name = q.name AND p.id = q.id
+           RETURNING 1
+         )
+         SELECT count(*)::int8 FROM cleared"
+    );
+    let released = release(schema, &parents, ", released AS (");
+    format!("{released}\n           {cleared}")
+}
+
+/// The release of the children of `parents` (a query answering `name, id`): the statement up
+/// to the end of its `UPDATE`, which `open` (`, name AS (`) makes a CTE of when it is one. Children are locked
+/// in key order, so passes that share children wait for each other rather than deadlock.
+fn release(schema: &str, parents: &str, open: &str) -> String {
+    format!(
+        "WITH parents AS (
+           {parents}
          ), owed AS (
            SELECT d.child_name, d.child_id, count(*)::int AS n
            FROM {schema}.job_dependency d JOIN parents p ON d.parent_name = p.name AND d.parent_id = p.id
@@ -159,22 +214,27 @@ fn resolve_batch(schema: &str, table: &str) -> String {
            WHERE c.blocked
            ORDER BY c.name, c.id
            FOR UPDATE OF c
-         ), released AS (
+         ){open}
            UPDATE {schema}.job c
            SET pending_dependencies = GREATEST(c.pending_dependencies - k.n, 0),
                blocked = c.pending_dependencies - k.n > 0,
                start_after = CASE WHEN c.pending_dependencies - k.n > 0 THEN c.start_after
                                   ELSE GREATEST(c.start_after, {schema}.job_now()) END
            FROM children k
-           WHERE c.name = k.name AND c.id = k.id
-           RETURNING 1
-         ), cleared AS (
-           UPDATE {schema}.{table} p SET blocking = false
-           FROM parents q
-           WHERE p.name = q.name AND p.id = q.id
-           RETURNING 1
-         )
-         SELECT count(*)::int8 FROM cleared"
+           WHERE c.name = k.name AND c.id = k.id"
+    )
+}
+
+/// One batch of the split resolution's parents, locked (skipping those another pass holds,
+/// where the backend can).
+fn split_parents(schema: &str, table: &str, skip_locked: bool) -> String {
+    let skip = if skip_locked { " SKIP LOCKED" } else { "" };
+    format!(
+        "SELECT name, id FROM {schema}.{table}
+         WHERE blocking AND state = 'completed' AND name = ANY($1::text[])
+         ORDER BY name, id
+         LIMIT {RESOLVE_BATCH}
+         FOR UPDATE{skip}"
     )
 }
 
@@ -214,5 +274,23 @@ mod tests {
             .cleanup_lock("j1")
             .is_some_and(|l| l.contains("j1cleanupDependencies")));
         assert!(FlowSql::new("s", false).cleanup_lock("j1").is_none());
+    }
+
+    #[test]
+    fn the_split_resolution_changes_one_table_per_statement() {
+        let one = FlowSql::new("s", true).resolve_batch("j1");
+        assert_eq!(one.matches("UPDATE s.").count(), 2);
+        assert!(one.contains("FOR UPDATE OF p SKIP LOCKED"));
+        let sql = FlowSql::for_backend("s", false, false);
+        let [parents, release, clear] = sql.split_resolve("j1");
+        assert!(parents.contains("FROM s.j1") && parents.trim_end().ends_with("FOR UPDATE"));
+        assert!(!parents.contains("SKIP LOCKED"));
+        assert!(FlowSql::for_backend("s", true, true).split_resolve("j1")[0]
+            .ends_with("FOR UPDATE SKIP LOCKED"));
+        assert_eq!(release.matches("UPDATE s.job c").count(), 1);
+        assert!(
+            release.contains("unnest($1::text[], $2::uuid[])") && !release.contains("RETURNING")
+        );
+        assert!(clear.starts_with("UPDATE s.j1 SET blocking = false"));
     }
 }

@@ -46,8 +46,8 @@ impl InstallLayout {
     }
 
     /// The layout `start()` installs. CockroachDB's inline syntax is not PostgreSQL's, and pg-boss
-    /// only inlines when the server says it is CockroachDB; an instance never inlines, as the
-    /// `cockroachdb` backend does not start (see `boss::Boss::start`).
+    /// only inlines when the server says it is CockroachDB; an instance never inlines, which
+    /// CockroachDB takes too (each index then its own schema-change job, slower to install).
     pub fn live(profile: &BackendProfile) -> InstallLayout {
         InstallLayout {
             inline: false,

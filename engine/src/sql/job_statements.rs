@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::commands::{self, CommandSql};
-use super::fetch::{self, ClaimShape};
+use super::fetch::{self, ClaimShape, Locking};
 use super::insert::{self, InsertShape};
 use super::pubsub::PubSubSql;
-use super::{jobs, settle, updates, QueueStatement, StatementCache};
+use super::{jobs, settle, updates, QueueStatement, StatementCache, Statements};
+use crate::config::BackendProfile;
 use crate::model::queue::QueueInfo;
 use crate::model::targets::{JobCommand, Stored};
 use crate::model::update::UpdateTarget;
@@ -49,6 +50,14 @@ pub enum JobStatement {
         fenced: bool,
     },
     SettleEach,
+    /// The removal step of a split `Fail` (see `settle::fail_removal`).
+    FailRemoval {
+        fenced: bool,
+    },
+    /// The completions of a split `SettleEach`.
+    SettleEachCompletions,
+    /// The removal step of a split `SettleEach`.
+    SettleEachRemoval,
     Command {
         command: JobCommand,
         fenced: bool,
@@ -64,12 +73,14 @@ pub enum JobStatement {
 }
 
 impl JobStatement {
-    pub fn render(self, schema: &str, queue: &QueueInfo) -> String {
+    /// The statement's text for `queue`, as the backend's `profile` has it written.
+    pub fn render(self, schema: &str, profile: &BackendProfile, queue: &QueueInfo) -> String {
+        let locking = Locking::of(profile);
         match self {
             JobStatement::Insert(shape) => insert::insert(schema, queue, shape),
-            JobStatement::Claim(shape) => fetch::claim(schema, queue, shape),
+            JobStatement::Claim(shape) => fetch::claim(schema, queue, shape, locking),
             JobStatement::CompleteAndClaim(shape) => {
-                fetch::complete_and_claim(schema, queue, shape)
+                fetch::complete_and_claim(schema, queue, shape, locking)
             }
             JobStatement::Restore => fetch::restore(schema, queue),
             JobStatement::Complete {
@@ -78,6 +89,9 @@ impl JobStatement {
             } => settle::complete(schema, queue, include_queued, fenced),
             JobStatement::Fail { fenced } => settle::fail(schema, queue, fenced),
             JobStatement::SettleEach => settle::settle_each(schema, queue),
+            JobStatement::FailRemoval { fenced } => settle::fail_removal(schema, queue, fenced),
+            JobStatement::SettleEachCompletions => settle::settle_each_completions(schema, queue),
+            JobStatement::SettleEachRemoval => settle::settle_each_removal(schema, queue),
             JobStatement::Command { command, fenced } => {
                 commands::command(schema, queue, command, fenced)
             }
@@ -96,9 +110,11 @@ impl JobStatement {
     pub fn cached(
         self,
         cache: &StatementCache<QueueStatement>,
-        schema: &str,
+        sql: &Statements,
         queue: &QueueInfo,
     ) -> Arc<str> {
-        cache.get(QueueStatement::Job(self), || self.render(schema, queue))
+        cache.get(QueueStatement::Job(self), || {
+            self.render(&sql.schema, &sql.profile, queue)
+        })
     }
 }

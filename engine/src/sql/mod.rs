@@ -61,6 +61,11 @@ pub struct Statements {
     pub vacuum: vacuum::VacuumSql,
     /// The job path's statements that name no queue table.
     pub jobs: job_statements::JobSql,
+    /// The re-insert steps of failures on a backend that splits them (`splits_mutations`).
+    pub failing: settle::SplitFailSql,
+    /// The backend's flags the statements were written for; the per-queue statements
+    /// ([`job_statements::JobStatement::render`]) are rendered from it too.
+    pub profile: BackendProfile,
 }
 
 impl Statements {
@@ -77,7 +82,7 @@ impl Statements {
         Statements {
             schema: schema.to_string(),
             schedules: schedules::ScheduleSql::new(schema),
-            flows: flows::FlowSql::new(schema, locks),
+            flows: flows::FlowSql::for_backend(schema, locks, !profile.no_skip_locked),
             queues: queues::QueueSql::new(schema, locks),
             counting: counting::CountingSql::new(schema, locks),
             maintenance: maintenance::MaintenanceSql::new(schema, profile),
@@ -89,7 +94,17 @@ impl Statements {
             upkeep: upkeep::UpkeepSql::new(schema),
             vacuum: vacuum::VacuumSql::new(schema),
             jobs: job_statements::JobSql::new(schema),
+            failing: settle::SplitFailSql::new(schema),
+            profile: *profile,
         }
+    }
+
+    /// Whether a statement may change a table only once (pg-boss's `noMultiMutationCte`): the
+    /// moves that delete and re-insert jobs (failures, redrive) and the flow resolution then run
+    /// as several statements in one transaction, and a worker's completion is not fused with its
+    /// next claim.
+    pub fn splits_mutations(&self) -> bool {
+        self.profile.no_multi_mutation_cte
     }
 }
 
@@ -102,6 +117,8 @@ pub enum QueueStatement {
     Redrive,
     /// `previewRedrive()` of this dead letter queue (`sql::redrive::preview`).
     PreviewRedrive,
+    /// A step of `redrive()` where it runs in steps (`sql::redrive::split`).
+    SplitRedrive(redrive::SplitRedrive),
     /// Locks a partitioned queue's own table before the queue is deleted.
     LockTables,
     /// The job path's: send, fetch, settle, commands, reads and edits.

@@ -58,9 +58,16 @@ impl QueueSql {
     }
 }
 
-/// $1 name: the queue row as [`crate::model::queue::QueueInfo`] holds it.
-pub fn load(schema: &str) -> String {
-    format!("SELECT name, table_name, policy, partition, notify, ready_count::int8 FROM {schema}.queue WHERE name = $1")
+/// $1 name: the queue row as [`crate::model::queue::QueueInfo`] holds it. Without `notifies` (a
+/// backend without LISTEN/NOTIFY) no queue notifies: its inserts would fail on `pg_notify`, so
+/// they leave it out and workers find the jobs by polling, as pg-boss does there.
+pub fn load(schema: &str, notifies: bool) -> String {
+    let notify = if notifies {
+        "notify"
+    } else {
+        "false AS notify"
+    };
+    format!("SELECT name, table_name, policy, partition, {notify}, ready_count::int8 FROM {schema}.queue WHERE name = $1")
 }
 
 /// Locks a partitioned queue's own table with the tables it hangs from, before it is dropped, so

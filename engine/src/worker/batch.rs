@@ -197,7 +197,7 @@ impl Turn<'_> {
     ) -> Result<Option<FetchedBatch>> {
         let ctx = self.ctx;
         if ctx.local_groups.is_none()
-            && crate::ops::fetch::completes_with_claim(self.queue, request)
+            && crate::ops::fetch::completes_with_claim(&ctx.db, self.queue, request)
         {
             let both = crate::ops::fetch::complete_and_fetch(
                 &ctx.db,
@@ -286,7 +286,7 @@ impl Turn<'_> {
         let queue = ctx.queues.get(&shared.name);
         !shared.stopping.load(Ordering::SeqCst)
             && ctx.local_groups.is_none()
-            && crate::ops::fetch::completes_with_claim(self.queue, request)
+            && crate::ops::fetch::completes_with_claim(&ctx.db, self.queue, request)
             && super::bursting(self.options, fetched as i64, queue.as_deref().map(|q| &**q))
     }
 

@@ -13,6 +13,7 @@ pub mod send_it;
 #[doc(hidden)]
 pub mod spies;
 mod transaction;
+pub use transaction::TRANSACTIONAL_HEARTBEAT_UNSUPPORTED;
 
 #[doc(hidden)]
 pub use handler::{error_output, PerJobPlan, NOT_A_RESULT_LIST, NO_DISPOSITION};

@@ -80,7 +80,7 @@ async fn stored(
     queue: &Queue,
     jobs: &[ClaimedJob],
 ) -> crate::error::Result<HashMap<Uuid, (String, Value)>> {
-    let sql = JobStatement::StoredOutcomes.cached(&queue.statements, db.schema(), queue);
+    let sql = JobStatement::StoredOutcomes.cached(&queue.statements, &db.sql, queue);
     let params = vec![
         Param::text(queue.name.as_str()),
         Param::Uuids(jobs.iter().map(|j| j.id).collect()),

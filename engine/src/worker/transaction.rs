@@ -251,6 +251,14 @@ fn claim_lost(missing: usize, of: usize) -> String {
     )
 }
 
+/// pg-boss's refusal of a transactional worker on a queue with heartbeats, on a backend that
+/// cannot run one (see [`crate::boss::Boss::assert_transactional_work`]).
+pub const TRANSACTIONAL_HEARTBEAT_UNSUPPORTED: &str = "this backend cannot run a transactional worker on a queue with heartbeatSeconds: the heartbeat refreshes the claimed row from a pooled connection, which the handler transaction is then refused a write to. Drop heartbeatSeconds and let expireInSeconds bound the job, or drop transactional and settle it with complete({ db })";
+
+/// pg-boss's failure of a transactional batch with a heartbeat the worker could not see when it
+/// registered, on such a backend.
+pub const TRANSACTIONAL_HEARTBEAT_ON_BATCH: &str = "this backend cannot run a transactional handler over a job with heartbeatSeconds: the heartbeat refreshes the claimed row from a pooled connection, which the handler transaction is then refused a write to. The queue carried no heartbeat when this worker registered, so it came from the job (heartbeatSeconds on send()) or from the queue after registration. Drop it there and let expireInSeconds bound the job, or drop transactional and settle it with complete({ db })";
+
 /// How an error of the transaction is stored as the jobs' output; one the handler left behind by
 /// swallowing a failed statement says so.
 fn failure_output(err: &Error) -> String {
@@ -275,6 +283,12 @@ impl Turn<'_> {
     ) -> Result<Settled> {
         let (ctx, db) = (self.ctx, &self.ctx.db);
         let targets = JobTargets::for_claimed(jobs);
+        let heartbeats = jobs.iter().any(|j| j.heartbeat_seconds.unwrap_or(0) > 0);
+        if heartbeats && db.sql.profile.no_transactional_heartbeat {
+            // Before the begin: the batch fails as any other, not on the backend's write conflict.
+            let refused = Error::invalid(TRANSACTIONAL_HEARTBEAT_ON_BATCH);
+            return self.fail_with(&targets, &refused).await;
+        }
         let longest = jobs.iter().map(|j| j.expire_seconds).max().unwrap_or(0);
         let max_expire = longest.max(1);
         let bound_ms = match self.options.transaction_timeout_seconds {
@@ -349,7 +363,7 @@ impl Turn<'_> {
         let output = if jobs.len() == 1 { output } else { None };
         let completed = settle::complete_through(
             Exec::tx(&tx).with_mode(db.mode),
-            db.schema(),
+            &db.sql,
             self.queue,
             &targets,
             output.as_deref(),

@@ -11,13 +11,14 @@ use super::{claim, PassReport};
 use crate::config::{Observability, SupervisorSettings};
 use crate::error::Result;
 use crate::ops::counts::{refresh_counts_with, CountLock, Counted};
+use crate::ops::settle::split_failure;
 use crate::ops::stats::record::record_counts;
 use crate::ops::vacuum::VacuumState;
 use crate::ops::warnings::{self, note_statement};
 use crate::sql::counting::Throughput;
 use crate::sql::exec::{Exec, Param, Tx};
 use crate::sql::maintenance::{Expiry, BATCH};
-use crate::sql::settle::fail_sql;
+use crate::sql::settle::{fail_sql, split_removal};
 use crate::sql::Db;
 
 pub(super) async fn monitor(
@@ -98,8 +99,14 @@ fn warn_backlogs(counted: &[Counted], observability: &Observability) {
 async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Result<i64> {
     let sql = &db.sql.maintenance;
     // Failing is the job path's statement; only its filter and output are the monitor's.
+    let split = db.sql.splits_mutations();
     let fail = sql.expire(table, expiry, |filter, output| {
-        fail_sql(db.schema(), table, filter, output)
+        if split {
+            let delete = format!("DELETE FROM {}.{table} WHERE {filter}", db.schema());
+            split_removal("", &delete, "", output, "false")
+        } else {
+            fail_sql(db.schema(), table, filter, output)
+        }
     });
     let lock = sql.expire_lock(table, expiry);
     let mut total = 0;
@@ -110,9 +117,16 @@ async fn expire(db: &Db, table: &str, queues: &[String], expiry: Expiry) -> Resu
         if let Some(lock) = &lock {
             exec.execute(lock, Vec::new()).await?;
         }
-        let (count, _ids): (i64, Vec<uuid::Uuid>) = exec
-            .fetch_one(&fail, vec![Param::Texts(Some(queues.to_vec()))])
-            .await?;
+        let params = vec![Param::Texts(Some(queues.to_vec()))];
+        let count = if split {
+            split_failure(exec, &db.sql, table, &fail, params)
+                .await?
+                .ids
+                .len() as i64
+        } else {
+            let (count, _ids): (i64, Vec<uuid::Uuid>) = exec.fetch_one(&fail, params).await?;
+            count
+        };
         tx.commit().await?;
         note_statement(started, &fail, || json!([queues]));
         total += count;

@@ -19,7 +19,8 @@ const CANCEL_RETRY: Duration = Duration::from_secs(1);
 
 /// Why running a claimed command did not succeed.
 pub(super) enum Failure {
-    /// The command (or a step around it) failed; `stopped` when stop()'s cancel caused it, which
+    /// The command (or a step around it) failed; `stopped` when stop()'s cancel caused it (or a
+    /// build is still running as a schema-change job), which
     /// is recorded on the row but is not an `error` event.
     Failed { error: Error, stopped: bool },
     /// See [`super::BamStatus::Abandoned`].
@@ -119,7 +120,9 @@ impl BamRunner {
         // Straight on the command's own connection, not through Exec: this is the backend that a
         // cancel must reach. Through a pooler (unnamed statements) the backend that answers is
         // only lent for the one statement, so there is none to cancel: a statement is let go.
+        // Where builds are the server's schema-change jobs, a stop drops the connection instead.
         let pid = match self.db.mode {
+            _ if self.settings.schema_change_jobs => None,
             StatementMode::Prepared => {
                 let row = conn.fetch_one("SELECT pg_backend_pid()").await?;
                 Some(row.try_get::<i32, _>(0)?)
@@ -140,13 +143,22 @@ impl BamRunner {
                 // Without liveness there is no healing, so an invalid index would fail every
                 // retry: the row completes, as pg-boss's does.
                 Some(false) if !self.settings.liveness => {}
-                Some(false) => return Err(Error::internal(format!("index {} was left invalid by its build", index.stored)).into()),
-                None => {
+                Some(false) => {
                     return Err(Error::internal(format!(
-                        "index {} is missing after its build (another build of it may still be running)",
+                        "index {} was left invalid by its build",
                         index.stored
                     ))
                     .into())
+                }
+                None => {
+                    let error = Error::internal(format!(
+                        "index {} is missing after its build (another build of it may still be running)",
+                        index.stored
+                    ));
+                    // As a schema-change job still running, a later attempt finds it: the row
+                    // records the failure, and nothing is reported (pg-boss's pending build).
+                    let stopped = self.settings.schema_change_jobs;
+                    return Err(Failure::Failed { error, stopped });
                 }
             }
         }
