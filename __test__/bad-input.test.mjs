@@ -88,7 +88,8 @@ each('send', [
   ['q', {}, { deadLetter: 5 }], ['q', {}, { deadLetter: 'nope' }],
   ['q', {}, { db: 5 }], ['q', {}, { db: {} }],
   ['kq', {}], ['kq', {}, { singletonKey: '' }],
-  ['q', { big: LONG }], ['q', 5], ['q', 'text'], ['q', null], ['q', undefined], ['q', [1, 2]], ['q', 10n]
+  ['q', { big: LONG }], ['q', 5], ['q', 'text'], ['q', null], ['q', undefined], ['q', [1, 2]], ['q', 10n],
+  ['q', 'lone \ud800 surrogate'], ['q', { nul: '\u0000' }]
 ])
 cases.push({
   method: 'send',
@@ -118,7 +119,8 @@ each('insert', [
   ['q', [{ expireInSeconds: 'x' }]], ['q', [{ expireInSeconds: -1 }]], ['q', [{ singletonKey: 5 }]],
   ['q', [{ group: 'g' }]], ['q', [{ group: { id: 5 } }]], ['q', [{ deadLetter: 'nope' }]], ['q', [{ deadLetter: 5 }]],
   ['q', [{ heartbeatSeconds: 5 }]], ['q', [{ keepUntil: 'garbage' }]], ['q', [{ name: 'other' }]],
-  ['q', []], ['q', [], 'opts'], ['q', [{}], { returnId: 'yes' }], ['kq', [{}]], ['q', [{ data: fn }]]
+  ['q', []], ['q', [], 'opts'], ['q', [{}], { returnId: 'yes' }], ['kq', [{}]], ['q', [{ data: fn }]],
+  ['q', [{ data: 'lone \udc00 surrogate' }]], ['q', [{ data: { nul: '\u0000' } }]], ['q', [{ data: 10n }]]
 ])
 
 // --- update and upsert
