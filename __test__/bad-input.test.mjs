@@ -113,7 +113,8 @@ each('sendDebounced', [
 each('insert', [
   [], ['q'], ['q', null], ['q', 'jobs'], ['q', {}], ['q', 5], [null, []], ['nope', [{}]], ['bad name', [{}]], [undefined, [{}]],
   ['q', [null]], ['q', [5]], ['q', ['x']], ['q', [{ id: NOT_UUID }]], ['q', [{ id: 5 }]],
-  ['q', [{ id: ZERO_UUID }, { id: ZERO_UUID }]], ['q', [{ priority: 'x' }]], ['q', [{ priority: 1.5 }]],
+  ['q', [{ id: ZERO_UUID }, { id: ZERO_UUID }]], ['q', [{ priority: 'x' }, { id: ZERO_UUID }, { id: ZERO_UUID }]],
+  ['q', [{ priority: 'x' }, { group: { id: '' } }]], ['q', [{ priority: 'x' }]], ['q', [{ priority: 1.5 }]],
   ['q', [{ retryLimit: -1 }]], ['q', [{ retryLimit: 'x' }]], ['q', [{ retryDelay: 'x' }]], ['q', [{ retryBackoff: 'x' }]],
   ['q', [{ startAfter: 'garbage' }]], ['q', [{ startAfter: badDate }]], ['q', [{ startAfter: 5 }]],
   ['q', [{ expireInSeconds: 'x' }]], ['q', [{ expireInSeconds: -1 }]], ['q', [{ singletonKey: 5 }]],
