@@ -17,14 +17,16 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// Reads `insert()`'s list of jobs from values.
 pub fn jobs_from_json(jobs: &[Value]) -> Result<Vec<NewJob>> {
-    let mut seen = HashSet::new();
-    jobs.iter()
+    let objects = jobs
+        .iter()
+        .map(|job| job.as_object().ok_or_else(not_an_object))
+        .collect::<Result<Vec<&Options>>>()?;
+    check_jobs(objects.iter().copied())?;
+    objects
+        .into_iter()
         .map(|job| {
-            let options = job.as_object().ok_or_else(not_an_object)?;
-            let data = options
-                .get("data")
-                .map_or_else(JobData::null, JobData::from);
-            read_job(data, options, &mut seen)
+            let data = job.get("data").map_or_else(JobData::null, JobData::from);
+            read_job(data, job)
         })
         .collect()
 }
@@ -33,12 +35,17 @@ pub fn jobs_from_json(jobs: &[Value]) -> Result<Vec<NewJob>> {
 /// values; its `data` is only delimited, and kept as the text it was written in.
 pub fn jobs_from_json_text(text: &str) -> Result<Vec<NewJob>> {
     let jobs: Vec<TextJob> = serde_json::from_str(text)?;
-    let mut seen = HashSet::new();
-    jobs.into_iter()
+    let objects = jobs
+        .into_iter()
         .map(|job| match job {
-            TextJob::Object { data, options } => read_job(data, &options, &mut seen),
+            TextJob::Object { data, options } => Ok((data, options)),
             TextJob::Other => Err(not_an_object()),
         })
+        .collect::<Result<Vec<_>>>()?;
+    check_jobs(objects.iter().map(|(_, options)| options))?;
+    objects
+        .into_iter()
+        .map(|(data, options)| read_job(data, &options))
         .collect()
 }
 
@@ -46,22 +53,31 @@ fn not_an_object() -> Error {
     Error::invalid("each job must be an object")
 }
 
-/// Checks and reads one job, in pg-boss's order; `seen` holds the ids of the jobs before it.
-fn read_job(data: JobData, job: &Options, seen: &mut HashSet<String>) -> Result<NewJob> {
-    if let Some(id) = job.get("id").filter(|v| !v.is_null()) {
-        let shown = id
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| id.to_string());
-        if !seen.insert(shown.clone()) {
-            // A plain Error in pg-boss, not an assertion.
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!("duplicate job id in insert batch: {shown}"),
-            ));
+/// pg-boss's checks of the whole list, in its order, made before any option is read: no id twice,
+/// and every group well formed.
+fn check_jobs<'a>(jobs: impl Iterator<Item = &'a Options>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for job in jobs {
+        if let Some(id) = job.get("id").filter(|v| !v.is_null()) {
+            let shown = id
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| id.to_string());
+            if !seen.insert(shown.clone()) {
+                // A plain Error in pg-boss, not an assertion.
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("duplicate job id in insert batch: {shown}"),
+                ));
+            }
         }
+        validate_group(job)?;
     }
-    validate_group(job)?;
+    Ok(())
+}
+
+/// Reads one job's options as PostgreSQL's casts would.
+fn read_job(data: JobData, job: &Options) -> Result<NewJob> {
     // A date time string is pinned to UTC as send() pins it; a number is seconds, whatever its
     // sign; anything else is for PostgreSQL to read.
     let start_after = match job.get("startAfter") {
@@ -194,6 +210,14 @@ mod tests {
         assert_eq!(
             refused(&format!(
                 r#"[{{"id": "{id}", "data": 1}}, {{"data": 2, "id": "{id}"}}]"#
+            )),
+            format!("duplicate job id in insert batch: {id}")
+        );
+        // Checked over the whole list before any option is read, as pg-boss checks it before
+        // PostgreSQL reads the options.
+        assert_eq!(
+            refused(&format!(
+                r#"[{{"priority": "x"}}, {{"id": "{id}"}}, {{"id": "{id}"}}]"#
             )),
             format!("duplicate job id in insert batch: {id}")
         );
