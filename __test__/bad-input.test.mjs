@@ -88,7 +88,8 @@ each('send', [
   ['q', {}, { deadLetter: 5 }], ['q', {}, { deadLetter: 'nope' }],
   ['q', {}, { db: 5 }], ['q', {}, { db: {} }],
   ['kq', {}], ['kq', {}, { singletonKey: '' }],
-  ['q', { big: LONG }], ['q', 5], ['q', 'text'], ['q', null], ['q', undefined], ['q', [1, 2]], ['q', 10n]
+  ['q', { big: LONG }], ['q', 5], ['q', 'text'], ['q', null], ['q', undefined], ['q', [1, 2]], ['q', 10n],
+  ['q', 'lone \ud800 surrogate'], ['q', { nul: '\u0000' }]
 ])
 cases.push({
   method: 'send',
@@ -112,13 +113,15 @@ each('sendDebounced', [
 each('insert', [
   [], ['q'], ['q', null], ['q', 'jobs'], ['q', {}], ['q', 5], [null, []], ['nope', [{}]], ['bad name', [{}]], [undefined, [{}]],
   ['q', [null]], ['q', [5]], ['q', ['x']], ['q', [{ id: NOT_UUID }]], ['q', [{ id: 5 }]],
-  ['q', [{ id: ZERO_UUID }, { id: ZERO_UUID }]], ['q', [{ priority: 'x' }]], ['q', [{ priority: 1.5 }]],
+  ['q', [{ id: ZERO_UUID }, { id: ZERO_UUID }]], ['q', [{ priority: 'x' }, { id: ZERO_UUID }, { id: ZERO_UUID }]],
+  ['q', [{ priority: 'x' }, { group: { id: '' } }]], ['q', [{ priority: 'x' }]], ['q', [{ priority: 1.5 }]],
   ['q', [{ retryLimit: -1 }]], ['q', [{ retryLimit: 'x' }]], ['q', [{ retryDelay: 'x' }]], ['q', [{ retryBackoff: 'x' }]],
   ['q', [{ startAfter: 'garbage' }]], ['q', [{ startAfter: badDate }]], ['q', [{ startAfter: 5 }]],
   ['q', [{ expireInSeconds: 'x' }]], ['q', [{ expireInSeconds: -1 }]], ['q', [{ singletonKey: 5 }]],
   ['q', [{ group: 'g' }]], ['q', [{ group: { id: 5 } }]], ['q', [{ deadLetter: 'nope' }]], ['q', [{ deadLetter: 5 }]],
   ['q', [{ heartbeatSeconds: 5 }]], ['q', [{ keepUntil: 'garbage' }]], ['q', [{ name: 'other' }]],
-  ['q', []], ['q', [], 'opts'], ['q', [{}], { returnId: 'yes' }], ['kq', [{}]], ['q', [{ data: fn }]]
+  ['q', []], ['q', [], 'opts'], ['q', [{}], { returnId: 'yes' }], ['kq', [{}]], ['q', [{ data: fn }]],
+  ['q', [{ data: 'lone \udc00 surrogate' }]], ['q', [{ data: { nul: '\u0000' } }]], ['q', [{ data: 10n }]]
 ])
 
 // --- update and upsert

@@ -324,6 +324,80 @@ describe('many sends at once', () => {
   })
 })
 
+describe('payloads', () => {
+  // Values JSON.stringify writes in its own way: dates and toJSON, numbers at the edges of a
+  // double, escapes and characters outside the basic plane, and one large payload.
+  class Money {
+    constructor (cents) { this.cents = cents }
+    toJSON () { return `${this.cents / 100} EUR` }
+  }
+  const PAYLOADS = [
+    null, undefined, 'text', '', 0, -0, 0.1 + 0.2, 1e21, 5e-324, Number.MAX_SAFE_INTEGER + 2, true,
+    [], [1, 'two', { three: 3 }, null, undefined, () => {}], { nested: { deep: [null] }, skipped: undefined },
+    new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 6)), { when: new Date(Date.UTC(2031, 1, 3)), price: new Money(1250) },
+    { quote: '"\\/\b\f\n\r\t', emoji: '\u{1F680}', pair: '\ud83d\ude80', accents: 'é ü ß', ctrl: '\u0001\u001f' },
+    { big: 'x'.repeat(65536), n: 1 }
+  ]
+  const stored = async (s, name) =>
+    (await sql(`SELECT data::text AS data FROM ${s}.job WHERE name = $1 ORDER BY (data->>'i')::int`, [name])).map(r => r.data)
+  // Each payload wrapped with its index, so the rows of both sides line up.
+  const wrapped = () => PAYLOADS.map((data, i) => ({ i, data }))
+
+  test('send() and insert() store every payload as pg-boss stores it', async () => {
+    const name = await queueOnBoth('payload_values')
+    for (const instance of [boss, ref]) {
+      // sent one by one, and all in the same turn (they cross together)
+      for (const data of wrapped()) await instance.send(name, data)
+      await Promise.all(wrapped().map(data => instance.send(name, data)))
+      await instance.insert(name, wrapped().map(data => ({ data })))
+    }
+    const ours = await stored(schema, name)
+    expect(ours).toHaveLength(PAYLOADS.length * 3)
+    expect(ours).toEqual(await stored(refSchema, name))
+  })
+
+  test('a payload alone that is not an object is stored as pg-boss stores it', async () => {
+    const name = await queueOnBoth('payload_scalars')
+    const scalars = ['text', 42, true, null, [1, 2], new Date(Date.UTC(2030, 0, 1))]
+    const data = async (instance, s) => {
+      const ids = []
+      for (const value of scalars) ids.push(await instance.send(name, value))
+      const inserted = await instance.insert(name, scalars.map(value => ({ data: value })), { returnId: true })
+      const rows = await sql(`SELECT id, data::text AS data FROM ${s}.job WHERE name = $1`, [name])
+      const byId = new Map(rows.map(r => [r.id, r.data]))
+      return [...ids, ...inserted].map(id => byId.get(id))
+    }
+    expect(await data(boss, schema)).toEqual(await data(ref, refSchema))
+  })
+
+  test.each([
+    ['a BigInt', { n: 10n }],
+    ['a lone surrogate', { s: 'a\ud800b' }],
+    ['a NUL character', { s: 'a\u0000b' }]
+  ])('%s is refused as pg-boss refuses it, and nothing is written', async (_label, data) => {
+    const name = await queueOnBoth('payload_refused')
+    const outcome = async instance => {
+      const calls = [() => instance.send(name, data), () => instance.insert(name, [{ data }])]
+      const results = []
+      for (const call of calls) {
+        try {
+          await call()
+          results.push('resolved')
+        } catch (err) {
+          // node-postgres's DatabaseError is an Error with the SQLSTATE as `code`, as ours is.
+          const kind = err.constructor.name === 'DatabaseError' ? 'Error' : err.constructor.name
+          results.push([kind, err.message, err.code])
+        }
+      }
+      return results
+    }
+    const ours = await outcome(boss)
+    expect(ours).toEqual(await outcome(ref))
+    expect(ours.every(result => result !== 'resolved')).toBe(true)
+    expect(await rowCount(schema, name)).toBe(0)
+  })
+})
+
 describe('insert', () => {
   test('without returnId resolves null, with it the new ids', async () => {
     const name = await queueOnBoth('insert_ids')

@@ -8,7 +8,8 @@
 
 class SendBatch {
   #native
-  // [text, resolve, reject] of the sends waiting for the end of this turn's microtasks
+  // [name, dataJson, optionsJson, resolve, reject] of the sends waiting for the end of this
+  // turn's microtasks
   #pending = []
 
   constructor (native) {
@@ -19,7 +20,7 @@ class SendBatch {
   send (name, dataJson, optionsJson) {
     return new Promise((resolve, reject) => {
       if (this.#pending.length === 0) queueMicrotask(() => this.flush())
-      this.#pending.push([`[${JSON.stringify(name)},${dataJson},${optionsJson}]`, resolve, reject])
+      this.#pending.push([name, dataJson, optionsJson, resolve, reject])
     })
   }
 
@@ -28,22 +29,32 @@ class SendBatch {
     if (this.#pending.length === 0) return
     const batch = this.#pending
     this.#pending = []
+    // Three lists rather than one JSON document, so the engine takes each payload's text as it
+    // is instead of reading through it to find where it ends.
+    const names = new Array(batch.length)
+    const data = new Array(batch.length)
+    const options = new Array(batch.length)
+    batch.forEach(([name, dataJson, optionsJson], i) => {
+      names[i] = name
+      data[i] = dataJson
+      options[i] = optionsJson
+    })
     let answer
     try {
-      answer = this.#native.sendEach(`[${batch.map(([text]) => text).join(',')}]`)
+      answer = this.#native.sendEach(names, data, options)
     } catch (err) {
-      for (const [, , reject] of batch) reject(err)
+      for (const [, , , , reject] of batch) reject(err)
       return
     }
     answer.then(text => {
       const answers = JSON.parse(text)
-      batch.forEach(([, resolve, reject], i) => {
+      batch.forEach(([, , , resolve, reject], i) => {
         const one = answers[i]
         if (one !== null && typeof one === 'object') reject(new Error(one.error))
         else resolve(one)
       })
     }, err => {
-      for (const [, , reject] of batch) reject(err)
+      for (const [, , , , reject] of batch) reject(err)
     })
   }
 }

@@ -8,10 +8,11 @@ use pg_boss_engine::boss::JobCommand;
 use pg_boss_engine::error::Error;
 use pg_boss_engine::model::fetch::FetchRequest;
 use pg_boss_engine::model::find::FindJobsRequest;
-use pg_boss_engine::model::insert::jobs_from_json;
+use pg_boss_engine::model::insert::jobs_from_json_text;
+use pg_boss_engine::model::job::JobData;
 use pg_boss_engine::model::names::assert_queue_name;
 use pg_boss_engine::model::send::SendOptions;
-use pg_boss_engine::model::settle::output_from_value;
+use pg_boss_engine::model::settle::output_from_json_text;
 use pg_boss_engine::model::targets::{JobTargets, Stored};
 use pg_boss_engine::model::update::UpdateRequest;
 
@@ -34,7 +35,8 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<Option<String>> {
-        let data = parse(&data_json)?;
+        // The payload crosses as the text JSON.stringify made, unread.
+        let data = JobData::from_json_text(data_json);
         let options = SendOptions::from_json(&parse(&options_json)?).map_err(to_js)?;
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let id = run(async move {
@@ -45,16 +47,32 @@ impl NativeBoss {
         Ok(id.map(|id| id.to_string()))
     }
 
-    /// `send()` calls made together on the instance's pool: `sends_json` is an array of
-    /// `[name, data, options]`. Resolves JSON text of an array with one answer per send, in
-    /// order: its id, null when a policy or throttle refused it, or `{ "error": reason }`.
+    /// `send()` calls made together on the instance's pool, as three lists of one item per send:
+    /// the queue names, the payloads and the options (JSON text each; a payload is passed on
+    /// unread). Resolves JSON text of an array with one answer per send, in order: its id, null
+    /// when a policy or throttle refused it, or `{ "error": reason }`.
     #[napi]
-    pub async fn send_each(&self, sends_json: String) -> napi::Result<String> {
-        let sends: Vec<(String, Value, Value)> =
-            serde_json::from_str(&sends_json).map_err(|e| to_js(e.into()))?;
-        let sends = sends
+    pub async fn send_each(
+        &self,
+        names: Vec<String>,
+        data_json: Vec<String>,
+        options_json: Vec<String>,
+    ) -> napi::Result<String> {
+        if names.len() != data_json.len() || names.len() != options_json.len() {
+            return Err(to_js(Error::internal(
+                "sendEach: the JS entry sends one name, payload and options per send",
+            )));
+        }
+        let sends = names
             .into_iter()
-            .map(|(name, data, options)| (name, data, SendOptions::from_json(&options)))
+            .zip(data_json)
+            .zip(options_json)
+            .map(|((name, data), options)| {
+                let options = serde_json::from_str(&options)
+                    .map_err(Error::from)
+                    .and_then(|options| SendOptions::from_json(&options));
+                (name, JobData::from_json_text(data), options)
+            })
             .collect();
         let boss = self.inner.clone();
         let answers = run(async move { Ok(boss.send_each(sends).await) }).await?;
@@ -91,7 +109,7 @@ impl NativeBoss {
         options_json: String,
         db: Option<u32>,
     ) -> napi::Result<String> {
-        let data = parse(&data_json)?;
+        let data = JobData::from_json_text(data_json);
         // Checked by each send: options every send refuses fail each subscriber's send.
         let options = SendOptions::from_json(&parse(&options_json)?);
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
@@ -124,15 +142,9 @@ impl NativeBoss {
         db: Option<u32>,
     ) -> napi::Result<Option<Vec<String>>> {
         let name = queue_name(&name_json)?;
-        let jobs = match parse(&jobs_json)? {
-            Value::Array(jobs) => jobs_from_json(&jobs).map_err(to_js)?,
-            // index.js has refused anything else, with pg-boss's message.
-            _ => {
-                return Err(to_js(Error::internal(
-                    "insert: the JS entry sends jobs as an array",
-                )))
-            }
-        };
+        // index.js has refused anything but an array, with pg-boss's message. Each job's payload
+        // stays the text it came in.
+        let jobs = jobs_from_json_text(&jobs_json).map_err(to_js)?;
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let ids = run(async move {
             let caller = caller.as_ref().map(|c| c as _);
@@ -174,7 +186,7 @@ impl NativeBoss {
     ) -> napi::Result<String> {
         let name = queue_name(&name_json)?;
         let targets = JobTargets::from_value(&parse(&ids_json)?, "complete").map_err(to_js)?;
-        let output = output_from_value(&parse(&data_json)?);
+        let output = output_from_json_text(data_json).map_err(to_js)?;
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let response = run(async move {
             let caller = caller.as_ref().map(|c| c as _);
@@ -196,7 +208,7 @@ impl NativeBoss {
     ) -> napi::Result<String> {
         let name = queue_name(&name_json)?;
         let targets = JobTargets::from_value(&parse(&ids_json)?, "fail").map_err(to_js)?;
-        let output = output_from_value(&parse(&data_json)?);
+        let output = output_from_json_text(data_json).map_err(to_js)?;
         let (boss, caller) = (self.inner.clone(), self.caller(db)?);
         let response = run(async move {
             let caller = caller.as_ref().map(|c| c as _);

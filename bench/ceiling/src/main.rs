@@ -17,6 +17,11 @@
 //! - `backlog`: `claim-complete` on an empty table (after `--warmup` jobs, untimed), then
 //!   `--backlog` more jobs loaded with `INSERT ... SELECT generate_series` and `--jobs` of them
 //!   claimed and completed again.
+//! - `insert-shapes`: the insert statement's two ways of taking its jobs, compared on the same
+//!   jobs: the engine's recordset (`json_to_recordset` over one JSON text) and `unnest` over one
+//!   typed array per column. `--rounds` runs of `--jobs` jobs in chunks of `--chunk` on
+//!   `--connections` lanes each, alternating which shape goes first, the queue's table emptied
+//!   before every run; `--returning` uses the send form (ids answered).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -52,12 +57,14 @@ struct Args {
     payload_bytes: usize,
     backlog: usize,
     warmup: usize,
+    rounds: usize,
+    returning: bool,
 }
 
 const USAGE: &str =
-    "usage: pg-boss-ceiling --schema S --mode insert|claim-complete|send-work|backlog \
+    "usage: pg-boss-ceiling --schema S --mode insert|claim-complete|send-work|backlog|insert-shapes \
 [--url URL] [--queue NAME] [--queues K] [--jobs N] [--connections C] [--batch B] [--chunk K] \
-[--fenced [--combined]] [--payload-bytes P] [--backlog N] [--warmup N]";
+[--fenced [--combined]] [--payload-bytes P] [--backlog N] [--warmup N] [--rounds R] [--returning]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -76,6 +83,8 @@ fn parse_args() -> Res<Args> {
         payload_bytes: 0,
         backlog: 0,
         warmup: 0,
+        rounds: 5,
+        returning: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +94,10 @@ fn parse_args() -> Res<Args> {
         }
         if flag == "--combined" {
             args.combined = true;
+            continue;
+        }
+        if flag == "--returning" {
+            args.returning = true;
             continue;
         }
         let value = it
@@ -107,6 +120,7 @@ fn parse_args() -> Res<Args> {
             "--payload-bytes" => args.payload_bytes = num(&value)?,
             "--backlog" => args.backlog = num(&value)?,
             "--warmup" => args.warmup = num(&value)?,
+            "--rounds" => args.rounds = num(&value)?.max(1),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
         }
     }
@@ -240,6 +254,121 @@ async fn insert_all(
                 sqlx::query(&sql)
                     .bind(json)
                     .bind(&queue.name)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            }
+        }));
+    }
+    for lane in lanes {
+        lane.await??;
+    }
+    Ok(())
+}
+
+/// The insert statement with its `input` taken from one array per column (`unnest`) instead of
+/// the recordset: everything after the input is the engine's own text. Text arrays are cast where
+/// the recordset's column types would have read them, so a bad value fails the same way.
+fn arrays_statement(recordset: &str) -> Res<String> {
+    let start = recordset
+        .find("WITH input AS (")
+        .ok_or("no input in the insert statement")?;
+    let columns_end = "\"__traceContext\" jsonb)";
+    let end = recordset
+        .find(columns_end)
+        .ok_or("no recordset columns in the insert statement")?
+        + columns_end.len();
+    let input = r#"WITH input AS (
+           SELECT x.id::uuid AS id, x.priority, x.data::jsonb AS data, x."startAfter", x."retryLimit",
+             x."retryDelay", x."retryDelayMax", x."retryBackoff", x."singletonKey", x."singletonSeconds",
+             x."singletonOffset", x."groupId", x."groupTier", x."expireInSeconds", x."deleteAfterSeconds",
+             x."retentionSeconds", x."deadLetter", x."heartbeatSeconds", NULL::bool AS blocked,
+             NULL::bool AS blocking, NULL::int AS "pendingDependencies",
+             x."__traceContext"::jsonb AS "__traceContext",
+             CASE WHEN right(x."startAfter", 1) = 'Z' OR x."startAfter" ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
+                  THEN x."startAfter"::timestamptz
+                  ELSE SCHEMA_NOW + COALESCE(x."startAfter", '0')::interval END AS start_at
+           FROM unnest($1::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[],
+             $9::bool[], $10::text[], $11::int[], $12::int[], $13::text[], $14::text[], $15::int[],
+             $16::int[], $17::int[], $18::text[], $19::int[], $20::text[])
+             AS x (id, priority, data, "startAfter", "retryLimit", "retryDelay", "retryDelayMax",
+             "retryBackoff", "singletonKey", "singletonSeconds", "singletonOffset", "groupId",
+             "groupTier", "expireInSeconds", "deleteAfterSeconds", "retentionSeconds", "deadLetter",
+             "heartbeatSeconds", "__traceContext")"#;
+    // The schema's clock function, as the recordset's input calls it.
+    let now = recordset[start..end]
+        .split("ELSE ")
+        .nth(1)
+        .and_then(|rest| rest.split(" + ").next())
+        .ok_or("no clock in the insert statement")?;
+    Ok(format!(
+        "{}{}{}",
+        &recordset[..start],
+        input.replace("SCHEMA_NOW", now),
+        &recordset[end..]
+    ))
+}
+
+/// As [`insert_all`], binding one array per column (the jobs' options all left out, as the
+/// recordset's records leave them out).
+async fn insert_arrays(
+    pool: &PgPool,
+    args: &Args,
+    queue: &Arc<Queue>,
+    sql: &str,
+    total: usize,
+    per: usize,
+) -> Res<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let payload = Arc::new(payload(args));
+    let mut lanes = Vec::new();
+    for _ in 0..args.connections {
+        let (pool, queue, next, payload, sql) = (
+            pool.clone(),
+            queue.clone(),
+            next.clone(),
+            payload.clone(),
+            sql.to_string(),
+        );
+        lanes.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            loop {
+                let from = next.fetch_add(per, Ordering::Relaxed);
+                if from >= total {
+                    return Ok::<(), BoxError>(());
+                }
+                let to = (from + per).min(total);
+                let n = to - from;
+                let data: Vec<Option<String>> = (from..to)
+                    .map(|i| {
+                        Some(match payload.as_ref() {
+                            Some(p) => json!({ "i": i, "p": p }).to_string(),
+                            None => json!({ "i": i }).to_string(),
+                        })
+                    })
+                    .collect();
+                let texts = || vec![None::<String>; n];
+                let ints = || vec![None::<i32>; n];
+                sqlx::query(&sql)
+                    .bind(texts())
+                    .bind(&queue.name)
+                    .bind(ints())
+                    .bind(data)
+                    .bind(texts())
+                    .bind(ints())
+                    .bind(ints())
+                    .bind(ints())
+                    .bind(vec![None::<bool>; n])
+                    .bind(texts())
+                    .bind(ints())
+                    .bind(ints())
+                    .bind(texts())
+                    .bind(texts())
+                    .bind(ints())
+                    .bind(ints())
+                    .bind(ints())
+                    .bind(texts())
+                    .bind(ints())
+                    .bind(texts())
                     .fetch_all(&mut *conn)
                     .await?;
             }
@@ -513,6 +642,53 @@ async fn run(args: Args) -> Res<Value> {
             out["backlog"] = json!(args.backlog);
             out["loadSeconds"] = json!(load_seconds);
             out["statements"] = json!({ "claim": q.claim, "complete": q.complete });
+        }
+        "insert-shapes" => {
+            let q = &queues[0];
+            let table: String = sqlx::query_scalar(&format!(
+                "SELECT table_name FROM {}.queue WHERE name = $1",
+                args.schema
+            ))
+            .bind(&q.name)
+            .fetch_one(&pool)
+            .await?;
+            let recordset = if args.returning { &q.send } else { &q.insert };
+            let arrays = arrays_statement(recordset)?;
+            let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..args.rounds {
+                // Alternating which goes first, so neither always meets the warmer server.
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for shape in order {
+                    sqlx::query(&format!("TRUNCATE {}.{table}", args.schema))
+                        .execute(&pool)
+                        .await?;
+                    let t0 = Instant::now();
+                    if shape == 0 {
+                        insert_all(&pool, &args, q, recordset, total, args.chunk).await?;
+                    } else {
+                        insert_arrays(&pool, &args, q, &arrays, total, args.chunk).await?;
+                    }
+                    rates[shape].push(rate(total, t0.elapsed().as_secs_f64()));
+                    let (count,): (i64,) =
+                        sqlx::query_as(&format!("SELECT count(*) FROM {}.{table}", args.schema))
+                            .fetch_one(&pool)
+                            .await?;
+                    if count != total as i64 {
+                        return Err(format!("inserted {count} jobs of {total}").into());
+                    }
+                }
+            }
+            let median = |v: &Vec<f64>| {
+                let mut v = v.clone();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            out["chunk"] = json!(args.chunk);
+            out["returning"] = json!(args.returning);
+            out["recordset"] = json!({ "rates": rates[0], "median": median(&rates[0]) });
+            out["arrays"] = json!({ "rates": rates[1], "median": median(&rates[1]) });
+            out["arraysOverRecordset"] = json!(median(&rates[1]) / median(&rates[0]));
+            out["statements"] = json!({ "recordset": recordset, "arrays": arrays });
         }
         other => return Err(format!("unknown mode {other}\n{USAGE}").into()),
     }

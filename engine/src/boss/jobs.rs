@@ -2,7 +2,6 @@
 //! take pg-boss's `db` option take `caller`: with a caller's handle, their statements run inside
 //! the caller's transaction (queue lookups still use the engine's pool, as in pg-boss).
 
-use serde_json::Value;
 use uuid::Uuid;
 
 pub use crate::model::targets::JobCommand;
@@ -12,7 +11,7 @@ use crate::error::Result;
 use crate::event::{ErrorEvent, Event};
 use crate::model::fetch::FetchRequest;
 use crate::model::find::FindJobsRequest;
-use crate::model::job::NewJob;
+use crate::model::job::{JobData, NewJob};
 use crate::model::send::SendOptions;
 use crate::model::targets::{CommandResponse, JobTargets, Stored};
 use crate::model::update::{UpdateRequest, UpdateResponse};
@@ -27,10 +26,11 @@ impl Boss {
     pub async fn send(
         &self,
         name: &str,
-        data: Value,
+        data: impl Into<JobData>,
         options: SendOptions,
         caller: Option<&dyn CallerDb>,
     ) -> Result<Option<Uuid>> {
+        let data = data.into();
         let db = self.started_db()?;
         let queue = self.queue(&db, name).await?;
         ops::send::send(&db, caller, &queue, &self.sends, data, options).await
@@ -41,7 +41,7 @@ impl Boss {
     /// failed their checks arrive as that send's error.
     pub async fn send_each(
         &self,
-        sends: Vec<(String, Value, Result<SendOptions>)>,
+        sends: Vec<(String, JobData, Result<SendOptions>)>,
     ) -> Vec<Result<Option<Uuid>>> {
         let each = sends.into_iter().map(|(name, data, options)| async move {
             self.send(&name, data, options?, None).await

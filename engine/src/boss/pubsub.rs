@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::job::JobData;
 use crate::model::send::SendOptions;
 use crate::ops;
 use crate::ops::coalesce::SendCoalescer;
@@ -53,11 +53,12 @@ impl Boss {
     pub async fn publish(
         &self,
         event: &str,
-        data: Value,
+        data: impl Into<JobData>,
         options: Result<SendOptions>,
         caller: Option<&dyn CallerDb>,
     ) -> Result<PublishReport> {
         let db = self.started_db()?;
+        let data = data.into();
         let queues = ops::pubsub::subscribers(&db, event).await?;
         let outcomes = match options {
             Err(err) => queues.iter().map(|_| Err(err.clone())).collect(),
@@ -79,7 +80,7 @@ impl Boss {
         &self,
         db: &Db,
         queues: &[String],
-        data: &Value,
+        data: &JobData,
         options: &SendOptions,
     ) -> Result<Vec<Result<Option<Uuid>>>> {
         let mut sends = tokio::task::JoinSet::new();
@@ -135,7 +136,7 @@ async fn send_owned(
     cache: Arc<QueueCache>,
     sends: Arc<SendCoalescer>,
     name: String,
-    data: Value,
+    data: JobData,
     options: SendOptions,
 ) -> Result<Option<Uuid>> {
     let queue = ops::queues::cached_in(&db, &cache, &name).await?;

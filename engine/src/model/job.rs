@@ -137,11 +137,47 @@ impl JobOptions {
     }
 }
 
+/// A job's payload as JSON text, handed to PostgreSQL as it was written: the engine never reads
+/// a payload, so it does not parse one only to write it out again. As in pg-boss, whose driver
+/// sends the text `JSON.stringify` made, PostgreSQL is what checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobData(String);
+
+impl JobData {
+    /// No payload (JSON null, which the insert stores as SQL NULL, as pg-boss's does).
+    pub fn null() -> JobData {
+        JobData("null".to_string())
+    }
+
+    /// A payload already written as JSON text (`JSON.stringify`'s output, or a value raw from a
+    /// JSON document). It is not checked here: text that is not JSON fails the insert.
+    pub fn from_json_text(text: String) -> JobData {
+        JobData(text)
+    }
+
+    /// The payload's JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Value> for JobData {
+    fn from(value: &Value) -> JobData {
+        JobData(value.to_string())
+    }
+}
+
+impl From<Value> for JobData {
+    fn from(value: Value) -> JobData {
+        JobData::from(&value)
+    }
+}
+
 /// One job of an `insert()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     /// `data`: the job's payload (null when left out).
-    pub data: Value,
+    pub data: JobData,
     /// Its options.
     pub options: JobOptions,
 }

@@ -14,6 +14,15 @@ pub fn output_from_value(data: &Value) -> Option<String> {
     }
 }
 
+/// The same rule for a `data` argument already written as JSON text: an object's text is stored
+/// as it came (PostgreSQL reads it), anything else is read to be wrapped or dropped.
+pub fn output_from_json_text(text: String) -> crate::error::Result<Option<String>> {
+    if text.trim_start().starts_with('{') {
+        return Ok(Some(text));
+    }
+    Ok(output_from_value(&serde_json::from_str(&text)?))
+}
+
 /// What a `perJobResults` handler said of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobResultStatus {
@@ -64,6 +73,13 @@ mod tests {
 
     #[test]
     fn outputs_are_objects_or_wrapped_values() {
+        let text = |t: &str| output_from_json_text(t.to_string()).unwrap();
+        assert_eq!(text("null"), None);
+        assert_eq!(
+            text(r#"{"b": 2, "a": 1}"#).as_deref(),
+            Some(r#"{"b": 2, "a": 1}"#)
+        );
+        assert_eq!(text("5").as_deref(), Some(r#"{"value":5}"#));
         assert_eq!(output_from_value(&json!(null)), None);
         assert_eq!(
             output_from_value(&json!({"a": 1})).as_deref(),

@@ -1,11 +1,10 @@
 //! Sending jobs: `send()` (coalesced with concurrent sends, or alone through a caller's db),
 //! `insert()`, the cron pass's slotted insert, and how an insert's failures are said.
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::job::{JobOptions, NewJob};
+use crate::model::job::{JobData, JobOptions, NewJob};
 use crate::model::send::SendOptions;
 use crate::ops::coalesce::SendCoalescer;
 use crate::ops::insert::insert_jobs;
@@ -21,7 +20,7 @@ pub async fn send(
     caller: Option<&dyn CallerDb>,
     queue: &Queue,
     sends: &SendCoalescer,
-    data: Value,
+    data: JobData,
     options: SendOptions,
 ) -> Result<Option<Uuid>> {
     require_key_for_strict_fifo(queue, &options.job)?;

@@ -121,7 +121,7 @@ impl SendIt {
         let name = to_js_string(&name);
         let options = SendOptions::from_json(&options)?;
         let queue = queues::cached_in(&self.db, &self.queues, &name).await?;
-        send::send(&self.db, None, &queue, &self.sends, data, options).await
+        send::send(&self.db, None, &queue, &self.sends, data.into(), options).await
     }
 
     /// Records each schedule's latest job; a failure is reported, never retried.
