@@ -103,3 +103,48 @@ async fn a_failure_in_steps_retries_then_fails_once_and_dead_letters_once() {
     assert_eq!(total, 2);
     boss.stop(Default::default()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_settles_sharing_a_statement_in_steps_settle_jobs_named_without_an_attempt() {
+    let (schema, boss) = started_cockroach("crdb_shared").await;
+    let s = schema.as_str();
+    let pool = db().await;
+    boss.create_queue(&queue("q", opts(json!({ "retryLimit": 0 }))))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let id = boss
+            .send("q", json!({ "n": n }), Default::default(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        ids.push(id);
+    }
+    let fetch = fetch_options(json!({ "batchSize": 20 }));
+    assert_eq!(
+        ids_of(&boss.fetch("q", &fetch, None).await.unwrap()).len(),
+        20
+    );
+
+    // Made at once, the calls after the first ones find the queue's lane busy and go out together,
+    // completions and failures in one round, each job named without an attempt.
+    let calls = ids.iter().enumerate().map(|(n, id)| {
+        let boss = &boss;
+        let target = targets(json!(id.to_string()));
+        async move {
+            if n % 2 == 0 {
+                boss.complete("q", &target, None, false, None).await
+            } else {
+                boss.fail("q", &target, Some(r#"{"f":1}"#), None).await
+            }
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    for (n, (answer, id)) in answers.into_iter().zip(&ids).enumerate() {
+        assert_eq!(answer.unwrap().affected, 1, "call {n}");
+        let expected = if n % 2 == 0 { "completed" } else { "failed" };
+        assert_eq!(job_state(&pool, s, *id).await.as_deref(), Some(expected));
+    }
+    boss.stop(Default::default()).await.unwrap();
+}
