@@ -172,8 +172,7 @@ pub fn settle_each(schema: &str, queue: &QueueInfo) -> String {
     let table = &queue.table;
     let removal = format!(
         "DELETE FROM {schema}.{table} j USING input i
-           WHERE j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state < 'completed'
-             AND (i.retry_count IS NULL OR (j.state = 'active' AND j.retry_count = i.retry_count))
+           WHERE {EACH_FAILS}
            RETURNING j.*, i.status AS disposition, i.output AS given"
     );
     let failing = fail_ctes(
@@ -189,8 +188,7 @@ pub fn settle_each(schema: &str, queue: &QueueInfo) -> String {
          ), completed AS (
            UPDATE {schema}.{table} j SET completed_on = {schema}.job_now(), state = 'completed', output = i.output::jsonb
            FROM input i
-           WHERE j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active'
-             AND (i.retry_count IS NULL OR j.retry_count = i.retry_count)
+           WHERE {EACH_COMPLETES}
            RETURNING j.id
          ), {failing}, landed AS (
            SELECT id, 'completed' AS status FROM completed
@@ -333,6 +331,18 @@ impl SplitFailSql {
 }
 
 /// The batch of a `settle_each`, one row per job.
+/// Which job rows an item of a `settle_each` input completes: active at the item's attempt, or
+/// active at any when it names none (as an unfenced `complete` completes).
+const EACH_COMPLETES: &str =
+    "j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active'
+             AND (i.retry_count IS NULL OR j.retry_count = i.retry_count)";
+
+/// Which job rows an item of a `settle_each` input fails: active at the item's attempt, or any
+/// unfinished one when it names none (as an unfenced `fail` fails).
+const EACH_FAILS: &str =
+    "j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state < 'completed'
+             AND (i.retry_count IS NULL OR (j.state = 'active' AND j.retry_count = i.retry_count))";
+
 const EACH_INPUT: &str = "input AS (
            SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS i (id, retry_count, status, output)
          )";
@@ -345,7 +355,7 @@ pub fn settle_each_completions(schema: &str, queue: &QueueInfo) -> String {
         "WITH {EACH_INPUT}
          UPDATE {schema}.{table} j SET completed_on = {schema}.job_now(), state = 'completed', output = i.output::jsonb
          FROM input i
-         WHERE j.name = $1 AND j.id = i.id AND i.status = 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count
+         WHERE {EACH_COMPLETES}
          RETURNING j.id"
     )
 }
@@ -356,7 +366,7 @@ pub fn settle_each_removal(schema: &str, queue: &QueueInfo) -> String {
     let table = &queue.table;
     let delete = format!(
         "DELETE FROM {schema}.{table} j USING input i
-           WHERE j.name = $1 AND j.id = i.id AND i.status <> 'completed' AND j.state = 'active' AND j.retry_count = i.retry_count"
+           WHERE {EACH_FAILS}"
     );
     split_removal(
         &format!("{EACH_INPUT}, "),
