@@ -140,3 +140,74 @@ export async function catalogSnapshot (schema, { identity = false, foldDateParti
 
 /** The sections of a snapshot that describe structure (everything except datePartitions and identity). */
 export const STRUCTURE_SECTIONS = ['relations', 'columns', 'constraints', 'indexes', 'enum', 'types', 'functions', 'triggers', 'version']
+
+/** A queue table's name: `j` and the hex sha224 of the queue's name. */
+const QUEUE_TABLE = /^j[0-9a-f]{56}\b/
+
+/**
+ * Queue creations that tell one version's create_queue() from another: each policy with and
+ * without a table of its own, the defaults, every option set, `partition` as a truthy value that is
+ * not `true` and as the string "true", a queue without a policy (refused by the row), and a queue
+ * that exists already, asked for again with other options.
+ */
+export const QUEUE_CREATIONS = [
+  ...['standard', 'short', 'singleton', 'stately', 'exclusive', 'key_strict_fifo'].flatMap(policy => [
+    [`cq_${policy}_own`, { policy, partition: true }],
+    [`cq_${policy}_shared`, { policy, partition: false }]
+  ]),
+  ['cq_defaults', { policy: 'standard' }],
+  ['cq_every_option', {
+    policy: 'stately',
+    partition: true,
+    retryLimit: 5,
+    retryDelay: 3,
+    retryBackoff: true,
+    retryDelayMax: 60,
+    expireInSeconds: 30,
+    retentionSeconds: 100,
+    deleteAfterSeconds: 200,
+    warningQueueSize: 7,
+    deadLetter: 'cq_defaults',
+    heartbeatSeconds: 40,
+    notify: true
+  }],
+  ['cq_truthy', { policy: 'standard', partition: 'yes' }],
+  ['cq_string_true', { policy: 'standard', partition: 'true' }],
+  ['cq_no_policy', {}],
+  ['cq_standard_shared', { policy: 'short', partition: true, retryLimit: 9 }]
+]
+
+/**
+ * What `schema`'s create_queue() makes of QUEUE_CREATIONS: each call's outcome (`ok` or the
+ * SQLSTATE it failed with), the rows it left in `queue` (timestamps read as whether they are set),
+ * and everything the schema's catalog has on the queue tables it made. The queues are removed afterwards
+ * (their tables dropped, their rows deleted), so the schema is left as it was.
+ */
+export async function queueCreationEffect (schema) {
+  assertSchemaName(schema)
+  const outcomes = []
+  for (const [name, options] of QUEUE_CREATIONS) {
+    try {
+      await sql(`SELECT ${schema}.create_queue($1, $2::jsonb)`, [name, JSON.stringify(options)])
+      outcomes.push(`${name}: ok`)
+    } catch (err) {
+      outcomes.push(`${name}: ${err.code}`)
+    }
+  }
+  const rows = await sql(`SELECT * FROM ${schema}.queue WHERE name LIKE 'cq\\_%' ORDER BY name`)
+  const queues = rows.map(row => Object.fromEntries(Object.entries(row)
+    .map(([column, value]) => [column, value instanceof Date ? 'set' : value])))
+  const snapshot = await catalogSnapshot(schema)
+  // A queue table takes its columns in the order `job` has them, which is the schema's doing (an
+  // install or a rollback), not create_queue()'s: they are compared by name, type and default.
+  const queueTables = Object.fromEntries(['relations', 'columns', 'constraints', 'indexes']
+    .map(section => [section, snapshot[section].filter(line => QUEUE_TABLE.test(line))
+      .map(line => section === 'columns' ? line.replace(/ #\d+ /, ' ') : line).sort()]))
+
+  for (const row of rows) {
+    if (QUEUE_TABLE.test(row.table_name)) await sql(`DROP TABLE IF EXISTS ${schema}.${row.table_name}`)
+  }
+  await sql(`DELETE FROM ${schema}.queue WHERE name LIKE 'cq\\_%' AND dead_letter IS NOT NULL`)
+  await sql(`DELETE FROM ${schema}.queue WHERE name LIKE 'cq\\_%'`)
+  return { outcomes, queues, queueTables }
+}

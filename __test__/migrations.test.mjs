@@ -1,7 +1,8 @@
 // Schema migrations and rollbacks, versions 25 to 46: getMigrationPlans() and getRollbackPlans()
 // refuse what pg-boss refuses, with its messages, and the SQL they hand out does to a schema what
-// pg-boss's does (both run on twin schemas, whose catalogs are then compared); start() migrates an
-// old schema, or refuses it, as pg-boss's start() does.
+// pg-boss's does (both run on twin schemas, whose catalogs are then compared), down to what the
+// create_queue() each rollback leaves makes of a queue; start() migrates an old schema, or refuses
+// it, as pg-boss's start() does.
 //
 // Every old schema here is made by pg-boss itself: its 46 install, rolled back with its own
 // rollback plans. Running the file with SUBJECT=pg-boss compares pg-boss with itself, which is what
@@ -11,7 +12,7 @@ import {
   freshSchema, makeBoss, oursOnlyTest, referenceExports, rejectionOf, sql, stopBoss, subject, subjectExports,
   subjectIsReference, teardown, waitFor
 } from './helpers.mjs'
-import { catalogSnapshot, STRUCTURE_SECTIONS } from './catalog.mjs'
+import { catalogSnapshot, queueCreationEffect, STRUCTURE_SECTIONS } from './catalog.mjs'
 
 const Subject = subject()
 // The command line's functions are internal to our binding (pg-boss has them as module functions it
@@ -225,6 +226,41 @@ describe('the plans do what pg-boss\'s do', () => {
     expect(await sql(`SELECT name FROM ${schema}.bam WHERE version = 46 AND status <> 'completed'`)).toEqual([])
     expect(await versionOf(schema)).toBe(45)
   }, 60000)
+})
+
+// Old releases run on a rolled-back schema and create their queues with the create_queue() it
+// holds, so at every version the function a rollback leaves must make the queue row and the queue
+// table that version's pg-boss makes.
+describe('create_queue() on a schema rolled back to each version does what pg-boss\'s does', () => {
+  test('with table partitioning, 46 down to the oldest', async () => {
+    const mine = freshSchema('cqdown')
+    const theirs = freshSchema('cqrefdown')
+    await runPlan(ours.getConstructionPlans(mine))
+    await runPlan(ref.getConstructionPlans(theirs))
+    for (let at = CURRENT; at >= OLDEST; at--) {
+      if (at < CURRENT) {
+        await runPlan(ours.getRollbackPlans(mine, at + 1))
+        await runPlan(ref.getRollbackPlans(theirs, at + 1))
+      }
+      expect({ at, ...(await queueCreationEffect(mine)) }).toEqual({ at, ...(await queueCreationEffect(theirs)) })
+    }
+    await drop(mine, theirs)
+  }, 180000)
+
+  test.each(['yugabytedb', 'cockroachdb'])('without table partitioning (backend %s), 46 down to 33', async (backend) => {
+    const mine = freshSchema('cqflat')
+    const theirs = freshSchema('cqflatref')
+    await runPlan(ours.getConstructionPlans(mine, { backend: 'yugabytedb' }))
+    await runPlan(ref.getConstructionPlans(theirs, { backend: 'yugabytedb' }))
+    for (let at = CURRENT; at >= 33; at--) {
+      if (at < CURRENT) {
+        await runPlan(ours.getRollbackPlans(mine, at + 1, { backend }))
+        await runPlan(ref.getRollbackPlans(theirs, at + 1, { backend }))
+      }
+      expect({ at, ...(await queueCreationEffect(mine)) }).toEqual({ at, ...(await queueCreationEffect(theirs)) })
+    }
+    await drop(mine, theirs)
+  }, 180000)
 })
 
 describe('start() on an older schema', () => {

@@ -4,7 +4,8 @@
 // old release's queued jobs exactly once, and leave a schema in which pg-boss 12.38's
 // detectSchemaDrift() finds nothing, whichever implementation is the subject. The schema is then
 // rolled back one version at a time with the subject's getRollbackPlans() text down to the release's
-// own version and migrated again, and still nothing drifts. A schema older than the oldest one a
+// own version and migrated again, and still nothing drifts; on such a rolled-back schema,
+// create_queue() makes the queues the release's own install makes. A schema older than the oldest one a
 // migration starts from is refused with pg-boss's message, and two instances (pg-boss 12.38 and
 // the subject) migrating one old schema at the same time bring it to 46 once, without an error.
 //
@@ -29,6 +30,7 @@ import {
   RefBoss, subject, subjectExports, freshSchema, makeBoss, stopBoss, sql, teardown, waitFor, workerPolls,
   rejectionOf, relationsIn, CLEAN_DRIFT
 } from './helpers.mjs'
+import { queueCreationEffect } from './catalog.mjs'
 
 const Subject = subject()
 const TARGET = 46
@@ -349,6 +351,30 @@ describe.each(RELEASES)('pg-boss %s (schema %i)', (release, oldVersion) => {
     expect(reports).toHaveLength(2) // the two tests before made them
   })
 })
+
+// A release running on a schema the subject rolled back to the release's version creates its
+// queues with the create_queue() the rollback left: it must make what the release's own install's
+// makes, row and table.
+test.each(RELEASES.filter(([, version]) => version >= 26))(
+  'create_queue() on the subject\'s schema rolled back to the version of pg-boss %s (%i) does what the release\'s own does',
+  async (release, oldVersion) => {
+    const theirs = freshSchema(`cq_${release}`)
+    const { OldBoss } = await loadRelease(release)
+    const old = makeBoss(OldBoss, theirs, OLD_OPTIONS)
+    await old.start()
+    await stopBoss(old)
+    expect(await versionOf(theirs)).toBe(oldVersion)
+
+    const mine = freshSchema(`cq_down_${release}`)
+    const boss = makeBoss(Subject, mine, SUBJECT_OPTIONS)
+    await boss.start()
+    await stopBoss(boss)
+    const { getRollbackPlans } = subjectExports()
+    for (let version = TARGET; version > oldVersion; version--) await sql(getRollbackPlans(mine, version))
+    expect(await versionOf(mine)).toBe(oldVersion)
+
+    expect(await queueCreationEffect(mine)).toEqual(await queueCreationEffect(theirs))
+  }, 60000)
 
 test(`a schema older than 25 (pg-boss ${TOO_OLD[0]}) is refused with pg-boss's message and left as it was`, async () => {
   const [release, oldVersion] = TOO_OLD

@@ -1,16 +1,7 @@
 -- The partitioned layout's job-table helpers (left out without table partitioning), named as
 -- 46_install.sql is.
 
--- Rewrites a statement written against `{schema}.job` (and index names job_iN) so that it targets
--- another table of the job partition tree.
-CREATE FUNCTION {schema}.job_table_format(command text, table_name text) RETURNS text
-LANGUAGE sql IMMUTABLE
-AS $fmt$
-  SELECT format(
-    regexp_replace(regexp_replace(command, '\.job\y', '.%1$I', 'g'), '\yjob_i(\d+)', '%1$s_i\1', 'g'),
-    table_name
-  );
-$fmt$;
+{job_table_format}
 
 CREATE FUNCTION {schema}.job_table_run(command text, tbl_name text DEFAULT NULL, queue_name text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql

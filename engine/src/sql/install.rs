@@ -3,6 +3,7 @@
 //! with pg-boss, and the statements that check an installation.
 
 use crate::config::{normalize_schema_name, BackendProfile};
+use crate::sql::job_tables::{create_queue_function, job_table_format_function, job_table_objects};
 
 pub const SCHEMA_VERSION: i32 = 46;
 
@@ -130,40 +131,9 @@ pub fn transaction_timeouts() -> Vec<String> {
     ]
 }
 
-/// A key, constraint or index every job table carries, written against `{schema}.job` with
-/// `job_iN` index names; `policy` limits it to the queues of one policy.
-struct JobTableObject {
-    policy: Option<&'static str>,
-    statement: &'static str,
-}
-
-const JOB_TABLE_OBJECTS: &[JobTableObject] = &[
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD PRIMARY KEY (name, id)" },
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD CONSTRAINT q_fkey FOREIGN KEY (name) REFERENCES {schema}.queue (name) ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED" },
-    JobTableObject { policy: None, statement: "ALTER TABLE {schema}.job ADD CONSTRAINT dlq_fkey FOREIGN KEY (dead_letter) REFERENCES {schema}.queue (name) ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED" },
-    JobTableObject { policy: Some("short"), statement: "CREATE UNIQUE INDEX job_i1 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state = 'created' AND policy = 'short'" },
-    JobTableObject { policy: Some("singleton"), statement: "CREATE UNIQUE INDEX job_i2 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state = 'active' AND policy = 'singleton'" },
-    JobTableObject { policy: Some("stately"), statement: "CREATE UNIQUE INDEX job_i3 ON {schema}.job (name, state, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'stately'" },
-    JobTableObject { policy: Some("exclusive"), statement: "CREATE UNIQUE INDEX job_i6 ON {schema}.job (name, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'exclusive'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "CREATE UNIQUE INDEX job_i8 ON {schema}.job (name, singleton_key) WHERE state IN ('active', 'retry', 'failed') AND policy = 'key_strict_fifo'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "CREATE INDEX job_i10 ON {schema}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'" },
-    JobTableObject { policy: Some("key_strict_fifo"), statement: "ALTER TABLE {schema}.job ADD CONSTRAINT job_key_strict_fifo_singleton_key_check CHECK (NOT (policy = 'key_strict_fifo' AND singleton_key IS NULL))" },
-    JobTableObject { policy: None, statement: "CREATE UNIQUE INDEX job_i4 ON {schema}.job (name, singleton_on, COALESCE(singleton_key, '')) WHERE state <> 'cancelled' AND singleton_on IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i11 ON {schema}.job (name, priority DESC, created_on, start_after) WHERE state < 'active' AND NOT blocked" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i7 ON {schema}.job (name, group_id) WHERE state = 'active' AND group_id IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i9 ON {schema}.job (name, id) WHERE blocking AND state = 'completed'" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i12 ON {schema}.job (source_root_id) WHERE source_root_id IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE UNIQUE INDEX job_i13 ON {schema}.job (name, singleton_key) WHERE state = 'created' AND upsert_by_key" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i14 ON {schema}.job (name, state, blocked, start_after) WHERE state IN ('created', 'retry', 'active', 'failed')" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i15 ON {schema}.job (name, created_on)" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i16 ON {schema}.job (name, completed_on) WHERE completed_on IS NOT NULL" },
-    JobTableObject { policy: None, statement: "CREATE INDEX job_i17 ON {schema}.job (name, singleton_key, created_on) WHERE state < 'active' AND singleton_key IS NOT NULL" },
-];
-
 /// `job_common` holds every policy's queues, so it carries every object.
 fn job_common_objects() -> String {
-    JOB_TABLE_OBJECTS
-        .iter()
+    job_table_objects(SCHEMA_VERSION)
         .map(|o| format!("{};\n", for_table(o.statement, "job_common")))
         .collect()
 }
@@ -179,29 +149,9 @@ fn partitioned_job_layout() -> String {
     )
 }
 
-/// Statements for the `create_queue()` body: a queue's own table carries the shared objects and
-/// those of its own policy. Kept as `job_table_format` calls so the table name is bound at run time.
-fn queue_table_objects() -> String {
-    let mut out = String::new();
-    for object in JOB_TABLE_OBJECTS {
-        let run = format!(
-            "EXECUTE {{schema}}.job_table_format($cmd${}$cmd$, target);",
-            object.statement
-        );
-        match object.policy {
-            None => out.push_str(&format!("  {run}\n")),
-            Some(policy) => out.push_str(&format!(
-                "  IF options->>'policy' = '{policy}' THEN {run} END IF;\n"
-            )),
-        }
-    }
-    out
-}
-
 /// Without partitioning, `job` itself carries every object, as the profile allows them.
 fn flat_job_objects(layout: InstallLayout) -> Vec<String> {
-    JOB_TABLE_OBJECTS
-        .iter()
+    job_table_objects(SCHEMA_VERSION)
         .map(|o| {
             let mut statement = o.statement.to_string();
             if !layout.deferrable {
@@ -298,14 +248,24 @@ pub fn install_script(schema: &str, create_schema: bool, layout: InstallLayout) 
         }
     };
     let queue_functions = if layout.partitioned {
-        QUEUE_FUNCTIONS.replace("{queue_table_objects}", &queue_table_objects())
+        QUEUE_FUNCTIONS
     } else {
-        QUEUE_FUNCTIONS_FLAT.to_string()
-    };
+        QUEUE_FUNCTIONS_FLAT
+    }
+    .replace(
+        "{create_queue}",
+        &create_queue_function(SCHEMA_VERSION, !layout.partitioned),
+    );
     let body = INSTALL_TEMPLATE
         .replace(
             "{job_table_helpers}",
-            &partitioned(&format!("{JOB_TABLE_HELPERS}\n")),
+            &partitioned(&format!(
+                "{}\n",
+                JOB_TABLE_HELPERS.replace(
+                    "{job_table_format}",
+                    &job_table_format_function(SCHEMA_VERSION)
+                )
+            )),
         )
         .replace("{job_inline}", &job_inline)
         .replace(
@@ -342,24 +302,6 @@ pub fn install_script(schema: &str, create_schema: bool, layout: InstallLayout) 
     } else {
         body
     }
-}
-
-/// The install's `create_queue()` with table partitioning alone, as `CREATE OR REPLACE`: what a migration to the
-/// current version leaves in the schema.
-pub fn create_queue_function(schema: &str) -> String {
-    let start = QUEUE_FUNCTIONS
-        .find("CREATE FUNCTION {schema}.create_queue(")
-        .expect("the install script defines create_queue()");
-    let end_marker = "$create_queue$;";
-    let end = start
-        + QUEUE_FUNCTIONS[start..]
-            .find(end_marker)
-            .expect("create_queue() ends with its quote")
-        + end_marker.len();
-    QUEUE_FUNCTIONS[start..end]
-        .replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-        .replace("{queue_table_objects}", &queue_table_objects())
-        .replace("{schema}", schema)
 }
 
 /// The install as pg-boss's `getConstructionPlans()` hands it out: one transaction (under the

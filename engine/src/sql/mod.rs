@@ -16,6 +16,7 @@ pub mod handler_tx;
 pub mod insert;
 pub mod install;
 pub mod job_statements;
+pub mod job_tables;
 pub mod jobs;
 pub mod literal;
 pub mod maintenance;

@@ -2,13 +2,13 @@
 //! rollback of one version, as SQL text for a schema. The same text is what `start()` runs and what
 //! `getMigrationPlans()` / `getRollbackPlans()` hand out.
 
-use super::steps::{self, Deferred, Step, Target, CREATE_QUEUE_CURRENT};
+use super::steps::{self, Deferred, Step, Target};
 use crate::error::{Error, Result};
 use crate::model::migration::{
     FromVersion, MigrationOptions, MigrationPlanRequest, PartitionTable, PlanOptions,
     RollbackPlanRequest, RollbackVersion,
 };
-use crate::sql::install::{advisory_lock_key, create_queue_function};
+use crate::sql::install::advisory_lock_key;
 
 /// A migration as two parts: the transaction, and the statements that must run one by one after
 /// it (the inlined deferred builds; empty unless asked for).
@@ -173,8 +173,8 @@ fn transaction(schema: &str, body: &[String], no_advisory_locks: bool) -> String
 
 /// A step's statement template as SQL for `schema`.
 fn render(template: &str, schema: &str) -> String {
-    if template == CREATE_QUEUE_CURRENT {
-        return create_queue_function(schema);
+    if let Some(definition) = steps::function_definition(template) {
+        return definition.replace("{schema}", schema);
     }
     match steps::queue_stats_script(template) {
         Some(script) => script.replace("{schema}", schema),

@@ -4,11 +4,13 @@
 //! (`uninstall`). The statements are templates: `{schema}` stands for the configured schema name
 //! and is replaced by the renderer (`plan.rs`), the only place they become SQL.
 //!
-//! Function bodies that a version defines and a later rollback has to put back live as SQL files
-//! under `migrations/functions/`; larger one-version scripts under `migrations/steps/`.
+//! The functions a version redefines (`create_queue()`, `job_table_format()`) stand in a step as
+//! placeholders for that version's definition, which `sql::job_tables` renders from one template
+//! each; larger one-version scripts are under `migrations/steps/`.
 
 use crate::model::migration::MigrationOptions;
 pub use crate::model::migration::MIN_MIGRATION_VERSION as MIN_VERSION;
+use crate::sql::job_tables::{create_queue_function, job_table_format_function};
 
 /// One version's change.
 #[derive(Debug, Clone)]
@@ -43,38 +45,45 @@ pub enum Target {
     AsWritten(&'static str),
 }
 
-macro_rules! function {
-    ($file:literal) => {
-        include_str!(concat!("../../../../migrations/functions/", $file))
-    };
-}
-
 macro_rules! script {
     ($file:literal) => {
         include_str!(concat!("../../../../migrations/steps/", $file))
     };
 }
 
-const CREATE_QUEUE_26: &str = function!("create_queue_26.sql");
-const CREATE_QUEUE_27: &str = function!("create_queue_27.sql");
-const CREATE_QUEUE_28: &str = function!("create_queue_28.sql");
-const CREATE_QUEUE_30: &str = function!("create_queue_30.sql");
-const CREATE_QUEUE_31: &str = function!("create_queue_31.sql");
-const CREATE_QUEUE_32: &str = function!("create_queue_32.sql");
-const CREATE_QUEUE_33: &str = function!("create_queue_33.sql");
-const CREATE_QUEUE_38: &str = function!("create_queue_38.sql");
-const CREATE_QUEUE_40: &str = function!("create_queue_40.sql");
-const CREATE_QUEUE_42: &str = function!("create_queue_42.sql");
-const CREATE_QUEUE_43: &str = function!("create_queue_43.sql");
-const CREATE_QUEUE_45: &str = function!("create_queue_45.sql");
-const CREATE_QUEUE_FLAT_41: &str = function!("create_queue_flat_41.sql");
-const CREATE_QUEUE_FLAT_42: &str = function!("create_queue_flat_42.sql");
-const JOB_TABLE_FORMAT_36: &str = function!("job_table_format_36.sql");
-const JOB_TABLE_FORMAT_37: &str = function!("job_table_format_37.sql");
+/// Stands for `create_queue()` as a version defines it, with table partitioning
+/// (`create_queue!(40)`) or without (`create_queue!(flat 41)`); the renderer writes it out.
+macro_rules! create_queue {
+    ($version:literal) => {
+        concat!("{create_queue ", $version, "}")
+    };
+    (flat $version:literal) => {
+        concat!("{create_queue flat ", $version, "}")
+    };
+}
 
-/// Stands for the current version's `create_queue()`, the one the install script defines; the
-/// renderer puts it in.
-pub const CREATE_QUEUE_CURRENT: &str = "{create_queue_current}";
+/// Stands for `job_table_format()` as a version defines it.
+macro_rules! job_table_format {
+    ($version:literal) => {
+        concat!("{job_table_format ", $version, "}")
+    };
+}
+
+/// The function definition a step's placeholder stands for (see `create_queue!` and
+/// `job_table_format!`), as `CREATE OR REPLACE`: a migration replaces the body the schema has, and
+/// a rollback puts the earlier one back.
+pub fn function_definition(placeholder: &str) -> Option<String> {
+    let inner = placeholder.strip_prefix('{')?.strip_suffix('}')?;
+    let (name, version) = inner.rsplit_once(' ')?;
+    let version: i32 = version.parse().ok()?;
+    let definition = match name {
+        "create_queue" => create_queue_function(version, false),
+        "create_queue flat" => create_queue_function(version, true),
+        "job_table_format" => job_table_format_function(version),
+        _ => return None,
+    };
+    Some(definition.replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+}
 
 /// `{stats_index_include}` in the version 35 scripts.
 pub const STATS_INCLUDE: &str =
@@ -93,14 +102,14 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
         match version {
             26 => (
                 vec![
-                    CREATE_QUEUE_26,
+                    create_queue!(26),
                     "CREATE UNIQUE INDEX job_i6 ON {schema}.job_common (name, COALESCE(singleton_key, '')) WHERE state <= 'active' AND policy = 'exclusive'",
                 ],
                 vec![],
                 vec!["DROP INDEX {schema}.job_i6"],
             ),
             27 => (
-                vec![JOB_TABLE_FORMAT_36, script!("27_job_tables.sql"), CREATE_QUEUE_27],
+                vec![job_table_format!(36), script!("27_job_tables.sql"), create_queue!(27)],
                 vec![Deferred {
                     name: "group_concurency_index",
                     command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i7 ON {schema}.job (name, group_id) WHERE state = 'active' AND group_id IS NOT NULL",
@@ -114,7 +123,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                     "ALTER INDEX {schema}.job_common_i2 RENAME TO job_i2",
                     "ALTER INDEX {schema}.job_common_i1 RENAME TO job_i1",
                     "SELECT {schema}.job_table_run('DROP INDEX IF EXISTS {schema}.job_i7')",
-                    CREATE_QUEUE_26,
+                    create_queue!(26),
                     "DROP FUNCTION {schema}.job_table_run(text, text, text)",
                     "DROP FUNCTION {schema}.job_table_run_async(text, int, text, text, text)",
                     "DROP FUNCTION {schema}.job_table_format(text, text)",
@@ -127,7 +136,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
             28 => (
                 vec![
                     "SELECT {schema}.job_table_run($cmd$ALTER TABLE {schema}.job ADD CONSTRAINT job_key_strict_fifo_singleton_key_check CHECK (NOT (policy = 'key_strict_fifo' AND singleton_key IS NULL))$cmd$, 'job_common')",
-                    CREATE_QUEUE_28,
+                    create_queue!(28),
                 ],
                 vec![Deferred {
                     name: "key_strict_fifo_index",
@@ -137,7 +146,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                 vec![
                     "SELECT {schema}.job_table_run('DROP INDEX IF EXISTS {schema}.job_i8')",
                     "SELECT {schema}.job_table_run('ALTER TABLE {schema}.job DROP CONSTRAINT IF EXISTS job_key_strict_fifo_singleton_key_check')",
-                    CREATE_QUEUE_27,
+                    create_queue!(27),
                 ],
             ),
             29 => (
@@ -159,11 +168,11 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                     "ALTER TABLE {schema}.job ADD COLUMN heartbeat_on timestamptz",
                     "ALTER TABLE {schema}.job ADD COLUMN heartbeat_seconds int",
                     "ALTER TABLE {schema}.queue ADD COLUMN heartbeat_seconds int",
-                    CREATE_QUEUE_30,
+                    create_queue!(30),
                 ],
                 vec![],
                 vec![
-                    CREATE_QUEUE_28,
+                    create_queue!(28),
                     "ALTER TABLE {schema}.queue DROP COLUMN heartbeat_seconds",
                     "ALTER TABLE {schema}.job DROP COLUMN heartbeat_seconds",
                     "ALTER TABLE {schema}.job DROP COLUMN heartbeat_on",
@@ -185,13 +194,13 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
   PRIMARY KEY (child_name, child_id, parent_name, parent_id)
 )",
                     "CREATE INDEX IF NOT EXISTS job_dep_parent_idx ON {schema}.job_dependency (parent_name, parent_id)",
-                    CREATE_QUEUE_31,
+                    create_queue!(31),
                 ],
                 vec![],
                 vec![
                     "DROP INDEX IF EXISTS {schema}.job_dep_parent_idx",
                     "DROP TABLE IF EXISTS {schema}.job_dependency",
-                    CREATE_QUEUE_30,
+                    create_queue!(30),
                     "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i5$cmd$)",
                     "SELECT {schema}.job_table_run($cmd$CREATE INDEX job_i5 ON {schema}.job (name, start_after) INCLUDE (priority, created_on, id) WHERE state < 'active'$cmd$)",
                     "ALTER TABLE {schema}.job DROP COLUMN pending_dependencies",
@@ -202,7 +211,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
             32 => (
                 vec![
                     "ALTER TABLE {schema}.queue ADD COLUMN notify boolean NOT NULL DEFAULT false",
-                    CREATE_QUEUE_32,
+                    create_queue!(32),
                     "ALTER TABLE {schema}.queue ADD COLUMN failed_count int NOT NULL DEFAULT 0",
                     "ALTER TABLE {schema}.queue ADD COLUMN ready_count int NOT NULL DEFAULT 0",
                 ],
@@ -210,7 +219,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                 vec![
                     "ALTER TABLE {schema}.queue DROP COLUMN ready_count",
                     "ALTER TABLE {schema}.queue DROP COLUMN failed_count",
-                    CREATE_QUEUE_31,
+                    create_queue!(31),
                     "ALTER TABLE {schema}.queue DROP COLUMN notify",
                 ],
             ),
@@ -222,7 +231,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                 vec![
                     "ALTER TABLE {schema}.version ADD COLUMN IF NOT EXISTS flow_on timestamptz",
                     "ALTER TABLE {schema}.bam ALTER COLUMN created_on SET DEFAULT clock_timestamp()",
-                    CREATE_QUEUE_33,
+                    create_queue!(33),
                 ],
                 vec![
                     Deferred {
@@ -242,7 +251,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                     },
                 ],
                 vec![
-                    CREATE_QUEUE_32,
+                    create_queue!(32),
                     "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i5$cmd$)",
                     "SELECT {schema}.job_table_run($cmd$CREATE INDEX job_i5 ON {schema}.job (name, start_after) INCLUDE (priority, created_on, id) WHERE state < 'active' AND NOT blocked$cmd$)",
                     "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i9$cmd$)",
@@ -291,7 +300,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
             // job_table_format() matches only the job table itself and whole index names, so a
             // schema whose name contains `job` is not rewritten with it.
             37 if flat => (vec![], vec![], vec![]),
-            37 => (vec![JOB_TABLE_FORMAT_37], vec![], vec![JOB_TABLE_FORMAT_36]),
+            37 => (vec![job_table_format!(37)], vec![], vec![job_table_format!(36)]),
             38 if flat => (
                 vec![],
                 vec![Deferred {
@@ -306,14 +315,14 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                 vec!["DROP INDEX IF EXISTS {schema}.job_i10"],
             ),
             38 => (
-                vec![CREATE_QUEUE_38],
+                vec![create_queue!(38)],
                 vec![Deferred {
                     name: "key_strict_fifo_head_index",
                     command: "CREATE INDEX CONCURRENTLY IF NOT EXISTS job_i10 ON {schema}.job (name, singleton_key, state DESC, created_on, id) INCLUDE (start_after) WHERE state < 'active' AND NOT blocked AND policy = 'key_strict_fifo'",
                     target: Target::Policy("key_strict_fifo"),
                 }],
                 vec![
-                    CREATE_QUEUE_33,
+                    create_queue!(33),
                     "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i10$cmd$)",
                 ],
             ),
@@ -334,7 +343,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                     install.push("UPDATE {schema}.queue SET monitor_claim_on = monitor_on WHERE monitor_claim_on IS NULL");
                 }
                 if !flat {
-                    install.push(CREATE_QUEUE_40);
+                    install.push(create_queue!(40));
                 }
                 let target = if flat { Target::AsWritten("job") } else { Target::AllJobTables };
                 let mut uninstall = if flat {
@@ -344,7 +353,7 @@ fn step(version: i32, o: &MigrationOptions) -> Step {
                     ]
                 } else {
                     vec![
-                        CREATE_QUEUE_38,
+                        create_queue!(38),
                         "SELECT {schema}.job_table_run($cmd$CREATE INDEX IF NOT EXISTS job_i5 ON {schema}.job (name, start_after) WHERE state < 'active' AND NOT blocked$cmd$)",
                         "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i11$cmd$)",
                     ]
@@ -403,11 +412,11 @@ WHERE kind = 'cron'
                     "CREATE OR REPLACE FUNCTION {schema}.job_now() RETURNS timestamptz
 LANGUAGE sql STABLE
 AS $$ SELECT pg_catalog.now(); $$",
-                    if flat { CREATE_QUEUE_FLAT_42 } else { CREATE_QUEUE_42 },
+                    if flat { create_queue!(flat 42) } else { create_queue!(42) },
                 ],
                 vec![],
                 vec![
-                    if flat { CREATE_QUEUE_FLAT_41 } else { CREATE_QUEUE_40 },
+                    if flat { create_queue!(flat 41) } else { create_queue!(40) },
                     "DROP FUNCTION {schema}.job_now()",
                 ],
             ),
@@ -433,9 +442,9 @@ AS $$ SELECT pg_catalog.now(); $$",
                 let mut uninstall = if flat {
                     vec!["DROP INDEX IF EXISTS {schema}.job_i12"]
                 } else {
-                    install.push(CREATE_QUEUE_43);
+                    install.push(create_queue!(43));
                     vec![
-                        CREATE_QUEUE_42,
+                        create_queue!(42),
                         "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i12$cmd$)",
                     ]
                 };
@@ -513,7 +522,7 @@ AS $$ SELECT pg_catalog.now(); $$",
             45 => (
                 vec![
                     "ALTER TABLE {schema}.job ADD COLUMN IF NOT EXISTS upsert_by_key bool",
-                    CREATE_QUEUE_45,
+                    create_queue!(45),
                 ],
                 vec![Deferred {
                     name: "upsert_index_build",
@@ -521,7 +530,7 @@ AS $$ SELECT pg_catalog.now(); $$",
                     target: Target::AllJobTables,
                 }],
                 vec![
-                    CREATE_QUEUE_43,
+                    create_queue!(43),
                     "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i13$cmd$)",
                     "ALTER TABLE {schema}.job DROP COLUMN upsert_by_key",
                 ],
@@ -570,9 +579,9 @@ AS $$ SELECT pg_catalog.now(); $$",
                         "DROP INDEX IF EXISTS {schema}.job_i14",
                     ]
                 } else {
-                    install.push(CREATE_QUEUE_CURRENT);
+                    install.push(create_queue!(46));
                     vec![
-                        CREATE_QUEUE_45,
+                        create_queue!(45),
                         "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i17$cmd$)",
                         "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i16$cmd$)",
                         "SELECT {schema}.job_table_run($cmd$DROP INDEX IF EXISTS {schema}.job_i15$cmd$)",
