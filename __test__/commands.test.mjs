@@ -5,29 +5,17 @@
 
 import { randomUUID } from 'node:crypto'
 import {
-  RefBoss, subject, freshSchema, makeBoss, sql, teardown, isDate, rejectionOf
+  RefBoss, subject, freshSchema, makeBoss, sql, isDate, rejectionOf, sideBySide
 } from './helpers.mjs'
 
 const Subject = subject()
-const schema = freshSchema('commands')
-const refSchema = freshSchema('commands_ref')
+const pair = sideBySide('commands', { supervise: false, schedule: false })
+const { schemaOf, same } = pair
 
 let boss
 let ref
 
-beforeAll(async () => {
-  boss = makeBoss(Subject, schema, { supervise: false, schedule: false })
-  ref = makeBoss(RefBoss, refSchema, { supervise: false, schedule: false })
-  await Promise.all([boss.start(), ref.start()])
-})
-
-afterAll(teardown)
-
-afterEach(() => {
-  for (const b of [boss, ref]) expect(b.__errors.map(e => e.message)).toEqual([])
-})
-
-const schemaOf = b => (b === boss ? schema : refSchema)
+beforeAll(() => { ({ boss, ref } = pair) })
 const STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed']
 
 /**
@@ -78,14 +66,6 @@ function labelled (response, ids) {
   out.jobs = response.jobs.map(id => label[id] ?? id)
   if (Array.isArray(response.settled)) out.settled = response.settled.map(id => label[id] ?? id).sort()
   return out
-}
-
-/** Runs `scenario(b)` on the subject and on pg-boss and expects the same result. */
-async function same (scenario) {
-  const ours = await scenario(boss)
-  const theirs = await scenario(ref)
-  expect(ours).toEqual(theirs)
-  return ours
 }
 
 const message = async promise => (await rejectionOf(promise)).message

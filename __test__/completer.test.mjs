@@ -9,37 +9,17 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import {
-  RefBoss, subject, subjectIsReference, connectionString, freshSchema, makeBoss, sql, teardown, waitFor, oursOnlyTest
+  RefBoss, subject, subjectIsReference, connectionString, freshSchema, makeBoss, sql, waitFor, oursOnlyTest, sideBySide
 } from './helpers.mjs'
 
 const Subject = subject()
-const schema = freshSchema('completer')
-const refSchema = freshSchema('completer_ref')
+const pair = sideBySide('completer', { supervise: false, schedule: false, max: 10 })
+const { schema, schemaOf, same } = pair
 
 let boss
 let ref
 
-beforeAll(async () => {
-  boss = makeBoss(Subject, schema, { supervise: false, schedule: false, max: 10 })
-  ref = makeBoss(RefBoss, refSchema, { supervise: false, schedule: false, max: 10 })
-  await Promise.all([boss.start(), ref.start()])
-})
-
-afterAll(teardown)
-
-afterEach(() => {
-  for (const b of [boss, ref]) expect(b.__errors.map(e => e.message)).toEqual([])
-})
-
-const schemaOf = b => (b === boss ? schema : refSchema)
-
-/** Runs `scenario` on the subject, then on pg-boss, and expects the same result from both. */
-async function same (scenario) {
-  const ours = await scenario(boss)
-  const theirs = await scenario(ref)
-  expect(ours).toEqual(theirs)
-  return ours
-}
+beforeAll(() => { ({ boss, ref } = pair) })
 
 /** Inserts `count` jobs numbered from 0 in `data.n` and fetches them all: active, by number. */
 async function activeJobs (b, name, count, options = n => ({})) {

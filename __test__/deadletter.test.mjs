@@ -4,36 +4,16 @@
 // the subject and on pg-boss, each on its own schema, and what they store and answer is compared.
 
 import {
-  RefBoss, subject, freshSchema, makeBoss, sql, teardown, isDate, rejectionOf
+  sql, isDate, rejectionOf, sideBySide
 } from './helpers.mjs'
 
-const Subject = subject()
-const schema = freshSchema('dlq')
-const refSchema = freshSchema('dlq_ref')
+const pair = sideBySide('dlq', { supervise: false, schedule: false, monitorIntervalSeconds: 1 })
+const { schemaOf, same } = pair
 
 let boss
 let ref
 
-beforeAll(async () => {
-  boss = makeBoss(Subject, schema, { supervise: false, schedule: false, monitorIntervalSeconds: 1 })
-  ref = makeBoss(RefBoss, refSchema, { supervise: false, schedule: false, monitorIntervalSeconds: 1 })
-  await Promise.all([boss.start(), ref.start()])
-})
-
-afterAll(teardown)
-
-afterEach(() => {
-  for (const b of [boss, ref]) expect(b.__errors.map(e => e.message)).toEqual([])
-})
-
-const schemaOf = b => (b === boss ? schema : refSchema)
-
-async function same (scenario) {
-  const ours = await scenario(boss)
-  const theirs = await scenario(ref)
-  expect(ours).toEqual(theirs)
-  return ours
-}
+beforeAll(() => { ({ boss, ref } = pair) })
 
 /**
  * Every job of the named queues, comparable across instances: ids replaced by the label in their

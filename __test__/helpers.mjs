@@ -154,6 +154,42 @@ export async function stopBoss (boss) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Side by side: the subject and pg-boss, each on a schema of its own
+
+/**
+ * For a suite that runs every scenario on the subject and on pg-boss and compares them: makes
+ * both instances with `options` and registers the suite's hooks (start both before the tests,
+ * `teardown` after them, and after each test expect neither to have reported an error). The
+ * instances are on the returned object once the suite has started; `schemaOf(b)` names an
+ * instance's schema, and `same(scenario)` runs `scenario` on both and expects one result.
+ */
+export function sideBySide (label, options) {
+  const pair = {
+    schema: freshSchema(label),
+    refSchema: freshSchema(`${label}_ref`),
+    boss: null,
+    ref: null,
+    schemaOf: b => (b === pair.boss ? pair.schema : pair.refSchema),
+    async same (scenario) {
+      const ours = await scenario(pair.boss)
+      const theirs = await scenario(pair.ref)
+      expect(ours).toEqual(theirs)
+      return ours
+    }
+  }
+  beforeAll(async () => {
+    pair.boss = makeBoss(subject(), pair.schema, options)
+    pair.ref = makeBoss(RefBoss, pair.refSchema, options)
+    await Promise.all([pair.boss.start(), pair.ref.start()])
+  })
+  afterAll(teardown)
+  afterEach(() => {
+    for (const b of [pair.boss, pair.ref]) expect(b.__errors.map(e => e.message)).toEqual([])
+  })
+  return pair
+}
+
+// ---------------------------------------------------------------------------------------------
 // Teardown, to be registered by every suite: afterAll(teardown)
 
 export async function teardown () {
