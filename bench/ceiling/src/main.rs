@@ -220,6 +220,16 @@ fn payload(args: &Args) -> Option<String> {
     })
 }
 
+/// How an insert statement takes its jobs.
+#[derive(Clone, Copy)]
+enum InsertInput {
+    /// One JSON recordset, as the engine sends it.
+    Recordset,
+    /// One array per column (`arrays_statement`), the jobs' options all left out as the
+    /// recordset's records leave them out.
+    Arrays,
+}
+
 /// Runs `count` insert statements of `per` jobs on `queue` over the pool's lanes; `sql` is the
 /// insert or the send form.
 async fn insert_all(
@@ -229,6 +239,18 @@ async fn insert_all(
     sql: &str,
     total: usize,
     per: usize,
+) -> Res<()> {
+    insert_with(pool, args, queue, sql, total, per, InsertInput::Recordset).await
+}
+
+async fn insert_with(
+    pool: &PgPool,
+    args: &Args,
+    queue: &Arc<Queue>,
+    sql: &str,
+    total: usize,
+    per: usize,
+    input: InsertInput,
 ) -> Res<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let payload = Arc::new(payload(args));
@@ -250,12 +272,53 @@ async fn insert_all(
                 if from >= total {
                     return Ok::<(), BoxError>(());
                 }
-                let json = records(from, (from + per).min(total), &payload);
-                sqlx::query(&sql)
-                    .bind(json)
-                    .bind(&queue.name)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                match input {
+                    InsertInput::Recordset => {
+                        let json = records(from, (from + per).min(total), &payload);
+                        sqlx::query(&sql)
+                            .bind(json)
+                            .bind(&queue.name)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    }
+                    InsertInput::Arrays => {
+                        let to = (from + per).min(total);
+                        let n = to - from;
+                        let data: Vec<Option<String>> = (from..to)
+                            .map(|i| {
+                                Some(match payload.as_ref() {
+                                    Some(p) => json!({ "i": i, "p": p }).to_string(),
+                                    None => json!({ "i": i }).to_string(),
+                                })
+                            })
+                            .collect();
+                        let texts = || vec![None::<String>; n];
+                        let ints = || vec![None::<i32>; n];
+                        sqlx::query(&sql)
+                            .bind(texts())
+                            .bind(&queue.name)
+                            .bind(ints())
+                            .bind(data)
+                            .bind(texts())
+                            .bind(ints())
+                            .bind(ints())
+                            .bind(ints())
+                            .bind(vec![None::<bool>; n])
+                            .bind(texts())
+                            .bind(ints())
+                            .bind(ints())
+                            .bind(texts())
+                            .bind(texts())
+                            .bind(ints())
+                            .bind(ints())
+                            .bind(ints())
+                            .bind(texts())
+                            .bind(ints())
+                            .bind(texts())
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    }
+                }
             }
         }));
     }
@@ -306,78 +369,6 @@ fn arrays_statement(recordset: &str) -> Res<String> {
         input.replace("SCHEMA_NOW", now),
         &recordset[end..]
     ))
-}
-
-/// As [`insert_all`], binding one array per column (the jobs' options all left out, as the
-/// recordset's records leave them out).
-async fn insert_arrays(
-    pool: &PgPool,
-    args: &Args,
-    queue: &Arc<Queue>,
-    sql: &str,
-    total: usize,
-    per: usize,
-) -> Res<()> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let payload = Arc::new(payload(args));
-    let mut lanes = Vec::new();
-    for _ in 0..args.connections {
-        let (pool, queue, next, payload, sql) = (
-            pool.clone(),
-            queue.clone(),
-            next.clone(),
-            payload.clone(),
-            sql.to_string(),
-        );
-        lanes.push(tokio::spawn(async move {
-            let mut conn = pool.acquire().await?;
-            loop {
-                let from = next.fetch_add(per, Ordering::Relaxed);
-                if from >= total {
-                    return Ok::<(), BoxError>(());
-                }
-                let to = (from + per).min(total);
-                let n = to - from;
-                let data: Vec<Option<String>> = (from..to)
-                    .map(|i| {
-                        Some(match payload.as_ref() {
-                            Some(p) => json!({ "i": i, "p": p }).to_string(),
-                            None => json!({ "i": i }).to_string(),
-                        })
-                    })
-                    .collect();
-                let texts = || vec![None::<String>; n];
-                let ints = || vec![None::<i32>; n];
-                sqlx::query(&sql)
-                    .bind(texts())
-                    .bind(&queue.name)
-                    .bind(ints())
-                    .bind(data)
-                    .bind(texts())
-                    .bind(ints())
-                    .bind(ints())
-                    .bind(ints())
-                    .bind(vec![None::<bool>; n])
-                    .bind(texts())
-                    .bind(ints())
-                    .bind(ints())
-                    .bind(texts())
-                    .bind(texts())
-                    .bind(ints())
-                    .bind(ints())
-                    .bind(ints())
-                    .bind(texts())
-                    .bind(ints())
-                    .bind(texts())
-                    .fetch_all(&mut *conn)
-                    .await?;
-            }
-        }));
-    }
-    for lane in lanes {
-        lane.await??;
-    }
-    Ok(())
 }
 
 /// Claims and completes jobs over the pool's lanes until every queue is empty or `limit` jobs are
@@ -666,7 +657,16 @@ async fn run(args: Args) -> Res<Value> {
                     if shape == 0 {
                         insert_all(&pool, &args, q, recordset, total, args.chunk).await?;
                     } else {
-                        insert_arrays(&pool, &args, q, &arrays, total, args.chunk).await?;
+                        insert_with(
+                            &pool,
+                            &args,
+                            q,
+                            &arrays,
+                            total,
+                            args.chunk,
+                            InsertInput::Arrays,
+                        )
+                        .await?;
                     }
                     rates[shape].push(rate(total, t0.elapsed().as_secs_f64()));
                     let (count,): (i64,) =
