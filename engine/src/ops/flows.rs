@@ -289,16 +289,7 @@ async fn resolve_batch_split(db: &Db, table: &str, names: &[String]) -> Result<i
         Ok(ids.len() as i64)
     }
     .await;
-    match resolved {
-        Ok(resolved) => {
-            tx.commit().await?;
-            Ok(resolved)
-        }
-        Err(err) => {
-            let _ = tx.rollback().await;
-            Err(err)
-        }
-    }
+    tx.finish(resolved).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -108,16 +108,7 @@ async fn redrive_split(db: &Db, queue: &Queue, request: &RedriveRequest) -> Resu
         Ok(count)
     }
     .await;
-    match moved {
-        Ok(moved) => {
-            tx.commit().await?;
-            Ok(moved)
-        }
-        Err(err) => {
-            let _ = tx.rollback().await;
-            Err(err)
-        }
-    }
+    tx.finish(moved).await
 }
 
 /// What `redrive()` with the same filter would do.

@@ -110,17 +110,8 @@ pub async fn split_failure(
     };
     let tx = Tx::begin(&Handle::Pool(pool.clone())).await?;
     let exec = Exec::tx(&tx).with_mode(at.mode());
-    match remove_and_reinsert(exec, sql, table, removal, params).await {
-        Ok(removed) => {
-            tx.commit().await?;
-            Ok(removed)
-        }
-        Err(err) => {
-            // The failure is the one to report; a rollback that fails too changes nothing.
-            let _ = tx.rollback().await;
-            Err(err)
-        }
-    }
+    let removed = remove_and_reinsert(exec, sql, table, removal, params).await;
+    tx.finish(removed).await
 }
 
 async fn remove_and_reinsert(
@@ -247,16 +238,7 @@ async fn settle_each_split(db: &Db, queue: &Queue, params: Vec<Param>) -> Result
         Ok::<_, crate::error::Error>((completed, removed))
     }
     .await;
-    let (completed, removed) = match settled {
-        Ok(settled) => {
-            tx.commit().await?;
-            settled
-        }
-        Err(err) => {
-            let _ = tx.rollback().await;
-            return Err(err);
-        }
-    };
+    let (completed, removed) = tx.finish(settled).await?;
     let (dead_lettered, failed) = removed
         .ids
         .into_iter()

@@ -597,6 +597,21 @@ impl Tx {
         }
     }
 
+    /// Ends the transaction by how the work in it went: committed after `Ok`, rolled back after an
+    /// error, which stays the one reported (a rollback that fails too changes nothing).
+    pub async fn finish<T>(self, outcome: crate::error::Result<T>) -> crate::error::Result<T> {
+        match outcome {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = self.rollback().await;
+                Err(err)
+            }
+        }
+    }
+
     /// Rolls the transaction back (dropping it unsettled does too, once its connection is next
     /// used; this waits for the `ROLLBACK`). Through a caller's handle the kept statements are
     /// dropped unsent; inside a caller's own transaction the caller's rollback decides.

@@ -37,13 +37,7 @@ pub async fn migrate(db: &Db, from: i32, options: &MigrationOptions) -> Result<(
         }
     }
     let ran = exec.execute_script(&script).await.map_err(Error::from);
-    let outcome = match ran {
-        Ok(()) => tx.commit().await.map_err(Error::from),
-        Err(err) => {
-            let _ = tx.rollback().await;
-            Err(err)
-        }
-    };
+    let outcome = tx.finish(ran).await;
     match outcome {
         Err(err) if err.sql_state.as_deref() == Some(ALREADY_AT_VERSION) => Ok(()),
         other => other,
