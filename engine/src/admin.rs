@@ -31,7 +31,7 @@ impl Admin {
     /// first command. Statements go unnamed, so a pooler in transaction mode in between is no
     /// obstacle.
     pub fn new(config: BossConfig) -> Result<Admin> {
-        let pool = crate::config::connection::pool(&config.connection, None, None)?;
+        let pool = crate::config::connection::pool(&config.connection, None)?;
         let db = Db {
             handle: Handle::Pool(pool.clone()),
             mode: StatementMode::Unnamed,

@@ -515,15 +515,6 @@ async fn run(args: Args) -> Res<Value> {
     let pool = PgPoolOptions::new()
         .max_connections(args.connections as u32)
         .min_connections(args.connections as u32)
-        // Planned as the engine's own connections plan its prepared statements.
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                use sqlx::Executor;
-                conn.execute(pg_boss_engine::config::connection::PLAN_EACH_EXECUTION)
-                    .await
-                    .map(|_| ())
-            })
-        })
         .connect(&args.url)
         .await?;
     // Open every connection before timing starts, as a warmed-up pool would be.

@@ -148,9 +148,6 @@ pub struct Boss {
     completer: Arc<crate::ops::completer::Completer>,
     /// Where pooled connections found dead are reported (an `error` event).
     lost: db::LostConnection,
-    /// Set once statements go out as named prepared statements: the pool's connections then plan
-    /// each execution for its parameters.
-    plan_each_execution: db::PlanEachExecution,
     /// The database's clock as this instance reads it (skew measured by the timekeeper).
     clock: Arc<DbClock>,
     /// Raised while a cron pass runs (`isTimekeeping()`), and while a clock reading is under way
@@ -212,12 +209,7 @@ impl Boss {
                 .push((TEST_CLOCK_SETTING.to_string(), "on".to_string()));
         }
         let lost = lost_connections(&events);
-        let plan_each_execution = db::PlanEachExecution::default();
-        let pool = db::pool(
-            &config.connection,
-            Some(lost.clone()),
-            Some(plan_each_execution.clone()),
-        )?;
+        let pool = db::pool(&config.connection, Some(lost.clone()))?;
         let timers = if config.test_clock {
             crate::clock::Clock::manual(0)
         } else {
@@ -271,7 +263,6 @@ impl Boss {
             }),
             completer: Arc::default(),
             lost,
-            plan_each_execution,
             timekeeping: Arc::default(),
             checking_skew: Arc::default(),
             listening,
@@ -330,11 +321,7 @@ impl Boss {
 
     /// A pool for the current connection options, reporting lost connections as `error` events.
     fn new_pool(&self) -> Result<PgPool> {
-        db::pool(
-            &self.connection(),
-            Some(self.lost.clone()),
-            Some(self.plan_each_execution.clone()),
-        )
+        db::pool(&self.connection(), Some(self.lost.clone()))
     }
 
     /// What the instance's timers wait on: real time, or the test clock it was made with
@@ -533,26 +520,13 @@ impl Boss {
     /// Unless `preparedStatements` decided it, finds out (once) whether a pooler stands between
     /// this instance and PostgreSQL, and so how statements are sent.
     async fn choose_statement_mode(&self) -> Result<()> {
-        let chosen = *self.statement_mode.lock().unwrap();
-        let mode = match chosen {
-            Some(mode) => mode,
-            None => {
-                let dialed = db::connect_options(&self.connection())?.get_port();
-                let found = crate::sql::pooler::detect(&self.db(), dialed).await?;
-                *self.pooler.lock().unwrap() = found.pooler;
-                *self.statement_mode.lock().unwrap() = Some(found.mode);
-                found.mode
-            }
-        };
-        // `plan_cache_mode` came with PostgreSQL 12; of the other backends only Citus is sure to
-        // have it (YugabyteDB's sessions are PostgreSQL 11's).
-        let stock = matches!(
-            self.config.backend.backend,
-            crate::config::Backend::Postgres | crate::config::Backend::Citus
-        );
-        if mode == StatementMode::Prepared && stock && self.caller.is_none() {
-            let _ = self.plan_each_execution.set(std::time::Instant::now());
+        if self.statement_mode.lock().unwrap().is_some() {
+            return Ok(());
         }
+        let dialed = db::connect_options(&self.connection())?.get_port();
+        let found = crate::sql::pooler::detect(&self.db(), dialed).await?;
+        *self.pooler.lock().unwrap() = found.pooler;
+        *self.statement_mode.lock().unwrap() = Some(found.mode);
         Ok(())
     }
 

@@ -4,8 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::ConnectOptions;
@@ -101,39 +100,12 @@ pub type LostConnection = std::sync::Arc<dyn Fn(Error) + Send + Sync>;
 /// closed with, and the executor reports it and sends the statement again on another connection.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
-/// Named prepared statements keep the plan PostgreSQL settles on after their first executions. For
-/// the job tables that plan goes stale: it was chosen while a queue's table was small, and as
-/// completed jobs pile up a claim on it grows slower with every batch (a steady stream of sends
-/// and claims took several times longer per job after twenty seconds). Planned for its parameters
-/// at each execution, as an unnamed statement is, a claim stays as fast as the first; the parse is
-/// still saved.
-pub const PLAN_EACH_EXECUTION: &str = "SET plan_cache_mode = force_custom_plan";
-
-/// When a pool's connections started to need [`PLAN_EACH_EXECUTION`]: set once the instance knows
-/// it sends named prepared statements (never through a pooler in transaction mode, where a session
-/// setting would stay behind on a server connection another client gets). Connections opened
-/// after that moment get the setting as they connect; older ones are closed the next time they
-/// are asked for.
-pub type PlanEachExecution = Arc<OnceLock<Instant>>;
-
-/// A connection's age counts from just after its `after_connect`, so one that looked at the
-/// setting a moment before it was turned on can seem younger than it: connections made this close
-/// to that moment are taken for older ones (closed once, at most a few at start).
-const SETTING_RACE: Duration = Duration::from_millis(100);
-
 /// A lazily connecting pool: nothing touches the network until the first statement. A connection
 /// idle for more than [`CHECK_AFTER_IDLE`] is checked before it is handed out, and one that fails
 /// the check, or does not answer it within half the connection timeout (5 seconds at most), is
 /// dropped and reported to `lost`.
-///
-/// While `plan_each_execution` is on, each new connection is told to plan every execution of a
-/// prepared statement for its parameters ([`PLAN_EACH_EXECUTION`]).
 #[doc(hidden)]
-pub fn pool(
-    options: &ConnectionOptions,
-    lost: Option<LostConnection>,
-    plan_each_execution: Option<PlanEachExecution>,
-) -> Result<PgPool> {
+pub fn pool(options: &ConnectionOptions, lost: Option<LostConnection>) -> Result<PgPool> {
     let check = options
         .connection_timeout
         .map_or(CHECK_LIMIT, |timeout| timeout / 2)
@@ -144,31 +116,9 @@ pub fn pool(
         .acquire_timeout(options.connection_timeout.unwrap_or(NO_TIMEOUT))
         .idle_timeout(Some(Duration::from_secs(10)))
         .test_before_acquire(false)
-        .after_connect({
-            let plan_each_execution = plan_each_execution.clone();
-            move |conn, _meta| {
-                let on = plan_each_execution
-                    .as_ref()
-                    .is_some_and(|since| since.get().is_some());
-                Box::pin(async move {
-                    if on {
-                        use sqlx::Executor;
-                        conn.execute(PLAN_EACH_EXECUTION).await?;
-                    }
-                    Ok(())
-                })
-            }
-        })
         .before_acquire(move |conn, meta| {
             let lost = lost.clone();
-            let opened_before_plan_setting = plan_each_execution
-                .as_ref()
-                .and_then(|since| since.get())
-                .is_some_and(|since| meta.age + SETTING_RACE > since.elapsed());
             Box::pin(async move {
-                if opened_before_plan_setting {
-                    return Ok(false);
-                }
                 if meta.idle_for <= CHECK_AFTER_IDLE {
                     return Ok(true);
                 }
@@ -957,7 +907,7 @@ mod tests {
         );
         assert!(timeout(json!({"connectionTimeoutMillis": -1})).is_err());
         let waits = |value: Value| {
-            pool(&options(value).unwrap(), None, None)
+            pool(&options(value).unwrap(), None)
                 .unwrap()
                 .options()
                 .get_acquire_timeout()
