@@ -417,7 +417,9 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                 let queue = &queues[k];
                 let (rows, carried) = match carry.take() {
                     Some((_, ids, attempts)) => {
+                        // Planned at each execution, as the engine sends its claims.
                         let rows = sqlx::query(&queue.complete_and_claim)
+                            .persistent(false)
                             .bind(&queue.name)
                             .bind(batch)
                             .bind(0i32)
@@ -443,7 +445,9 @@ async fn drain(pool: &PgPool, args: &Args, queues: &[Arc<Queue>], limit: usize) 
                         (claimed, 1)
                     }
                     None => {
+                        // Planned at each execution, as the engine sends its claims.
                         let rows = sqlx::query(&queue.claim)
+                            .persistent(false)
                             .bind(&queue.name)
                             .bind(batch)
                             .bind(0i32)

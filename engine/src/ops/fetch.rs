@@ -88,7 +88,11 @@ pub async fn complete_and_fetch(
         Option<String>,
         Option<String>,
     );
-    let rows: Vec<Row> = db.exec().fetch_all(&sql, params).await?;
+    let rows: Vec<Row> = db
+        .exec()
+        .planned_each_time()
+        .fetch_all(&sql, params)
+        .await?;
     let mut completed = 0;
     let mut jobs = Vec::with_capacity(rows.len());
     for (affected, id, retry_count, expire, heartbeat, group_id, tier, json) in rows {
@@ -120,7 +124,8 @@ pub async fn fetch(
     let shape = ClaimShape::of(request);
     let sql = JobStatement::Claim(shape).cached(&queue.statements, &db.sql, queue);
     let params = claim_params(queue, request);
-    let rows: Vec<ClaimRow> = match db.exec_for(caller).fetch_all(&sql, params).await {
+    let claim = db.exec_for(caller).planned_each_time();
+    let rows: Vec<ClaimRow> = match claim.fetch_all(&sql, params).await {
         Ok(rows) => rows,
         // A concurrent fetch won a policy slot first: nothing to claim this time. (In a caller's
         // transaction the failure has aborted it, so there it is the caller's to see.)

@@ -725,6 +725,9 @@ pub struct Exec<'a> {
     mode: StatementMode,
     /// Told about pooled connections the server had closed (see [`closed_before_use`]).
     lost: Option<&'a LostConnection>,
+    /// In [`StatementMode::Prepared`], send the statement unnamed: parsed and planned for its
+    /// parameters at each execution (see [`Exec::planned_each_time`]).
+    planned_each_time: bool,
 }
 
 impl<'a> From<&'a PgPool> for Exec<'a> {
@@ -739,6 +742,7 @@ impl<'a> Exec<'a> {
             target: Target::Pool(pool),
             mode: StatementMode::Prepared,
             lost: None,
+            planned_each_time: false,
         }
     }
 
@@ -747,6 +751,7 @@ impl<'a> Exec<'a> {
             target: Target::Caller(db),
             mode: StatementMode::Prepared,
             lost: None,
+            planned_each_time: false,
         }
     }
 
@@ -763,6 +768,7 @@ impl<'a> Exec<'a> {
             target: Target::Tx(tx),
             mode: StatementMode::Prepared,
             lost: None,
+            planned_each_time: false,
         }
     }
 
@@ -782,6 +788,19 @@ impl<'a> Exec<'a> {
     /// The same target, sending statements as `mode` says.
     pub fn with_mode(self, mode: StatementMode) -> Exec<'a> {
         Exec { mode, ..self }
+    }
+
+    /// The same target, with its statements planned for their parameters at every execution
+    /// rather than kept prepared. PostgreSQL moves a prepared statement to a generic plan after its
+    /// first executions when that plan's estimate is no worse; for a claim, a plan chosen while the
+    /// queue's table was nearly empty (a hash join over the whole table) grows slower with every
+    /// completed job kept, so a claim is planned afresh each time, as pg-boss's unnamed statements
+    /// are. Statements sent whole are planned each time anyway.
+    pub fn planned_each_time(self) -> Exec<'a> {
+        Exec {
+            planned_each_time: true,
+            ..self
+        }
     }
 
     /// The same target, reporting pooled connections the server had closed to `lost`.
@@ -817,7 +836,10 @@ impl<'a> Exec<'a> {
         sql: &'q str,
         params: &'q [Param],
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        params.iter().fold(sqlx::query(sql), bind)
+        params
+            .iter()
+            .fold(sqlx::query(sql), bind)
+            .persistent(!self.planned_each_time)
     }
 
     async fn rows(self, sql: &str, params: Vec<Param>) -> Result<Vec<PgRow>, ExecError> {
